@@ -1,0 +1,1 @@
+//! Request body decoders: `Content-Length` and chunked.

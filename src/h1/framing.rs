@@ -1,0 +1,1 @@
+//! Request framing rules: which body a request has, from its version and headers.

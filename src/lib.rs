@@ -1,0 +1,12 @@
+//! hsys: a high-performance HTTP/1.1 server for Linux, after the Windows HTTP Server API (http.sys).
+//!
+//! # Layout
+//! - [`url`]: URL prefixes (`http://host:port/path/`), their namespace and http.sys precedence (sans-I/O).
+//! - [`h1`]: the HTTP/1 protocol (sans-I/O): head parsing, body framing, response encoding, the connection state machine.
+//! - `server`: thread-per-core event loops that own the sockets.
+//! - `stats`: per-thread counters, summed on read.
+//! - [`limits`]: every limit and timeout, with its documented default.
+#![deny(missing_debug_implementations)]
+
+pub mod h1;
+pub mod url;

@@ -1,0 +1,1 @@
+//! URL prefixes and the namespace that routes requests to them (sans-I/O).
