@@ -2,11 +2,23 @@
 //!
 //! # Layout
 //! - [`url`]: URL prefixes (`http://host:port/path/`), their namespace and http.sys precedence (sans-I/O).
-//! - [`h1`]: the HTTP/1 protocol (sans-I/O): head parsing, body framing, response encoding, the connection state machine.
-//! - `server`: thread-per-core event loops that own the sockets.
-//! - `stats`: per-thread counters, summed on read.
+//! - [`h1`]: the HTTP/1 protocol (sans-I/O): head parsing, body framing, response encoding, the
+//!   connection state machine.
+//! - [`server`]: thread-per-core event loops that own the sockets; building, running and stopping.
+//! - [`stats`]: per-thread counters, summed on read.
 //! - [`limits`]: every limit and timeout, with its documented default.
+//! - [`error`]: the public error type.
 #![deny(missing_debug_implementations)]
 
+pub mod error;
 pub mod h1;
+pub mod limits;
+pub mod server;
+pub mod stats;
 pub mod url;
+
+pub use error::{Error, ErrorKind};
+pub use h1::{Handler, Request, Response, Version};
+pub use limits::Limits;
+pub use server::{Server, ServerBuilder, ShutdownHandle};
+pub use stats::Snapshot;

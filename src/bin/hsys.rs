@@ -1,1 +1,224 @@
-fn main() {}
+//! `hsys`: the http.sys "High-performance HTTP Server" sample, done right. The only place that prints.
+
+use std::io::{IsTerminal, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use clap::Parser;
+use hsys::url::{Host, UrlPrefix};
+use hsys::{Request, Response, Server, Snapshot};
+
+/// A high-performance HTTP/1.1 server: answers GET on every URL prefix given with a
+/// `0123456789…` text/plain body, prints its counters, and stops on any key, SIGINT or SIGTERM.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// URL prefixes to serve, `http://host:port/path/` (host: a name, an IP literal, `+` or `*`).
+    #[arg(default_value = "http://localhost:8080/")]
+    urls: Vec<String>,
+    /// I/O threads (default: the number of cores).
+    #[arg(short, long)]
+    threads: Option<usize>,
+    /// Size of the answer body in bytes.
+    #[arg(long, default_value_t = 512)]
+    body_size: usize,
+    /// Seconds between stats lines; 0 turns them off.
+    #[arg(long, default_value_t = 3)]
+    stats: u64,
+    /// Bound on a graceful stop, in seconds.
+    #[arg(long, default_value_t = 15)]
+    shutdown_timeout: u64,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let mut prefixes = Vec::new();
+    for raw in &args.urls {
+        match UrlPrefix::parse(raw) {
+            Ok(p) => prefixes.push(p),
+            Err(e) => {
+                eprintln!("hsys: invalid URL {raw:?}: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let mut builder = Server::builder().shutdown_timeout(Duration::from_secs(args.shutdown_timeout));
+    if let Some(n) = args.threads {
+        builder = builder.threads(n);
+    }
+    for (addr, required) in listen_addrs(&prefixes) {
+        builder = if required { builder.bind(addr) } else { builder.bind_if_available(addr) };
+    }
+    let body: Box<[u8]> = (0..args.body_size).map(|i| b'0' + (i % 10) as u8).collect();
+    let server = builder.serve(move |req: &Request<'_>, res: &mut Response<'_>| match req.method() {
+        "GET" | "HEAD" => res.header("Content-Type", "text/plain").body(&body),
+        _ => res
+            .status(405)
+            .header("Allow", "GET, HEAD")
+            .header("Content-Type", "text/plain")
+            .body(b"Method Not Allowed\n"),
+    });
+    let mut server = match server {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("hsys: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    for raw in &args.urls {
+        println!("Listening for requests on the following url: {raw}");
+    }
+
+    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    let interactive = std::io::stdin().is_terminal();
+    let terminal = if interactive { terminal::RawMode::enter() } else { None };
+    watch_signals(stop_tx.clone(), terminal.as_ref().map(|t| t.saved()));
+    if interactive {
+        std::thread::spawn(move || {
+            let mut byte = [0u8; 1];
+            use std::io::Read;
+            if std::io::stdin().read(&mut byte).is_ok() {
+                let _ = stop_tx.send(());
+            }
+        });
+        println!("Press any key to exit ...");
+    } else {
+        println!("Send SIGINT or SIGTERM to exit ...");
+    }
+    let interval = (args.stats > 0).then(|| Duration::from_secs(args.stats));
+    if interval.is_some() {
+        println!("Requests Received,   Responses Sent");
+        print_stats(server.stats());
+    }
+    let _ = std::io::stdout().flush();
+    loop {
+        let got = match interval {
+            Some(i) => stop_rx.recv_timeout(i),
+            None => stop_rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+        };
+        match got {
+            Err(mpsc::RecvTimeoutError::Timeout) => print_stats(server.stats()),
+            _ => break,
+        }
+    }
+    server.shutdown();
+    let stopped = server.wait(Duration::from_secs(args.shutdown_timeout) + Duration::from_secs(1));
+    drop(terminal);
+    println!("Stopped. Requests Received,   Responses Sent");
+    print_stats(server.stats());
+    if stopped {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("hsys: the graceful stop timed out");
+        ExitCode::from(1)
+    }
+}
+
+fn print_stats(s: Snapshot) {
+    println!("{:>17},{:>17}", s.requests_received, s.responses_sent);
+    let _ = std::io::stdout().flush();
+}
+
+/// The sockets to listen on for these prefixes. `localhost`: loopback (127.0.0.1 and, where the
+/// host has IPv6, ::1); an IP literal: that address; `+`, `*` and other names: every interface
+/// (0.0.0.0 and [::]). A wildcard on a port covers the specific addresses of its family there.
+fn listen_addrs(prefixes: &[UrlPrefix]) -> Vec<(SocketAddr, bool)> {
+    let mut wanted: Vec<(SocketAddr, bool)> = Vec::new();
+    for p in prefixes {
+        let port = p.port();
+        let addrs: Vec<(IpAddr, bool)> = match p.host() {
+            Host::Ip(ip) => vec![(*ip, true)],
+            Host::Name(n) if &**n == "localhost" => {
+                vec![(IpAddr::V4(Ipv4Addr::LOCALHOST), true), (IpAddr::V6(Ipv6Addr::LOCALHOST), false)]
+            }
+            _ => vec![(IpAddr::V4(Ipv4Addr::UNSPECIFIED), true), (IpAddr::V6(Ipv6Addr::UNSPECIFIED), false)],
+        };
+        for (ip, required) in addrs {
+            let addr = SocketAddr::new(ip, port);
+            match wanted.iter_mut().find(|(a, _)| *a == addr) {
+                Some(existing) => existing.1 |= required,
+                None => wanted.push((addr, required)),
+            }
+        }
+    }
+    let covered = |a: &SocketAddr| {
+        !a.ip().is_unspecified()
+            && wanted.iter().any(|(w, _)| w.ip().is_unspecified() && w.port() == a.port() && w.is_ipv4() == a.is_ipv4())
+    };
+    wanted.iter().filter(|(a, _)| !covered(a)).copied().collect()
+}
+
+/// SIGINT/SIGTERM: the first starts a graceful stop, a second exits at once.
+fn watch_signals(stop: mpsc::Sender<()>, saved: Option<libc::termios>) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        eprintln!("hsys: cannot watch signals; stop with a key or kill -9");
+        return;
+    };
+    std::thread::spawn(move || {
+        let mut seen = 0;
+        for _ in signals.forever() {
+            seen += 1;
+            if seen == 1 {
+                let _ = stop.send(());
+            } else {
+                if let Some(t) = saved {
+                    terminal::restore(&t);
+                }
+                eprintln!("hsys: second signal, exiting now");
+                std::process::exit(130);
+            }
+        }
+    });
+}
+
+mod terminal {
+    //! Raw-ish terminal mode (no line buffering, no echo) so any key stops the server.
+
+    /// Restores the saved terminal mode when dropped.
+    pub struct RawMode(libc::termios);
+
+    impl RawMode {
+        /// Switches stdin to non-canonical, no-echo mode; `None` when stdin is not a terminal.
+        pub fn enter() -> Option<RawMode> {
+            let mut saved = std::mem::MaybeUninit::<libc::termios>::uninit();
+            // SAFETY: tcgetattr writes a termios into the pointer on success; we read it only then.
+            let saved = unsafe {
+                if libc::tcgetattr(libc::STDIN_FILENO, saved.as_mut_ptr()) != 0 {
+                    return None;
+                }
+                saved.assume_init()
+            };
+            let mut raw = saved;
+            raw.c_lflag &= !(libc::ICANON | libc::ECHO);
+            raw.c_cc[libc::VMIN] = 1;
+            raw.c_cc[libc::VTIME] = 0;
+            // SAFETY: `raw` is a valid termios copied from the terminal's own settings.
+            if unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &raw) } != 0 {
+                return None;
+            }
+            Some(RawMode(saved))
+        }
+
+        /// The mode to restore.
+        pub fn saved(&self) -> libc::termios {
+            self.0
+        }
+    }
+
+    /// Puts the terminal back in `saved` mode.
+    pub fn restore(saved: &libc::termios) {
+        // SAFETY: `saved` came from tcgetattr on the same descriptor.
+        unsafe {
+            libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, saved);
+        }
+    }
+
+    impl Drop for RawMode {
+        fn drop(&mut self) {
+            restore(&self.0);
+        }
+    }
+}

@@ -1,1 +1,9 @@
 //! URL prefixes and the namespace that routes requests to them (sans-I/O).
+
+pub mod namespace;
+pub mod path;
+pub mod prefix;
+
+pub use namespace::{Namespace, RegisterError, Route};
+pub use path::{PathError, normalize_path, split_target, target_authority};
+pub use prefix::{Host, HostClass, PrefixError, UrlPrefix};

@@ -1,0 +1,74 @@
+//! A parsed request head, seen by handlers as zero-copy views into the read buffer.
+
+use super::framing::BodyKind;
+
+/// The HTTP version of a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Version {
+    /// HTTP/1.0: the connection closes after the answer unless the client asked for keep-alive.
+    Http10,
+    /// HTTP/1.1: the connection stays open unless either side says `Connection: close`.
+    Http11,
+}
+
+/// A request head. Every `&str`/`&[u8]` borrows the connection's read buffer: nothing is copied.
+#[derive(Debug)]
+pub struct Request<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) target: &'a str,
+    pub(crate) version: Version,
+    pub(crate) headers: &'a [httparse::Header<'a>],
+    pub(crate) body: BodyKind,
+}
+
+impl<'a> Request<'a> {
+    /// The method token, e.g. `GET`.
+    #[inline]
+    pub fn method(&self) -> &'a str {
+        self.method
+    }
+
+    /// The raw request target as sent (origin-form `/path?query`, or absolute-form).
+    #[inline]
+    pub fn target(&self) -> &'a str {
+        self.target
+    }
+
+    /// The path part of the target, before any `?`, not decoded.
+    pub fn path(&self) -> &'a str {
+        self.target.split_once('?').map_or(self.target, |(p, _)| p)
+    }
+
+    /// The query part of the target, after the first `?`.
+    pub fn query(&self) -> Option<&'a str> {
+        self.target.split_once('?').map(|(_, q)| q)
+    }
+
+    /// The HTTP version.
+    #[inline]
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// Every header line in order, as `(name, value)`.
+    pub fn headers(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + '_ {
+        self.headers.iter().map(|h| (h.name, h.value))
+    }
+
+    /// The value of the first header named `name` (ASCII case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        self.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value)
+    }
+
+    /// How the request's body is framed.
+    #[inline]
+    pub fn body_kind(&self) -> BodyKind {
+        self.body
+    }
+
+    /// Whether the method is `HEAD` (the answer is sent without its body).
+    #[inline]
+    pub fn is_head(&self) -> bool {
+        self.method == "HEAD"
+    }
+}

@@ -1,0 +1,255 @@
+//! The answer a handler writes: status, headers and body, encoded straight into the connection's output.
+
+use super::encode::{self, CommonHeaders};
+
+/// Where a [`Response`] is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Nothing written yet; the status may still change.
+    Fresh,
+    /// Status line and some headers written.
+    Headers,
+    /// The whole response is written.
+    Done,
+}
+
+/// A response being written by a handler.
+///
+/// Call [`status`](Response::status) first (default `200`), then [`header`](Response::header) any
+/// number of times, then [`body`](Response::body) once. hsys owns the framing: it writes `Server`,
+/// `Date`, `Content-Length` and `Connection` itself and drops those names if a handler sets them
+/// (a handler's `Connection: close` is honoured as [`close`](Response::close)). For `HEAD` requests
+/// and 1xx/204/304 answers the body is not sent.
+#[derive(Debug)]
+pub struct Response<'a> {
+    out: &'a mut Vec<u8>,
+    common: &'a CommonHeaders,
+    /// Offset in `out` where this response starts, so a failed handler's partial output can be undone.
+    start: usize,
+    status: u16,
+    stage: Stage,
+    /// The request was `HEAD`: headers (with the real `Content-Length`) but no body bytes.
+    head_only: bool,
+    /// The connection closes after this response; `Connection: close` is written.
+    close: bool,
+    /// HTTP/1.0 keep-alive: `Connection: keep-alive` is written.
+    keep_alive_10: bool,
+}
+
+impl<'a> Response<'a> {
+    pub(crate) fn new(
+        out: &'a mut Vec<u8>,
+        common: &'a CommonHeaders,
+        head_only: bool,
+        close: bool,
+        keep_alive_10: bool,
+    ) -> Self {
+        let start = out.len();
+        Response { out, common, start, status: 200, stage: Stage::Fresh, head_only, close, keep_alive_10 }
+    }
+
+    /// Sets the status code (100–999; others are sent as 500). Has no effect once a header or the
+    /// body was written.
+    pub fn status(&mut self, code: u16) -> &mut Self {
+        if self.stage == Stage::Fresh {
+            self.status = if (100..=999).contains(&code) { code } else { 500 };
+        }
+        self
+    }
+
+    /// Asks hsys to close the connection after this response (`Connection: close` is sent).
+    /// Has no effect once the body was written.
+    pub fn close(&mut self) -> &mut Self {
+        if self.stage != Stage::Done {
+            self.close = true;
+        }
+        self
+    }
+
+    /// Adds a header. A name that is not a token, a value holding CR, LF or NUL (response splitting),
+    /// and the framing headers hsys writes itself are dropped.
+    pub fn header(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
+        let value = value.as_ref();
+        if self.stage == Stage::Done || !encode::is_token(name.as_bytes()) || !encode::is_safe_value(value) {
+            return self;
+        }
+        if is_framing_header(name) {
+            if name.eq_ignore_ascii_case("connection")
+                && value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+            {
+                self.close = true;
+            }
+            return self;
+        }
+        self.begin();
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b": ");
+        self.out.extend_from_slice(value);
+        self.out.extend_from_slice(b"\r\n");
+        self
+    }
+
+    /// Writes the body and completes the response. Later calls do nothing.
+    pub fn body(&mut self, body: &[u8]) {
+        if self.stage == Stage::Done {
+            return;
+        }
+        self.begin();
+        self.end_head(body.len());
+        if !self.head_only && encode::status_has_body(self.status) {
+            self.out.extend_from_slice(body);
+        }
+        self.stage = Stage::Done;
+    }
+
+    /// Whether the response is complete.
+    pub fn is_done(&self) -> bool {
+        self.stage == Stage::Done
+    }
+
+    /// Whether the connection closes after this response.
+    pub fn closes(&self) -> bool {
+        self.close
+    }
+
+    /// Completes a response its handler left unfinished: with no status or header written it
+    /// becomes a `500`; otherwise it gets an empty body.
+    pub(crate) fn finish(&mut self) {
+        if self.stage == Stage::Fresh && self.status == 200 {
+            self.status = 500;
+            self.close = true;
+        }
+        self.body(b"");
+    }
+
+    /// Throws away whatever was written and writes an error answer instead (after a handler panic).
+    pub(crate) fn replace_with_error(&mut self, status: u16) {
+        self.out.truncate(self.start);
+        self.stage = Stage::Fresh;
+        self.status = status;
+        self.close = true;
+        self.header("Content-Type", "text/plain");
+        self.body(encode::reason(status).as_bytes());
+    }
+
+    fn begin(&mut self) {
+        if self.stage == Stage::Fresh {
+            encode::write_status_line(self.out, self.status);
+            self.out.extend_from_slice(self.common.as_bytes());
+            self.stage = Stage::Headers;
+        }
+    }
+
+    fn end_head(&mut self, body_len: usize) {
+        if self.close {
+            self.out.extend_from_slice(b"Connection: close\r\n");
+        } else if self.keep_alive_10 {
+            self.out.extend_from_slice(b"Connection: keep-alive\r\n");
+        }
+        if self.status >= 200 && self.status != 204 && !(self.status == 304 && body_len == 0) {
+            self.out.extend_from_slice(b"Content-Length: ");
+            encode::write_decimal(self.out, body_len as u64);
+            self.out.extend_from_slice(b"\r\n\r\n");
+        } else {
+            self.out.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+/// Headers whose meaning hsys owns.
+fn is_framing_header(name: &str) -> bool {
+    const OWNED: [&str; 6] = ["content-length", "transfer-encoding", "connection", "date", "server", "keep-alive"];
+    OWNED.iter().any(|o| o.len() == name.len() && o.eq_ignore_ascii_case(name))
+}
+
+/// Writes a complete error answer (`text/plain`, the reason phrase as body, `Connection: close`).
+pub(crate) fn write_error(out: &mut Vec<u8>, common: &CommonHeaders, status: u16, head_only: bool) {
+    write_error_body(out, common, status, encode::reason(status), head_only);
+}
+
+/// Writes a complete error answer with its own body text and `Connection: close`.
+pub(crate) fn write_error_body(out: &mut Vec<u8>, common: &CommonHeaders, status: u16, text: &str, head_only: bool) {
+    let mut res = Response::new(out, common, head_only, true, false);
+    res.status(status).header("Content-Type", "text/plain");
+    res.body(text.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn common() -> CommonHeaders {
+        CommonHeaders::new(b"Sun, 06 Nov 1994 08:49:37 GMT")
+    }
+
+    fn text(out: &[u8]) -> String {
+        String::from_utf8(out.to_vec()).unwrap().replace(encode::SERVER, "S")
+    }
+
+    const DATE: &str = "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n";
+
+    #[test]
+    fn plain_answer() {
+        let c = common();
+        let mut out = Vec::new();
+        Response::new(&mut out, &c, false, false, false).header("Content-Type", "text/plain").body(b"hi");
+        assert_eq!(
+            text(&out),
+            format!("HTTP/1.1 200 OK\r\nServer: S\r\n{DATE}Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi")
+        );
+    }
+
+    #[test]
+    fn head_keeps_length_drops_body() {
+        let c = common();
+        let mut out = Vec::new();
+        Response::new(&mut out, &c, true, false, false).body(b"hello");
+        assert_eq!(text(&out), format!("HTTP/1.1 200 OK\r\nServer: S\r\n{DATE}Content-Length: 5\r\n\r\n"));
+    }
+
+    #[test]
+    fn no_content_has_no_length() {
+        let c = common();
+        let mut out = Vec::new();
+        Response::new(&mut out, &c, false, false, false).status(204).body(b"ignored");
+        assert_eq!(text(&out), format!("HTTP/1.1 204 No Content\r\nServer: S\r\n{DATE}\r\n"));
+    }
+
+    #[test]
+    fn framing_and_unsafe_headers_dropped() {
+        let c = common();
+        let mut out = Vec::new();
+        let mut r = Response::new(&mut out, &c, false, false, true);
+        r.header("Content-Length", "99").header("X-A", "a\r\nb").header("Bad Name", "x").header("Connection", "Close");
+        assert!(r.closes());
+        r.body(b"");
+        assert_eq!(
+            text(&out),
+            format!("HTTP/1.1 200 OK\r\nServer: S\r\n{DATE}Connection: close\r\nContent-Length: 0\r\n\r\n")
+        );
+    }
+
+    #[test]
+    fn unfinished_becomes_500_and_error_replaces() {
+        let c = common();
+        let mut out = b"prev".to_vec();
+        let mut r = Response::new(&mut out, &c, false, false, false);
+        r.finish();
+        assert!(r.closes());
+        assert!(text(&out).starts_with("prevHTTP/1.1 500 Internal Server Error\r\n"));
+        let mut out = b"prev".to_vec();
+        let mut r = Response::new(&mut out, &c, false, false, false);
+        r.header("X", "1");
+        r.replace_with_error(500);
+        assert!(!text(&out).contains("X: 1"));
+        assert!(text(&out).ends_with("Connection: close\r\nContent-Length: 21\r\n\r\nInternal Server Error"));
+    }
+
+    #[test]
+    fn keep_alive_10() {
+        let c = common();
+        let mut out = Vec::new();
+        Response::new(&mut out, &c, false, false, true).body(b"");
+        assert!(text(&out).contains("Connection: keep-alive\r\n"));
+    }
+}

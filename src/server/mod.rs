@@ -1,0 +1,244 @@
+//! The server: binds listeners, starts one event loop per I/O thread, stops gracefully.
+
+mod listener;
+mod worker;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::h1::Handler;
+use crate::limits::{DEFAULT_BACKLOG, DEFAULT_SHUTDOWN_TIMEOUT, Limits};
+use crate::stats::{Snapshot, WorkerCounters};
+
+/// Builds a [`Server`]: addresses, threads, limits.
+#[derive(Debug, Clone)]
+pub struct ServerBuilder {
+    threads: usize,
+    limits: Limits,
+    addrs: Vec<(SocketAddr, bool)>,
+    shutdown_timeout: Duration,
+    backlog: i32,
+}
+
+impl Default for ServerBuilder {
+    fn default() -> Self {
+        ServerBuilder::new()
+    }
+}
+
+impl ServerBuilder {
+    /// A builder with one thread per core, default limits and no addresses.
+    pub fn new() -> Self {
+        ServerBuilder {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            limits: Limits::default(),
+            addrs: Vec::new(),
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            backlog: DEFAULT_BACKLOG,
+        }
+    }
+
+    /// The number of I/O threads (at least 1).
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = n.max(1);
+        self
+    }
+
+    /// The limits to enforce.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Listens on `addr` (port 0: an ephemeral port, shared by every thread). Failing to bind it
+    /// fails [`serve`](ServerBuilder::serve).
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.addrs.push((addr, true));
+        self
+    }
+
+    /// Listens on `addr` if this host has it (an IPv6 address on a host without IPv6 is skipped);
+    /// any other failure still fails [`serve`](ServerBuilder::serve).
+    pub fn bind_if_available(mut self, addr: SocketAddr) -> Self {
+        self.addrs.push((addr, false));
+        self
+    }
+
+    /// How long a graceful stop waits for requests in flight.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// The listen backlog of each listener.
+    pub fn backlog(mut self, backlog: i32) -> Self {
+        self.backlog = backlog;
+        self
+    }
+
+    /// Binds every address and starts the I/O threads, each answering requests with `handler`.
+    ///
+    /// # Errors
+    /// When an address cannot be bound ([`ErrorKind::AddrInUse`](crate::ErrorKind::AddrInUse) if
+    /// another socket holds it) or a thread or event queue cannot be created.
+    pub fn serve<H: Handler>(self, handler: H) -> Result<Server, Error> {
+        let handler = Arc::new(handler);
+        // Bind the first thread's listeners first: port 0 becomes a real port that the other
+        // threads then share through SO_REUSEPORT.
+        let mut local_addrs = Vec::new();
+        let mut per_thread: Vec<Vec<std::net::TcpListener>> = (0..self.threads).map(|_| Vec::new()).collect();
+        for &(addr, required) in &self.addrs {
+            let first = match listener::bind(addr, self.backlog) {
+                Ok(l) => l,
+                Err(e) if !required && is_unavailable(&e) => continue,
+                Err(e) => return Err(Error::listen(addr, e)),
+            };
+            let real = first.local_addr().map_err(|e| Error::listen(addr, e))?;
+            local_addrs.push(real);
+            let mut listeners = vec![first];
+            for _ in 1..self.threads {
+                listeners.push(listener::bind(real, self.backlog).map_err(|e| Error::listen(real, e))?);
+            }
+            for (slot, l) in per_thread.iter_mut().zip(listeners) {
+                slot.push(l);
+            }
+        }
+        let counters: Arc<[WorkerCounters]> = (0..self.threads).map(|_| WorkerCounters::default()).collect();
+        let mut polls = Vec::new();
+        let mut wakers = Vec::new();
+        for _ in 0..self.threads {
+            let poll = mio::Poll::new().map_err(Error::setup)?;
+            let waker = mio::Waker::new(poll.registry(), worker::WAKER).map_err(Error::setup)?;
+            polls.push(poll);
+            wakers.push(waker);
+        }
+        let shared = Arc::new(Shared { stopping: AtomicBool::new(false), wakers });
+        let mut threads = Vec::new();
+        for (index, (poll, listeners)) in polls.into_iter().zip(per_thread).enumerate() {
+            let worker = worker::Worker::new(worker::Setup {
+                index,
+                poll,
+                listeners,
+                handler: Arc::clone(&handler),
+                shared: Arc::clone(&shared),
+                counters: Arc::clone(&counters),
+                limits: self.limits.clone(),
+                shutdown_timeout: self.shutdown_timeout,
+            })
+            .map_err(Error::setup)?;
+            let spawned = std::thread::Builder::new().name(format!("hsys-io-{index}")).spawn(move || worker.run());
+            match spawned {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    shared.stop();
+                    return Err(Error::setup(e));
+                }
+            }
+        }
+        Ok(Server { shared, counters, threads, local_addrs })
+    }
+}
+
+fn is_unavailable(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EADDRNOTAVAIL | libc::EAFNOSUPPORT))
+}
+
+/// What the I/O threads share: the stop flag and a way to wake each of them.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    stopping: AtomicBool,
+    wakers: Vec<mio::Waker>,
+}
+
+impl Shared {
+    fn stop(&self) {
+        if !self.stopping.swap(true, Ordering::SeqCst) {
+            for w in &self.wakers {
+                // A failed wake leaves that thread to notice the flag at its next wakeup.
+                let _ = w.wake();
+            }
+        }
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+}
+
+/// A running server. Dropping it stops it gracefully and waits for its threads.
+#[derive(Debug)]
+pub struct Server {
+    shared: Arc<Shared>,
+    counters: Arc<[WorkerCounters]>,
+    threads: Vec<JoinHandle<()>>,
+    local_addrs: Vec<SocketAddr>,
+}
+
+/// Stops a server from another thread (a signal handler thread, say).
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle(Arc<Shared>);
+
+impl ShutdownHandle {
+    /// Begins a graceful stop; see [`Server::shutdown`].
+    pub fn shutdown(&self) {
+        self.0.stop();
+    }
+}
+
+impl Server {
+    /// A builder.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::new()
+    }
+
+    /// The addresses listened on, with real ports (one per bound address).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// The counters, summed over every I/O thread.
+    pub fn stats(&self) -> Snapshot {
+        Snapshot::sum(self.counters.iter())
+    }
+
+    /// A handle that can stop the server from any thread.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(Arc::clone(&self.shared))
+    }
+
+    /// Begins a graceful stop: listeners close, requests already received are answered (with
+    /// `Connection: close`), idle connections close, and each thread ends when its connections are
+    /// gone or the shutdown timeout has passed. Returns at once; see [`Server::wait`].
+    pub fn shutdown(&self) {
+        self.shared.stop();
+    }
+
+    /// Waits until every I/O thread has ended or `timeout` passed; `true` if they all ended.
+    pub fn wait(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while self.threads.iter().any(|t| !t.is_finished()) {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        true
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shared.stop();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}

@@ -1,0 +1,527 @@
+//! One I/O thread: an event loop that owns its listeners, connections, buffers and counters.
+//!
+//! Readiness rules (edge-triggered, as mio registers): on a readable event a connection is read
+//! until `WouldBlock`, or until a read returns less than the buffer (the socket is then empty and
+//! a later arrival raises a new edge), unless the peer's half-close was signalled, in which case
+//! reading goes on to the end-of-file. `Interrupted` is retried. Spurious events and events for
+//! connections already gone are ignored. Listeners are drained with `accept` until `WouldBlock`;
+//! out of descriptors or memory, accepting pauses for [`ACCEPT_BACKOFF`] instead of spinning.
+//!
+//! Buffers: every read lands in one per-thread scratch buffer and every answer in one per-thread
+//! output buffer, written with a single `write` per wakeup. A connection keeps bytes of its own
+//! only for a partial request or for output the kernel did not take, so an idle keep-alive
+//! connection holds no buffer.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+
+use super::Shared;
+use super::listener;
+use crate::h1::conn::OUT_HIGH_WATER;
+use crate::h1::date::DateCache;
+use crate::h1::encode::CommonHeaders;
+use crate::h1::{self, Env, Handler};
+use crate::limits::Limits;
+use crate::stats::WorkerCounters;
+
+/// The waker's token.
+pub(super) const WAKER: Token = Token(usize::MAX);
+/// Listener `i` has token `LISTENER_BASE + i`; connections have their slab keys, far below.
+const LISTENER_BASE: usize = usize::MAX / 2;
+/// Size of the per-thread read buffer.
+const SCRATCH: usize = 64 * 1024;
+/// How long accepting pauses after running out of descriptors or memory.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// How long a connection closed by the server keeps reading (and dropping) what the client still
+/// sends, so the client reads the last answer instead of a reset.
+const LINGER: Duration = Duration::from_secs(2);
+/// Bytes dropped while lingering before giving up on the client.
+const LINGER_MAX_BYTES: usize = 1024 * 1024;
+/// During a graceful stop, how long a connection that has not sent a request yet may take to.
+const FRESH_GRACE: Duration = Duration::from_secs(1);
+/// How often a stopping thread sweeps its connections.
+const DRAIN_TICK: Duration = Duration::from_millis(20);
+
+/// Everything a worker is built from.
+pub(super) struct Setup<H> {
+    pub index: usize,
+    pub poll: Poll,
+    pub listeners: Vec<std::net::TcpListener>,
+    pub handler: Arc<H>,
+    pub shared: Arc<Shared>,
+    pub counters: Arc<[WorkerCounters]>,
+    pub limits: Limits,
+    pub shutdown_timeout: Duration,
+}
+
+/// A graceful stop in progress.
+#[derive(Clone, Copy, Debug)]
+struct Draining {
+    started: Instant,
+    deadline: Instant,
+}
+
+/// One I/O thread's state.
+pub(super) struct Worker<H> {
+    poll: Poll,
+    listeners: Vec<TcpListener>,
+    conns: Slab<Connection>,
+    handler: Arc<H>,
+    shared: Arc<Shared>,
+    counters: Arc<[WorkerCounters]>,
+    index: usize,
+    limits: Limits,
+    shutdown_timeout: Duration,
+    date: DateCache,
+    common: CommonHeaders,
+    scratch: Box<[u8]>,
+    out: Vec<u8>,
+    accept_paused_until: Option<Instant>,
+    /// Connections lingering after a server-side close, oldest first, with their serial numbers
+    /// (a slab key may be reused by then).
+    lingering: VecDeque<(usize, u64, Instant)>,
+    draining: Option<Draining>,
+    next_serial: u64,
+}
+
+/// What to do with a connection after driving it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    Keep,
+    Close,
+    Linger,
+}
+
+/// One connection: its socket, protocol state, and the bytes it could not hand on yet.
+struct Connection {
+    stream: TcpStream,
+    h1: h1::Conn,
+    /// Input not consumed yet: a partial request, or requests held back while output drains.
+    inbuf: Vec<u8>,
+    /// `inbuf` may hold complete requests (processing stopped at the output high-water mark).
+    inbuf_ready: bool,
+    /// Output the kernel has not taken yet, from `out_pos`.
+    outbuf: Vec<u8>,
+    out_pos: usize,
+    /// Responses encoded but not yet fully handed to the kernel.
+    unsent: u32,
+    /// The peer has finished sending.
+    eof: bool,
+    /// `Some(deadline)` once the server has closed its side and only drops reads.
+    linger_until: Option<Instant>,
+    lingered_bytes: usize,
+    serial: u64,
+}
+
+impl Connection {
+    fn is_idle(&self) -> bool {
+        self.inbuf.is_empty() && self.outbuf.is_empty() && self.h1.is_between_requests()
+    }
+}
+
+impl<H: Handler> Worker<H> {
+    pub(super) fn new(setup: Setup<H>) -> io::Result<Self> {
+        let mut listeners = Vec::new();
+        for (i, l) in setup.listeners.into_iter().enumerate() {
+            let mut l = TcpListener::from_std(l);
+            setup.poll.registry().register(&mut l, Token(LISTENER_BASE + i), Interest::READABLE)?;
+            listeners.push(l);
+        }
+        let date = DateCache::default();
+        let common = CommonHeaders::new(date.as_bytes());
+        Ok(Worker {
+            poll: setup.poll,
+            listeners,
+            conns: Slab::with_capacity(1024),
+            handler: setup.handler,
+            shared: setup.shared,
+            counters: setup.counters,
+            index: setup.index,
+            limits: setup.limits,
+            shutdown_timeout: setup.shutdown_timeout,
+            date,
+            common,
+            scratch: vec![0u8; SCRATCH].into_boxed_slice(),
+            out: Vec::with_capacity(SCRATCH),
+            accept_paused_until: None,
+            lingering: VecDeque::new(),
+            draining: None,
+            next_serial: 0,
+        })
+    }
+
+    fn counters(&self) -> &WorkerCounters {
+        &self.counters[self.index]
+    }
+
+    /// Runs until a graceful stop completes.
+    pub(super) fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            let timeout = self.next_timeout(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                // The event queue itself failed: nothing more can be served by this thread.
+                break;
+            }
+            let wall = SystemTime::now();
+            let before = *self.date.as_bytes();
+            self.date.update(wall);
+            if before != *self.date.as_bytes() {
+                self.common.set_date(self.date.as_bytes());
+            }
+            let now = Instant::now();
+            for event in events.iter() {
+                match event.token() {
+                    WAKER => {}
+                    Token(t) if t >= LISTENER_BASE => self.accept(t - LISTENER_BASE, now),
+                    Token(key) => self.on_conn_event(key, event.is_read_closed(), now),
+                }
+            }
+            if self.accept_paused_until.is_some_and(|t| now >= t) {
+                self.accept_paused_until = None;
+                for i in 0..self.listeners.len() {
+                    self.accept(i, now);
+                }
+            }
+            self.expire_lingering(now);
+            if self.draining.is_none() && self.shared.is_stopping() {
+                self.begin_drain(now);
+            }
+            if let Some(d) = self.draining {
+                self.sweep_draining(d, now);
+                if self.conns.is_empty() || now >= d.deadline {
+                    break;
+                }
+            }
+        }
+        let open = self.conns.len() as u64;
+        self.counters().current_connections.sub(open);
+    }
+
+    fn next_timeout(&self, now: Instant) -> Option<Duration> {
+        let mut next: Option<Instant> = self.accept_paused_until;
+        if let Some(&(_, _, t)) = self.lingering.front() {
+            next = Some(next.map_or(t, |n| n.min(t)));
+        }
+        if self.draining.is_some() {
+            let t = now + DRAIN_TICK;
+            next = Some(next.map_or(t, |n| n.min(t)));
+        }
+        next.map(|t| t.saturating_duration_since(now))
+    }
+
+    fn accept(&mut self, i: usize, now: Instant) {
+        if self.accept_paused_until.is_some() {
+            return;
+        }
+        loop {
+            let Some(listener) = self.listeners.get(i) else { return };
+            match listener.accept() {
+                Ok((stream, _)) => self.add_connection(stream, now),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if listener::is_transient(&e) => continue,
+                Err(_) => {
+                    // Out of descriptors or memory (or an unknown failure): back off, never spin.
+                    self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn add_connection(&mut self, mut stream: TcpStream, now: Instant) {
+        // Nagle would hold back the small answers of a keep-alive exchange.
+        let _ = stream.set_nodelay(true);
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        if self.poll.registry().register(&mut stream, Token(key), Interest::READABLE | Interest::WRITABLE).is_err() {
+            return;
+        }
+        self.next_serial += 1;
+        entry.insert(Connection {
+            stream,
+            h1: h1::Conn::new(),
+            inbuf: Vec::new(),
+            inbuf_ready: false,
+            outbuf: Vec::new(),
+            out_pos: 0,
+            unsent: 0,
+            eof: false,
+            linger_until: None,
+            lingered_bytes: 0,
+            serial: self.next_serial,
+        });
+        let c = self.counters();
+        c.connections_accepted.add(1);
+        c.current_connections.add(1);
+        // The first request may already be waiting; registration reports it as an event anyway.
+        let _ = now;
+    }
+
+    fn on_conn_event(&mut self, key: usize, read_closed: bool, now: Instant) {
+        let verdict = match self.conns.get_mut(key) {
+            None => return,
+            Some(conn) if conn.linger_until.is_some() => linger_read(conn, &mut self.scratch),
+            Some(conn) => {
+                if read_closed {
+                    conn.eof_hint();
+                }
+                let env = Env { common: &self.common, limits: &self.limits, draining: self.draining.is_some() };
+                let counters = &self.counters[self.index];
+                drive(conn, &mut self.scratch, &mut self.out, &env, &*self.handler, counters)
+            }
+        };
+        self.apply(key, verdict, now);
+    }
+
+    fn apply(&mut self, key: usize, verdict: Verdict, now: Instant) {
+        match verdict {
+            Verdict::Keep => {}
+            Verdict::Close => self.close(key),
+            Verdict::Linger => {
+                let Some(conn) = self.conns.get_mut(key) else { return };
+                if conn.linger_until.is_none() {
+                    let _ = conn.stream.shutdown(Shutdown::Write);
+                    let until = now + LINGER;
+                    conn.linger_until = Some(until);
+                    self.lingering.push_back((key, conn.serial, until));
+                    // Whatever the client sent meanwhile is read (and dropped) now.
+                    if linger_read(conn, &mut self.scratch) == Verdict::Close {
+                        self.close(key);
+                    }
+                }
+            }
+        }
+    }
+
+    fn close(&mut self, key: usize) {
+        if self.conns.try_remove(key).is_some() {
+            // Dropping the stream closes the socket; on Linux that also removes it from the epoll
+            // set (we never duplicate connection descriptors), so no deregister call is spent.
+            self.counters().current_connections.sub(1);
+        }
+    }
+
+    fn expire_lingering(&mut self, now: Instant) {
+        while let Some(&(key, serial, until)) = self.lingering.front() {
+            if until > now {
+                break;
+            }
+            self.lingering.pop_front();
+            if self.conns.get(key).is_some_and(|c| c.serial == serial) {
+                self.close(key);
+            }
+        }
+    }
+
+    fn begin_drain(&mut self, now: Instant) {
+        self.draining = Some(Draining { started: now, deadline: now + self.shutdown_timeout });
+        // Connections already in the backlog were accepted by the kernel: serve them too.
+        for i in 0..self.listeners.len() {
+            self.accept_paused_until = None;
+            self.accept(i, now);
+        }
+        for mut l in self.listeners.drain(..) {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+    }
+
+    /// Closes every connection that has nothing in flight; a connection that has not sent its
+    /// first request yet gets [`FRESH_GRACE`] to do so.
+    fn sweep_draining(&mut self, d: Draining, now: Instant) {
+        let fresh_expired = now >= d.started + FRESH_GRACE;
+        let idle: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.linger_until.is_none() && c.is_idle() && (c.h1.served() > 0 || fresh_expired))
+            .map(|(k, _)| k)
+            .collect();
+        for key in idle {
+            self.close(key);
+        }
+    }
+}
+
+impl Connection {
+    fn eof_hint(&mut self) {
+        self.eof = true;
+    }
+}
+
+/// Reads and answers what a connection sent, writes the answers, and says what becomes of it.
+fn drive<H: Handler>(
+    c: &mut Connection,
+    scratch: &mut [u8],
+    out: &mut Vec<u8>,
+    env: &Env<'_>,
+    handler: &H,
+    counters: &WorkerCounters,
+) -> Verdict {
+    // Output the kernel refused earlier goes first; nothing new is read until it is gone.
+    match flush_outbuf(c, counters) {
+        Ok(true) => {}
+        Ok(false) => return Verdict::Keep,
+        Err(_) => return Verdict::Close,
+    }
+    let mut peer_done = false;
+    loop {
+        if c.inbuf_ready {
+            process_inbuf(c, env, handler, out, counters);
+        } else if !c.h1.is_closed() {
+            let n = match c.stream.read(scratch) {
+                Ok(0) => {
+                    peer_done = true;
+                    0
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return Verdict::Close,
+            };
+            if n == 0 {
+                break;
+            }
+            let input = scratch.get(..n).unwrap_or_default();
+            if c.inbuf.is_empty() {
+                let p = c.h1.handle_input(input, env, handler, out);
+                account(c, p, counters);
+                if let Some(rest) = input.get(p.consumed..)
+                    && !rest.is_empty()
+                {
+                    c.inbuf.extend_from_slice(rest);
+                    c.inbuf_ready = out.len() >= OUT_HIGH_WATER;
+                }
+            } else {
+                c.inbuf.extend_from_slice(input);
+                process_inbuf(c, env, handler, out, counters);
+            }
+            if n < scratch.len() && !c.eof && !c.inbuf_ready {
+                break;
+            }
+        } else {
+            break;
+        }
+        if out.len() >= OUT_HIGH_WATER {
+            match write_out(c, out, counters) {
+                Ok(true) => {}
+                Ok(false) => return Verdict::Keep,
+                Err(_) => return Verdict::Close,
+            }
+        }
+    }
+    match write_out(c, out, counters) {
+        Ok(true) => {}
+        Ok(false) => return Verdict::Keep,
+        Err(_) => return Verdict::Close,
+    }
+    if c.h1.is_closed() {
+        if c.h1.wants_linger() && !peer_done { Verdict::Linger } else { Verdict::Close }
+    } else if peer_done {
+        Verdict::Close
+    } else {
+        Verdict::Keep
+    }
+}
+
+/// Answers requests held in the connection's own input buffer.
+fn process_inbuf<H: Handler>(
+    c: &mut Connection,
+    env: &Env<'_>,
+    handler: &H,
+    out: &mut Vec<u8>,
+    counters: &WorkerCounters,
+) {
+    let p = c.h1.handle_input(&c.inbuf, env, handler, out);
+    account(c, p, counters);
+    c.inbuf.drain(..p.consumed.min(c.inbuf.len()));
+    c.inbuf_ready = !c.inbuf.is_empty() && out.len() >= OUT_HIGH_WATER;
+    if c.inbuf.is_empty() && c.inbuf.capacity() > 0 {
+        // An idle connection holds no buffer.
+        c.inbuf = Vec::new();
+    }
+}
+
+fn account(c: &mut Connection, p: h1::Progress, counters: &WorkerCounters) {
+    if p.requests > 0 {
+        counters.requests_received.add(u64::from(p.requests));
+    }
+    c.unsent += p.responses;
+}
+
+/// Writes the thread's output buffer; what the kernel does not take moves to the connection.
+/// `Ok(true)`: everything was written.
+fn write_out(c: &mut Connection, out: &mut Vec<u8>, counters: &WorkerCounters) -> io::Result<bool> {
+    if out.is_empty() {
+        return Ok(true);
+    }
+    let mut written = 0;
+    while written < out.len() {
+        match c.stream.write(out.get(written..).unwrap_or_default()) {
+            Ok(0) => break,
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                out.clear();
+                return Err(e);
+            }
+        }
+    }
+    if written == out.len() {
+        out.clear();
+        counters.responses_sent.add(u64::from(c.unsent));
+        c.unsent = 0;
+        return Ok(true);
+    }
+    c.outbuf.extend_from_slice(out.get(written..).unwrap_or_default());
+    out.clear();
+    Ok(false)
+}
+
+/// Writes what the connection holds back. `Ok(true)`: nothing is left.
+fn flush_outbuf(c: &mut Connection, counters: &WorkerCounters) -> io::Result<bool> {
+    while c.out_pos < c.outbuf.len() {
+        match c.stream.write(c.outbuf.get(c.out_pos..).unwrap_or_default()) {
+            Ok(0) => return Ok(false),
+            Ok(n) => c.out_pos += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    if !c.outbuf.is_empty() {
+        c.outbuf = Vec::new();
+        c.out_pos = 0;
+        counters.responses_sent.add(u64::from(c.unsent));
+        c.unsent = 0;
+    }
+    Ok(true)
+}
+
+/// Drops what a lingering connection sends; `Close` at its end-of-file, an error, or too much.
+fn linger_read(c: &mut Connection, scratch: &mut [u8]) -> Verdict {
+    loop {
+        match c.stream.read(scratch) {
+            Ok(0) => return Verdict::Close,
+            Ok(n) => {
+                c.lingered_bytes += n;
+                if c.lingered_bytes > LINGER_MAX_BYTES {
+                    return Verdict::Close;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Verdict::Keep,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return Verdict::Close,
+        }
+    }
+}

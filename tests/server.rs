@@ -1,0 +1,115 @@
+//! The library server over real sockets: handler API, pipelining order, back-pressure, failures.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hsys::{Request, Response, Server};
+use support::{Client, get};
+
+fn echo_server(threads: usize) -> (Server, SocketAddr) {
+    let server = Server::builder()
+        .threads(threads)
+        .bind("127.0.0.1:0".parse().unwrap())
+        .serve(|req: &Request<'_>, res: &mut Response<'_>| match req.path() {
+            "/panic" => panic!("handler panics"),
+            "/silent" => {}
+            "/big" => {
+                let body = vec![b'x'; 100_000];
+                res.body(&body);
+            }
+            p => {
+                res.header("X-Method", req.method()).body(p.as_bytes());
+            }
+        })
+        .expect("serve");
+    let addr = server.local_addrs()[0];
+    (server, addr)
+}
+
+#[test]
+fn pipelined_answers_come_back_in_order() {
+    let (_server, addr) = echo_server(2);
+    let mut c = Client::connect(addr);
+    let all: Vec<u8> = (0..100).flat_map(|i| get(&format!("/r{i}"))).collect();
+    c.send(&all);
+    for i in 0..100 {
+        let r = c.read(false);
+        assert_eq!(r.body, format!("/r{i}").as_bytes());
+    }
+}
+
+#[test]
+fn handler_panic_is_a_500_and_a_close_and_the_server_lives() {
+    let (_server, addr) = echo_server(1);
+    let mut c = Client::connect(addr);
+    let r = c.exchange(&get("/panic"));
+    assert_eq!(r.status, 500);
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(c.closed());
+    assert_eq!(Client::connect(addr).exchange(&get("/ok")).status, 200);
+}
+
+#[test]
+fn handler_that_does_not_answer_gives_500() {
+    let (_server, addr) = echo_server(1);
+    let mut c = Client::connect(addr);
+    assert_eq!(c.exchange(&get("/silent")).status, 500);
+}
+
+#[test]
+fn large_pipelined_answers_respect_back_pressure_and_arrive_whole() {
+    let (server, addr) = echo_server(1);
+    let mut c = Client::connect(addr);
+    // 64 answers of 100 kB = 6.4 MB: far past the output high-water mark and the socket buffers.
+    let all: Vec<u8> = (0..64).flat_map(|_| get("/big")).collect();
+    c.send(&all);
+    std::thread::sleep(Duration::from_millis(200));
+    for _ in 0..64 {
+        let r = c.read(false);
+        assert_eq!(r.body.len(), 100_000);
+    }
+    assert_eq!(c.exchange(&get("/after")).body, b"/after");
+    let s = server.stats();
+    assert_eq!(s.requests_received, 65);
+    assert_eq!(s.responses_sent, 65);
+}
+
+#[test]
+fn content_length_body_is_skipped_and_next_request_stays_in_sync() {
+    let (_server, addr) = echo_server(1);
+    let mut c = Client::connect(addr);
+    c.send(b"POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n01234");
+    assert_eq!(c.read(false).body, b"/a");
+    c.send(b"56789GET /b HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(c.read(false).body, b"/b");
+    c.send(b"POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET /d HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(c.read(false).body, b"/c");
+    assert_eq!(c.read(false).body, b"/d");
+}
+
+#[test]
+fn shutdown_closes_idle_connections_and_ends_threads() {
+    let (mut server, addr) = echo_server(2);
+    let mut c = Client::connect(addr);
+    assert_eq!(c.exchange(&get("/x")).status, 200);
+    server.shutdown();
+    assert!(server.wait(Duration::from_secs(5)));
+    assert!(c.closed());
+    assert!(std::net::TcpStream::connect(addr).is_err());
+}
+
+#[test]
+fn ipv6_loopback_is_served() {
+    let Ok(server) = Server::builder()
+        .threads(1)
+        .bind("[::1]:0".parse().unwrap())
+        .serve(|_: &Request<'_>, res: &mut Response<'_>| res.body(b"v6"))
+    else {
+        eprintln!("no IPv6 loopback here; skipped");
+        return;
+    };
+    let mut c = Client::connect(server.local_addrs()[0]);
+    assert_eq!(c.exchange(&get("/")).body, b"v6");
+}

@@ -1,0 +1,159 @@
+//! Shared test helpers: start a server on 127.0.0.1:0 (in-process or the real binary), talk raw HTTP.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Time any single test step may take before the test fails instead of hanging.
+pub const STEP: Duration = Duration::from_secs(10);
+
+/// A parsed response.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A raw client connection.
+pub struct Client {
+    pub reader: BufReader<TcpStream>,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Client {
+        let s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(STEP)).unwrap();
+        s.set_nodelay(true).unwrap();
+        Client { reader: BufReader::new(s) }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.reader.get_mut().write_all(bytes).expect("write");
+    }
+
+    /// Reads one response; `head_only` for answers to HEAD.
+    pub fn read(&mut self, head_only: bool) -> Resp {
+        self.try_read(head_only).expect("a response")
+    }
+
+    /// Reads one response, `None` at end-of-file before a status line.
+    pub fn try_read(&mut self, head_only: bool) -> Option<Resp> {
+        let mut line = String::new();
+        if self.reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let status: u16 = line.split(' ').nth(1)?.parse().ok()?;
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            self.reader.read_line(&mut h).ok()?;
+            let h = h.trim_end_matches(['\r', '\n']);
+            if h.is_empty() {
+                break;
+            }
+            let (n, v) = h.split_once(':')?;
+            headers.push((n.to_string(), v.trim().to_string()));
+        }
+        let mut resp = Resp { status, headers, body: Vec::new() };
+        let len: usize = resp.header("content-length").map_or(0, |v| v.parse().unwrap());
+        if !head_only && status >= 200 && status != 204 && status != 304 {
+            resp.body = vec![0; len];
+            self.reader.read_exact(&mut resp.body).ok()?;
+        }
+        Some(resp)
+    }
+
+    /// Whether the server closed the connection (end-of-file or reset within the step time).
+    pub fn closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        matches!(self.reader.read(&mut b), Ok(0) | Err(_))
+    }
+
+    /// A raw exchange: send `bytes`, read one response.
+    pub fn exchange(&mut self, bytes: &[u8]) -> Resp {
+        self.send(bytes);
+        self.read(false)
+    }
+}
+
+/// A free port on 127.0.0.1 (released before return; a tiny race with other processes).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The real binary.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_hsys"))
+}
+
+/// The binary, started and answering on `127.0.0.1:<port>`; killed on drop.
+pub struct Running {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Running {
+    pub fn start(extra: &[&str]) -> Running {
+        let port = free_port();
+        let url = format!("http://127.0.0.1:{port}/");
+        let mut cmd = bin();
+        cmd.arg(&url).args(["--threads", "2"]).args(extra);
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let child = cmd.spawn().expect("spawn hsys");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let deadline = Instant::now() + STEP;
+        while TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "hsys did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Running { child, addr }
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        let rc = unsafe { libc::kill(self.child.id() as i32, sig) };
+        assert_eq!(rc, 0);
+    }
+
+    /// Waits for the process to exit, returning its status and stdout.
+    pub fn wait(mut self) -> (std::process::ExitStatus, String, String) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut out = String::new();
+                let mut err = String::new();
+                self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+                self.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+                return (status, out, err);
+            }
+            assert!(Instant::now() < deadline, "hsys did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The sample's body: `0123456789` repeated to `n` bytes.
+pub fn digits(n: usize) -> Vec<u8> {
+    (0..n).map(|i| b'0' + (i % 10) as u8).collect()
+}
+
+/// `GET <path>` with a Host header.
+pub fn get(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").into_bytes()
+}
