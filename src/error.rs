@@ -14,6 +14,14 @@ pub enum ErrorKind {
     Listen,
     /// The server could not set itself up (threads, event queues).
     Setup,
+    /// A URL prefix is not valid.
+    InvalidUrl,
+    /// The URL prefix is already registered (in the same host class).
+    AlreadyRegistered,
+    /// No such URL group.
+    UnknownGroup,
+    /// The prefix's port is not one the running server listens on.
+    PortNotListening,
 }
 
 /// An error from building or running a server.
@@ -24,6 +32,10 @@ pub struct Error {
     source: io::Error,
 }
 
+fn other(msg: String) -> io::Error {
+    io::Error::other(msg)
+}
+
 impl Error {
     pub(crate) fn listen(addr: SocketAddr, source: io::Error) -> Self {
         let kind = if source.kind() == io::ErrorKind::AddrInUse { ErrorKind::AddrInUse } else { ErrorKind::Listen };
@@ -32,6 +44,26 @@ impl Error {
 
     pub(crate) fn setup(source: io::Error) -> Self {
         Error { kind: ErrorKind::Setup, addr: None, source }
+    }
+
+    pub(crate) fn url(url: &str, e: crate::url::PrefixError) -> Self {
+        Error { kind: ErrorKind::InvalidUrl, addr: None, source: other(format!("invalid URL {url:?}: {e}")) }
+    }
+
+    pub(crate) fn already(url: &str) -> Self {
+        Error { kind: ErrorKind::AlreadyRegistered, addr: None, source: other(format!("{url} is already registered")) }
+    }
+
+    pub(crate) fn unknown_group() -> Self {
+        Error { kind: ErrorKind::UnknownGroup, addr: None, source: other("no such URL group".into()) }
+    }
+
+    pub(crate) fn not_listening(url: &str) -> Self {
+        Error {
+            kind: ErrorKind::PortNotListening,
+            addr: None,
+            source: other(format!("{url}: the server does not listen on that port")),
+        }
     }
 
     /// The kind of error.
@@ -50,7 +82,8 @@ impl fmt::Display for Error {
         match (self.kind, self.addr) {
             (ErrorKind::AddrInUse, Some(a)) => write!(f, "cannot listen on {a}: address already in use"),
             (_, Some(a)) => write!(f, "cannot listen on {a}: {}", self.source),
-            (_, None) => write!(f, "cannot start the server: {}", self.source),
+            (ErrorKind::Setup, None) => write!(f, "cannot start the server: {}", self.source),
+            (_, None) => write!(f, "{}", self.source),
         }
     }
 }

@@ -5,20 +5,27 @@
 //! - [`h1`]: the HTTP/1 protocol (sans-I/O): head parsing, body framing, response encoding, the
 //!   connection state machine.
 //! - [`server`]: thread-per-core event loops that own the sockets; building, running and stopping.
+//! - [`group`]: URL groups (prefixes bound to an inline handler or a request queue) and the live routing table.
+//! - [`queue`]: request queues served by application threads (`receive`, blocking or async).
 //! - [`stats`]: per-thread counters, summed on read.
 //! - [`limits`]: every limit and timeout, with its documented default.
 //! - [`error`]: the public error type.
 #![deny(missing_debug_implementations)]
 
 pub mod error;
+pub mod group;
 pub mod h1;
 pub mod limits;
+pub mod queue;
 pub mod server;
 pub mod stats;
 pub mod url;
 
 pub use error::{Error, ErrorKind};
+pub use group::{GroupId, GroupStats, Target, UrlGroups};
+pub use h1::response::Reply;
 pub use h1::{Handler, Request, Response, Version};
 pub use limits::Limits;
+pub use queue::{QueueStats, QueuedRequest, RequestQueue};
 pub use server::{Server, ServerBuilder, ShutdownHandle};
 pub use stats::Snapshot;

@@ -1,14 +1,12 @@
 //! `hsys`: the http.sys "High-performance HTTP Server" sample, done right. The only place that prints.
 
 use std::io::{IsTerminal, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use clap::Parser;
-use hsys::url::{Host, UrlPrefix};
-use hsys::{Request, Response, Server, Snapshot};
+use hsys::{Reply, Request, RequestQueue, Response, Server, Snapshot, Target, UrlGroups};
 
 /// A high-performance HTTP/1.1 server: answers GET on every URL prefix given with a
 /// `0123456789…` text/plain body, prints its counters, and stops on any key, SIGINT or SIGTERM.
@@ -30,42 +28,65 @@ struct Args {
     /// Bound on a graceful stop, in seconds.
     #[arg(long, default_value_t = 15)]
     shutdown_timeout: u64,
+    /// Serve from a request queue taken by N application threads (the sample's
+    /// receive/respond model) instead of inline on the I/O threads.
+    #[arg(long, value_name = "N")]
+    queued: Option<usize>,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let mut prefixes = Vec::new();
+    let body: &'static [u8] = Box::leak((0..args.body_size).map(|i| b'0' + (i % 10) as u8).collect());
+    let queue = args.queued.map(|_| RequestQueue::default());
+    let target = match &queue {
+        Some(q) => Target::Queue(q.clone()),
+        None => Target::inline(move |req: &Request<'_>, res: &mut Response<'_>| match req.method() {
+            "GET" | "HEAD" => res.header("Content-Type", "text/plain").body(body),
+            _ => res
+                .status(405)
+                .header("Allow", "GET, HEAD")
+                .header("Content-Type", "text/plain")
+                .body(b"Method Not Allowed\n"),
+        }),
+    };
+    let mut groups = UrlGroups::new();
+    let group = groups.create_group(target);
     for raw in &args.urls {
-        match UrlPrefix::parse(raw) {
-            Ok(p) => prefixes.push(p),
-            Err(e) => {
-                eprintln!("hsys: invalid URL {raw:?}: {e}");
-                return ExitCode::from(2);
-            }
+        if let Err(e) = groups.add_url(group, raw) {
+            eprintln!("hsys: {e}");
+            return ExitCode::from(2);
         }
     }
     let mut builder = Server::builder().shutdown_timeout(Duration::from_secs(args.shutdown_timeout));
     if let Some(n) = args.threads {
         builder = builder.threads(n);
     }
-    for (addr, required) in listen_addrs(&prefixes) {
-        builder = if required { builder.bind(addr) } else { builder.bind_if_available(addr) };
-    }
-    let body: Box<[u8]> = (0..args.body_size).map(|i| b'0' + (i % 10) as u8).collect();
-    let server = builder.serve(move |req: &Request<'_>, res: &mut Response<'_>| match req.method() {
-        "GET" | "HEAD" => res.header("Content-Type", "text/plain").body(&body),
-        _ => res
-            .status(405)
-            .header("Allow", "GET, HEAD")
-            .header("Content-Type", "text/plain")
-            .body(b"Method Not Allowed\n"),
-    });
-    let mut server = match server {
+    let mut server = match builder.start(groups) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("hsys: {e}");
             return ExitCode::from(1);
         }
+    };
+    let app_threads: Vec<_> = match (&queue, args.queued) {
+        (Some(q), Some(n)) => (0..n.max(1))
+            .map(|_| {
+                let q = q.clone();
+                std::thread::spawn(move || {
+                    while let Some(req) = q.receive() {
+                        let reply = match req.method() {
+                            "GET" | "HEAD" => Reply::new(200).header("Content-Type", "text/plain").body(body),
+                            _ => Reply::new(405)
+                                .header("Allow", "GET, HEAD")
+                                .header("Content-Type", "text/plain")
+                                .body(&b"Method Not Allowed\n"[..]),
+                        };
+                        req.respond(reply);
+                    }
+                })
+            })
+            .collect(),
+        _ => Vec::new(),
     };
     for raw in &args.urls {
         println!("Listening for requests on the following url: {raw}");
@@ -105,6 +126,12 @@ fn main() -> ExitCode {
     }
     server.shutdown();
     let stopped = server.wait(Duration::from_secs(args.shutdown_timeout) + Duration::from_secs(1));
+    if let Some(q) = &queue {
+        q.shutdown();
+    }
+    for t in app_threads {
+        let _ = t.join();
+    }
     drop(terminal);
     println!("Stopped. Requests Received,   Responses Sent");
     print_stats(server.stats());
@@ -119,35 +146,6 @@ fn main() -> ExitCode {
 fn print_stats(s: Snapshot) {
     println!("{:>17},{:>17}", s.requests_received, s.responses_sent);
     let _ = std::io::stdout().flush();
-}
-
-/// The sockets to listen on for these prefixes. `localhost`: loopback (127.0.0.1 and, where the
-/// host has IPv6, ::1); an IP literal: that address; `+`, `*` and other names: every interface
-/// (0.0.0.0 and [::]). A wildcard on a port covers the specific addresses of its family there.
-fn listen_addrs(prefixes: &[UrlPrefix]) -> Vec<(SocketAddr, bool)> {
-    let mut wanted: Vec<(SocketAddr, bool)> = Vec::new();
-    for p in prefixes {
-        let port = p.port();
-        let addrs: Vec<(IpAddr, bool)> = match p.host() {
-            Host::Ip(ip) => vec![(*ip, true)],
-            Host::Name(n) if &**n == "localhost" => {
-                vec![(IpAddr::V4(Ipv4Addr::LOCALHOST), true), (IpAddr::V6(Ipv6Addr::LOCALHOST), false)]
-            }
-            _ => vec![(IpAddr::V4(Ipv4Addr::UNSPECIFIED), true), (IpAddr::V6(Ipv6Addr::UNSPECIFIED), false)],
-        };
-        for (ip, required) in addrs {
-            let addr = SocketAddr::new(ip, port);
-            match wanted.iter_mut().find(|(a, _)| *a == addr) {
-                Some(existing) => existing.1 |= required,
-                None => wanted.push((addr, required)),
-            }
-        }
-    }
-    let covered = |a: &SocketAddr| {
-        !a.ip().is_unspecified()
-            && wanted.iter().any(|(w, _)| w.ip().is_unspecified() && w.port() == a.port() && w.is_ipv4() == a.is_ipv4())
-    };
-    wanted.iter().filter(|(a, _)| !covered(a)).copied().collect()
 }
 
 /// SIGINT/SIGTERM: the first starts a graceful stop, a second exits at once.

@@ -7,6 +7,7 @@
 //! I/O, reads a clock or allocates: header slots live on the stack, the request is a view into
 //! the input, and responses are written into the caller's buffer.
 
+use std::collections::VecDeque;
 use std::mem::MaybeUninit;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -50,6 +51,54 @@ where
     }
 }
 
+/// What became of a request handed to a [`Service`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The answer was written into the `Response`.
+    Answered,
+    /// The answer comes later through [`Conn::complete`] with this request's sequence number;
+    /// the `Response` must be left untouched.
+    Deferred,
+}
+
+/// What a connection hands each request to: a [`Handler`] (always answers inline) or the
+/// server's dispatcher (routes, and may queue the request for application threads).
+pub trait Service {
+    /// Answers `req` into `res`, or defers it; `seq` identifies it for [`Conn::complete`].
+    fn call(&mut self, req: &Request<'_>, res: &mut Response<'_>, seq: u32) -> Outcome;
+}
+
+/// Adapts a [`Handler`] to a [`Service`] that always answers inline.
+#[derive(Debug)]
+pub struct Inline<'a, H: ?Sized>(pub &'a H);
+
+impl<H: Handler + ?Sized> Service for Inline<'_, H> {
+    #[inline]
+    fn call(&mut self, req: &Request<'_>, res: &mut Response<'_>, _seq: u32) -> Outcome {
+        self.0.handle(req, res);
+        Outcome::Answered
+    }
+}
+
+/// Deferred answers a connection may wait for at once; past it, no further pipelined request is
+/// read until the oldest is answered.
+pub const MAX_IN_FLIGHT: usize = 32;
+
+/// An answer slot, kept in request order while any earlier answer is deferred.
+#[derive(Debug)]
+struct Slot {
+    seq: u32,
+    state: SlotState,
+}
+
+#[derive(Debug)]
+enum SlotState {
+    /// Waiting for [`Conn::complete`]; what the answer's framing must say.
+    Waiting { head_only: bool, close: bool, keep_alive_10: bool },
+    /// Encoded, waiting for the answers before it. `close`: the connection ends after it.
+    Ready { bytes: Vec<u8>, close: bool },
+}
+
 /// What the reader is waiting for.
 #[derive(Debug)]
 enum Reading {
@@ -85,6 +134,10 @@ pub struct Conn {
     /// the caller should linger (shut down writing, drain reads briefly) so the client sees the
     /// answer instead of a reset.
     linger: bool,
+    /// Answers not yet released to the output, oldest first; empty on the inline fast path.
+    in_flight: VecDeque<Slot>,
+    /// Sequence number of the next request.
+    next_seq: u32,
 }
 
 impl Default for Conn {
@@ -96,13 +149,59 @@ impl Default for Conn {
 impl Conn {
     /// A new connection, waiting for its first request.
     pub const fn new() -> Self {
-        Conn { reading: Reading::Head, scanned: 0, served: 0, linger: false }
+        Conn { reading: Reading::Head, scanned: 0, served: 0, linger: false, in_flight: VecDeque::new(), next_seq: 0 }
     }
 
-    /// Whether the connection takes no more requests: close it once the output is written.
+    /// Whether the connection takes no more requests.
     #[inline]
     pub fn is_closed(&self) -> bool {
         matches!(self.reading, Reading::Closed)
+    }
+
+    /// Whether the connection is done: no more requests and no answer still owed. Close it once
+    /// the output is written.
+    #[inline]
+    pub fn is_finished(&self) -> bool {
+        self.is_closed() && self.in_flight.is_empty()
+    }
+
+    /// Whether more input can be used now (not closed, not at [`MAX_IN_FLIGHT`]).
+    #[inline]
+    pub fn wants_input(&self) -> bool {
+        !self.is_closed() && self.in_flight.len() < MAX_IN_FLIGHT
+    }
+
+    /// Whether any deferred answer is still owed.
+    #[inline]
+    pub fn has_in_flight(&self) -> bool {
+        !self.in_flight.is_empty()
+    }
+
+    /// Delivers the deferred answer for request `seq`, encoding it with the framing decided when
+    /// the request arrived, and appends to `out` every answer that is now next in order.
+    /// Returns the number of answers appended. Unknown or repeated `seq`s are ignored.
+    pub fn complete(&mut self, seq: u32, reply: &super::response::Reply, env: &Env<'_>, out: &mut Vec<u8>) -> u32 {
+        let Some(pos) = self.in_flight.iter().position(|s| s.seq == seq) else { return 0 };
+        let Some(slot) = self.in_flight.get_mut(pos) else { return 0 };
+        let SlotState::Waiting { head_only, close, keep_alive_10 } = slot.state else { return 0 };
+        let mut bytes = Vec::new();
+        let mut res = Response::new(&mut bytes, env.common, head_only, close || env.draining, keep_alive_10);
+        reply.write_to(&mut res);
+        let close = res.closes();
+        slot.state = SlotState::Ready { bytes, close };
+        let mut released = 0;
+        while let Some(Slot { state: SlotState::Ready { .. }, .. }) = self.in_flight.front() {
+            let Some(Slot { state: SlotState::Ready { bytes, close }, .. }) = self.in_flight.pop_front() else { break };
+            out.extend_from_slice(&bytes);
+            released += 1;
+            if close {
+                self.reading = Reading::Closed;
+                self.linger = true;
+                self.in_flight.clear();
+                break;
+            }
+        }
+        released
     }
 
     /// Whether the connection should linger before closing (see [`Conn`]'s `linger` field).
@@ -115,7 +214,7 @@ impl Conn {
     /// given that the caller holds no unconsumed input.
     #[inline]
     pub fn is_between_requests(&self) -> bool {
-        matches!(self.reading, Reading::Head) && self.scanned == 0
+        matches!(self.reading, Reading::Head) && self.scanned == 0 && self.in_flight.is_empty()
     }
 
     /// Requests answered on this connection.
@@ -131,15 +230,18 @@ impl Conn {
 
     /// Answers every complete request at the start of `input`, appending to `out`.
     /// Stops early once `out` holds [`OUT_HIGH_WATER`] bytes; call again after writing it out.
-    pub fn handle_input<H: Handler + ?Sized>(
+    pub fn handle_input<S: Service + ?Sized>(
         &mut self,
         input: &[u8],
         env: &Env<'_>,
-        handler: &H,
+        service: &mut S,
         out: &mut Vec<u8>,
     ) -> Progress {
         let mut progress = Progress::default();
         while out.len() < OUT_HIGH_WATER {
+            if self.in_flight.len() >= MAX_IN_FLIGHT {
+                break;
+            }
             let rest = input.get(progress.consumed..).unwrap_or_default();
             match &mut self.reading {
                 Reading::Closed => {
@@ -185,7 +287,7 @@ impl Conn {
                         }
                         continue;
                     }
-                    if !self.on_head(rest, env, handler, out, &mut progress) {
+                    if !self.on_head(rest, env, service, out, &mut progress) {
                         break;
                     }
                 }
@@ -195,11 +297,11 @@ impl Conn {
     }
 
     /// Parses and answers one head at the start of `rest`. Returns `false` when it is incomplete.
-    fn on_head<H: Handler + ?Sized>(
+    fn on_head<S: Service + ?Sized>(
         &mut self,
         rest: &[u8],
         env: &Env<'_>,
-        handler: &H,
+        service: &mut S,
         out: &mut Vec<u8>,
         progress: &mut Progress,
     ) -> bool {
@@ -229,11 +331,7 @@ impl Conn {
             }
         };
         let version = if minor == 0 { Version::Http10 } else { Version::Http11 };
-        let keep_alive = match version {
-            Version::Http11 => !framing.connection_close,
-            Version::Http10 => framing.keep_alive && !framing.connection_close,
-        };
-        let mut close = !keep_alive || env.draining;
+        let mut close = !framing.persistent(minor) || env.draining;
         // A body the handler never reads is drained, but only so much of it, and not when the
         // client is waiting for `100 Continue` (it may never send the body at all).
         match framing.body {
@@ -249,19 +347,47 @@ impl Conn {
             version,
             headers: head.req.headers,
             body: framing.body,
+            host: framing.host,
+            head_len: head.len,
+            route_path: None,
         };
         let keep_alive_10 = version == Version::Http10 && !close;
-        let mut res = Response::new(out, env.common, request.is_head(), close, keep_alive_10);
-        if catch_unwind(AssertUnwindSafe(|| handler.handle(&request, &mut res))).is_err() {
-            res.replace_with_error(500);
-        } else if !res.is_done() {
-            res.finish();
-        }
+        let seq = self.next_seq;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        // While an earlier answer is deferred, later ones wait in order in their own buffer.
+        let mut side = Vec::new();
+        let queued_behind = !self.in_flight.is_empty();
+        let target = if queued_behind { &mut side } else { &mut *out };
+        let mut res = Response::new(target, env.common, request.is_head(), close, keep_alive_10);
+        let outcome = match catch_unwind(AssertUnwindSafe(|| service.call(&request, &mut res, seq))) {
+            Ok(Outcome::Answered) => {
+                if !res.is_done() {
+                    res.finish();
+                }
+                Outcome::Answered
+            }
+            Ok(Outcome::Deferred) => Outcome::Deferred,
+            Err(_) => {
+                res.replace_with_error(500);
+                Outcome::Answered
+            }
+        };
         close = res.closes();
+        match outcome {
+            Outcome::Answered if queued_behind => {
+                self.in_flight.push_back(Slot { seq, state: SlotState::Ready { bytes: side, close } });
+            }
+            Outcome::Answered => progress.responses += 1,
+            Outcome::Deferred => {
+                let head_only = request.is_head();
+                self.in_flight.push_back(Slot { seq, state: SlotState::Waiting { head_only, close, keep_alive_10 } });
+            }
+        }
         let more_input = head.len < rest.len();
         progress.consumed += head.len;
-        progress.responses += 1;
         self.served += 1;
+        // Closing: no more reads. With answers still owed, the caller keeps the connection
+        // until they are out (`is_finished`).
         self.reading = if close {
             self.linger = framing.body != BodyKind::Empty || more_input;
             Reading::Closed
@@ -277,8 +403,16 @@ impl Conn {
     /// Answers a bad request with `status` and closes.
     #[cold]
     fn fail(&mut self, status: u16, env: &Env<'_>, out: &mut Vec<u8>, progress: &mut Progress) {
-        response::write_error(out, env.common, status, false);
-        progress.responses += 1;
+        if self.in_flight.is_empty() {
+            response::write_error(out, env.common, status, false);
+            progress.responses += 1;
+        } else {
+            let mut bytes = Vec::new();
+            response::write_error(&mut bytes, env.common, status, false);
+            let seq = self.next_seq;
+            self.next_seq = self.next_seq.wrapping_add(1);
+            self.in_flight.push_back(Slot { seq, state: SlotState::Ready { bytes, close: true } });
+        }
         self.linger = true;
         self.reading = Reading::Closed;
     }

@@ -12,13 +12,19 @@ pub enum Version {
 }
 
 /// A request head. Every `&str`/`&[u8]` borrows the connection's read buffer: nothing is copied.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
     pub(crate) method: &'a str,
     pub(crate) target: &'a str,
     pub(crate) version: Version,
     pub(crate) headers: &'a [httparse::Header<'a>],
     pub(crate) body: BodyKind,
+    /// The `Host` header's value (validated), if any.
+    pub(crate) host: Option<&'a [u8]>,
+    /// Bytes of the head (request line and headers).
+    pub(crate) head_len: usize,
+    /// The normalised path the request was routed by (set by the server's router).
+    pub(crate) route_path: Option<&'a str>,
 }
 
 impl<'a> Request<'a> {
@@ -42,6 +48,17 @@ impl<'a> Request<'a> {
     /// The query part of the target, after the first `?`.
     pub fn query(&self) -> Option<&'a str> {
         self.target.split_once('?').map(|(_, q)| q)
+    }
+
+    /// The path after normalisation (unreserved escapes decoded, dot segments removed), as the
+    /// URL namespace routed it; the raw path when the server does no routing.
+    pub fn normalized_path(&self) -> &'a str {
+        self.route_path.unwrap_or_else(|| self.path())
+    }
+
+    /// The `Host` header's value, if the request has one.
+    pub fn host(&self) -> Option<&'a [u8]> {
+        self.host
     }
 
     /// The HTTP version.

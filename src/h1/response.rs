@@ -1,5 +1,7 @@
 //! The answer a handler writes: status, headers and body, encoded straight into the connection's output.
 
+use std::borrow::Cow;
+
 use super::encode::{self, CommonHeaders};
 
 /// Where a [`Response`] is in its life.
@@ -102,6 +104,11 @@ impl<'a> Response<'a> {
         self.stage = Stage::Done;
     }
 
+    /// Bytes this response has written so far.
+    pub(crate) fn written(&self) -> usize {
+        self.out.len().saturating_sub(self.start)
+    }
+
     /// Whether the response is complete.
     pub fn is_done(&self) -> bool {
         self.stage == Stage::Done
@@ -153,6 +160,58 @@ impl<'a> Response<'a> {
         } else {
             self.out.extend_from_slice(b"\r\n");
         }
+    }
+}
+
+/// An owned response, built on any thread and encoded later by the connection's I/O thread
+/// (the queued path). The same framing rules as [`Response`] apply.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    status: u16,
+    headers: Vec<(String, Vec<u8>)>,
+    body: Cow<'static, [u8]>,
+    close: bool,
+}
+
+impl Reply {
+    /// A reply with `status` and no headers or body.
+    pub fn new(status: u16) -> Self {
+        Reply { status, headers: Vec::new(), body: Cow::Borrowed(b""), close: false }
+    }
+
+    /// Adds a header (dropped when written if invalid, as [`Response::header`] does).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets the body; a `&'static [u8]` is not copied.
+    pub fn body(mut self, body: impl Into<Cow<'static, [u8]>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Closes the connection after this reply.
+    pub fn close(mut self) -> Self {
+        self.close = true;
+        self
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// Encodes the reply into `res`.
+    pub(crate) fn write_to(&self, res: &mut Response<'_>) {
+        res.status(self.status);
+        if self.close {
+            res.close();
+        }
+        for (n, v) in &self.headers {
+            res.header(n, v);
+        }
+        res.body(&self.body);
     }
 }
 

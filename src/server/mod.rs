@@ -1,5 +1,6 @@
 //! The server: binds listeners, starts one event loop per I/O thread, stops gracefully.
 
+mod dispatch;
 mod listener;
 mod worker;
 
@@ -11,6 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
+use crate::group::{GroupId, GroupStats, Routes, Target, UrlGroups};
 use crate::h1::Handler;
 use crate::limits::{DEFAULT_BACKLOG, DEFAULT_SHUTDOWN_TIMEOUT, Limits};
 use crate::stats::{Snapshot, WorkerCounters};
@@ -87,7 +89,25 @@ impl ServerBuilder {
     /// When an address cannot be bound ([`ErrorKind::AddrInUse`](crate::ErrorKind::AddrInUse) if
     /// another socket holds it) or a thread or event queue cannot be created.
     pub fn serve<H: Handler>(self, handler: H) -> Result<Server, Error> {
-        let handler = Arc::new(handler);
+        self.spawn(Some(Arc::new(handler)), None)
+    }
+
+    /// Starts a server that routes by URL groups (http.sys precedence): it listens on what the
+    /// groups' prefixes need (see [`UrlGroups::listen_addrs`]) plus any address given to
+    /// [`bind`](ServerBuilder::bind). Groups and prefixes can be changed while it runs.
+    ///
+    /// # Errors
+    /// As [`serve`](ServerBuilder::serve).
+    pub fn start(mut self, groups: UrlGroups) -> Result<Server, Error> {
+        for (addr, required) in groups.listen_addrs() {
+            if !self.addrs.iter().any(|(a, _)| *a == addr) {
+                self.addrs.push((addr, required));
+            }
+        }
+        self.spawn(None::<Arc<dyn Handler>>, Some(Arc::new(Routes::new(groups))))
+    }
+
+    fn spawn<H: Handler + ?Sized>(self, handler: Option<Arc<H>>, routes: Option<Arc<Routes>>) -> Result<Server, Error> {
         // Bind the first thread's listeners first: port 0 becomes a real port that the other
         // threads then share through SO_REUSEPORT.
         let mut local_addrs = Vec::new();
@@ -113,7 +133,7 @@ impl ServerBuilder {
         let mut wakers = Vec::new();
         for _ in 0..self.threads {
             let poll = mio::Poll::new().map_err(Error::setup)?;
-            let waker = mio::Waker::new(poll.registry(), worker::WAKER).map_err(Error::setup)?;
+            let waker = Arc::new(mio::Waker::new(poll.registry(), worker::WAKER).map_err(Error::setup)?);
             polls.push(poll);
             wakers.push(waker);
         }
@@ -124,7 +144,9 @@ impl ServerBuilder {
                 index,
                 poll,
                 listeners,
-                handler: Arc::clone(&handler),
+                handler: handler.clone(),
+                routes: routes.clone(),
+                waker: Arc::clone(&shared.wakers[index]),
                 shared: Arc::clone(&shared),
                 counters: Arc::clone(&counters),
                 limits: self.limits.clone(),
@@ -140,7 +162,7 @@ impl ServerBuilder {
                 }
             }
         }
-        Ok(Server { shared, counters, threads, local_addrs })
+        Ok(Server { shared, counters, threads, local_addrs, routes })
     }
 }
 
@@ -152,7 +174,7 @@ fn is_unavailable(e: &io::Error) -> bool {
 #[derive(Debug)]
 pub(crate) struct Shared {
     stopping: AtomicBool,
-    wakers: Vec<mio::Waker>,
+    wakers: Vec<Arc<mio::Waker>>,
 }
 
 impl Shared {
@@ -177,6 +199,7 @@ pub struct Server {
     counters: Arc<[WorkerCounters]>,
     threads: Vec<JoinHandle<()>>,
     local_addrs: Vec<SocketAddr>,
+    routes: Option<Arc<Routes>>,
 }
 
 /// Stops a server from another thread (a signal handler thread, say).
@@ -204,6 +227,43 @@ impl Server {
     /// The counters, summed over every I/O thread.
     pub fn stats(&self) -> Snapshot {
         Snapshot::sum(self.counters.iter())
+    }
+
+    /// Adds a URL prefix to a group of a running server; new requests see it at once.
+    ///
+    /// # Errors
+    /// An invalid or already registered prefix, an unknown group, a port the server does not
+    /// listen on, or a server built without URL groups.
+    pub fn add_url(&self, group: GroupId, url: &str) -> Result<(), Error> {
+        let routes = self.routes.as_ref().ok_or_else(Error::unknown_group)?;
+        let prefix = crate::url::UrlPrefix::parse(url).map_err(|e| Error::url(url, e))?;
+        if !self.local_addrs.iter().any(|a| a.port() == prefix.port()) {
+            return Err(Error::not_listening(url));
+        }
+        routes.update(|g| g.add_url(group, url))
+    }
+
+    /// Removes a URL prefix from a running server; `false` if it was not registered.
+    pub fn remove_url(&self, url: &str) -> Result<bool, Error> {
+        let routes = self.routes.as_ref().ok_or_else(Error::unknown_group)?;
+        routes.update(|g| g.remove_url(url))
+    }
+
+    /// Creates a URL group on a running server.
+    pub fn create_group(&self, target: Target) -> Result<GroupId, Error> {
+        let routes = self.routes.as_ref().ok_or_else(Error::unknown_group)?;
+        Ok(routes.update(|g| g.create_group(target)))
+    }
+
+    /// Rebinds a group of a running server to another target.
+    pub fn set_target(&self, group: GroupId, target: Target) -> Result<(), Error> {
+        let routes = self.routes.as_ref().ok_or_else(Error::unknown_group)?;
+        routes.update(|g| g.set_target(group, target))
+    }
+
+    /// A URL group's counters.
+    pub fn group_stats(&self, group: GroupId) -> Option<GroupStats> {
+        self.routes.as_ref()?.load().stats(group)
     }
 
     /// A handle that can stop the server from any thread.

@@ -14,8 +14,9 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::Shutdown;
-use std::sync::Arc;
+use std::net::{IpAddr, Ipv4Addr, Shutdown};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime};
 
 use mio::net::{TcpListener, TcpStream};
@@ -23,12 +24,15 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use super::Shared;
+use super::dispatch::{Dispatch, Services};
 use super::listener;
+use crate::group::{Routes, UrlGroups};
 use crate::h1::conn::OUT_HIGH_WATER;
 use crate::h1::date::DateCache;
 use crate::h1::encode::CommonHeaders;
 use crate::h1::{self, Env, Handler};
 use crate::limits::Limits;
+use crate::queue::{Completion, ReturnPath};
 use crate::stats::WorkerCounters;
 
 /// The waker's token.
@@ -50,11 +54,13 @@ const FRESH_GRACE: Duration = Duration::from_secs(1);
 const DRAIN_TICK: Duration = Duration::from_millis(20);
 
 /// Everything a worker is built from.
-pub(super) struct Setup<H> {
+pub(super) struct Setup<H: ?Sized> {
     pub index: usize,
     pub poll: Poll,
     pub listeners: Vec<std::net::TcpListener>,
-    pub handler: Arc<H>,
+    pub handler: Option<Arc<H>>,
+    pub routes: Option<Arc<Routes>>,
+    pub waker: Arc<mio::Waker>,
     pub shared: Arc<Shared>,
     pub counters: Arc<[WorkerCounters]>,
     pub limits: Limits,
@@ -69,11 +75,20 @@ struct Draining {
 }
 
 /// One I/O thread's state.
-pub(super) struct Worker<H> {
+pub(super) struct Worker<H: ?Sized> {
     poll: Poll,
     listeners: Vec<TcpListener>,
+    /// Per listener: its port, and its address when specific (then it is every connection's
+    /// local address, no `getsockname` needed).
+    listener_addrs: Vec<(u16, Option<IpAddr>)>,
     conns: Slab<Connection>,
-    handler: Arc<H>,
+    handler: Option<Arc<H>>,
+    routes: Option<Arc<Routes>>,
+    /// This thread's copy of the routing table and its generation.
+    table: Option<Arc<UrlGroups>>,
+    table_generation: u64,
+    completions: mpsc::Receiver<Completion>,
+    return_path: ReturnPath,
     shared: Arc<Shared>,
     counters: Arc<[WorkerCounters]>,
     index: usize,
@@ -118,29 +133,47 @@ struct Connection {
     linger_until: Option<Instant>,
     lingered_bytes: usize,
     serial: u64,
+    key: usize,
+    /// The listener's port and the connection's local address (found lazily on wildcard listeners).
+    port: u16,
+    local_ip: Option<IpAddr>,
+    /// Shared with this connection's queued requests; set when it closes.
+    disconnected: Option<Arc<AtomicBool>>,
 }
 
 impl Connection {
     fn is_idle(&self) -> bool {
-        self.inbuf.is_empty() && self.outbuf.is_empty() && self.h1.is_between_requests()
+        self.inbuf.is_empty() && self.outbuf.is_empty() && self.h1.is_between_requests() && !self.h1.has_in_flight()
     }
 }
 
-impl<H: Handler> Worker<H> {
+impl<H: Handler + ?Sized> Worker<H> {
     pub(super) fn new(setup: Setup<H>) -> io::Result<Self> {
         let mut listeners = Vec::new();
+        let mut listener_addrs = Vec::new();
         for (i, l) in setup.listeners.into_iter().enumerate() {
+            let addr = l.local_addr()?;
+            listener_addrs.push((addr.port(), (!addr.ip().is_unspecified()).then_some(addr.ip())));
             let mut l = TcpListener::from_std(l);
             setup.poll.registry().register(&mut l, Token(LISTENER_BASE + i), Interest::READABLE)?;
             listeners.push(l);
         }
         let date = DateCache::default();
         let common = CommonHeaders::new(date.as_bytes());
+        let (tx, completions) = mpsc::channel();
+        let table = setup.routes.as_ref().map(|r| r.load());
+        let table_generation = setup.routes.as_ref().map_or(0, |r| r.generation());
         Ok(Worker {
             poll: setup.poll,
             listeners,
+            listener_addrs,
             conns: Slab::with_capacity(1024),
             handler: setup.handler,
+            routes: setup.routes,
+            table,
+            table_generation,
+            completions,
+            return_path: ReturnPath { tx, waker: setup.waker },
             shared: setup.shared,
             counters: setup.counters,
             index: setup.index,
@@ -180,9 +213,16 @@ impl<H: Handler> Worker<H> {
                 self.common.set_date(self.date.as_bytes());
             }
             let now = Instant::now();
+            if let Some(routes) = &self.routes {
+                let generation = routes.generation();
+                if generation != self.table_generation {
+                    self.table_generation = generation;
+                    self.table = Some(routes.load());
+                }
+            }
             for event in events.iter() {
                 match event.token() {
-                    WAKER => {}
+                    WAKER => self.on_completions(now),
                     Token(t) if t >= LISTENER_BASE => self.accept(t - LISTENER_BASE, now),
                     Token(key) => self.on_conn_event(key, event.is_read_closed(), now),
                 }
@@ -227,7 +267,10 @@ impl<H: Handler> Worker<H> {
         loop {
             let Some(listener) = self.listeners.get(i) else { return };
             match listener.accept() {
-                Ok((stream, _)) => self.add_connection(stream, now),
+                Ok((stream, _)) => {
+                    let (port, ip) = self.listener_addrs.get(i).copied().unwrap_or((0, None));
+                    self.add_connection(stream, port, ip, now)
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if listener::is_transient(&e) => continue,
                 Err(_) => {
@@ -239,7 +282,7 @@ impl<H: Handler> Worker<H> {
         }
     }
 
-    fn add_connection(&mut self, mut stream: TcpStream, now: Instant) {
+    fn add_connection(&mut self, mut stream: TcpStream, port: u16, local_ip: Option<IpAddr>, now: Instant) {
         // Nagle would hold back the small answers of a keep-alive exchange.
         let _ = stream.set_nodelay(true);
         let entry = self.conns.vacant_entry();
@@ -260,6 +303,10 @@ impl<H: Handler> Worker<H> {
             linger_until: None,
             lingered_bytes: 0,
             serial: self.next_serial,
+            key,
+            port,
+            local_ip,
+            disconnected: None,
         });
         let c = self.counters();
         c.connections_accepted.add(1);
@@ -277,11 +324,45 @@ impl<H: Handler> Worker<H> {
                     conn.eof_hint();
                 }
                 let env = Env { common: &self.common, limits: &self.limits, draining: self.draining.is_some() };
+                let services = Services {
+                    handler: self.handler.as_deref(),
+                    table: self.table.as_deref(),
+                    path: &self.return_path,
+                    worker: self.index,
+                };
                 let counters = &self.counters[self.index];
-                drive(conn, &mut self.scratch, &mut self.out, &env, &*self.handler, counters)
+                drive(conn, &mut self.scratch, &mut self.out, &env, &services, counters)
             }
         };
         self.apply(key, verdict, now);
+    }
+
+    /// Answers that application threads finished: each goes to its connection in pipeline order.
+    fn on_completions(&mut self, now: Instant) {
+        while let Ok(done) = self.completions.try_recv() {
+            let verdict = match self.conns.get_mut(done.key) {
+                Some(conn) if conn.serial == done.serial && conn.linger_until.is_none() => {
+                    let env = Env { common: &self.common, limits: &self.limits, draining: self.draining.is_some() };
+                    let released = conn.h1.complete(done.seq, &done.reply, &env, &mut self.out);
+                    conn.unsent += released;
+                    if !conn.outbuf.is_empty() {
+                        // Earlier output is still queued: keep the order.
+                        conn.outbuf.extend_from_slice(&self.out);
+                        self.out.clear();
+                    }
+                    let services = Services {
+                        handler: self.handler.as_deref(),
+                        table: self.table.as_deref(),
+                        path: &self.return_path,
+                        worker: self.index,
+                    };
+                    let counters = &self.counters[self.index];
+                    drive(conn, &mut self.scratch, &mut self.out, &env, &services, counters)
+                }
+                _ => continue,
+            };
+            self.apply(done.key, verdict, now);
+        }
     }
 
     fn apply(&mut self, key: usize, verdict: Verdict, now: Instant) {
@@ -305,7 +386,10 @@ impl<H: Handler> Worker<H> {
     }
 
     fn close(&mut self, key: usize) {
-        if self.conns.try_remove(key).is_some() {
+        if let Some(conn) = self.conns.try_remove(key) {
+            if let Some(flag) = &conn.disconnected {
+                flag.store(true, Ordering::Release);
+            }
             // Dropping the stream closes the socket; on Linux that also removes it from the epoll
             // set (we never duplicate connection descriptors), so no deregister call is spent.
             self.counters().current_connections.sub(1);
@@ -359,12 +443,12 @@ impl Connection {
 }
 
 /// Reads and answers what a connection sent, writes the answers, and says what becomes of it.
-fn drive<H: Handler>(
+fn drive<H: Handler + ?Sized>(
     c: &mut Connection,
     scratch: &mut [u8],
     out: &mut Vec<u8>,
     env: &Env<'_>,
-    handler: &H,
+    services: &Services<'_, H>,
     counters: &WorkerCounters,
 ) -> Verdict {
     // Output the kernel refused earlier goes first; nothing new is read until it is gone.
@@ -374,10 +458,17 @@ fn drive<H: Handler>(
         Err(_) => return Verdict::Close,
     }
     let mut peer_done = false;
+    if services.table.is_some() && c.local_ip.is_none() {
+        // A wildcard listener: the IP-literal class routes by the connection's local address.
+        c.local_ip = Some(c.stream.local_addr().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip()));
+    }
     loop {
+        if !c.h1.wants_input() {
+            break;
+        }
         if c.inbuf_ready {
-            process_inbuf(c, env, handler, out, counters);
-        } else if !c.h1.is_closed() {
+            process_inbuf(c, env, services, out, counters);
+        } else {
             let n = match c.stream.read(scratch) {
                 Ok(0) => {
                     peer_done = true;
@@ -393,23 +484,29 @@ fn drive<H: Handler>(
             }
             let input = scratch.get(..n).unwrap_or_default();
             if c.inbuf.is_empty() {
-                let p = c.h1.handle_input(input, env, handler, out);
+                let mut dispatch = Dispatch {
+                    services,
+                    port: c.port,
+                    local_ip: c.local_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+                    key: c.key,
+                    serial: c.serial,
+                    disconnected: &mut c.disconnected,
+                };
+                let p = c.h1.handle_input(input, env, &mut dispatch, out);
                 account(c, p, counters);
                 if let Some(rest) = input.get(p.consumed..)
                     && !rest.is_empty()
                 {
                     c.inbuf.extend_from_slice(rest);
-                    c.inbuf_ready = out.len() >= OUT_HIGH_WATER;
+                    c.inbuf_ready = out.len() >= OUT_HIGH_WATER || !c.h1.wants_input();
                 }
             } else {
                 c.inbuf.extend_from_slice(input);
-                process_inbuf(c, env, handler, out, counters);
+                process_inbuf(c, env, services, out, counters);
             }
             if n < scratch.len() && !c.eof && !c.inbuf_ready {
                 break;
             }
-        } else {
-            break;
         }
         if out.len() >= OUT_HIGH_WATER {
             match write_out(c, out, counters) {
@@ -424,9 +521,11 @@ fn drive<H: Handler>(
         Ok(false) => return Verdict::Keep,
         Err(_) => return Verdict::Close,
     }
-    if c.h1.is_closed() {
+    if c.h1.is_finished() {
         if c.h1.wants_linger() && !peer_done { Verdict::Linger } else { Verdict::Close }
     } else if peer_done {
+        // The client went away (or half-closed) with answers possibly owed: they are dropped and
+        // the queued requests see `is_disconnected`.
         Verdict::Close
     } else {
         Verdict::Keep
@@ -434,17 +533,25 @@ fn drive<H: Handler>(
 }
 
 /// Answers requests held in the connection's own input buffer.
-fn process_inbuf<H: Handler>(
+fn process_inbuf<H: Handler + ?Sized>(
     c: &mut Connection,
     env: &Env<'_>,
-    handler: &H,
+    services: &Services<'_, H>,
     out: &mut Vec<u8>,
     counters: &WorkerCounters,
 ) {
-    let p = c.h1.handle_input(&c.inbuf, env, handler, out);
+    let mut dispatch = Dispatch {
+        services,
+        port: c.port,
+        local_ip: c.local_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        key: c.key,
+        serial: c.serial,
+        disconnected: &mut c.disconnected,
+    };
+    let p = c.h1.handle_input(&c.inbuf, env, &mut dispatch, out);
     account(c, p, counters);
     c.inbuf.drain(..p.consumed.min(c.inbuf.len()));
-    c.inbuf_ready = !c.inbuf.is_empty() && out.len() >= OUT_HIGH_WATER;
+    c.inbuf_ready = !c.inbuf.is_empty() && (out.len() >= OUT_HIGH_WATER || !c.h1.wants_input());
     if c.inbuf.is_empty() && c.inbuf.capacity() > 0 {
         // An idle connection holds no buffer.
         c.inbuf = Vec::new();

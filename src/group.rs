@@ -1,0 +1,253 @@
+//! URL groups: sets of URL prefixes bound to a target (an inline handler or a request queue),
+//! and the routing table the I/O threads read without a lock.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::error::Error;
+use crate::h1::Handler;
+use crate::queue::RequestQueue;
+use crate::url::{Host, Namespace, RegisterError, UrlPrefix};
+
+/// Where a URL group's requests go.
+#[derive(Clone)]
+pub enum Target {
+    /// Answered inline on the I/O thread (the fast path).
+    Inline(Arc<dyn Handler>),
+    /// Queued for application threads.
+    Queue(RequestQueue),
+}
+
+impl Target {
+    /// An inline handler.
+    pub fn inline<H: Handler>(handler: H) -> Self {
+        Target::Inline(Arc::new(handler))
+    }
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Inline(_) => f.write_str("Inline(..)"),
+            Target::Queue(q) => f.debug_tuple("Queue").field(q).finish(),
+        }
+    }
+}
+
+/// Names a URL group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct GroupId(pub(crate) usize);
+
+/// Slots per group counter set; I/O thread `i` writes slot `i % GROUP_SLOTS` only.
+const GROUP_SLOTS: usize = 64;
+
+/// One thread's slot of a group's counters, on its own cache line.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct GroupSlot {
+    all: AtomicU64,
+    get: AtomicU64,
+    head: AtomicU64,
+    bytes_received: AtomicU64,
+    bytes_sent: AtomicU64,
+}
+
+/// A group's counters: one cache line per I/O thread, so threads never contend; summed on read.
+#[derive(Debug)]
+pub(crate) struct GroupCounters {
+    slots: Box<[GroupSlot]>,
+}
+
+impl Default for GroupCounters {
+    fn default() -> Self {
+        GroupCounters { slots: (0..GROUP_SLOTS).map(|_| GroupSlot::default()).collect() }
+    }
+}
+
+impl GroupCounters {
+    #[inline]
+    fn slot(&self, worker: usize) -> Option<&GroupSlot> {
+        self.slots.get(worker % GROUP_SLOTS)
+    }
+
+    /// Counts a request routed to the group.
+    #[inline]
+    pub(crate) fn request(&self, worker: usize, method: &str, head_bytes: usize) {
+        if let Some(s) = self.slot(worker) {
+            s.all.fetch_add(1, Ordering::Relaxed);
+            match method {
+                "GET" => s.get.fetch_add(1, Ordering::Relaxed),
+                "HEAD" => s.head.fetch_add(1, Ordering::Relaxed),
+                _ => 0,
+            };
+            s.bytes_received.fetch_add(head_bytes as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts answer bytes.
+    #[inline]
+    pub(crate) fn sent(&self, worker: usize, bytes: usize) {
+        if let Some(s) = self.slot(worker) {
+            s.bytes_sent.fetch_add(bytes as u64, Ordering::Relaxed);
+        }
+    }
+
+    fn snapshot(&self) -> GroupStats {
+        let mut g = GroupStats::default();
+        for s in self.slots.iter() {
+            g.all_requests += s.all.load(Ordering::Relaxed);
+            g.get_requests += s.get.load(Ordering::Relaxed);
+            g.head_requests += s.head.load(Ordering::Relaxed);
+            g.bytes_received += s.bytes_received.load(Ordering::Relaxed);
+            g.bytes_sent += s.bytes_sent.load(Ordering::Relaxed);
+        }
+        g
+    }
+}
+
+/// A snapshot of a URL group's counters (http.sys names).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GroupStats {
+    /// `AllRequests`.
+    pub all_requests: u64,
+    /// `GetRequests`.
+    pub get_requests: u64,
+    /// `HeadRequests`.
+    pub head_requests: u64,
+    /// `BytesReceived` (request heads).
+    pub bytes_received: u64,
+    /// `BytesSent` (whole answers).
+    pub bytes_sent: u64,
+}
+
+/// A group: its target (none until bound) and its counters.
+#[derive(Clone, Debug)]
+pub(crate) struct Group {
+    pub target: Option<Target>,
+    pub counters: Arc<GroupCounters>,
+}
+
+/// URL groups and their prefixes: what a server routes by. Build one, hand it to
+/// [`ServerBuilder::start`](crate::ServerBuilder::start), and change it live through the
+/// [`Server`](crate::Server).
+#[derive(Clone, Debug, Default)]
+pub struct UrlGroups {
+    pub(crate) namespace: Namespace<usize>,
+    pub(crate) groups: Vec<Group>,
+}
+
+impl UrlGroups {
+    /// No groups.
+    pub fn new() -> Self {
+        UrlGroups::default()
+    }
+
+    /// Creates a group bound to `target`.
+    pub fn create_group(&mut self, target: Target) -> GroupId {
+        self.groups.push(Group { target: Some(target), counters: Arc::default() });
+        GroupId(self.groups.len() - 1)
+    }
+
+    /// Binds (or rebinds) a group to a target.
+    pub fn set_target(&mut self, group: GroupId, target: Target) -> Result<(), Error> {
+        let g = self.groups.get_mut(group.0).ok_or_else(Error::unknown_group)?;
+        g.target = Some(target);
+        Ok(())
+    }
+
+    /// Adds a URL prefix to a group.
+    ///
+    /// # Errors
+    /// An invalid prefix, an unknown group, or `AlreadyRegistered`.
+    pub fn add_url(&mut self, group: GroupId, url: &str) -> Result<(), Error> {
+        if group.0 >= self.groups.len() {
+            return Err(Error::unknown_group());
+        }
+        let prefix = UrlPrefix::parse(url).map_err(|e| Error::url(url, e))?;
+        self.namespace.register(prefix, group.0).map_err(|RegisterError::AlreadyRegistered| Error::already(url))
+    }
+
+    /// Removes a URL prefix; `false` if it was not registered.
+    pub fn remove_url(&mut self, url: &str) -> Result<bool, Error> {
+        let prefix = UrlPrefix::parse(url).map_err(|e| Error::url(url, e))?;
+        Ok(self.namespace.unregister(&prefix).is_some())
+    }
+
+    /// A group's counters.
+    pub fn stats(&self, group: GroupId) -> Option<GroupStats> {
+        self.groups.get(group.0).map(|g| g.counters.snapshot())
+    }
+
+    /// The sockets these prefixes need. `localhost`: loopback (127.0.0.1, and ::1 where the host
+    /// has IPv6); an IP literal: that address; `+`, `*` and other names: every interface. A
+    /// wildcard on a port covers that family's specific addresses there. `true`: required.
+    pub fn listen_addrs(&self) -> Vec<(SocketAddr, bool)> {
+        let mut wanted: Vec<(SocketAddr, bool)> = Vec::new();
+        for (p, _) in self.namespace.iter() {
+            let port = p.port();
+            let addrs: [(IpAddr, bool); 2] = match p.host() {
+                Host::Ip(ip) => [(*ip, true), (*ip, true)],
+                Host::Name(n) if &**n == "localhost" => {
+                    [(IpAddr::V4(Ipv4Addr::LOCALHOST), true), (IpAddr::V6(Ipv6Addr::LOCALHOST), false)]
+                }
+                _ => [(IpAddr::V4(Ipv4Addr::UNSPECIFIED), true), (IpAddr::V6(Ipv6Addr::UNSPECIFIED), false)],
+            };
+            for (ip, required) in addrs {
+                let addr = SocketAddr::new(ip, port);
+                match wanted.iter_mut().find(|(a, _)| *a == addr) {
+                    Some(existing) => existing.1 |= required,
+                    None => wanted.push((addr, required)),
+                }
+            }
+        }
+        let covered = |a: &SocketAddr| {
+            !a.ip().is_unspecified()
+                && wanted
+                    .iter()
+                    .any(|(w, _)| w.ip().is_unspecified() && w.port() == a.port() && w.is_ipv4() == a.is_ipv4())
+        };
+        wanted.iter().filter(|(a, _)| !covered(a)).copied().collect()
+    }
+}
+
+/// The live routing table: replaced whole on every change; I/O threads keep an `Arc` of the
+/// current one and check `generation` (one relaxed load) once per wakeup, so the request path
+/// takes no lock.
+#[derive(Debug, Default)]
+pub(crate) struct Routes {
+    current: Mutex<Arc<UrlGroups>>,
+    generation: AtomicU64,
+}
+
+impl Routes {
+    pub(crate) fn new(groups: UrlGroups) -> Self {
+        Routes { current: Mutex::new(Arc::new(groups)), generation: AtomicU64::new(0) }
+    }
+
+    #[inline]
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn load(&self) -> Arc<UrlGroups> {
+        match self.current.lock() {
+            Ok(g) => Arc::clone(&g),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Applies `change` to a copy of the table and publishes it.
+    pub(crate) fn update<R>(&self, change: impl FnOnce(&mut UrlGroups) -> R) -> R {
+        let mut guard = match self.current.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut next = UrlGroups::clone(&guard);
+        let r = change(&mut next);
+        *guard = Arc::new(next);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        r
+    }
+}

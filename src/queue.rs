@@ -1,0 +1,268 @@
+//! Request queues: requests taken by application threads (`receive`, blocking or async) and
+//! answered later from any thread, as with http.sys's `HttpReceiveHttpRequest`.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use crate::h1::Version;
+use crate::h1::response::Reply;
+
+/// Default request-queue length (http.sys: 1000).
+pub const DEFAULT_QUEUE_LENGTH: usize = 1000;
+/// Default time a request may wait in the queue before it is answered `503` (http.sys: 120 s).
+pub const DEFAULT_REQUEST_QUEUE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A bounded queue of requests. Clones share the queue.
+#[derive(Clone, Debug)]
+pub struct RequestQueue {
+    inner: Arc<QueueInner>,
+}
+
+#[derive(Debug)]
+struct QueueInner {
+    tx: async_channel::Sender<QueuedRequest>,
+    rx: async_channel::Receiver<QueuedRequest>,
+    timeout: Duration,
+    arrivals: AtomicU64,
+    rejected: AtomicU64,
+    max_age_us: AtomicU64,
+}
+
+/// A snapshot of a queue's counters (http.sys names).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Requests that entered the queue (`ArrivalRate` is its rate).
+    pub arrivals: u64,
+    /// Requests waiting now (`CurrentQueueSize`).
+    pub current_queue_size: u64,
+    /// The longest wait seen by a received request (`MaxQueueItemAge`).
+    pub max_queue_item_age: Duration,
+    /// Requests refused because the queue was full or had timed out (`RejectedRequests`).
+    pub rejected_requests: u64,
+}
+
+impl Default for RequestQueue {
+    fn default() -> Self {
+        RequestQueue::new(DEFAULT_QUEUE_LENGTH)
+    }
+}
+
+impl RequestQueue {
+    /// A queue holding at most `length` requests (at least 1), with the default timeout.
+    pub fn new(length: usize) -> Self {
+        RequestQueue::with_timeout(length, DEFAULT_REQUEST_QUEUE_TIMEOUT)
+    }
+
+    /// A queue holding at most `length` requests; a request that waited longer than `timeout`
+    /// is answered `503` instead of being handed to an application thread.
+    pub fn with_timeout(length: usize, timeout: Duration) -> Self {
+        let (tx, rx) = async_channel::bounded(length.max(1));
+        RequestQueue {
+            inner: Arc::new(QueueInner {
+                tx,
+                rx,
+                timeout,
+                arrivals: AtomicU64::new(0),
+                rejected: AtomicU64::new(0),
+                max_age_us: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Takes the next request, blocking. `None` once the queue is shut down and empty.
+    pub fn receive(&self) -> Option<QueuedRequest> {
+        loop {
+            let req = self.inner.rx.recv_blocking().ok()?;
+            if let Some(req) = self.admit(req) {
+                return Some(req);
+            }
+        }
+    }
+
+    /// Takes the next request without blocking, if one is waiting.
+    pub fn try_receive(&self) -> Option<QueuedRequest> {
+        loop {
+            let req = self.inner.rx.try_recv().ok()?;
+            if let Some(req) = self.admit(req) {
+                return Some(req);
+            }
+        }
+    }
+
+    /// Takes the next request (async; usable from tokio or any executor). `None` once the queue
+    /// is shut down and empty.
+    pub async fn receive_async(&self) -> Option<QueuedRequest> {
+        loop {
+            let req = self.inner.rx.recv().await.ok()?;
+            if let Some(req) = self.admit(req) {
+                return Some(req);
+            }
+        }
+    }
+
+    /// Stops the queue: requests still waiting are answered `503`, `receive` returns `None`,
+    /// and new requests for it are answered `503`.
+    pub fn shutdown(&self) {
+        self.inner.tx.close();
+        while let Ok(req) = self.inner.rx.try_recv() {
+            req.respond(Reply::new(503).close());
+        }
+    }
+
+    /// The queue's counters.
+    pub fn stats(&self) -> QueueStats {
+        QueueStats {
+            arrivals: self.inner.arrivals.load(Ordering::Relaxed),
+            current_queue_size: self.inner.rx.len() as u64,
+            max_queue_item_age: Duration::from_micros(self.inner.max_age_us.load(Ordering::Relaxed)),
+            rejected_requests: self.inner.rejected.load(Ordering::Relaxed),
+        }
+    }
+
+    /// A request that waited past the timeout is answered `503` here.
+    fn admit(&self, req: QueuedRequest) -> Option<QueuedRequest> {
+        let age = req.arrived.elapsed();
+        self.inner.max_age_us.fetch_max(age.as_micros().min(u64::MAX as u128) as u64, Ordering::Relaxed);
+        if age > self.inner.timeout {
+            self.inner.rejected.fetch_add(1, Ordering::Relaxed);
+            req.respond(Reply::new(503).header("Content-Type", "text/plain").body(&b"Service Unavailable"[..]).close());
+            return None;
+        }
+        Some(req)
+    }
+
+    /// Offers a request from an I/O thread; gives it back when the queue is full or shut down
+    /// (rare and cold, so the large error is fine).
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn offer(&self, req: QueuedRequest) -> Result<(), QueuedRequest> {
+        match self.inner.tx.try_send(req) {
+            Ok(()) => {
+                self.inner.arrivals.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                self.inner.rejected.fetch_add(1, Ordering::Relaxed);
+                Err(e.into_inner())
+            }
+        }
+    }
+}
+
+/// A finished answer on its way back to the I/O thread that owns the connection.
+#[derive(Debug)]
+pub(crate) struct Completion {
+    pub key: usize,
+    pub serial: u64,
+    pub seq: u32,
+    pub reply: Reply,
+}
+
+/// The way back to one I/O thread: its completion channel and its waker.
+#[derive(Debug, Clone)]
+pub(crate) struct ReturnPath {
+    pub tx: mpsc::Sender<Completion>,
+    pub waker: Arc<mio::Waker>,
+}
+
+/// A request taken from a [`RequestQueue`]: owned, `Send`, answered with
+/// [`respond`](QueuedRequest::respond) from any thread. Dropped unanswered, it is answered `500`.
+#[derive(Debug)]
+pub struct QueuedRequest {
+    pub(crate) method: String,
+    pub(crate) target: String,
+    pub(crate) path: String,
+    pub(crate) version: Version,
+    pub(crate) headers: Vec<(String, Vec<u8>)>,
+    pub(crate) arrived: Instant,
+    pub(crate) handle: Option<Handle>,
+}
+
+/// Where the answer goes, and whether the client is still there.
+#[derive(Debug)]
+pub(crate) struct Handle {
+    pub path: ReturnPath,
+    pub key: usize,
+    pub serial: u64,
+    pub seq: u32,
+    pub disconnected: Arc<AtomicBool>,
+}
+
+impl QueuedRequest {
+    /// The method.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The raw request target.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The normalised path the request was routed by.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The HTTP version.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// Every header, in order.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
+    }
+
+    /// The first header named `name` (ASCII case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
+    }
+
+    /// How long the request has waited since its head arrived.
+    pub fn age(&self) -> Duration {
+        self.arrived.elapsed()
+    }
+
+    /// Whether the client has gone away since the request arrived (like `HttpWaitForDisconnect`):
+    /// an answer would be dropped.
+    pub fn is_disconnected(&self) -> bool {
+        self.handle.as_ref().is_none_or(|h| h.disconnected.load(Ordering::Acquire))
+    }
+
+    /// Sends the answer. It leaves in pipeline order with the connection's other answers.
+    /// Returns `false` if the client has disconnected (the answer is dropped).
+    pub fn respond(mut self, reply: Reply) -> bool {
+        match self.handle.take() {
+            Some(h) => h.send(reply),
+            None => false,
+        }
+    }
+}
+
+impl Handle {
+    fn send(self, reply: Reply) -> bool {
+        if self.disconnected.load(Ordering::Acquire) {
+            return false;
+        }
+        let done = Completion { key: self.key, serial: self.serial, seq: self.seq, reply };
+        if self.path.tx.send(done).is_err() {
+            return false;
+        }
+        // A failed wake only delays the answer to the thread's next wakeup.
+        let _ = self.path.waker.wake();
+        true
+    }
+}
+
+impl Drop for QueuedRequest {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            h.send(
+                Reply::new(500)
+                    .header("Content-Type", "text/plain")
+                    .body(&b"Internal Server Error: the request was dropped unanswered"[..]),
+            );
+        }
+    }
+}

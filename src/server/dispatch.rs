@@ -1,0 +1,112 @@
+//! Per-request dispatch on the I/O thread: route by the URL namespace, then answer inline or
+//! queue the request for application threads.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use crate::group::{Target, UrlGroups};
+use crate::h1::conn::{Outcome, Service};
+use crate::h1::{Handler, Request, Response};
+use crate::queue::{Handle, QueuedRequest, ReturnPath};
+use crate::url::{Route, normalize_path, split_target, target_authority};
+
+/// What every request on one I/O thread is dispatched with.
+pub(super) struct Services<'a, H: ?Sized> {
+    /// The handler of a server built without URL groups: every request goes to it.
+    pub handler: Option<&'a H>,
+    /// The routing table of a server built with URL groups.
+    pub table: Option<&'a UrlGroups>,
+    /// The way back to this thread for queued answers.
+    pub path: &'a ReturnPath,
+    /// This thread's index (for per-thread counter slots).
+    pub worker: usize,
+}
+
+/// The [`Service`] for one connection.
+pub(super) struct Dispatch<'a, 's, H: ?Sized> {
+    pub services: &'s Services<'a, H>,
+    pub port: u16,
+    pub local_ip: IpAddr,
+    pub key: usize,
+    pub serial: u64,
+    /// Shared with the connection's queued requests; set when the connection goes away.
+    pub disconnected: &'s mut Option<Arc<AtomicBool>>,
+}
+
+impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
+    #[inline]
+    fn call(&mut self, req: &Request<'_>, res: &mut Response<'_>, seq: u32) -> Outcome {
+        let Some(table) = self.services.table else {
+            if let Some(h) = self.services.handler {
+                h.handle(req, res);
+            }
+            return Outcome::Answered;
+        };
+        let (raw_path, _) = split_target(req.target());
+        let Ok(path) = normalize_path(raw_path) else {
+            res.status(400).close().header("Content-Type", "text/plain").body(b"Bad Request - Invalid URL");
+            return Outcome::Answered;
+        };
+        let host = target_authority(req.target()).map(str::as_bytes).or(req.host());
+        let group = match table.namespace.route(self.port, host, self.local_ip, &path) {
+            Route::Matched { value, .. } => *value,
+            Route::NoHost => {
+                res.status(400).header("Content-Type", "text/plain").body(b"Bad Request - Invalid Hostname");
+                return Outcome::Answered;
+            }
+            Route::NoPath => {
+                res.status(404).header("Content-Type", "text/plain").body(b"Not Found");
+                return Outcome::Answered;
+            }
+        };
+        let Some(group) = table.groups.get(group) else {
+            res.status(503).header("Content-Type", "text/plain").body(b"Service Unavailable");
+            return Outcome::Answered;
+        };
+        group.counters.request(self.services.worker, req.method(), req.head_len);
+        let routed = Request { route_path: Some(&path), ..*req };
+        match &group.target {
+            Some(Target::Inline(h)) => {
+                h.handle(&routed, res);
+                if !res.is_done() {
+                    res.finish();
+                }
+                group.counters.sent(self.services.worker, res.written());
+                Outcome::Answered
+            }
+            Some(Target::Queue(q)) => {
+                let disconnected = Arc::clone(self.disconnected.get_or_insert_with(Arc::default));
+                let queued = QueuedRequest {
+                    method: routed.method().to_owned(),
+                    target: routed.target().to_owned(),
+                    path: path.clone().into_owned(),
+                    version: routed.version(),
+                    headers: routed.headers().map(|(n, v)| (n.to_owned(), v.to_vec())).collect(),
+                    arrived: Instant::now(),
+                    handle: Some(Handle {
+                        path: self.services.path.clone(),
+                        key: self.key,
+                        serial: self.serial,
+                        seq,
+                        disconnected,
+                    }),
+                };
+                match q.offer(queued) {
+                    Ok(()) => Outcome::Deferred,
+                    Err(mut back) => {
+                        // Not queued: answered here, so the dropped request must not answer again.
+                        back.handle = None;
+                        res.status(503).close().header("Content-Type", "text/plain").body(b"Service Unavailable");
+                        Outcome::Answered
+                    }
+                }
+            }
+            None => {
+                res.status(503).header("Content-Type", "text/plain").body(b"Service Unavailable");
+                Outcome::Answered
+            }
+        }
+    }
+}
