@@ -92,17 +92,16 @@ impl ServerBuilder {
         self.spawn(Some(Arc::new(handler)), None)
     }
 
-    /// Starts a server that routes by URL groups (http.sys precedence): it listens on what the
-    /// groups' prefixes need (see [`UrlGroups::listen_addrs`]) plus any address given to
-    /// [`bind`](ServerBuilder::bind). Groups and prefixes can be changed while it runs.
+    /// Starts a server that routes by URL groups (http.sys precedence). It listens on the
+    /// addresses given to [`bind`](ServerBuilder::bind) if any (say, loopback only), else on what
+    /// the groups' prefixes need (see [`UrlGroups::listen_addrs`]). Groups and prefixes can be
+    /// changed while it runs.
     ///
     /// # Errors
     /// As [`serve`](ServerBuilder::serve).
     pub fn start(mut self, groups: UrlGroups) -> Result<Server, Error> {
-        for (addr, required) in groups.listen_addrs() {
-            if !self.addrs.iter().any(|(a, _)| *a == addr) {
-                self.addrs.push((addr, required));
-            }
+        if self.addrs.is_empty() {
+            self.addrs = groups.listen_addrs();
         }
         self.spawn(None::<Arc<dyn Handler>>, Some(Arc::new(Routes::new(groups))))
     }

@@ -1,0 +1,259 @@
+//! URL groups, http.sys routing and request queues over real sockets (loopback only: the server
+//! is bound to 127.0.0.1 explicitly, whatever hosts the prefixes name).
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use hsys::{ErrorKind, Reply, Request, RequestQueue, Response, Server, Target, UrlGroups};
+use support::{Client, free_port, get};
+
+fn answer(text: &'static str) -> Target {
+    Target::inline(move |req: &Request<'_>, res: &mut Response<'_>| {
+        res.header("X-Path", req.normalized_path()).body(text.as_bytes());
+    })
+}
+
+fn start(groups: UrlGroups, port: u16) -> (Server, SocketAddr) {
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let server = Server::builder().threads(2).bind(addr).start(groups).expect("start");
+    (server, addr)
+}
+
+fn req(path: &str, host: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").into_bytes()
+}
+
+#[test]
+fn the_documented_precedence_example() {
+    let port = free_port();
+    let mut g = UrlGroups::new();
+    let (a, b, c) = (g.create_group(answer("A")), g.create_group(answer("B")), g.create_group(answer("C")));
+    g.add_url(a, &format!("http://+:{port}/vroot/")).unwrap();
+    g.add_url(b, &format!("http://adatum.com:{port}/")).unwrap();
+    g.add_url(c, &format!("http://*:{port}/")).unwrap();
+    let (_s, addr) = start(g, port);
+    let mut cl = Client::connect(addr);
+    assert_eq!(cl.exchange(&req("/vroot/subdir/file.htm", "adatum.com")).body, b"A");
+    assert_eq!(cl.exchange(&req("/default.htm", "adatum.com")).body, b"B");
+    assert_eq!(cl.exchange(&req("/file.htm", "otheradatum.com")).body, b"C");
+    assert_eq!(cl.exchange(&req("/VROOT", &format!("ADATUM.com:{port}"))).body, b"A");
+    let r = cl.exchange(&req("/x/../vroot/%7Ey", "z"));
+    assert_eq!(r.body, b"A");
+    assert_eq!(r.header("x-path"), Some("/vroot/~y"));
+}
+
+#[test]
+fn ip_literal_class_uses_the_local_address() {
+    let port = free_port();
+    let mut g = UrlGroups::new();
+    let (ip, weak) = (g.create_group(answer("ip")), g.create_group(answer("weak")));
+    g.add_url(ip, &format!("http://127.0.0.1:{port}/")).unwrap();
+    g.add_url(weak, &format!("http://*:{port}/")).unwrap();
+    let (_s, addr) = start(g, port);
+    assert_eq!(Client::connect(addr).exchange(&req("/", "some.name")).body, b"ip");
+}
+
+#[test]
+fn unknown_host_is_400_unknown_path_is_404_both_keep_the_connection() {
+    let port = free_port();
+    let mut g = UrlGroups::new();
+    let a = g.create_group(answer("A"));
+    g.add_url(a, &format!("http://adatum.com:{port}/app/")).unwrap();
+    let (_s, addr) = start(g, port);
+    let mut cl = Client::connect(addr);
+    let r = cl.exchange(&req("/app/", "other.com"));
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body, b"Bad Request - Invalid Hostname");
+    let r = cl.exchange(&req("/elsewhere", "adatum.com"));
+    assert_eq!(r.status, 404);
+    assert_eq!(cl.exchange(&req("/app", "adatum.com")).body, b"A");
+    // Climbing above the root is refused and closes.
+    let r = cl.exchange(&req("/../etc/passwd", "adatum.com"));
+    assert_eq!(r.status, 400);
+    assert!(cl.closed());
+}
+
+#[test]
+fn already_registered_is_a_typed_error_and_classes_coexist() {
+    let mut g = UrlGroups::new();
+    let a = g.create_group(answer("A"));
+    g.add_url(a, "http://example.com:80/v/").unwrap();
+    g.add_url(a, "http://+:80/v/").unwrap();
+    assert_eq!(g.add_url(a, "http://EXAMPLE.com:80/v/").unwrap_err().kind(), ErrorKind::AlreadyRegistered);
+    assert_eq!(g.add_url(a, "https://+:443/").unwrap_err().kind(), ErrorKind::InvalidUrl);
+}
+
+#[test]
+fn live_registration_takes_effect_without_restart() {
+    let port = free_port();
+    let mut g = UrlGroups::new();
+    let a = g.create_group(answer("A"));
+    g.add_url(a, &format!("http://+:{port}/a/")).unwrap();
+    let (server, addr) = start(g, port);
+    let mut cl = Client::connect(addr);
+    assert_eq!(cl.exchange(&req("/b/", "h")).status, 404);
+    let b = server.create_group(answer("B")).unwrap();
+    server.add_url(b, &format!("http://+:{port}/b/")).unwrap();
+    assert_eq!(cl.exchange(&req("/b/", "h")).body, b"B");
+    assert!(server.remove_url(&format!("http://+:{port}/b/")).unwrap());
+    assert_eq!(cl.exchange(&req("/b/", "h")).status, 404);
+    server.set_target(a, answer("A2")).unwrap();
+    assert_eq!(cl.exchange(&req("/a/", "h")).body, b"A2");
+    assert_eq!(server.add_url(a, "http://+:1/x/").unwrap_err().kind(), ErrorKind::PortNotListening);
+    let stats = server.group_stats(a).unwrap();
+    assert_eq!(stats.all_requests, 1);
+    assert_eq!(stats.get_requests, 1);
+    assert!(stats.bytes_sent > 0 && stats.bytes_received > 0);
+}
+
+fn queued_server(queue: &RequestQueue) -> (Server, SocketAddr) {
+    let port = free_port();
+    let mut g = UrlGroups::new();
+    let q = g.create_group(Target::Queue(queue.clone()));
+    g.add_url(q, &format!("http://+:{port}/")).unwrap();
+    start(g, port)
+}
+
+fn take(queue: &RequestQueue) -> hsys::QueuedRequest {
+    let deadline = Instant::now() + support::STEP;
+    loop {
+        if let Some(r) = queue.try_receive() {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "nothing queued");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn queued_requests_are_answered_from_other_threads() {
+    let queue = RequestQueue::new(100);
+    let (_s, addr) = queued_server(&queue);
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let q = queue.clone();
+            std::thread::spawn(move || {
+                while let Some(r) = q.receive() {
+                    let body = format!("{} {}", r.method(), r.path()).into_bytes();
+                    r.respond(Reply::new(200).header("Content-Type", "text/plain").body(body));
+                }
+            })
+        })
+        .collect();
+    let mut cl = Client::connect(addr);
+    for i in 0..20 {
+        assert_eq!(cl.exchange(&get(&format!("/q{i}"))).body, format!("GET /q{i}").as_bytes());
+    }
+    cl.send(b"HEAD /h HTTP/1.1\r\nHost: t\r\n\r\n");
+    let r = cl.read(true);
+    assert_eq!(r.header("content-length"), Some("7"));
+    assert_eq!(cl.exchange(&get("/after-head")).body, b"GET /after-head");
+    assert_eq!(queue.stats().arrivals, 22);
+    queue.shutdown();
+    for w in workers {
+        w.join().unwrap();
+    }
+}
+
+#[test]
+fn answers_given_out_of_order_leave_in_pipeline_order() {
+    let queue = RequestQueue::new(100);
+    let (_s, addr) = queued_server(&queue);
+    let mut cl = Client::connect(addr);
+    let all: Vec<u8> = (0..5).flat_map(|i| get(&format!("/{i}"))).collect();
+    cl.send(&all);
+    let mut taken: Vec<_> = (0..5).map(|_| take(&queue)).collect();
+    // Answer the last first, each from its own thread.
+    let mut threads = Vec::new();
+    while let Some(r) = taken.pop() {
+        threads.push(std::thread::spawn(move || {
+            let body = r.path().as_bytes().to_vec();
+            r.respond(Reply::new(200).body(body));
+        }));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for i in 0..5 {
+        assert_eq!(cl.read(false).body, format!("/{i}").as_bytes());
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+#[test]
+fn a_full_queue_answers_503_and_closes() {
+    let queue = RequestQueue::new(1);
+    let (_s, addr) = queued_server(&queue);
+    let mut first = Client::connect(addr);
+    first.send(&get("/1"));
+    let waiting = take(&queue);
+    let mut second = Client::connect(addr);
+    second.send(&get("/2"));
+    let mut third = Client::connect(addr);
+    // /2 fills the queue (length 1) ...
+    let deadline = Instant::now() + support::STEP;
+    while queue.stats().current_queue_size < 1 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // ... so /3 is refused.
+    let r = third.exchange(&get("/3"));
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(third.closed());
+    assert_eq!(queue.stats().rejected_requests, 1);
+    waiting.respond(Reply::new(200).body(&b"one"[..]));
+    assert_eq!(first.read(false).body, b"one");
+    take(&queue).respond(Reply::new(200).body(&b"two"[..]));
+    assert_eq!(second.read(false).body, b"two");
+}
+
+#[test]
+fn a_dropped_request_is_answered_500() {
+    let queue = RequestQueue::new(10);
+    let (_s, addr) = queued_server(&queue);
+    let mut cl = Client::connect(addr);
+    cl.send(&get("/drop"));
+    drop(take(&queue));
+    assert_eq!(cl.read(false).status, 500);
+    // The connection is still usable.
+    cl.send(&get("/next"));
+    take(&queue).respond(Reply::new(204));
+    assert_eq!(cl.read(false).status, 204);
+}
+
+#[test]
+fn a_client_that_leaves_is_reported_to_the_handle() {
+    let queue = RequestQueue::new(10);
+    let (_s, addr) = queued_server(&queue);
+    let mut cl = Client::connect(addr);
+    cl.send(&get("/gone"));
+    let r = take(&queue);
+    assert!(!r.is_disconnected());
+    drop(cl);
+    let deadline = Instant::now() + support::STEP;
+    while !r.is_disconnected() {
+        assert!(Instant::now() < deadline, "disconnect not seen");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(!r.respond(Reply::new(200)));
+}
+
+#[test]
+fn the_request_queue_timeout_answers_503() {
+    let queue = RequestQueue::with_timeout(10, Duration::from_millis(50));
+    let (_s, addr) = queued_server(&queue);
+    let mut cl = Client::connect(addr);
+    cl.send(&get("/late"));
+    let deadline = Instant::now() + support::STEP;
+    while queue.stats().current_queue_size < 1 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(queue.try_receive().is_none());
+    assert_eq!(cl.read(false).status, 503);
+    assert!(queue.stats().max_queue_item_age >= Duration::from_millis(50));
+}
