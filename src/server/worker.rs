@@ -324,12 +324,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                     conn.eof_hint();
                 }
                 let env = Env { common: &self.common, limits: &self.limits, draining: self.draining.is_some() };
-                let services = Services {
-                    handler: self.handler.as_deref(),
-                    table: self.table.as_deref(),
-                    path: &self.return_path,
-                    worker: self.index,
-                };
+                let services = services(&self.handler, &self.table, &self.return_path, self.index);
                 let counters = &self.counters[self.index];
                 drive(conn, &mut self.scratch, &mut self.out, &env, &services, counters)
             }
@@ -350,12 +345,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                         conn.outbuf.extend_from_slice(&self.out);
                         self.out.clear();
                     }
-                    let services = Services {
-                        handler: self.handler.as_deref(),
-                        table: self.table.as_deref(),
-                        path: &self.return_path,
-                        worker: self.index,
-                    };
+                    let services = services(&self.handler, &self.table, &self.return_path, self.index);
                     let counters = &self.counters[self.index];
                     drive(conn, &mut self.scratch, &mut self.out, &env, &services, counters)
                 }
@@ -484,15 +474,7 @@ fn drive<H: Handler + ?Sized>(
             }
             let input = scratch.get(..n).unwrap_or_default();
             if c.inbuf.is_empty() {
-                let mut dispatch = Dispatch {
-                    services,
-                    port: c.port,
-                    local_ip: c.local_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-                    key: c.key,
-                    serial: c.serial,
-                    disconnected: &mut c.disconnected,
-                };
-                let p = c.h1.handle_input(input, env, &mut dispatch, out);
+                let p = feed(c, Some(input), env, services, out);
                 account(c, p, counters);
                 if let Some(rest) = input.get(p.consumed..)
                     && !rest.is_empty()
@@ -540,6 +522,34 @@ fn process_inbuf<H: Handler + ?Sized>(
     out: &mut Vec<u8>,
     counters: &WorkerCounters,
 ) {
+    let p = feed(c, None, env, services, out);
+    account(c, p, counters);
+    c.inbuf.drain(..p.consumed.min(c.inbuf.len()));
+    c.inbuf_ready = !c.inbuf.is_empty() && (out.len() >= OUT_HIGH_WATER || !c.h1.wants_input());
+    if c.inbuf.is_empty() && c.inbuf.capacity() > 0 {
+        // An idle connection holds no buffer.
+        c.inbuf = Vec::new();
+    }
+}
+
+/// The services of one thread, borrowed for one call.
+fn services<'a, H: ?Sized>(
+    handler: &'a Option<Arc<H>>,
+    table: &'a Option<Arc<UrlGroups>>,
+    path: &'a ReturnPath,
+    worker: usize,
+) -> Services<'a, H> {
+    Services { handler: handler.as_deref(), table: table.as_deref(), path, worker }
+}
+
+/// Hands input to the connection's protocol state: `input`, or the connection's own `inbuf`.
+fn feed<H: Handler + ?Sized>(
+    c: &mut Connection,
+    input: Option<&[u8]>,
+    env: &Env<'_>,
+    services: &Services<'_, H>,
+    out: &mut Vec<u8>,
+) -> h1::Progress {
     let mut dispatch = Dispatch {
         services,
         port: c.port,
@@ -548,14 +558,8 @@ fn process_inbuf<H: Handler + ?Sized>(
         serial: c.serial,
         disconnected: &mut c.disconnected,
     };
-    let p = c.h1.handle_input(&c.inbuf, env, &mut dispatch, out);
-    account(c, p, counters);
-    c.inbuf.drain(..p.consumed.min(c.inbuf.len()));
-    c.inbuf_ready = !c.inbuf.is_empty() && (out.len() >= OUT_HIGH_WATER || !c.h1.wants_input());
-    if c.inbuf.is_empty() && c.inbuf.capacity() > 0 {
-        // An idle connection holds no buffer.
-        c.inbuf = Vec::new();
-    }
+    let input = input.unwrap_or(&c.inbuf);
+    c.h1.handle_input(input, env, &mut dispatch, out)
 }
 
 fn account(c: &mut Connection, p: h1::Progress, counters: &WorkerCounters) {
