@@ -4,10 +4,16 @@ use std::time::Duration;
 
 /// Default cap on a request head (request line + header lines): 16 KiB, as http.sys. Over it: `431`.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 16 * 1024;
+/// Default cap on one header line (name, colon, value): 16 KiB (http.sys `MaxFieldLength`). Over it: `431`.
+pub const DEFAULT_MAX_FIELD_LENGTH: usize = 16 * 1024;
 /// Default cap on a request target: 16 KiB. Over it: `414`.
 pub const DEFAULT_MAX_URL_LENGTH: usize = 16 * 1024;
 /// Default cap on the number of header lines in one request. Over it: `431`.
 pub const DEFAULT_MAX_HEADERS: usize = 100;
+/// Default cap on a request body: 1 MiB. Over it: `413`.
+pub const DEFAULT_MAX_BODY_SIZE: u64 = 1024 * 1024;
+/// Default cap on the chunk extensions of one chunk, and on a chunked body's trailer section. Over it: `400`.
+pub const DEFAULT_MAX_CHUNK_EXTRA_BYTES: usize = 16 * 1024;
 /// Default bound on a graceful stop: in-flight requests get this long to finish.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
 /// Default listen backlog per listener socket.
@@ -16,18 +22,51 @@ pub const DEFAULT_BACKLOG: i32 = 4096;
 /// pipelined request stays in sync, but only up to this many bytes; past it the connection closes.
 pub const DEFAULT_MAX_DRAIN_BYTES: u64 = 1024 * 1024;
 
+/// Default `HeaderWait`: time allowed for a request head to arrive once its first byte has.
+pub const DEFAULT_HEADER_WAIT: Duration = Duration::from_secs(120);
+/// Default `IdleConnection`: time a connection may sit between requests.
+pub const DEFAULT_IDLE_CONNECTION: Duration = Duration::from_secs(120);
+/// Default `EntityBody`: time allowed between two arrivals of request-body bytes.
+pub const DEFAULT_ENTITY_BODY: Duration = Duration::from_secs(120);
+/// Default `DrainEntityBody`: time allowed to drain an unread body after its answer was sent.
+pub const DEFAULT_DRAIN_ENTITY_BODY: Duration = Duration::from_secs(120);
+/// Default `MinSendRate`: bytes per second a client must read answers at (after a grace period).
+pub const DEFAULT_MIN_SEND_RATE: u64 = 150;
+
+/// How line ends are accepted in request heads and chunked framing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Strictness {
+    /// CRLF only; a bare LF or bare CR is a `400` (the default).
+    #[default]
+    Strict,
+    /// A bare LF is accepted as a line end, as RFC 9112 §2.2 permits; a bare CR is still a `400`.
+    Lenient,
+}
+
 /// The limits a server enforces. Each field maps to one answer status, given in its doc.
 #[derive(Clone, Debug)]
 pub struct Limits {
     /// Request line plus headers, in bytes. A head that grows past it is answered `431` and closed,
     /// so a client can never make hsys buffer more than this for a head.
     pub max_request_bytes: usize,
+    /// One header line (http.sys `MaxFieldLength`). Over it: `431`.
+    pub max_field_length: usize,
     /// Length of the request target. Over it: `414`.
     pub max_url_length: usize,
     /// Number of header lines. Over it: `431`. Bounded by [`MAX_HEADERS_CAP`] (the parser's stack array).
     pub max_headers: usize,
+    /// Request body size (`None`: unlimited). A declared `Content-Length` over it is answered
+    /// `413` before any handler runs; a chunked body that grows past it, `413` when it does.
+    pub max_body_size: Option<u64>,
+    /// Chunk extensions of one chunk, and the trailer section of a chunked body. Over it: `400`.
+    pub max_chunk_extra_bytes: usize,
     /// Unread body bytes drained after an answer before the connection is closed instead.
     pub max_drain_bytes: u64,
+    /// Open connections per server (`None`: unlimited). Past it, new connections wait in the
+    /// kernel's backlog until one closes.
+    pub max_connections: Option<usize>,
+    /// How line ends are accepted.
+    pub strictness: Strictness,
 }
 
 /// Hard ceiling for [`Limits::max_headers`]: the parser keeps header slots on the stack.
@@ -37,9 +76,45 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            max_field_length: DEFAULT_MAX_FIELD_LENGTH,
             max_url_length: DEFAULT_MAX_URL_LENGTH,
             max_headers: DEFAULT_MAX_HEADERS,
+            max_body_size: Some(DEFAULT_MAX_BODY_SIZE),
+            max_chunk_extra_bytes: DEFAULT_MAX_CHUNK_EXTRA_BYTES,
             max_drain_bytes: DEFAULT_MAX_DRAIN_BYTES,
+            max_connections: None,
+            strictness: Strictness::Strict,
+        }
+    }
+}
+
+/// The timeouts a server enforces (http.sys `HTTP_TIMEOUT_LIMIT_INFO`). Timers have one-second
+/// granularity: a timeout fires within one second after it is due.
+#[derive(Clone, Debug)]
+pub struct Timeouts {
+    /// From a request's first byte to the end of its head. Late: `408` and a close.
+    pub header_wait: Duration,
+    /// Between requests on a keep-alive connection. Late: a silent close.
+    pub idle_connection: Duration,
+    /// Between arrivals of request-body bytes while the body is being read. Late: `408` (when
+    /// no answer was sent yet) and a close.
+    pub entity_body: Duration,
+    /// To drain a body left unread after its answer. Late: a close.
+    pub drain_entity_body: Duration,
+    /// Bytes per second a client must take answers at; a connection whose unsent output has not
+    /// drained at this rate (counted from when it first stalled, with at least one second of
+    /// grace) is closed. `0`: no minimum.
+    pub min_send_rate: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            header_wait: DEFAULT_HEADER_WAIT,
+            idle_connection: DEFAULT_IDLE_CONNECTION,
+            entity_body: DEFAULT_ENTITY_BODY,
+            drain_entity_body: DEFAULT_DRAIN_ENTITY_BODY,
+            min_send_rate: DEFAULT_MIN_SEND_RATE,
         }
     }
 }

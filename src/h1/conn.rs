@@ -321,7 +321,7 @@ impl Conn {
         progress.requests += 1;
         let minor = head.req.version.unwrap_or(1);
         let raw_head = rest.get(..head.len).unwrap_or_default();
-        let framing = match framing::check_line_endings(raw_head)
+        let framing = match framing::check_line_endings(raw_head, env.limits.strictness)
             .and_then(|()| framing::request_framing(minor, head.req.headers))
         {
             Ok(f) => f,
@@ -394,7 +394,10 @@ impl Conn {
         } else {
             match framing.body {
                 BodyKind::Empty => Reading::Head,
-                kind => Reading::Drain { decoder: BodyDecoder::new(kind), budget: env.limits.max_drain_bytes },
+                kind => Reading::Drain {
+                    decoder: BodyDecoder::for_request(kind, env.limits),
+                    budget: env.limits.max_drain_bytes,
+                },
             }
         };
         true

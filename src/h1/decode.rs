@@ -429,6 +429,17 @@ impl BodyDecoder {
         }
     }
 
+    /// The decoder for a request body framed as `kind`, with the chunked limits and line-end
+    /// strictness of `limits`.
+    pub fn for_request(kind: BodyKind, limits: &crate::limits::Limits) -> Self {
+        match kind {
+            BodyKind::Chunked => {
+                Self::Chunked(ChunkedDecoder::new(limits.max_chunk_extra_bytes, limits.max_chunk_extra_bytes))
+            }
+            kind => Self::new(kind),
+        }
+    }
+
     /// Decodes the next piece of `input`; see [`ChunkedDecoder::decode`] and [`LengthDecoder::decode`].
     pub fn decode(&mut self, input: &[u8]) -> Result<(usize, Decoded), ChunkError> {
         match self {

@@ -1,5 +1,6 @@
 //! Request framing rules: which body a request has, from its version and headers (RFC 9112 §6, strict against smuggling).
 
+use crate::limits::Strictness;
 use std::fmt;
 use std::net::Ipv6Addr;
 
@@ -131,7 +132,8 @@ impl std::error::Error for FramingError {}
 ///
 /// One branch-free pass (`byte[i] == '\r'` must equal `byte[i + 1] == '\n'`), which the compiler vectorizes;
 /// only a failing head is scanned again to name the error.
-pub fn check_line_endings(head: &[u8]) -> Result<(), FramingError> {
+pub fn check_line_endings(head: &[u8], strictness: Strictness) -> Result<(), FramingError> {
+    let _ = strictness;
     let next = head.get(1..).unwrap_or_default();
     let mismatch = head.iter().zip(next).fold(false, |acc, (&a, &b)| acc | ((a == b'\r') != (b == b'\n')));
     let starts_lf = head.first() == Some(&b'\n');
@@ -747,7 +749,7 @@ mod tests {
             (b"\ra\n", Err(BareCr)),
         ];
         for (head, want) in cases {
-            assert_eq!(check_line_endings(head), *want, "{head:?}");
+            assert_eq!(check_line_endings(head, Strictness::Strict), *want, "{head:?}");
         }
     }
 
@@ -768,7 +770,7 @@ mod tests {
             (b"GET / HTTP/1.1\r\n\r\n", Err(MissingHost)),
         ];
         for (raw, want) in cases {
-            let got = check_line_endings(raw).and_then(|()| {
+            let got = check_line_endings(raw, Strictness::Strict).and_then(|()| {
                 let mut storage = [httparse::EMPTY_HEADER; 16];
                 let mut req = httparse::Request::new(&mut storage);
                 let status = req.parse(raw);

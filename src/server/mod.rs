@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 use crate::group::{GroupId, GroupStats, Routes, Target, UrlGroups};
 use crate::h1::Handler;
-use crate::limits::{DEFAULT_BACKLOG, DEFAULT_SHUTDOWN_TIMEOUT, Limits};
+use crate::limits::{DEFAULT_BACKLOG, DEFAULT_SHUTDOWN_TIMEOUT, Limits, Timeouts};
 use crate::stats::{Snapshot, WorkerCounters};
 
 /// Builds a [`Server`]: addresses, threads, limits.
@@ -22,6 +22,7 @@ use crate::stats::{Snapshot, WorkerCounters};
 pub struct ServerBuilder {
     threads: usize,
     limits: Limits,
+    timeouts: Timeouts,
     addrs: Vec<(SocketAddr, bool)>,
     shutdown_timeout: Duration,
     backlog: i32,
@@ -39,6 +40,7 @@ impl ServerBuilder {
         ServerBuilder {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             limits: Limits::default(),
+            timeouts: Timeouts::default(),
             addrs: Vec::new(),
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             backlog: DEFAULT_BACKLOG,
@@ -54,6 +56,12 @@ impl ServerBuilder {
     /// The limits to enforce.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// The timeouts to enforce.
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
         self
     }
 
@@ -149,6 +157,7 @@ impl ServerBuilder {
                 shared: Arc::clone(&shared),
                 counters: Arc::clone(&counters),
                 limits: self.limits.clone(),
+                timeouts: self.timeouts.clone(),
                 shutdown_timeout: self.shutdown_timeout,
             })
             .map_err(Error::setup)?;

@@ -31,7 +31,7 @@ use crate::h1::conn::OUT_HIGH_WATER;
 use crate::h1::date::DateCache;
 use crate::h1::encode::CommonHeaders;
 use crate::h1::{self, Env, Handler};
-use crate::limits::Limits;
+use crate::limits::{Limits, Timeouts};
 use crate::queue::{Completion, ReturnPath};
 use crate::stats::WorkerCounters;
 
@@ -64,6 +64,7 @@ pub(super) struct Setup<H: ?Sized> {
     pub shared: Arc<Shared>,
     pub counters: Arc<[WorkerCounters]>,
     pub limits: Limits,
+    pub timeouts: Timeouts,
     pub shutdown_timeout: Duration,
 }
 
@@ -93,6 +94,8 @@ pub(super) struct Worker<H: ?Sized> {
     counters: Arc<[WorkerCounters]>,
     index: usize,
     limits: Limits,
+    #[allow(dead_code, reason = "read by the timer wheel, next commit")]
+    timeouts: Timeouts,
     shutdown_timeout: Duration,
     date: DateCache,
     common: CommonHeaders,
@@ -178,6 +181,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             counters: setup.counters,
             index: setup.index,
             limits: setup.limits,
+            timeouts: setup.timeouts,
             shutdown_timeout: setup.shutdown_timeout,
             date,
             common,
