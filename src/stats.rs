@@ -15,6 +15,11 @@ pub struct WorkerCounters {
     pub connections_accepted: Counter,
     /// Connections open now (accepted minus closed).
     pub current_connections: Counter,
+    /// Connections ended by a timeout (http.sys `ConnectionTimedOut`-style): header wait, idle,
+    /// entity body, drain, or a client reading slower than the minimum send rate.
+    pub timed_out: Counter,
+    /// Requests refused because their declared or actual body was over the size limit (`413`).
+    pub too_large: Counter,
 }
 
 /// A single-writer counter.
@@ -52,6 +57,10 @@ pub struct Snapshot {
     pub connections_accepted: u64,
     /// Connections open now.
     pub current_connections: u64,
+    /// Connections ended by a timeout.
+    pub timed_out: u64,
+    /// Requests answered `413`.
+    pub too_large: u64,
 }
 
 impl Snapshot {
@@ -63,6 +72,8 @@ impl Snapshot {
             s.responses_sent += w.responses_sent.get();
             s.connections_accepted += w.connections_accepted.get();
             s.current_connections += w.current_connections.get();
+            s.timed_out += w.timed_out.get();
+            s.too_large += w.too_large.get();
         }
         s
     }

@@ -111,6 +111,23 @@ enum Reading {
     Closed,
 }
 
+/// What a connection is waiting for, so the caller can run the matching timer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Between requests, nothing owed (`IdleConnection`).
+    Idle,
+    /// Part of a request head has arrived (`HeaderWait`).
+    Head,
+    /// Part of a request body the application reads has arrived (`EntityBody`).
+    Body,
+    /// An unread body is being dropped after its answer (`DrainEntityBody`).
+    Drain,
+    /// Waiting for the application's deferred answers; no client timer runs.
+    App,
+    /// No more requests; waiting for nothing from the client.
+    Closed,
+}
+
 /// The result of one [`Conn::handle_input`] call.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Progress {
@@ -215,6 +232,36 @@ impl Conn {
     #[inline]
     pub fn is_between_requests(&self) -> bool {
         matches!(self.reading, Reading::Head) && self.scanned == 0 && self.in_flight.is_empty()
+    }
+
+    /// What the connection waits for now, given the caller holds no unconsumed input beyond a
+    /// partial request.
+    #[inline]
+    pub fn phase(&self) -> Phase {
+        match self.reading {
+            Reading::Closed => Phase::Closed,
+            Reading::Drain { .. } => Phase::Drain,
+            Reading::Head if self.scanned > 0 => Phase::Head,
+            Reading::Head if self.in_flight.is_empty() => Phase::Idle,
+            Reading::Head => Phase::App,
+        }
+    }
+
+    /// A timeout fired for the current phase: a partial request is answered `408` (after any
+    /// answers still owed) and the connection closes; otherwise it just closes. Returns whether an
+    /// answer was appended to `out`.
+    pub fn time_out(&mut self, env: &Env<'_>, out: &mut Vec<u8>) -> bool {
+        match self.phase() {
+            Phase::Head | Phase::Body => {
+                let mut progress = Progress::default();
+                self.fail(408, env, out, &mut progress);
+                progress.responses > 0
+            }
+            _ => {
+                self.reading = Reading::Closed;
+                false
+            }
+        }
     }
 
     /// Requests answered on this connection.

@@ -2,12 +2,13 @@
 
 mod dispatch;
 mod listener;
+mod timer;
 mod worker;
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -144,7 +145,7 @@ impl ServerBuilder {
             polls.push(poll);
             wakers.push(waker);
         }
-        let shared = Arc::new(Shared { stopping: AtomicBool::new(false), wakers });
+        let shared = Arc::new(Shared { stopping: AtomicBool::new(false), wakers, open: AtomicUsize::new(0) });
         let mut threads = Vec::new();
         for (index, (poll, listeners)) in polls.into_iter().zip(per_thread).enumerate() {
             let worker = worker::Worker::new(worker::Setup {
@@ -178,11 +179,13 @@ fn is_unavailable(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EADDRNOTAVAIL | libc::EAFNOSUPPORT))
 }
 
-/// What the I/O threads share: the stop flag and a way to wake each of them.
+/// What the I/O threads share: the stop flag, a way to wake each of them, and the count of open
+/// connections (kept only when [`Limits::max_connections`] is set).
 #[derive(Debug)]
 pub(crate) struct Shared {
     stopping: AtomicBool,
     wakers: Vec<Arc<mio::Waker>>,
+    open: AtomicUsize,
 }
 
 impl Shared {
@@ -197,6 +200,16 @@ impl Shared {
 
     pub(crate) fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Takes one of `max` connection places; `false` when all are taken.
+    pub(crate) fn take_place(&self, max: usize) -> bool {
+        self.open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1)).is_ok()
+    }
+
+    /// Gives back a place taken with [`take_place`](Shared::take_place).
+    pub(crate) fn release_place(&self) {
+        self.open.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

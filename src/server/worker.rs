@@ -26,11 +26,12 @@ use slab::Slab;
 use super::Shared;
 use super::dispatch::{Dispatch, Services};
 use super::listener;
+use super::timer::{self, Entry, Wheel};
 use crate::group::{Routes, UrlGroups};
 use crate::h1::conn::OUT_HIGH_WATER;
 use crate::h1::date::DateCache;
 use crate::h1::encode::CommonHeaders;
-use crate::h1::{self, Env, Handler};
+use crate::h1::{self, Env, Handler, Phase};
 use crate::limits::{Limits, Timeouts};
 use crate::queue::{Completion, ReturnPath};
 use crate::stats::WorkerCounters;
@@ -52,6 +53,12 @@ const LINGER_MAX_BYTES: usize = 1024 * 1024;
 const FRESH_GRACE: Duration = Duration::from_secs(1);
 /// How often a stopping thread sweeps its connections.
 const DRAIN_TICK: Duration = Duration::from_millis(20);
+/// How often accepting is retried while the server is at its connection limit.
+const FULL_RETRY: Duration = Duration::from_millis(20);
+/// A client slower than `min_send_rate` is dropped only once its output has been stalled this long.
+const SEND_RATE_GRACE: Duration = Duration::from_secs(2);
+/// How often a stalled connection's send rate is checked.
+const SEND_RATE_CHECK: Duration = Duration::from_secs(1);
 
 /// Everything a worker is built from.
 pub(super) struct Setup<H: ?Sized> {
@@ -94,7 +101,6 @@ pub(super) struct Worker<H: ?Sized> {
     counters: Arc<[WorkerCounters]>,
     index: usize,
     limits: Limits,
-    #[allow(dead_code, reason = "read by the timer wheel, next commit")]
     timeouts: Timeouts,
     shutdown_timeout: Duration,
     date: DateCache,
@@ -107,6 +113,11 @@ pub(super) struct Worker<H: ?Sized> {
     lingering: VecDeque<(usize, u64, Instant)>,
     draining: Option<Draining>,
     next_serial: u64,
+    /// Connection deadlines, and the entries found due in one pass (kept to reuse its capacity).
+    wheel: Wheel,
+    due: Vec<Entry>,
+    /// The wheel tick of the current loop iteration.
+    now_tick: u32,
 }
 
 /// What to do with a connection after driving it.
@@ -142,6 +153,16 @@ struct Connection {
     local_ip: Option<IpAddr>,
     /// Shared with this connection's queued requests; set when it closes.
     disconnected: Option<Arc<AtomicBool>>,
+    /// Timer state (wheel ticks; 0: none): the current deadline and the tick of the live wheel
+    /// entry; the phase last seen, since when, and at which request.
+    deadline: u32,
+    armed_at: u32,
+    phase: Phase,
+    phase_since: u32,
+    phase_served: u32,
+    /// Since when output has been waiting for the client (0: it is not), and bytes it took since.
+    stall_since: u32,
+    stall_sent: u64,
 }
 
 impl Connection {
@@ -191,6 +212,9 @@ impl<H: Handler + ?Sized> Worker<H> {
             lingering: VecDeque::new(),
             draining: None,
             next_serial: 0,
+            wheel: Wheel::new(Instant::now()),
+            due: Vec::new(),
+            now_tick: 1,
         })
     }
 
@@ -217,6 +241,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                 self.common.set_date(self.date.as_bytes());
             }
             let now = Instant::now();
+            self.now_tick = self.wheel.tick_of(now);
             if let Some(routes) = &self.routes {
                 let generation = routes.generation();
                 if generation != self.table_generation {
@@ -238,6 +263,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                 }
             }
             self.expire_lingering(now);
+            self.expire_timers(now);
             if self.draining.is_none() && self.shared.is_stopping() {
                 self.begin_drain(now);
             }
@@ -250,6 +276,11 @@ impl<H: Handler + ?Sized> Worker<H> {
         }
         let open = self.conns.len() as u64;
         self.counters().current_connections.sub(open);
+        if self.limits.max_connections.is_some() {
+            for _ in 0..open {
+                self.shared.release_place();
+            }
+        }
     }
 
     fn next_timeout(&self, now: Instant) -> Option<Duration> {
@@ -261,6 +292,9 @@ impl<H: Handler + ?Sized> Worker<H> {
             let t = now + DRAIN_TICK;
             next = Some(next.map_or(t, |n| n.min(t)));
         }
+        if let Some(t) = self.wheel.next_wake() {
+            next = Some(next.map_or(t, |n| n.min(t)));
+        }
         next.map(|t| t.saturating_duration_since(now))
     }
 
@@ -270,10 +304,23 @@ impl<H: Handler + ?Sized> Worker<H> {
         }
         loop {
             let Some(listener) = self.listeners.get(i) else { return };
-            match listener.accept() {
+            let limited = self.limits.max_connections;
+            if let Some(max) = limited
+                && !self.shared.take_place(max)
+            {
+                // Full: new connections wait in the kernel's backlog; retry shortly (another
+                // thread's connection closing frees a place without waking this one).
+                self.accept_paused_until = Some(now + FULL_RETRY);
+                return;
+            }
+            let accepted = listener.accept();
+            if limited.is_some() && accepted.is_err() {
+                self.shared.release_place();
+            }
+            match accepted {
                 Ok((stream, _)) => {
                     let (port, ip) = self.listener_addrs.get(i).copied().unwrap_or((0, None));
-                    self.add_connection(stream, port, ip, now)
+                    self.add_connection(stream, port, ip)
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if listener::is_transient(&e) => continue,
@@ -286,12 +333,15 @@ impl<H: Handler + ?Sized> Worker<H> {
         }
     }
 
-    fn add_connection(&mut self, mut stream: TcpStream, port: u16, local_ip: Option<IpAddr>, now: Instant) {
+    fn add_connection(&mut self, mut stream: TcpStream, port: u16, local_ip: Option<IpAddr>) {
         // Nagle would hold back the small answers of a keep-alive exchange.
         let _ = stream.set_nodelay(true);
         let entry = self.conns.vacant_entry();
         let key = entry.key();
         if self.poll.registry().register(&mut stream, Token(key), Interest::READABLE | Interest::WRITABLE).is_err() {
+            if self.limits.max_connections.is_some() {
+                self.shared.release_place();
+            }
             return;
         }
         self.next_serial += 1;
@@ -311,12 +361,21 @@ impl<H: Handler + ?Sized> Worker<H> {
             port,
             local_ip,
             disconnected: None,
+            deadline: 0,
+            armed_at: 0,
+            phase: Phase::Idle,
+            phase_since: self.now_tick,
+            phase_served: 0,
+            stall_since: 0,
+            stall_sent: 0,
         });
         let c = self.counters();
         c.connections_accepted.add(1);
         c.current_connections.add(1);
         // The first request may already be waiting; registration reports it as an event anyway.
-        let _ = now;
+        // Until then the connection is idle: a client that connects and says nothing is closed
+        // after `idle_connection`.
+        self.rearm(key);
     }
 
     fn on_conn_event(&mut self, key: usize, read_closed: bool, now: Instant) {
@@ -361,7 +420,7 @@ impl<H: Handler + ?Sized> Worker<H> {
 
     fn apply(&mut self, key: usize, verdict: Verdict, now: Instant) {
         match verdict {
-            Verdict::Keep => {}
+            Verdict::Keep => self.rearm(key),
             Verdict::Close => self.close(key),
             Verdict::Linger => {
                 let Some(conn) = self.conns.get_mut(key) else { return };
@@ -384,6 +443,9 @@ impl<H: Handler + ?Sized> Worker<H> {
             if let Some(flag) = &conn.disconnected {
                 flag.store(true, Ordering::Release);
             }
+            if self.limits.max_connections.is_some() {
+                self.shared.release_place();
+            }
             // Dropping the stream closes the socket; on Linux that also removes it from the epoll
             // set (we never duplicate connection descriptors), so no deregister call is spent.
             self.counters().current_connections.sub(1);
@@ -400,6 +462,101 @@ impl<H: Handler + ?Sized> Worker<H> {
                 self.close(key);
             }
         }
+    }
+
+    /// Sets a kept connection's deadline from what it waits for now; arms the wheel only when the
+    /// deadline moved earlier than its live entry (a later one is found when that entry fires).
+    fn rearm(&mut self, key: usize) {
+        let now_tick = self.now_tick;
+        let Some(c) = self.conns.get_mut(key) else { return };
+        if c.linger_until.is_some() {
+            c.deadline = 0;
+            return;
+        }
+        let t = &self.timeouts;
+        let deadline = if !c.outbuf.is_empty() {
+            if c.stall_since == 0 {
+                c.stall_since = now_tick;
+                c.stall_sent = 0;
+            }
+            if t.min_send_rate == 0 { 0 } else { Wheel::after(now_tick, SEND_RATE_CHECK) }
+        } else {
+            c.stall_since = 0;
+            let phase = c.h1.phase();
+            let served = c.h1.served();
+            if phase != c.phase || served != c.phase_served || phase == Phase::Body {
+                c.phase = phase;
+                c.phase_since = now_tick;
+                c.phase_served = served;
+            }
+            let since = c.phase_since;
+            match phase {
+                Phase::Idle => Wheel::after(since, t.idle_connection),
+                Phase::Head => Wheel::after(since, t.header_wait),
+                Phase::Body => Wheel::after(since, t.entity_body),
+                Phase::Drain => Wheel::after(since, t.drain_entity_body),
+                Phase::App | Phase::Closed => 0,
+            }
+        };
+        c.deadline = deadline;
+        if deadline != 0 && (c.armed_at == 0 || deadline < c.armed_at) {
+            c.armed_at = self.wheel.insert(key, c.serial, deadline);
+        }
+    }
+
+    /// Acts on every connection whose deadline has come.
+    fn expire_timers(&mut self, now: Instant) {
+        let mut due = std::mem::take(&mut self.due);
+        self.wheel.expire(self.now_tick, &mut due);
+        for e in due.drain(..) {
+            let key = e.key as usize;
+            let Some(c) = self.conns.get_mut(key) else { continue };
+            if c.serial as u32 != e.serial || c.armed_at != e.at {
+                continue; // stale: the connection re-armed earlier, or is another one
+            }
+            c.armed_at = 0;
+            if c.deadline == 0 {
+                continue;
+            }
+            if c.deadline > self.now_tick {
+                c.armed_at = self.wheel.insert(key, c.serial, c.deadline);
+                continue;
+            }
+            self.on_deadline(key, now);
+        }
+        self.due = due;
+    }
+
+    /// A connection's deadline passed: a client too slow to read is dropped; a partial request
+    /// gets `408`; an idle or draining connection is closed.
+    fn on_deadline(&mut self, key: usize, now: Instant) {
+        let now_tick = self.now_tick;
+        let Some(c) = self.conns.get_mut(key) else { return };
+        if !c.outbuf.is_empty() {
+            let stalled = Duration::from_millis(u64::from(now_tick - c.stall_since) * timer::TICK.as_millis() as u64);
+            let owed = self.timeouts.min_send_rate.saturating_mul(stalled.as_secs());
+            let verdict =
+                if stalled >= SEND_RATE_GRACE && c.stall_sent < owed { Verdict::Close } else { Verdict::Keep };
+            self.counters[self.index].timed_out.add(u64::from(verdict == Verdict::Close));
+            self.apply(key, verdict, now);
+            return;
+        }
+        let env = Env { common: &self.common, limits: &self.limits, draining: self.draining.is_some() };
+        let answered = c.h1.time_out(&env, &mut self.out);
+        c.unsent += u32::from(answered);
+        self.counters[self.index].timed_out.add(1);
+        let verdict = if c.h1.has_in_flight() {
+            // The `408` waits behind answers still owed; the connection ends after them.
+            Verdict::Keep
+        } else {
+            // Everything the client sent was read already, so closing sends the `408` and a FIN,
+            // not a reset; a client this slow is not lingered for.
+            match write_out(c, &mut self.out, &self.counters[self.index]) {
+                Ok(false) if answered => Verdict::Linger,
+                _ => Verdict::Close,
+            }
+        };
+        self.apply(key, verdict, now);
     }
 
     fn begin_drain(&mut self, now: Instant) {
@@ -608,7 +765,10 @@ fn flush_outbuf(c: &mut Connection, counters: &WorkerCounters) -> io::Result<boo
     while c.out_pos < c.outbuf.len() {
         match c.stream.write(c.outbuf.get(c.out_pos..).unwrap_or_default()) {
             Ok(0) => return Ok(false),
-            Ok(n) => c.out_pos += n,
+            Ok(n) => {
+                c.out_pos += n;
+                c.stall_sent += n as u64;
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),

@@ -1,0 +1,222 @@
+//! Timeouts and the connection limit, over real sockets: slow, silent and stalled clients are
+//! ended as http.sys would, and cost the other clients nothing.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use hsys::{Limits, Request, Response, Server, Timeouts};
+use support::{Client, get};
+
+fn server(limits: Limits, timeouts: Timeouts) -> (Server, SocketAddr) {
+    let server = Server::builder()
+        .threads(1)
+        .bind("127.0.0.1:0".parse().unwrap())
+        .limits(limits)
+        .timeouts(timeouts)
+        .serve(|req: &Request<'_>, res: &mut Response<'_>| {
+            if req.path() == "/big" {
+                res.body(&vec![b'x'; 8 << 20]);
+            } else {
+                res.body(req.target().as_bytes());
+            }
+        })
+        .expect("server starts");
+    let addr = server.local_addrs()[0];
+    (server, addr)
+}
+
+fn quick(f: impl FnOnce(&mut Timeouts)) -> Timeouts {
+    let mut t = Timeouts::default();
+    f(&mut t);
+    t
+}
+
+/// Waits (bounded) until `cond` holds.
+fn eventually(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Reads until end-of-file (or reset); the bytes read.
+fn read_to_close(s: &mut TcpStream) -> Vec<u8> {
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut all = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return all,
+            Ok(n) => all.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[test]
+fn a_partial_head_past_header_wait_gets_408_and_a_close() {
+    let (_server, addr) = server(Limits::default(), quick(|t| t.header_wait = Duration::from_millis(500)));
+    let mut slow = TcpStream::connect(addr).unwrap();
+    let started = Instant::now();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n").unwrap();
+    // Trickling bytes does not extend the deadline.
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(100));
+        let _ = slow.write_all(b"X");
+    }
+    let answer = String::from_utf8(read_to_close(&mut slow)).unwrap();
+    let took = started.elapsed();
+    assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
+    assert!(answer.contains("connection: close") || answer.contains("Connection: close"), "{answer}");
+    assert!(took >= Duration::from_millis(450) && took < Duration::from_secs(3), "{took:?}");
+    assert_eq!(Client::connect(addr).exchange(&get("/next")).status, 200);
+}
+
+#[test]
+fn an_idle_connection_is_closed_silently_after_idle_timeout() {
+    let (server, addr) = server(Limits::default(), quick(|t| t.idle_connection = Duration::from_millis(400)));
+    // Never said anything.
+    let mut silent = TcpStream::connect(addr).unwrap();
+    // Said one thing, then nothing.
+    let mut c = Client::connect(addr);
+    assert_eq!(c.exchange(&get("/one")).status, 200);
+    let started = Instant::now();
+    assert!(read_to_close(&mut silent).is_empty(), "no 408 for a connection that sent nothing");
+    assert!(c.closed());
+    assert!(started.elapsed() < Duration::from_secs(3));
+    eventually("connections counted closed", Duration::from_secs(2), || server.stats().current_connections == 0);
+    assert!(server.stats().timed_out >= 2);
+}
+
+#[test]
+fn a_busy_keep_alive_connection_is_not_idle() {
+    let (_server, addr) = server(Limits::default(), quick(|t| t.idle_connection = Duration::from_millis(600)));
+    let mut c = Client::connect(addr);
+    for i in 0..8 {
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(c.exchange(&get(&format!("/{i}"))).status, 200, "request {i} after 200 ms of quiet");
+    }
+}
+
+#[test]
+fn an_unread_body_that_stops_arriving_is_dropped_after_drain_timeout() {
+    let (_server, addr) = server(Limits::default(), quick(|t| t.drain_entity_body = Duration::from_millis(400)));
+    let mut c = Client::connect(addr);
+    c.send(b"POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nonly part");
+    assert_eq!(c.read(false).status, 200);
+    let started = Instant::now();
+    assert!(c.closed());
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn a_client_that_does_not_read_is_dropped_below_min_send_rate() {
+    // 8 MiB answer, a client that never reads, and a rate no stalled client can meet.
+    let (server, addr) = server(Limits::default(), quick(|t| t.min_send_rate = 1 << 30));
+    let mut stalled = TcpStream::connect(addr).unwrap();
+    stalled.write_all(&get("/big")).unwrap();
+    eventually("the stalled client is dropped", Duration::from_secs(8), || {
+        server.stats().timed_out == 1 && server.stats().current_connections == 0
+    });
+    // A reading client gets the whole answer meanwhile and after.
+    let mut c = Client::connect(addr);
+    assert_eq!(c.exchange(&get("/big")).body.len(), 8 << 20);
+    drop(stalled);
+}
+
+#[test]
+fn past_max_connections_new_clients_wait_until_a_place_frees() {
+    let limits = Limits { max_connections: Some(2), ..Limits::default() };
+    let (server, addr) = server(limits, Timeouts::default());
+    let mut a = Client::connect(addr);
+    let mut b = Client::connect(addr);
+    assert_eq!(a.exchange(&get("/a")).status, 200);
+    assert_eq!(b.exchange(&get("/b")).status, 200);
+    // The third connects (the kernel's backlog takes it) but is not served while two are open.
+    let mut third = TcpStream::connect(addr).unwrap();
+    third.write_all(&get("/c")).unwrap();
+    third.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let mut buf = [0u8; 64];
+    assert!(third.read(&mut buf).is_err(), "served past the connection limit");
+    assert_eq!(server.stats().current_connections, 2);
+    drop(a);
+    third.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let n = third.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", String::from_utf8_lossy(&buf[..n]));
+    assert_eq!(b.exchange(&get("/b2")).status, 200);
+}
+
+/// Raises this process's descriptor limit as far as allowed; the limit now in force.
+fn raise_fd_limit() -> u64 {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit read and write only the struct we pass.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+    }
+    lim.rlim_cur
+}
+
+#[test]
+fn slow_loris_clients_cost_a_normal_client_nothing_and_are_all_closed() {
+    // Each slow connection costs two descriptors here (client and server side in one process).
+    let wanted = 2_000usize;
+    let fds = raise_fd_limit() as usize;
+    let n = wanted.min(fds.saturating_sub(200) / 2);
+    if n < wanted {
+        eprintln!("descriptor limit {fds}: {n} slow clients instead of {wanted}");
+    }
+    let (server, addr) = server(Limits::default(), quick(|t| t.header_wait = Duration::from_secs(2)));
+    let started = Instant::now();
+    let mut slow: Vec<TcpStream> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_nonblocking(true).unwrap();
+        let _ = s.write_all(b"G");
+        slow.push(s);
+    }
+    let opened = started.elapsed();
+    let mut worst = Duration::ZERO;
+    let mut closed_at = None;
+    let mut c = Client::connect(addr);
+    let request = b"ET / HTTP/1.1\r\nHost: slow\r\nX: ";
+    for second in 0..4 {
+        // One more header byte per slow client, once a second.
+        for s in &mut slow {
+            let _ = s.write_all(&request[second..second + 1]);
+        }
+        for _ in 0..10 {
+            let t = Instant::now();
+            assert_eq!(c.exchange(&get("/normal")).status, 200);
+            worst = worst.max(t.elapsed());
+            if closed_at.is_none() && server.stats().current_connections == 1 {
+                closed_at = Some(started.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if closed_at.is_some() {
+            break;
+        }
+    }
+    let closed_at = closed_at.expect("every slow client closed within 4 s");
+    eprintln!(
+        "{n} slow clients opened in {opened:?}; all closed {closed_at:?} after the first opened; normal client worst {worst:?}"
+    );
+    assert!(server.stats().timed_out as usize >= n);
+    // header_wait is 2 s from each client's first byte; timers fire at most 100 ms late.
+    assert!(closed_at < opened + Duration::from_secs(3), "closed after {closed_at:?}");
+    // Generous: a debug build on a loaded 2-core CI machine; the figure is printed above.
+    assert!(worst < Duration::from_millis(500), "normal client waited {worst:?}");
+    for s in &mut slow {
+        let mut buf = [0u8; 256];
+        s.set_nonblocking(false).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let got = s.read(&mut buf).unwrap_or(0);
+        assert!(buf[..got].starts_with(b"HTTP/1.1 408"), "{:?}", String::from_utf8_lossy(&buf[..got]));
+    }
+}
