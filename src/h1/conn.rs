@@ -61,12 +61,47 @@ pub enum Outcome {
     Deferred,
 }
 
+/// How a request body reaches the service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyMode {
+    /// Collected whole (de-chunked, bounded by the body-size limit) before [`Service::call`],
+    /// which sees it in [`Request::body`]: for answers given inline.
+    Buffered,
+    /// [`Service::call`] runs when the head arrives and defers; the body follows in pieces
+    /// through [`Service::body_data`] as it arrives, ended by [`Service::body_end`].
+    Streamed,
+}
+
 /// What a connection hands each request to: a [`Handler`] (always answers inline) or the
 /// server's dispatcher (routes, and may queue the request for application threads).
 pub trait Service {
     /// Answers `req` into `res`, or defers it; `seq` identifies it for [`Conn::complete`].
     fn call(&mut self, req: &Request<'_>, res: &mut Response<'_>, seq: u32) -> Outcome;
+
+    /// How the body of `req` (which has one) is to be delivered.
+    fn body_mode(&mut self, _req: &Request<'_>) -> BodyMode {
+        BodyMode::Buffered
+    }
+
+    /// Whether deferred request `seq` can take more body now; `false` pauses reading until the
+    /// caller says [`Conn::resume_body`]. The service must arrange that wake-up when it says no.
+    fn body_room(&mut self, _seq: u32) -> bool {
+        true
+    }
+
+    /// The next piece of the (de-chunked) body of streamed request `seq`.
+    fn body_data(&mut self, _seq: u32, _data: &[u8]) {}
+
+    /// The body of streamed request `seq` ended: `None` when whole, `Some(status)` when it failed
+    /// (`400` malformed, `413` too large, `408` too slow); the connection has answered that status.
+    fn body_end(&mut self, _seq: u32, _error: Option<u16>) {}
 }
+
+/// What [`Conn`] sends when a client waiting on `Expect: 100-continue` should send its body.
+pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// Cap on a body collected for an inline answer when [`Limits::max_body_size`] is `None`.
+pub const INLINE_BODY_CAP: u64 = 64 * 1024 * 1024;
 
 /// Adapts a [`Handler`] to a [`Service`] that always answers inline.
 #[derive(Debug)]
@@ -102,8 +137,21 @@ enum SlotState {
 /// What the reader is waiting for.
 #[derive(Debug)]
 enum Reading {
-    /// The next request head.
+    /// The next request head (and, for an inline answer, its whole body).
     Head,
+    /// The body of deferred request `seq`, streamed to the service as it arrives.
+    Body {
+        decoder: BodyDecoder,
+        seq: u32,
+        /// Body bytes received so far, against [`Limits::max_body_size`].
+        received: u64,
+        /// The service has no room: nothing is read until [`Conn::resume_body`].
+        paused: bool,
+        /// The client waits for `100 Continue`, which is sent when the application first reads.
+        awaiting_continue: bool,
+        /// The connection ends after this request.
+        close_after: bool,
+    },
     /// The rest of a body whose request was already answered, dropped as it arrives.
     /// `budget` is how many more body bytes may be drained before the connection is closed instead.
     Drain { decoder: BodyDecoder, budget: u64 },
@@ -137,6 +185,29 @@ pub struct Progress {
     pub requests: u32,
     /// Responses appended to the output.
     pub responses: u32,
+    /// Requests refused with `413` (body over the size limit).
+    pub too_large: u32,
+}
+
+/// A chunked body being collected for an inline answer: the decoder, how far into the body it
+/// has read, and how many data bytes it found.
+#[derive(Debug)]
+struct BodyScan {
+    decoder: BodyDecoder,
+    offset: usize,
+    data: u64,
+}
+
+/// Whether a body to be answered inline is all in the input yet.
+enum Collected {
+    /// Not yet; the caller must bring more input.
+    More,
+    /// Refused with this status.
+    Fail(u16),
+    /// A `Content-Length` body, ending at this input offset.
+    Length(usize),
+    /// A chunked body, ending at this input offset.
+    Chunked(usize),
 }
 
 /// One HTTP/1 connection's protocol state.
@@ -155,6 +226,13 @@ pub struct Conn {
     in_flight: VecDeque<Slot>,
     /// Sequence number of the next request.
     next_seq: u32,
+    /// An inline answer waits for its `Content-Length` body: input needed before the head is
+    /// looked at again (0: none).
+    body_wait: usize,
+    /// An inline answer waits for its chunked body.
+    body_scan: Option<Box<BodyScan>>,
+    /// `100 Continue` was sent for the request being collected.
+    continue_sent: bool,
 }
 
 impl Default for Conn {
@@ -166,7 +244,17 @@ impl Default for Conn {
 impl Conn {
     /// A new connection, waiting for its first request.
     pub const fn new() -> Self {
-        Conn { reading: Reading::Head, scanned: 0, served: 0, linger: false, in_flight: VecDeque::new(), next_seq: 0 }
+        Conn {
+            reading: Reading::Head,
+            scanned: 0,
+            served: 0,
+            linger: false,
+            in_flight: VecDeque::new(),
+            next_seq: 0,
+            body_wait: 0,
+            body_scan: None,
+            continue_sent: false,
+        }
     }
 
     /// Whether the connection takes no more requests.
@@ -185,7 +273,36 @@ impl Conn {
     /// Whether more input can be used now (not closed, not at [`MAX_IN_FLIGHT`]).
     #[inline]
     pub fn wants_input(&self) -> bool {
-        !self.is_closed() && self.in_flight.len() < MAX_IN_FLIGHT
+        match self.reading {
+            Reading::Closed => false,
+            Reading::Body { paused, .. } => !paused,
+            _ => self.in_flight.len() < MAX_IN_FLIGHT,
+        }
+    }
+
+    /// The service has room for more body again (see [`Service::body_room`]).
+    pub fn resume_body(&mut self) {
+        if let Reading::Body { paused, .. } = &mut self.reading {
+            *paused = false;
+        }
+    }
+
+    /// The application started reading the body of deferred request `seq`: when the client waits
+    /// for it, `100 Continue` is appended to `out` — if no earlier answer is still owed (else the
+    /// client, which must not wait for ever, sends its body unasked). Returns whether it was sent.
+    pub fn send_continue(&mut self, seq: u32, out: &mut Vec<u8>) -> bool {
+        let front = self.in_flight.front().map(|s| s.seq);
+        match &mut self.reading {
+            Reading::Body { seq: s, awaiting_continue, .. } if *s == seq && *awaiting_continue => {
+                *awaiting_continue = false;
+                if front == Some(seq) {
+                    out.extend_from_slice(CONTINUE);
+                    return true;
+                }
+                false
+            }
+            _ => false,
+        }
     }
 
     /// Whether any deferred answer is still owed.
@@ -200,12 +317,38 @@ impl Conn {
     pub fn complete(&mut self, seq: u32, reply: &super::response::Reply, env: &Env<'_>, out: &mut Vec<u8>) -> u32 {
         let Some(pos) = self.in_flight.iter().position(|s| s.seq == seq) else { return 0 };
         let Some(slot) = self.in_flight.get_mut(pos) else { return 0 };
-        let SlotState::Waiting { head_only, close, keep_alive_10 } = slot.state else { return 0 };
+        let SlotState::Waiting { head_only, mut close, keep_alive_10 } = slot.state else { return 0 };
+        if let Reading::Body { seq: s, awaiting_continue, .. } = &self.reading
+            && *s == seq
+        {
+            // Answered before its body was read: the rest is drained, unless the client still
+            // waits for `100 Continue` (it may never send the body at all).
+            let awaiting = *awaiting_continue;
+            let reading = std::mem::replace(&mut self.reading, Reading::Closed);
+            if awaiting {
+                close = true;
+                self.linger = true;
+            } else if let Reading::Body { decoder, close_after, .. } = reading {
+                self.reading = if close_after {
+                    Reading::Closed
+                } else {
+                    Reading::Drain { decoder, budget: env.limits.max_drain_bytes }
+                };
+                close |= close_after;
+                self.linger |= close_after;
+            }
+        }
+        let Some(slot) = self.in_flight.get_mut(pos) else { return 0 };
         let mut bytes = Vec::new();
         let mut res = Response::new(&mut bytes, env.common, head_only, close || env.draining, keep_alive_10);
         reply.write_to(&mut res);
         let close = res.closes();
         slot.state = SlotState::Ready { bytes, close };
+        self.release(out)
+    }
+
+    /// Appends every encoded answer that is next in order to `out`; the number appended.
+    fn release(&mut self, out: &mut Vec<u8>) -> u32 {
         let mut released = 0;
         while let Some(Slot { state: SlotState::Ready { .. }, .. }) = self.in_flight.front() {
             let Some(Slot { state: SlotState::Ready { bytes, close }, .. }) = self.in_flight.pop_front() else { break };
@@ -231,7 +374,11 @@ impl Conn {
     /// given that the caller holds no unconsumed input.
     #[inline]
     pub fn is_between_requests(&self) -> bool {
-        matches!(self.reading, Reading::Head) && self.scanned == 0 && self.in_flight.is_empty()
+        matches!(self.reading, Reading::Head)
+            && self.scanned == 0
+            && self.body_wait == 0
+            && self.body_scan.is_none()
+            && self.in_flight.is_empty()
     }
 
     /// What the connection waits for now, given the caller holds no unconsumed input beyond a
@@ -241,6 +388,9 @@ impl Conn {
         match self.reading {
             Reading::Closed => Phase::Closed,
             Reading::Drain { .. } => Phase::Drain,
+            Reading::Body { paused: true, .. } | Reading::Body { awaiting_continue: true, .. } => Phase::App,
+            Reading::Body { .. } => Phase::Body,
+            Reading::Head if self.body_wait > 0 || self.body_scan.is_some() => Phase::Body,
             Reading::Head if self.scanned > 0 => Phase::Head,
             Reading::Head if self.in_flight.is_empty() => Phase::Idle,
             Reading::Head => Phase::App,
@@ -253,6 +403,9 @@ impl Conn {
     pub fn time_out(&mut self, env: &Env<'_>, out: &mut Vec<u8>) -> bool {
         match self.phase() {
             Phase::Head | Phase::Body => {
+                if let Reading::Body { seq, .. } = self.reading {
+                    return self.answer_error(seq, 408, env, out) > 0;
+                }
                 let mut progress = Progress::default();
                 self.fail(408, env, out, &mut progress);
                 progress.responses > 0
@@ -286,10 +439,10 @@ impl Conn {
     ) -> Progress {
         let mut progress = Progress::default();
         while out.len() < OUT_HIGH_WATER {
-            if self.in_flight.len() >= MAX_IN_FLIGHT {
+            let rest = input.get(progress.consumed..).unwrap_or_default();
+            if matches!(self.reading, Reading::Head) && self.in_flight.len() >= MAX_IN_FLIGHT {
                 break;
             }
-            let rest = input.get(progress.consumed..).unwrap_or_default();
             match &mut self.reading {
                 Reading::Closed => {
                     progress.consumed = input.len();
@@ -323,7 +476,13 @@ impl Conn {
                         self.reading = Reading::Closed;
                     }
                 },
-                Reading::Head if rest.is_empty() => break,
+                Reading::Body { .. } if rest.is_empty() => break,
+                Reading::Body { .. } => {
+                    if !self.on_body(rest, env, service, out, &mut progress) {
+                        break;
+                    }
+                }
+                Reading::Head if rest.is_empty() || rest.len() < self.body_wait => break,
                 Reading::Head => {
                     if self.scanned > 0 && !parse::may_be_complete(rest, self.scanned) {
                         if rest.len() > env.limits.max_request_bytes {
@@ -343,7 +502,119 @@ impl Conn {
         progress
     }
 
-    /// Parses and answers one head at the start of `rest`. Returns `false` when it is incomplete.
+    /// Streams the next piece of a deferred request's body to the service. Returns `false` when
+    /// it needs more input or the service has no room.
+    fn on_body<S: Service + ?Sized>(
+        &mut self,
+        rest: &[u8],
+        env: &Env<'_>,
+        service: &mut S,
+        out: &mut Vec<u8>,
+        progress: &mut Progress,
+    ) -> bool {
+        let Reading::Body { decoder, seq, received, paused, awaiting_continue, close_after } = &mut self.reading else {
+            return false;
+        };
+        let seq = *seq;
+        if !service.body_room(seq) {
+            *paused = true;
+            return false;
+        }
+        // Bytes arriving unasked mean the client stopped waiting for `100 Continue`.
+        *awaiting_continue = false;
+        let error = match decoder.decode(rest) {
+            Ok((used, Decoded::Data(range))) => {
+                progress.consumed += used;
+                *received += range.len() as u64;
+                if env.limits.max_body_size.is_some_and(|max| *received > max) {
+                    progress.too_large += 1;
+                    413
+                } else {
+                    service.body_data(seq, rest.get(range).unwrap_or_default());
+                    return used > 0;
+                }
+            }
+            Ok((used, Decoded::NeedMore)) => {
+                progress.consumed += used;
+                return false;
+            }
+            Ok((used, Decoded::Done)) => {
+                progress.consumed += used;
+                let close = *close_after;
+                service.body_end(seq, None);
+                self.reading = if close { Reading::Closed } else { Reading::Head };
+                return true;
+            }
+            Err(_) => 400,
+        };
+        service.body_end(seq, Some(error));
+        progress.responses += self.answer_error(seq, error, env, out);
+        true
+    }
+
+    /// Answers deferred request `seq` at once with error `status` (the application's answer, if
+    /// it comes, is dropped), closes, and releases what is next in order. The answers appended.
+    fn answer_error(&mut self, seq: u32, status: u16, env: &Env<'_>, out: &mut Vec<u8>) -> u32 {
+        self.reading = Reading::Closed;
+        self.linger = true;
+        let Some(slot) = self.in_flight.iter_mut().find(|s| s.seq == seq) else { return 0 };
+        let mut bytes = Vec::new();
+        response::write_error(&mut bytes, env.common, status, false);
+        slot.state = SlotState::Ready { bytes, close: true };
+        self.release(out)
+    }
+
+    /// Whether the body of a request answered inline is all in `rest` (which starts with its
+    /// head of `head_len` bytes), within the size limit.
+    fn collect_body(&mut self, rest: &[u8], head_len: usize, kind: BodyKind, env: &Env<'_>) -> Collected {
+        let cap = env.limits.max_body_size.unwrap_or(INLINE_BODY_CAP);
+        match kind {
+            BodyKind::Empty => Collected::Length(head_len),
+            BodyKind::Length(n) if n > cap => Collected::Fail(413),
+            BodyKind::Length(n) => {
+                let end = head_len.saturating_add(usize::try_from(n).unwrap_or(usize::MAX));
+                if rest.len() >= end {
+                    self.body_wait = 0;
+                    Collected::Length(end)
+                } else {
+                    self.body_wait = end;
+                    Collected::More
+                }
+            }
+            BodyKind::Chunked => {
+                let mut scan = self.body_scan.take().unwrap_or_else(|| {
+                    Box::new(BodyScan { decoder: BodyDecoder::for_request(kind, env.limits), offset: 0, data: 0 })
+                });
+                // Framing may at most double a body the size of the cap (plus its last lines).
+                let raw_cap = cap.saturating_mul(2).saturating_add(64 * 1024);
+                loop {
+                    let input = rest.get(head_len + scan.offset..).unwrap_or_default();
+                    match scan.decoder.decode(input) {
+                        Ok((used, Decoded::Data(range))) => {
+                            scan.offset += used;
+                            scan.data += range.len() as u64;
+                            if scan.data > cap {
+                                return Collected::Fail(413);
+                            }
+                        }
+                        Ok((used, Decoded::NeedMore)) => {
+                            scan.offset += used;
+                            if scan.offset as u64 > raw_cap {
+                                return Collected::Fail(413);
+                            }
+                            self.body_scan = Some(scan);
+                            return Collected::More;
+                        }
+                        Ok((used, Decoded::Done)) => return Collected::Chunked(head_len + scan.offset + used),
+                        Err(_) => return Collected::Fail(400),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Parses and answers one head at the start of `rest`. Returns `false` when the head, or the
+    /// body an inline answer needs, is incomplete.
     fn on_head<S: Service + ?Sized>(
         &mut self,
         rest: &[u8],
@@ -360,12 +631,12 @@ impl Conn {
                 return false;
             }
             Err(e) => {
+                progress.requests += 1;
                 self.fail(e.status(), env, out, progress);
                 return true;
             }
         };
         self.scanned = 0;
-        progress.requests += 1;
         let minor = head.req.version.unwrap_or(1);
         let raw_head = rest.get(..head.len).unwrap_or_default();
         let framing = match framing::check_line_endings(raw_head, env.limits.strictness)
@@ -373,39 +644,80 @@ impl Conn {
         {
             Ok(f) => f,
             Err(e) => {
+                progress.requests += 1;
                 self.fail(e.status(), env, out, progress);
                 return true;
             }
         };
         let version = if minor == 0 { Version::Http10 } else { Version::Http11 };
-        let mut close = !framing.persistent(minor) || env.draining;
-        // A body the handler never reads is drained, but only so much of it, and not when the
-        // client is waiting for `100 Continue` (it may never send the body at all).
-        match framing.body {
-            BodyKind::Empty => {}
-            BodyKind::Length(n) if n <= env.limits.max_drain_bytes && !framing.expect_continue => {}
-            BodyKind::Chunked if !framing.expect_continue => {}
-            _ => close = true,
-        }
-        let method = head.req.method.unwrap_or_default();
-        let request = Request {
-            method,
+        let mut request = Request {
+            method: head.req.method.unwrap_or_default(),
             target: head.req.path.unwrap_or_default(),
             version,
             headers: head.req.headers,
             body: framing.body,
+            body_bytes: &[],
             host: framing.host,
             head_len: head.len,
             route_path: None,
         };
-        let keep_alive_10 = version == Version::Http10 && !close;
+        if let BodyKind::Length(n) = framing.body
+            && env.limits.max_body_size.is_some_and(|max| n > max)
+        {
+            // Refused before any handler runs; the body is not read.
+            progress.requests += 1;
+            progress.too_large += 1;
+            self.fail(413, env, out, progress);
+            return true;
+        }
+        let streamed = framing.body != BodyKind::Empty && service.body_mode(&request) == BodyMode::Streamed;
+        // Where this request's bytes end: after its head, or after the body an inline answer reads.
+        let mut end = head.len;
+        let dechunked;
+        if !streamed && framing.body != BodyKind::Empty {
+            match self.collect_body(rest, head.len, framing.body, env) {
+                Collected::More => {
+                    if framing.expect_continue && !self.continue_sent && self.in_flight.is_empty() {
+                        out.extend_from_slice(CONTINUE);
+                        self.continue_sent = true;
+                    }
+                    return false;
+                }
+                Collected::Fail(status) => {
+                    progress.requests += 1;
+                    progress.too_large += u32::from(status == 413);
+                    self.body_wait = 0;
+                    self.fail(status, env, out, progress);
+                    return true;
+                }
+                Collected::Length(e) => {
+                    end = e;
+                    request.body_bytes = rest.get(head.len..e).unwrap_or_default();
+                }
+                Collected::Chunked(e) => {
+                    end = e;
+                    dechunked = dechunk(rest.get(head.len..e).unwrap_or_default(), env);
+                    request.body_bytes = &dechunked;
+                }
+            }
+        }
+        self.continue_sent = false;
+        progress.requests += 1;
+        let close = !framing.persistent(minor) || env.draining;
+        // A streamed body an inline answer leaves unread is drained, but only so much of it, and
+        // not when the client waits for `100 Continue` (it may never send the body at all).
+        let unread_closes = streamed
+            && (framing.expect_continue
+                || matches!(framing.body, BodyKind::Length(n) if n > env.limits.max_drain_bytes));
+        let answer_close = close || unread_closes;
         let seq = self.next_seq;
         self.next_seq = self.next_seq.wrapping_add(1);
         // While an earlier answer is deferred, later ones wait in order in their own buffer.
         let mut side = Vec::new();
         let queued_behind = !self.in_flight.is_empty();
         let target = if queued_behind { &mut side } else { &mut *out };
-        let mut res = Response::new(target, env.common, request.is_head(), close, keep_alive_10);
+        let keep_alive_10 = version == Version::Http10 && !answer_close;
+        let mut res = Response::new(target, env.common, request.is_head(), answer_close, keep_alive_10);
         let outcome = match catch_unwind(AssertUnwindSafe(|| service.call(&request, &mut res, seq))) {
             Ok(Outcome::Answered) => {
                 if !res.is_done() {
@@ -419,33 +731,44 @@ impl Conn {
                 Outcome::Answered
             }
         };
-        close = res.closes();
+        let closing = match outcome {
+            Outcome::Answered => res.closes(),
+            Outcome::Deferred => close,
+        };
         match outcome {
             Outcome::Answered if queued_behind => {
-                self.in_flight.push_back(Slot { seq, state: SlotState::Ready { bytes: side, close } });
+                self.in_flight.push_back(Slot { seq, state: SlotState::Ready { bytes: side, close: closing } });
             }
             Outcome::Answered => progress.responses += 1,
             Outcome::Deferred => {
                 let head_only = request.is_head();
+                let keep_alive_10 = version == Version::Http10 && !close;
                 self.in_flight.push_back(Slot { seq, state: SlotState::Waiting { head_only, close, keep_alive_10 } });
             }
         }
-        let more_input = head.len < rest.len();
-        progress.consumed += head.len;
+        let more_input = end < rest.len();
+        progress.consumed += end;
         self.served += 1;
-        // Closing: no more reads. With answers still owed, the caller keeps the connection
-        // until they are out (`is_finished`).
-        self.reading = if close {
-            self.linger = framing.body != BodyKind::Empty || more_input;
-            Reading::Closed
-        } else {
-            match framing.body {
-                BodyKind::Empty => Reading::Head,
-                kind => Reading::Drain {
-                    decoder: BodyDecoder::for_request(kind, env.limits),
-                    budget: env.limits.max_drain_bytes,
-                },
+        self.reading = match outcome {
+            Outcome::Deferred if streamed => Reading::Body {
+                decoder: BodyDecoder::for_request(framing.body, env.limits),
+                seq,
+                received: 0,
+                paused: false,
+                awaiting_continue: framing.expect_continue,
+                close_after: close,
+            },
+            // Closing: no more reads. With answers still owed, the caller keeps the connection
+            // until they are out (`is_finished`).
+            _ if closing => {
+                self.linger = streamed || more_input;
+                Reading::Closed
             }
+            Outcome::Answered if streamed => Reading::Drain {
+                decoder: BodyDecoder::for_request(framing.body, env.limits),
+                budget: env.limits.max_drain_bytes,
+            },
+            _ => Reading::Head,
         };
         true
     }
@@ -466,4 +789,21 @@ impl Conn {
         self.linger = true;
         self.reading = Reading::Closed;
     }
+}
+
+/// The data of a complete, already validated chunked body.
+fn dechunk(raw: &[u8], env: &Env<'_>) -> Vec<u8> {
+    let mut decoder = BodyDecoder::for_request(BodyKind::Chunked, env.limits);
+    let mut body = Vec::new();
+    let mut pos = 0;
+    while let Some(input) = raw.get(pos..) {
+        match decoder.decode(input) {
+            Ok((used, Decoded::Data(range))) => {
+                body.extend_from_slice(input.get(range).unwrap_or_default());
+                pos += used;
+            }
+            _ => break,
+        }
+    }
+    body
 }

@@ -19,6 +19,8 @@ pub struct Request<'a> {
     pub(crate) version: Version,
     pub(crate) headers: &'a [httparse::Header<'a>],
     pub(crate) body: BodyKind,
+    /// The whole body, for a request answered inline (empty for a streamed one).
+    pub(crate) body_bytes: &'a [u8],
     /// The `Host` header's value (validated), if any.
     pub(crate) host: Option<&'a [u8]>,
     /// Bytes of the head (request line and headers).
@@ -81,6 +83,15 @@ impl<'a> Request<'a> {
     #[inline]
     pub fn body_kind(&self) -> BodyKind {
         self.body
+    }
+
+    /// The whole request body (de-chunked), for a handler answering inline: the connection
+    /// collects it, up to [`Limits::max_body_size`](crate::Limits::max_body_size), before the
+    /// handler runs. Empty when the request has no body, and for a request taken from a queue
+    /// (which reads its body as a stream instead, see [`QueuedRequest`](crate::QueuedRequest)).
+    #[inline]
+    pub fn body(&self) -> &'a [u8] {
+        self.body_bytes
     }
 
     /// Whether the method is `HEAD` (the answer is sent without its body).

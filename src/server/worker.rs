@@ -727,6 +727,9 @@ fn account(c: &mut Connection, p: h1::Progress, counters: &WorkerCounters) {
     if p.requests > 0 {
         counters.requests_received.add(u64::from(p.requests));
     }
+    if p.too_large > 0 {
+        counters.too_large.add(u64::from(p.too_large));
+    }
     c.unsent += p.responses;
 }
 
