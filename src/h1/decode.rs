@@ -8,6 +8,7 @@ use std::fmt;
 use std::ops::Range;
 
 use super::framing::{BodyKind, is_tchar};
+use crate::limits::{Limits, Strictness};
 
 /// Default bound on the bytes after the chunk size on one chunk line (extensions and the whitespace around them),
 /// so a client cannot stream an endless line that carries no body.
@@ -47,7 +48,7 @@ pub enum ChunkError {
     InvalidExtension,
     /// Chunk extensions longer than the decoder's limit on one chunk line.
     ExtensionTooLong,
-    /// A LF without a CR before it, or a CR without a LF after it.
+    /// A CR without a LF after it, or (strict) a LF without a CR before it.
     InvalidLineEnding,
     /// Chunk data not followed by CRLF: the chunk size was wrong.
     MissingDataCrlf,
@@ -195,8 +196,9 @@ impl ChunkedState {
     }
 }
 
-/// Decodes a chunked body (RFC 9112 §7.1) strictly: hex sizes without prefix or sign, CRLF everywhere,
-/// extensions and trailers checked against the grammar and bounded, then dropped.
+/// Decodes a chunked body (RFC 9112 §7.1) strictly: hex sizes without prefix or sign, CRLF everywhere
+/// (or, with [`Strictness::Lenient`], CRLF or a bare LF), extensions and trailers checked against the
+/// grammar and bounded, then dropped.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChunkedDecoder {
     /// Where the decoder is in the body.
@@ -215,6 +217,8 @@ pub struct ChunkedDecoder {
     max_ext: usize,
     /// Limit on the whole trailer section.
     max_trailer: usize,
+    /// Whether a bare LF ends a chunk line, chunk data or a trailer line (a bare CR never does).
+    strictness: Strictness,
 }
 
 impl Default for ChunkedDecoder {
@@ -225,7 +229,8 @@ impl Default for ChunkedDecoder {
 }
 
 impl ChunkedDecoder {
-    /// A decoder allowing `max_ext` bytes of extensions per chunk line and `max_trailer` bytes of trailer section.
+    /// A strict decoder allowing `max_ext` bytes of extensions per chunk line and `max_trailer` bytes of
+    /// trailer section.
     pub fn new(max_ext: usize, max_trailer: usize) -> Self {
         Self {
             state: ChunkedState::SizeStart,
@@ -236,7 +241,16 @@ impl ChunkedDecoder {
             trailers: 0,
             max_ext,
             max_trailer,
+            strictness: Strictness::Strict,
         }
+    }
+
+    /// The same decoder with `strictness` for its line ends: [`Strictness::Lenient`] also takes a
+    /// bare LF as the end of a chunk line, of chunk data, of a trailer line and of the trailer section.
+    #[must_use]
+    pub fn with_strictness(mut self, strictness: Strictness) -> Self {
+        self.strictness = strictness;
+        self
     }
 
     /// Reads `input` as far as it goes and returns how many bytes it consumed, with the next run of chunk data
@@ -309,6 +323,15 @@ impl ChunkedDecoder {
     fn transition(&mut self, state: ChunkedState, b: u8) -> Result<ChunkedState, ChunkError> {
         use ChunkError as E;
         use ChunkedState as S;
+        if b == b'\n' && self.strictness == Strictness::Lenient {
+            match state {
+                S::Size | S::ExtName | S::ExtToken | S::ExtQuotedEnd => return Ok(self.end_size_line()),
+                S::DataCr => return Ok(S::SizeStart),
+                S::TrailerValue => return Ok(self.end_trailer_line()),
+                S::TrailerStart => return Ok(S::Done),
+                _ => {}
+            }
+        }
         match (state, b) {
             (S::SizeStart | S::Size, _) if b.is_ascii_hexdigit() => self.push_digit(b),
             (S::SizeStart, _) => Err(refuse(b, E::InvalidSize)),
@@ -357,10 +380,7 @@ impl ChunkedDecoder {
             (S::TrailerValue, b'\r') => Ok(S::TrailerLf),
             (S::TrailerValue, _) if is_field_vchar(b) => Ok(S::TrailerValue),
             (S::TrailerStart | S::TrailerName | S::TrailerValue, _) => Err(refuse(b, E::InvalidTrailer)),
-            (S::TrailerLf, b'\n') => {
-                self.trailers = self.trailers.saturating_add(1);
-                Ok(S::TrailerStart)
-            }
+            (S::TrailerLf, b'\n') => Ok(self.end_trailer_line()),
             (S::TrailerLf, _) => Err(E::InvalidLineEnding),
             (S::EndLf, b'\n') => Ok(S::Done),
             (S::EndLf, _) => Err(E::InvalidLineEnding),
@@ -385,6 +405,12 @@ impl ChunkedDecoder {
         self.size =
             self.size.checked_mul(16).and_then(|s| s.checked_add(u64::from(digit))).ok_or(ChunkError::SizeOverflow)?;
         Ok(ChunkedState::Size)
+    }
+
+    /// Ends a trailer line: counts it, and on to the next one or the end of the section.
+    fn end_trailer_line(&mut self) -> ChunkedState {
+        self.trailers = self.trailers.saturating_add(1);
+        ChunkedState::TrailerStart
     }
 
     /// Ends a chunk line: on to its data, or to the trailers after the last chunk.
@@ -430,12 +456,14 @@ impl BodyDecoder {
     }
 
     /// The decoder for a request body framed as `kind`, with the chunked limits and line-end
-    /// strictness of `limits`.
-    pub fn for_request(kind: BodyKind, limits: &crate::limits::Limits) -> Self {
+    /// strictness of `limits`: [`Limits::max_chunk_extra_bytes`] bounds both the extensions of
+    /// each chunk line and the trailer section.
+    pub fn for_request(kind: BodyKind, limits: &Limits) -> Self {
         match kind {
-            BodyKind::Chunked => {
-                Self::Chunked(ChunkedDecoder::new(limits.max_chunk_extra_bytes, limits.max_chunk_extra_bytes))
-            }
+            BodyKind::Chunked => Self::Chunked(
+                ChunkedDecoder::new(limits.max_chunk_extra_bytes, limits.max_chunk_extra_bytes)
+                    .with_strictness(limits.strictness),
+            ),
             kind => Self::new(kind),
         }
     }
@@ -523,6 +551,11 @@ mod tests {
 
     fn chunked() -> BodyDecoder {
         BodyDecoder::new(BodyKind::Chunked)
+    }
+
+    fn lenient() -> BodyDecoder {
+        let limits = Limits { strictness: Strictness::Lenient, ..Limits::default() };
+        BodyDecoder::for_request(BodyKind::Chunked, &limits)
     }
 
     /// Valid chunked bodies: (input, body, trailer count); each ends with `NEXT`, which is not part of it.
@@ -674,6 +707,77 @@ mod tests {
             let _ = decode_all(&mut dec, input);
             assert_eq!(dec.decode(b"0\r\n\r\n"), Err(*want), "{input:?}");
             assert!(!dec.is_done());
+        }
+    }
+
+    /// Lenient line ends: every strictly valid body decodes the same, a bare LF ends each kind of line,
+    /// and a bare CR is still refused.
+    #[test]
+    fn lenient_line_ends() {
+        use ChunkError::*;
+        for (body, want, _) in VALID {
+            let input = [*body, b"NEXT"].concat();
+            assert_eq!(feed_every_split(&lenient, &input), Ok((want.to_vec(), Some(body.len()))), "{body:?}");
+        }
+        let valid: &[(&[u8], &[u8], usize)] = &[
+            (b"5\nhello\n0\n\n", b"hello", 0),
+            (b"5\r\nhello\n0\r\n\r\n", b"hello", 0),
+            (b"5;a\nhello\r\n0\n\r\n", b"hello", 0),
+            (b"5;a=b\nhello\r\n3;c=\"d\"\nabc\n0\r\n\r\n", b"helloabc", 0),
+            (b"0\nA: 1\nB: 2\r\n\n", b"", 2),
+            (b"0\r\nA:\n\r\n", b"", 1),
+            (b"1\n\n\n0\n\n", b"\n", 0),
+        ];
+        for (body, want, trailers) in valid {
+            let input = [*body, b"NEXT"].concat();
+            assert_eq!(feed_every_split(&lenient, &input), Ok((want.to_vec(), Some(body.len()))), "{body:?}");
+            let mut dec = ChunkedDecoder::default().with_strictness(Strictness::Lenient);
+            let mut pos = 0;
+            while let Ok((consumed, decoded)) = dec.decode(&input[pos..]) {
+                pos += consumed;
+                if decoded == Decoded::Done {
+                    break;
+                }
+            }
+            assert_eq!((pos, dec.trailer_count()), (body.len(), *trailers), "{body:?}");
+            assert_eq!(feed_every_split(&chunked, body).err(), Some(InvalidLineEnding), "strict {body:?}");
+        }
+        let invalid: &[(&[u8], ChunkError)] = &[
+            (b"5\rhello\r\n", InvalidLineEnding),
+            (b"5\r\nhello\r0\r\n\r\n", InvalidLineEnding),
+            (b"5\nhello\r\r\n", InvalidLineEnding),
+            (b"0\n\r\r", InvalidLineEnding),
+            (b"0\n\rX", InvalidLineEnding),
+            (b"0\nA: b\rX\n\n", InvalidLineEnding),
+            (b"5 \nhello\n", InvalidLineEnding),
+            (b"5;\nhello\n", InvalidLineEnding),
+            (b"5;a=\nhello\n", InvalidLineEnding),
+            (b"5;a=\"b\nc\"\n", InvalidLineEnding),
+            (b"0\nA\n", InvalidLineEnding),
+            (b"\n", InvalidLineEnding),
+            (b"5\nhelloX\n0\n\n", MissingDataCrlf),
+            (b"0x5\nhello\n", InvalidSize),
+            (b"0\n: v\n\n", InvalidTrailer),
+            (b"0\n foo\n\n", InvalidTrailer),
+        ];
+        for (input, want) in invalid {
+            assert_eq!(feed_every_split(&lenient, input), Err(*want), "{input:?}");
+        }
+        // Limits hold with bare LFs: the extension bytes of a line and the trailer section, LF included.
+        let make = || BodyDecoder::Chunked(ChunkedDecoder::new(2, 4).with_strictness(Strictness::Lenient));
+        assert_eq!(feed_every_split(&make, b"1;a\nx\n0\nA:\n\n"), Ok((b"x".to_vec(), Some(12))));
+        assert_eq!(feed_every_split(&make, b"1;ab\nx\n0\n\n"), Err(ExtensionTooLong));
+        assert_eq!(feed_every_split(&make, b"1\nx\n0\nAB:\n\n"), Err(TrailerTooLong));
+        // Every single-byte substitution decodes the same at every split, leniently too.
+        let replacements = [b'\r', b'\n', b' ', b';', b'0', b'x'];
+        for (body, _, _) in valid.iter().chain(VALID) {
+            for at in 0..body.len() {
+                for &r in &replacements {
+                    let mut input = body.to_vec();
+                    input[at] = r;
+                    let _ = feed_every_split(&lenient, &input);
+                }
+            }
         }
     }
 

@@ -127,18 +127,30 @@ impl fmt::Display for FramingError {
 
 impl std::error::Error for FramingError {}
 
-/// Checks that every line of a raw request head ends in CRLF: no `\n` without `\r` before it,
-/// no `\r` without `\n` after it (httparse accepts bare LF; a proxy in front may split lines differently).
+/// Checks the line ends of a raw request head. [`Strictness::Strict`]: every line ends in CRLF,
+/// no `\n` without `\r` before it, no `\r` without `\n` after it (httparse accepts bare LF; a proxy
+/// in front may split lines differently). [`Strictness::Lenient`]: a bare LF also ends a line
+/// (RFC 9112 §2.2), but a bare CR is still refused.
 ///
-/// One branch-free pass (`byte[i] == '\r'` must equal `byte[i + 1] == '\n'`), which the compiler vectorizes;
-/// only a failing head is scanned again to name the error.
+/// One branch-free pass, which the compiler vectorizes; only a failing head is scanned again to name the error.
+///
+/// # Errors
+/// [`FramingError::BareLf`] or [`FramingError::BareCr`] for the first bad line end.
 pub fn check_line_endings(head: &[u8], strictness: Strictness) -> Result<(), FramingError> {
-    let _ = strictness;
     let next = head.get(1..).unwrap_or_default();
-    let mismatch = head.iter().zip(next).fold(false, |acc, (&a, &b)| acc | ((a == b'\r') != (b == b'\n')));
-    let starts_lf = head.first() == Some(&b'\n');
     let ends_cr = head.last() == Some(&b'\r');
-    if !(mismatch | starts_lf | ends_cr) {
+    let bad = match strictness {
+        // `byte[i] == '\r'` must equal `byte[i + 1] == '\n'`.
+        Strictness::Strict => {
+            let mismatch = head.iter().zip(next).fold(false, |acc, (&a, &b)| acc | ((a == b'\r') != (b == b'\n')));
+            mismatch | (head.first() == Some(&b'\n')) | ends_cr
+        }
+        // `byte[i] == '\r'` implies `byte[i + 1] == '\n'`.
+        Strictness::Lenient => {
+            head.iter().zip(next).fold(false, |acc, (&a, &b)| acc | ((a == b'\r') & (b != b'\n'))) | ends_cr
+        }
+    };
+    if !bad {
         return Ok(());
     }
     let mut prev_cr = false;
@@ -146,7 +158,7 @@ pub fn check_line_endings(head: &[u8], strictness: Strictness) -> Result<(), Fra
         if prev_cr && b != b'\n' {
             return Err(FramingError::BareCr);
         }
-        if b == b'\n' && !prev_cr {
+        if b == b'\n' && !prev_cr && strictness == Strictness::Strict {
             return Err(FramingError::BareLf);
         }
         prev_cr = b == b'\r';
@@ -750,6 +762,21 @@ mod tests {
         ];
         for (head, want) in cases {
             assert_eq!(check_line_endings(head, Strictness::Strict), *want, "{head:?}");
+            // Lenient accepts every bare LF, and refuses the same bare CRs.
+            let lenient = if *want == Err(BareLf) { Ok(()) } else { *want };
+            assert_eq!(check_line_endings(head, Strictness::Lenient), lenient, "lenient {head:?}");
+        }
+        let lenient: &[(&[u8], Result<(), FramingError>)] = &[
+            (b"GET / HTTP/1.1\nHost: h\n\n", Ok(())),
+            (b"GET / HTTP/1.1\r\nHost: h\n\r\n", Ok(())),
+            (b"\n\n", Ok(())),
+            (b"GET / HTTP/1.1\nHost: h\rX: y\n\n", Err(BareCr)),
+            (b"GET / HTTP/1.1\nHost: h\n\r", Err(BareCr)),
+            (b"GET / HTTP/1.1\r\r\n\n", Err(BareCr)),
+            (b"\n\r", Err(BareCr)),
+        ];
+        for (head, want) in lenient {
+            assert_eq!(check_line_endings(head, Strictness::Lenient), *want, "lenient {head:?}");
         }
     }
 

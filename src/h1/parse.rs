@@ -10,7 +10,8 @@ use crate::limits::Limits;
 pub enum HeadError {
     /// Malformed request line or header line: `400`.
     Malformed,
-    /// The head is larger than [`Limits::max_request_bytes`], or has too many headers: `431`.
+    /// The head is larger than [`Limits::max_request_bytes`], has a header line longer than
+    /// [`Limits::max_field_length`], or has more than [`Limits::max_headers`] headers: `431`.
     TooLarge,
     /// The target is longer than [`Limits::max_url_length`]: `414`.
     UrlTooLong,
@@ -53,6 +54,10 @@ pub fn may_be_complete(buf: &[u8], scanned: usize) -> bool {
 
 /// Parses one head at the start of `buf`. `Ok(None)`: not complete yet (and within limits).
 ///
+/// A header line's length, checked against [`Limits::max_field_length`], is its bytes from the
+/// start of its name to the end of its value and any whitespace after it: everything but the
+/// line end. The request line is bounded by [`Limits::max_url_length`] instead.
+///
 /// # Errors
 /// A [`HeadError`] for bytes that can never become a valid head within the limits.
 pub fn parse_head<'h, 'b>(
@@ -71,19 +76,85 @@ pub fn parse_head<'h, 'b>(
             if req.path.is_some_and(|p| p.len() > limits.max_url_length) {
                 return Err(HeadError::UrlTooLong);
             }
+            if req.headers.iter().any(|h| field_length(buf, h) > limits.max_field_length) {
+                return Err(HeadError::TooLarge);
+            }
             Ok(Some(Head { req, len }))
         }
-        Ok(httparse::Status::Partial) => {
-            if buf.len() > limits.max_request_bytes {
-                Err(partial_overflow(buf, limits))
-            } else {
-                Ok(None)
-            }
-        }
+        Ok(httparse::Status::Partial) => check_partial(buf, limits).map(|()| None),
         Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooLarge),
         Err(httparse::Error::Version) => Err(version_error(buf)),
         Err(_) => Err(HeadError::Malformed),
     }
+}
+
+/// Checks an incomplete head against the limits it can already break: its size (`431`, or `414`
+/// when the request line alone is over the URL limit), the target of an unfinished request line
+/// (`414`) and the length of an unfinished header line (`431`), so a head is refused as soon as
+/// it must be, not when it ends or fills `max_request_bytes`. Costs branch-free (vectorized)
+/// folds over the head's last line and what precedes it, so it may be called on every read of a
+/// head that trickles in.
+///
+/// It only looks at lengths: bytes that will make the head malformed (`400`) are httparse's to find.
+///
+/// # Errors
+/// The [`HeadError`] the head will be refused with whatever bytes follow.
+pub fn check_partial(buf: &[u8], limits: &Limits) -> Result<(), HeadError> {
+    if buf.len() > limits.max_request_bytes {
+        return Err(partial_overflow(buf, limits));
+    }
+    if unfinished_target_too_long(buf, limits.max_url_length) {
+        return Err(HeadError::UrlTooLong);
+    }
+    if unfinished_line_too_long(buf, limits.max_field_length) {
+        return Err(HeadError::TooLarge);
+    }
+    Ok(())
+}
+
+/// The length of header `h`'s line in `buf` (which it borrows): name, colon, whitespace, value
+/// and trailing whitespace (which httparse trims from the value), without the line end.
+#[inline]
+fn field_length(buf: &[u8], h: &httparse::Header<'_>) -> usize {
+    let base = buf.as_ptr().addr();
+    let start = h.name.as_ptr().addr().saturating_sub(base);
+    let value_end = h.value.as_ptr().addr().saturating_sub(base).saturating_add(h.value.len());
+    let trailing = buf.get(value_end..).unwrap_or_default().iter().take_while(|&&b| b == b' ' || b == b'\t').count();
+    value_end.saturating_sub(start).saturating_add(trailing)
+}
+
+/// Whether the last, unfinished line of a partial head is a header line already longer than
+/// `max` (a trailing CR is the start of its line end, not part of it). Only the last `max + 1`
+/// bytes and the request line are looked at, with branch-free folds the compiler vectorizes.
+fn unfinished_line_too_long(buf: &[u8], max: usize) -> bool {
+    let line = buf.strip_suffix(b"\r").unwrap_or(buf);
+    let Some(window_start) = line.len().checked_sub(max.saturating_add(1)) else {
+        return false;
+    };
+    let (before, window) = line.split_at(window_start);
+    if window.iter().fold(false, |acc, &b| acc | (b == b'\n')) {
+        return false;
+    }
+    // The long line is a header line only if the request line (after any empty lines, which
+    // httparse skips) ended before it.
+    let first = before.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(before.len());
+    before.get(first..).unwrap_or_default().iter().fold(false, |acc, &b| acc | (b == b'\n'))
+}
+
+/// Whether `buf` is an unfinished request line whose target so far is longer than `max`: its last
+/// `max + 1` bytes hold no space or line end, and the one space before them ended the method.
+fn unfinished_target_too_long(buf: &[u8], max: usize) -> bool {
+    let Some(window_start) = buf.len().checked_sub(max.saturating_add(1)) else {
+        return false;
+    };
+    let (before, window) = buf.split_at(window_start);
+    if window.iter().fold(false, |acc, &b| acc | (b == b' ') | (b == b'\n') | (b == b'\r')) {
+        return false;
+    }
+    let first = before.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(before.len());
+    let line = before.get(first..).unwrap_or_default();
+    let (spaces, lf) = line.iter().fold((0usize, false), |(n, lf), &b| (n + usize::from(b == b' '), lf | (b == b'\n')));
+    spaces == 1 && !lf
 }
 
 /// A head past the size limit: `414` when the request line alone is already over the URL limit.
@@ -111,6 +182,9 @@ fn version_error(buf: &[u8]) -> HeadError {
 mod tests {
     use super::*;
 
+    /// A head and what parsing it gives: its length when complete, `None` when partial, or the error.
+    type Case = (&'static [u8], Result<Option<usize>, HeadError>);
+
     fn parse(buf: &[u8]) -> Result<Option<usize>, HeadError> {
         let mut slots = [const { MaybeUninit::uninit() }; 8];
         let limits = Limits { max_request_bytes: 64, max_url_length: 20, max_headers: 4, ..Limits::default() };
@@ -119,7 +193,6 @@ mod tests {
 
     #[test]
     fn heads() {
-        type Case = (&'static [u8], Result<Option<usize>, HeadError>);
         let cases: &[Case] = &[
             (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", Ok(Some(27))),
             (b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET", Ok(Some(27))),
@@ -140,6 +213,73 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(parse(input), *want, "{}", String::from_utf8_lossy(input));
+        }
+    }
+
+    /// Header lines against `max_field_length` (10 here) and targets against `max_url_length` (30):
+    /// whole heads, and every prefix of them.
+    #[test]
+    fn field_length() {
+        let limits = Limits { max_field_length: 10, max_url_length: 30, ..Limits::default() };
+        let parse = |buf: &[u8]| {
+            let mut slots = [const { MaybeUninit::uninit() }; 8];
+            parse_head(buf, &mut slots, &limits).map(|h| h.map(|h| h.len))
+        };
+        // (head, within the limit): `Name: value` counts name, colon, whitespace and value.
+        let cases: &[(&[u8], bool)] = &[
+            (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", true),
+            (b"GET / HTTP/1.1\r\nA: 1234567\r\n\r\n", true),
+            (b"GET / HTTP/1.1\r\nA: 12345678\r\n\r\n", false),
+            (b"GET / HTTP/1.1\r\nA:12345678\r\n\r\n", true),
+            (b"GET / HTTP/1.1\r\nA:123456789\r\n\r\n", false),
+            (b"GET / HTTP/1.1\r\nABCDEFGHI:\r\n\r\n", true),
+            (b"GET / HTTP/1.1\r\nABCDEFGHIJ:\r\n\r\n", false),
+            (b"GET / HTTP/1.1\r\nA:      1\r\n\r\n", true),
+            (b"GET / HTTP/1.1\r\nA:        1\r\n\r\n", false),
+            (b"GET / HTTP/1.1\r\nA: 1      \r\n\r\n", true),
+            (b"GET / HTTP/1.1\r\nA: 1       \r\n\r\n", false),
+            (b"GET / HTTP/1.1\r\nA: 1\r\nB: 1234567\r\nC: 1\r\n\r\n", true),
+            (b"GET / HTTP/1.1\r\nA: 1\r\nB: 12345678\r\nC: 1\r\n\r\n", false),
+            (b"GET / HTTP/1.1\nA: 1234567\n\n", true),
+            (b"GET / HTTP/1.1\nA: 12345678\n\n", false),
+            // The request line is bounded by the URL limit, not the field limit; leading empty lines are skipped.
+            (b"GET /123456789012345678 HTTP/1.1\r\nHost: a\r\n\r\n", true),
+            (b"\r\n\r\nGET /123456789012345678 HTTP/1.1\r\nHost: a\r\n\r\n", true),
+        ];
+        let url: &[Case] = &[
+            (b"GET /12345678901234567890123456789 HTTP/1.1\r\n\r\n", Ok(Some(47))),
+            (b"GET /123456789012345678901234567890 HTTP/1.1\r\n\r\n", Err(HeadError::UrlTooLong)),
+        ];
+        let cases =
+            cases.iter().map(|(head, ok)| (*head, if *ok { Ok(Some(head.len())) } else { Err(HeadError::TooLarge) }));
+        for (head, want) in cases.chain(url.iter().copied()) {
+            let whole = parse(head);
+            assert_eq!(whole, want, "{}", String::from_utf8_lossy(head));
+            // A prefix is refused only when its unfinished line is already too long, and then as the whole is.
+            for cut in 0..head.len() {
+                let got = parse(&head[..cut]);
+                assert!(got == Ok(None) || got == whole, "{:?}: {got:?}", String::from_utf8_lossy(&head[..cut]));
+            }
+        }
+        let partial: &[Case] = &[
+            (b"GET / HTTP/1.1\r\nA: 1234567", Ok(None)),
+            (b"GET / HTTP/1.1\r\nA: 1234567\r", Ok(None)),
+            (b"GET / HTTP/1.1\r\nA: 12345678", Err(HeadError::TooLarge)),
+            (b"GET / HTTP/1.1\r\nA: 12345678\r", Err(HeadError::TooLarge)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nA: 12345678", Err(HeadError::TooLarge)),
+            (b"GET /123456789012345678", Ok(None)),
+            (b"\r\nGET /123456789012345678", Ok(None)),
+            // The target of an unfinished request line, against the URL limit (30 here).
+            (b"GET /12345678901234567890123456789", Ok(None)),
+            (b"GET /123456789012345678901234567890", Err(HeadError::UrlTooLong)),
+            (b"\r\nGET /123456789012345678901234567890", Err(HeadError::UrlTooLong)),
+            (b"GET /123456789012345678901234567890 HTTP/1.", Ok(None)),
+            (b"GET /123456789012345678901234567890 ", Ok(None)),
+            (b"GET123456789012345678901234567890123", Ok(None)),
+        ];
+        for (head, want) in partial {
+            assert_eq!(parse(head), *want, "{}", String::from_utf8_lossy(head));
+            assert_eq!(check_partial(head, &limits).err(), want.err(), "{}", String::from_utf8_lossy(head));
         }
     }
 
