@@ -7,11 +7,13 @@
 //! - [`server`]: thread-per-core event loops that own the sockets; building, running and stopping.
 //! - [`group`]: URL groups (prefixes bound to an inline handler or a request queue) and the live routing table.
 //! - [`queue`]: request queues served by application threads (`receive`, blocking or async).
+//! - [`body`]: a queued request's body on its way to the application (bounded, streamed).
 //! - [`stats`]: per-thread counters, summed on read.
 //! - [`limits`]: every limit and timeout, with its documented default.
 //! - [`error`]: the public error type.
 #![deny(missing_debug_implementations)]
 
+pub mod body;
 pub mod error;
 pub mod group;
 pub mod h1;

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
+use crate::body::BodyPipe;
 use crate::h1::Version;
 use crate::h1::response::Reply;
 
@@ -149,13 +150,24 @@ impl RequestQueue {
     }
 }
 
-/// A finished answer on its way back to the I/O thread that owns the connection.
+/// A message from an application thread to the I/O thread that owns a request's connection.
 #[derive(Debug)]
 pub(crate) struct Completion {
     pub key: usize,
     pub serial: u64,
     pub seq: u32,
-    pub reply: Reply,
+    pub what: Message,
+}
+
+/// What an application thread tells the I/O thread about one request.
+#[derive(Debug)]
+pub(crate) enum Message {
+    /// The answer.
+    Reply(Reply),
+    /// The application started reading the body: send `100 Continue` if the client waits.
+    Continue,
+    /// The body pipe has room again: read the connection.
+    Resume,
 }
 
 /// The way back to one I/O thread: its completion channel and its waker.
@@ -176,6 +188,10 @@ pub struct QueuedRequest {
     pub(crate) headers: Vec<(String, Vec<u8>)>,
     pub(crate) arrived: Instant,
     pub(crate) handle: Option<Handle>,
+    /// The body, streamed by the I/O thread as it arrives (`None`: the request has none).
+    pub(crate) body: Option<Arc<BodyPipe>>,
+    /// The client sent `Expect: 100-continue`.
+    pub(crate) expects_continue: bool,
 }
 
 /// Where the answer goes, and whether the client is still there.
@@ -230,6 +246,58 @@ impl QueuedRequest {
         self.handle.as_ref().is_none_or(|h| h.disconnected.load(Ordering::Acquire))
     }
 
+    /// Whether the request has a body to read.
+    pub fn has_body(&self) -> bool {
+        self.body.is_some()
+    }
+
+    /// Reads the next piece of the body into `buf`, blocking until some arrives; `Ok(0)` at its
+    /// end (or for a request without one). The first call sends `100 Continue` to a client that
+    /// waits for it. Errors: the body was malformed (`400`), over the size limit (`413`) or
+    /// stopped arriving (`408`), the connection having answered it; or the client went away.
+    ///
+    /// # Errors
+    /// As above; the request should then be dropped (any answer is discarded).
+    pub fn read_body(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let Some(pipe) = &self.body else { return Ok(0) };
+        if pipe.start() && self.expects_continue {
+            self.notify(Message::Continue);
+        }
+        let (result, resume) = pipe.read(buf);
+        if resume {
+            self.notify(Message::Resume);
+        }
+        result
+    }
+
+    /// Reads the whole body, refusing one longer than `limit` bytes (`InvalidData`).
+    ///
+    /// # Errors
+    /// As [`read_body`](QueuedRequest::read_body), or a body over `limit`.
+    pub fn read_body_to_end(&mut self, limit: usize) -> std::io::Result<Vec<u8>> {
+        let mut body = Vec::new();
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let n = self.read_body(&mut buf)?;
+            if n == 0 {
+                return Ok(body);
+            }
+            if body.len() + n > limit {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "request body over the caller's limit",
+                ));
+            }
+            body.extend_from_slice(buf.get(..n).unwrap_or_default());
+        }
+    }
+
+    fn notify(&self, what: Message) {
+        if let Some(h) = &self.handle {
+            h.notify(what);
+        }
+    }
+
     /// Sends the answer. It leaves in pipeline order with the connection's other answers.
     /// Returns `false` if the client has disconnected (the answer is dropped).
     pub fn respond(mut self, reply: Reply) -> bool {
@@ -242,16 +310,27 @@ impl QueuedRequest {
 
 impl Handle {
     fn send(self, reply: Reply) -> bool {
+        self.notify(Message::Reply(reply))
+    }
+
+    fn notify(&self, what: Message) -> bool {
         if self.disconnected.load(Ordering::Acquire) {
             return false;
         }
-        let done = Completion { key: self.key, serial: self.serial, seq: self.seq, reply };
+        let done = Completion { key: self.key, serial: self.serial, seq: self.seq, what };
         if self.path.tx.send(done).is_err() {
             return false;
         }
-        // A failed wake only delays the answer to the thread's next wakeup.
+        // A failed wake only delays the message to the thread's next wakeup.
         let _ = self.path.waker.wake();
         true
+    }
+}
+
+impl std::io::Read for QueuedRequest {
+    /// Reads the body; see [`QueuedRequest::read_body`].
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.read_body(buf)
     }
 }
 

@@ -14,7 +14,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use super::decode::{BodyDecoder, Decoded};
 use super::encode::CommonHeaders;
 use super::framing::{self, BodyKind};
-use super::parse::{self, HeadError};
+use super::parse;
 use super::request::{Request, Version};
 use super::response::{self, Response};
 use crate::limits::{Limits, MAX_HEADERS_CAP};
@@ -476,7 +476,8 @@ impl Conn {
                         self.reading = Reading::Closed;
                     }
                 },
-                Reading::Body { .. } if rest.is_empty() => break,
+                // A body whose last byte was handed on ends now, not when more input comes.
+                Reading::Body { decoder, .. } if rest.is_empty() && !decoder.is_done() => break,
                 Reading::Body { .. } => {
                     if !self.on_body(rest, env, service, out, &mut progress) {
                         break;
@@ -485,13 +486,17 @@ impl Conn {
                 Reading::Head if rest.is_empty() || rest.len() < self.body_wait => break,
                 Reading::Head => {
                     if self.scanned > 0 && !parse::may_be_complete(rest, self.scanned) {
-                        if rest.len() > env.limits.max_request_bytes {
-                            self.fail(HeadError::TooLarge.status(), env, out, &mut progress);
-                        } else {
-                            self.scanned = rest.len();
-                            break;
+                        // No line can be over its limit while the whole head is shorter than
+                        // the smallest one: the common trickle costs nothing more.
+                        let l = env.limits;
+                        let smallest = l.max_request_bytes.min(l.max_url_length).min(l.max_field_length);
+                        let checked = if rest.len() > smallest { parse::check_partial(rest, l) } else { Ok(()) };
+                        if let Err(e) = checked {
+                            self.fail(e.status(), env, out, &mut progress);
+                            continue;
                         }
-                        continue;
+                        self.scanned = rest.len();
+                        break;
                     }
                     if !self.on_head(rest, env, service, out, &mut progress) {
                         break;
@@ -516,7 +521,8 @@ impl Conn {
             return false;
         };
         let seq = *seq;
-        if !service.body_room(seq) {
+        // Ending needs no room; anything else waits for it.
+        if !decoder.is_done() && !service.body_room(seq) {
             *paused = true;
             return false;
         }

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
+use crate::body::BodyPipe;
 use crate::group::{Target, UrlGroups};
-use crate::h1::conn::{Outcome, Service};
+use crate::h1::conn::{BodyMode, Outcome, Service};
+use crate::h1::framing::BodyKind;
 use crate::h1::{Handler, Request, Response};
 use crate::queue::{Handle, QueuedRequest, ReturnPath};
 use crate::url::{Route, normalize_path, split_target, target_authority};
@@ -33,9 +35,48 @@ pub(super) struct Dispatch<'a, 's, H: ?Sized> {
     pub serial: u64,
     /// Shared with the connection's queued requests; set when the connection goes away.
     pub disconnected: &'s mut Option<Arc<AtomicBool>>,
+    /// The body of the connection's queued request that is streaming now, if any.
+    pub body_pipe: &'s mut Option<Arc<BodyPipe>>,
+}
+
+impl<H: Handler + ?Sized> Dispatch<'_, '_, H> {
+    /// The target a request routes to, if any (no answer is written).
+    fn target(&self, req: &Request<'_>) -> Option<&Target> {
+        let table = self.services.table?;
+        let (raw_path, _) = split_target(req.target());
+        let path = normalize_path(raw_path).ok()?;
+        let host = target_authority(req.target()).map(str::as_bytes).or(req.host());
+        match table.namespace.route(self.port, host, self.local_ip, &path) {
+            Route::Matched { value, .. } => table.groups.get(*value)?.target.as_ref(),
+            Route::NoHost | Route::NoPath => None,
+        }
+    }
 }
 
 impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
+    fn body_mode(&mut self, req: &Request<'_>) -> BodyMode {
+        match self.target(req) {
+            Some(Target::Queue(_)) => BodyMode::Streamed,
+            _ => BodyMode::Buffered,
+        }
+    }
+
+    fn body_room(&mut self, _seq: u32) -> bool {
+        self.body_pipe.as_ref().is_none_or(|p| p.has_room())
+    }
+
+    fn body_data(&mut self, _seq: u32, data: &[u8]) {
+        if let Some(p) = self.body_pipe {
+            p.push(data);
+        }
+    }
+
+    fn body_end(&mut self, _seq: u32, error: Option<u16>) {
+        if let Some(p) = self.body_pipe.take() {
+            p.finish(error);
+        }
+    }
+
     #[inline]
     fn call(&mut self, req: &Request<'_>, res: &mut Response<'_>, seq: u32) -> Outcome {
         let Some(table) = self.services.table else {
@@ -78,6 +119,7 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
             }
             Some(Target::Queue(q)) => {
                 let disconnected = Arc::clone(self.disconnected.get_or_insert_with(Arc::default));
+                let body = (req.body_kind() != BodyKind::Empty).then(|| Arc::new(BodyPipe::default()));
                 let queued = QueuedRequest {
                     method: routed.method().to_owned(),
                     target: routed.target().to_owned(),
@@ -92,9 +134,18 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
                         seq,
                         disconnected,
                     }),
+                    body: body.clone(),
+                    expects_continue: req
+                        .header("expect")
+                        .is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"100-continue")),
                 };
                 match q.offer(queued) {
-                    Ok(()) => Outcome::Deferred,
+                    Ok(()) => {
+                        if let Some(old) = std::mem::replace(self.body_pipe, body) {
+                            old.disconnect();
+                        }
+                        Outcome::Deferred
+                    }
                     Err(mut back) => {
                         // Not queued: answered here, so the dropped request must not answer again.
                         back.handle = None;

@@ -27,13 +27,14 @@ use super::Shared;
 use super::dispatch::{Dispatch, Services};
 use super::listener;
 use super::timer::{self, Entry, Wheel};
+use crate::body::BodyPipe;
 use crate::group::{Routes, UrlGroups};
 use crate::h1::conn::OUT_HIGH_WATER;
 use crate::h1::date::DateCache;
 use crate::h1::encode::CommonHeaders;
 use crate::h1::{self, Env, Handler, Phase};
 use crate::limits::{Limits, Timeouts};
-use crate::queue::{Completion, ReturnPath};
+use crate::queue::{Completion, Message, ReturnPath};
 use crate::stats::WorkerCounters;
 
 /// The waker's token.
@@ -153,6 +154,8 @@ struct Connection {
     local_ip: Option<IpAddr>,
     /// Shared with this connection's queued requests; set when it closes.
     disconnected: Option<Arc<AtomicBool>>,
+    /// The body of the queued request streaming now.
+    body_pipe: Option<Arc<BodyPipe>>,
     /// Timer state (wheel ticks; 0: none): the current deadline and the tick of the live wheel
     /// entry; the phase last seen, since when, and at which request.
     deadline: u32,
@@ -361,6 +364,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             port,
             local_ip,
             disconnected: None,
+            body_pipe: None,
             deadline: 0,
             armed_at: 0,
             phase: Phase::Idle,
@@ -401,8 +405,17 @@ impl<H: Handler + ?Sized> Worker<H> {
             let verdict = match self.conns.get_mut(done.key) {
                 Some(conn) if conn.serial == done.serial && conn.linger_until.is_none() => {
                     let env = Env { common: &self.common, limits: &self.limits, draining: self.draining.is_some() };
-                    let released = conn.h1.complete(done.seq, &done.reply, &env, &mut self.out);
-                    conn.unsent += released;
+                    match &done.what {
+                        Message::Reply(reply) => {
+                            conn.unsent += conn.h1.complete(done.seq, reply, &env, &mut self.out);
+                        }
+                        Message::Continue => {
+                            conn.h1.send_continue(done.seq, &mut self.out);
+                        }
+                        Message::Resume => conn.h1.resume_body(),
+                    }
+                    // Input held back (no room for a body, too many answers owed) may go on now.
+                    conn.inbuf_ready = !conn.inbuf.is_empty();
                     if !conn.outbuf.is_empty() {
                         // Earlier output is still queued: keep the order.
                         conn.outbuf.extend_from_slice(&self.out);
@@ -442,6 +455,9 @@ impl<H: Handler + ?Sized> Worker<H> {
         if let Some(conn) = self.conns.try_remove(key) {
             if let Some(flag) = &conn.disconnected {
                 flag.store(true, Ordering::Release);
+            }
+            if let Some(pipe) = &conn.body_pipe {
+                pipe.disconnect();
             }
             if self.limits.max_connections.is_some() {
                 self.shared.release_place();
@@ -542,6 +558,11 @@ impl<H: Handler + ?Sized> Worker<H> {
             return;
         }
         let env = Env { common: &self.common, limits: &self.limits, draining: self.draining.is_some() };
+        if c.h1.phase() == Phase::Body
+            && let Some(pipe) = c.body_pipe.take()
+        {
+            pipe.finish(Some(408));
+        }
         let answered = c.h1.time_out(&env, &mut self.out);
         c.unsent += u32::from(answered);
         self.counters[self.index].timed_out.add(1);
@@ -718,6 +739,7 @@ fn feed<H: Handler + ?Sized>(
         key: c.key,
         serial: c.serial,
         disconnected: &mut c.disconnected,
+        body_pipe: &mut c.body_pipe,
     };
     let input = input.unwrap_or(&c.inbuf);
     c.h1.handle_input(input, env, &mut dispatch, out)

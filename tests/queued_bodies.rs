@@ -1,0 +1,174 @@
+//! Bodies of queued requests over real sockets: streamed to the application thread as they
+//! arrive (`read_body`), `100 Continue` on the first read, back-pressure, limits, and answers
+//! given without reading the body.
+
+mod support;
+
+use std::io::{BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use hsys::{Limits, QueuedRequest, Reply, RequestQueue, Server, Target, UrlGroups};
+use support::{Client, free_port, get};
+
+/// A server whose one group is a queue served by one application thread running `app`.
+fn queued(limits: Limits, app: fn(QueuedRequest)) -> (Server, SocketAddr) {
+    let port = free_port();
+    let queue = RequestQueue::new(100);
+    let mut groups = UrlGroups::new();
+    let g = groups.create_group(Target::Queue(queue.clone()));
+    groups.add_url(g, &format!("http://+:{port}/")).unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let server = Server::builder().threads(1).bind(addr).limits(limits).start(groups).expect("start");
+    std::thread::spawn(move || {
+        while let Some(req) = queue.receive() {
+            app(req);
+        }
+    });
+    (server, addr)
+}
+
+/// Reads the whole body and answers with its length and a checksum.
+fn digest(mut req: QueuedRequest) {
+    match req.read_body_to_end(64 << 20) {
+        Ok(body) => {
+            let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
+            req.respond(Reply::new(200).body(format!("{} {sum}", body.len()).into_bytes()));
+        }
+        Err(e) => {
+            req.respond(Reply::new(500).body(format!("read error: {:?}", e.kind()).into_bytes()));
+        }
+    }
+}
+
+fn body(n: usize) -> (Vec<u8>, String) {
+    let b: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
+    let sum: u64 = b.iter().map(|&x| u64::from(x)).sum();
+    (b, format!("{n} {sum}"))
+}
+
+#[test]
+fn a_body_streams_to_the_application_and_the_next_request_follows() {
+    let (_s, addr) = queued(Limits::default(), digest);
+    let mut c = Client::connect(addr);
+    let (b, want) = body(300_000);
+    let mut req = format!("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", b.len()).into_bytes();
+    req.extend_from_slice(&b);
+    req.extend_from_slice(&get("/next"));
+    for piece in req.chunks(10_007) {
+        c.send(piece);
+    }
+    assert_eq!(String::from_utf8(c.read(false).body).unwrap(), want);
+    assert_eq!(c.read(false).body, b"0 0", "the GET after it has no body");
+}
+
+#[test]
+fn a_chunked_body_streams_dechunked() {
+    let (_s, addr) = queued(Limits::default(), digest);
+    let mut c = Client::connect(addr);
+    c.send(b"POST /c HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n\x01\x02\x03\r\n");
+    std::thread::sleep(Duration::from_millis(30));
+    c.send(b"2\r\n\x04\x05\r\n0\r\n\r\n");
+    assert_eq!(c.read(false).body, b"5 15");
+}
+
+#[test]
+fn a_large_body_read_slowly_is_delivered_whole_under_back_pressure() {
+    fn slow(mut req: QueuedRequest) {
+        let mut total = 0usize;
+        let mut sum = 0u64;
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = req.read_body(&mut buf).unwrap_or_else(|e| panic!("body after {total}: {e}"));
+            if n == 0 {
+                break;
+            }
+            total += n;
+            sum += buf[..n].iter().map(|&b| u64::from(b)).sum::<u64>();
+            if total % (512 * 1024) < 8192 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        req.respond(Reply::new(200).body(format!("{total} {sum}").into_bytes()));
+    }
+    let (_s, addr) = queued(Limits { max_body_size: None, ..Limits::default() }, slow);
+    let (b, want) = body(8 << 20);
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let head = format!("PUT /big HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", b.len());
+    let writer = {
+        let mut s = s.try_clone().unwrap();
+        std::thread::spawn(move || {
+            s.write_all(head.as_bytes()).unwrap();
+            s.write_all(&b).unwrap();
+        })
+    };
+    let mut c = Client { reader: BufReader::new(s) };
+    assert_eq!(String::from_utf8(c.read(false).body).unwrap(), want);
+    writer.join().unwrap();
+}
+
+#[test]
+fn expect_100_continue_is_sent_when_the_application_reads() {
+    let (_s, addr) = queued(Limits::default(), digest);
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"POST /e HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n").unwrap();
+    let mut buf = [0u8; 25];
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(b"\x01\x01\x01").unwrap();
+    let mut c = Client { reader: BufReader::new(s) };
+    assert_eq!(c.read(false).body, b"3 3");
+}
+
+#[test]
+fn an_answer_without_reading_drains_the_body_and_keeps_the_connection() {
+    fn ignore(req: QueuedRequest) {
+        req.respond(Reply::new(201).body(&b"ignored"[..]));
+    }
+    let (_s, addr) = queued(Limits::default(), ignore);
+    let mut c = Client::connect(addr);
+    c.send(b"POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n01234");
+    let r = c.read(false);
+    assert_eq!((r.status, r.header("connection")), (201, None));
+    c.send(b"56789");
+    assert_eq!(c.exchange(&get("/b")).status, 201);
+}
+
+#[test]
+fn an_answer_without_reading_to_a_client_awaiting_continue_closes_without_100() {
+    fn ignore(req: QueuedRequest) {
+        req.respond(Reply::new(403).body(&b"no"[..]));
+    }
+    let (_s, addr) = queued(Limits::default(), ignore);
+    let mut c = Client::connect(addr);
+    c.send(b"POST /a HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n");
+    let r = c.read(false);
+    assert_eq!((r.status, r.header("connection")), (403, Some("close")));
+    assert!(c.closed());
+}
+
+#[test]
+fn a_chunked_body_over_the_limit_is_413_and_the_application_sees_an_error() {
+    static SAW: std::sync::Mutex<Option<std::io::ErrorKind>> = std::sync::Mutex::new(None);
+    fn record(mut req: QueuedRequest) {
+        let got = req.read_body_to_end(1 << 20);
+        *SAW.lock().unwrap() = got.err().map(|e| e.kind());
+    }
+    let (_s, addr) = queued(Limits { max_body_size: Some(10), ..Limits::default() }, record);
+    let mut c = Client::connect(addr);
+    c.send(
+        b"POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n",
+    );
+    let r = c.read(false);
+    assert_eq!((r.status, r.header("connection")), (413, Some("close")));
+    assert!(c.closed());
+    for _ in 0..500 {
+        if SAW.lock().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(*SAW.lock().unwrap(), Some(std::io::ErrorKind::InvalidData));
+}
