@@ -220,3 +220,19 @@ fn curl_gets_the_body() {
     assert!(text.ends_with(std::str::from_utf8(&digits(512)).unwrap()));
     std::io::stdout().flush().unwrap();
 }
+
+#[test]
+fn limit_and_timeout_options_take_effect() {
+    let srv = Running::start(&["--max-body-size", "10", "--header-wait", "1", "--max-field-length", "64"]);
+    let mut c = Client::connect(srv.addr);
+    c.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\n");
+    assert_eq!(c.read(false).status, 413);
+    let mut c = Client::connect(srv.addr);
+    let long = format!("GET / HTTP/1.1\r\nHost: t\r\nX: {}\r\n\r\n", "v".repeat(70));
+    assert_eq!(c.exchange(long.as_bytes()).status, 431);
+    let mut c = Client::connect(srv.addr);
+    c.send(b"GET / HTTP/1.1\r\n");
+    let started = std::time::Instant::now();
+    assert_eq!(c.read(false).status, 408);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}

@@ -6,7 +6,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use clap::Parser;
-use hsys::{Reply, Request, RequestQueue, Response, Server, Snapshot, Target, UrlGroups};
+use hsys::limits as lim;
+use hsys::{Limits, Reply, Request, RequestQueue, Response, Server, Snapshot, Target, Timeouts, UrlGroups};
 
 /// A high-performance HTTP/1.1 server: answers GET on every URL prefix given with a
 /// `0123456789…` text/plain body, prints its counters, and stops on any key, SIGINT or SIGTERM.
@@ -32,12 +33,61 @@ struct Args {
     /// receive/respond model) instead of inline on the I/O threads.
     #[arg(long, value_name = "N")]
     queued: Option<usize>,
+    /// Request line plus headers, in bytes (over it: 431).
+    #[arg(long, default_value_t = lim::DEFAULT_MAX_REQUEST_BYTES, help_heading = "Limits")]
+    max_request_bytes: usize,
+    /// One header line, in bytes (over it: 431).
+    #[arg(long, default_value_t = lim::DEFAULT_MAX_FIELD_LENGTH, help_heading = "Limits")]
+    max_field_length: usize,
+    /// Request body, in bytes; 0 = unlimited (over it: 413).
+    #[arg(long, default_value_t = lim::DEFAULT_MAX_BODY_SIZE, help_heading = "Limits")]
+    max_body_size: u64,
+    /// Open connections; 0 = unlimited (past it, new connections wait in the backlog).
+    #[arg(long, default_value_t = 0, help_heading = "Limits")]
+    max_connections: usize,
+    /// Requests waiting in the queue with --queued (past it: 503).
+    #[arg(long, default_value_t = hsys::queue::DEFAULT_QUEUE_LENGTH, help_heading = "Limits")]
+    queue_length: usize,
+    /// Seconds for a request head to arrive once begun (late: 408).
+    #[arg(long, default_value_t = lim::DEFAULT_HEADER_WAIT.as_secs(), help_heading = "Timeouts")]
+    header_wait: u64,
+    /// Seconds a keep-alive connection may sit idle.
+    #[arg(long, default_value_t = lim::DEFAULT_IDLE_CONNECTION.as_secs(), help_heading = "Timeouts")]
+    idle_timeout: u64,
+    /// Seconds between arrivals of request-body bytes (late: 408); also the drain bound.
+    #[arg(long, default_value_t = lim::DEFAULT_ENTITY_BODY.as_secs(), help_heading = "Timeouts")]
+    entity_body_timeout: u64,
+    /// Bytes per second a client must read answers at; 0 = no minimum.
+    #[arg(long, default_value_t = lim::DEFAULT_MIN_SEND_RATE, help_heading = "Timeouts")]
+    min_send_rate: u64,
+}
+
+impl Args {
+    fn limits(&self) -> Limits {
+        Limits {
+            max_request_bytes: self.max_request_bytes,
+            max_field_length: self.max_field_length,
+            max_body_size: (self.max_body_size > 0).then_some(self.max_body_size),
+            max_connections: (self.max_connections > 0).then_some(self.max_connections),
+            ..Limits::default()
+        }
+    }
+
+    fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            header_wait: Duration::from_secs(self.header_wait),
+            idle_connection: Duration::from_secs(self.idle_timeout),
+            entity_body: Duration::from_secs(self.entity_body_timeout),
+            drain_entity_body: Duration::from_secs(self.entity_body_timeout),
+            min_send_rate: self.min_send_rate,
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     let body: &'static [u8] = Box::leak((0..args.body_size).map(|i| b'0' + (i % 10) as u8).collect());
-    let queue = args.queued.map(|_| RequestQueue::default());
+    let queue = args.queued.map(|_| RequestQueue::new(args.queue_length));
     let target = match &queue {
         Some(q) => Target::Queue(q.clone()),
         None => Target::inline(move |req: &Request<'_>, res: &mut Response<'_>| match req.method() {
@@ -57,7 +107,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let mut builder = Server::builder().shutdown_timeout(Duration::from_secs(args.shutdown_timeout));
+    let mut builder = Server::builder()
+        .shutdown_timeout(Duration::from_secs(args.shutdown_timeout))
+        .limits(args.limits())
+        .timeouts(args.timeouts());
     if let Some(n) = args.threads {
         builder = builder.threads(n);
     }
