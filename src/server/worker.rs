@@ -337,8 +337,7 @@ impl<H: Handler + ?Sized> Worker<H> {
     }
 
     fn add_connection(&mut self, mut stream: TcpStream, port: u16, local_ip: Option<IpAddr>) {
-        // Nagle would hold back the small answers of a keep-alive exchange.
-        let _ = stream.set_nodelay(true);
+        // TCP_NODELAY came from the listener (see `listener::bind`).
         let entry = self.conns.vacant_entry();
         let key = entry.key();
         if self.poll.registry().register(&mut stream, Token(key), Interest::READABLE | Interest::WRITABLE).is_err() {
