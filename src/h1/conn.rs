@@ -16,7 +16,7 @@ use super::encode::CommonHeaders;
 use super::framing::{self, BodyKind};
 use super::parse;
 use super::request::{Request, Version};
-use super::response::{self, Response};
+use super::response::{self, FileBody, Response};
 use crate::limits::{Limits, MAX_HEADERS_CAP};
 
 /// Output past which no further pipelined request is answered until the caller has written it out:
@@ -130,8 +130,9 @@ struct Slot {
 enum SlotState {
     /// Waiting for [`Conn::complete`]; what the answer's framing must say.
     Waiting { head_only: bool, close: bool, keep_alive_10: bool },
-    /// Encoded, waiting for the answers before it. `close`: the connection ends after it.
-    Ready { bytes: Vec<u8>, close: bool },
+    /// Encoded, waiting for the answers before it. `close`: the connection ends after it;
+    /// `file`: a body the caller sends after `bytes`.
+    Ready { bytes: Vec<u8>, close: bool, file: Option<FileBody> },
 }
 
 /// What the reader is waiting for.
@@ -233,6 +234,11 @@ pub struct Conn {
     body_scan: Option<Box<BodyScan>>,
     /// `100 Continue` was sent for the request being collected.
     continue_sent: bool,
+    /// A file body released to the output, for the caller to take and send after it; nothing
+    /// more is answered or released until the caller says [`Conn::file_sent`].
+    file_out: Option<FileBody>,
+    /// The caller is sending a file body.
+    sending_file: bool,
 }
 
 impl Default for Conn {
@@ -254,6 +260,8 @@ impl Conn {
             body_wait: 0,
             body_scan: None,
             continue_sent: false,
+            file_out: None,
+            sending_file: false,
         }
     }
 
@@ -267,12 +275,36 @@ impl Conn {
     /// the output is written.
     #[inline]
     pub fn is_finished(&self) -> bool {
-        self.is_closed() && self.in_flight.is_empty()
+        self.is_closed() && self.in_flight.is_empty() && !self.file_pending()
+    }
+
+    /// Whether a file body is released and not yet sent.
+    #[inline]
+    fn file_pending(&self) -> bool {
+        self.file_out.is_some() || self.sending_file
+    }
+
+    /// The file body to send now, right after the output appended so far. Until
+    /// [`file_sent`](Conn::file_sent), nothing more is answered or released.
+    pub fn take_file(&mut self) -> Option<FileBody> {
+        let file = self.file_out.take();
+        self.sending_file |= file.is_some();
+        file
+    }
+
+    /// The file taken with [`take_file`](Conn::take_file) is sent: releases the answers that
+    /// were waiting behind it into `out`; the number released.
+    pub fn file_sent(&mut self, out: &mut Vec<u8>) -> u32 {
+        self.sending_file = false;
+        self.release(out)
     }
 
     /// Whether more input can be used now (not closed, not at [`MAX_IN_FLIGHT`]).
     #[inline]
     pub fn wants_input(&self) -> bool {
+        if self.file_pending() {
+            return false;
+        }
         match self.reading {
             Reading::Closed => false,
             Reading::Body { paused, .. } => !paused,
@@ -343,7 +375,8 @@ impl Conn {
         let mut res = Response::new(&mut bytes, env.common, head_only, close || env.draining, keep_alive_10);
         reply.write_to(&mut res);
         let close = res.closes();
-        slot.state = SlotState::Ready { bytes, close };
+        let file = res.take_file();
+        slot.state = SlotState::Ready { bytes, close, file };
         self.release(out)
     }
 
@@ -351,9 +384,15 @@ impl Conn {
     fn release(&mut self, out: &mut Vec<u8>) -> u32 {
         let mut released = 0;
         while let Some(Slot { state: SlotState::Ready { .. }, .. }) = self.in_flight.front() {
-            let Some(Slot { state: SlotState::Ready { bytes, close }, .. }) = self.in_flight.pop_front() else { break };
+            if self.file_pending() {
+                break;
+            }
+            let Some(Slot { state: SlotState::Ready { bytes, close, file }, .. }) = self.in_flight.pop_front() else {
+                break;
+            };
             out.extend_from_slice(&bytes);
             released += 1;
+            self.file_out = file;
             if close {
                 self.reading = Reading::Closed;
                 self.linger = true;
@@ -375,6 +414,7 @@ impl Conn {
     #[inline]
     pub fn is_between_requests(&self) -> bool {
         matches!(self.reading, Reading::Head)
+            && !self.file_pending()
             && self.scanned == 0
             && self.body_wait == 0
             && self.body_scan.is_none()
@@ -440,7 +480,7 @@ impl Conn {
         let mut progress = Progress::default();
         while out.len() < OUT_HIGH_WATER {
             let rest = input.get(progress.consumed..).unwrap_or_default();
-            if matches!(self.reading, Reading::Head) && self.in_flight.len() >= MAX_IN_FLIGHT {
+            if self.file_pending() || (matches!(self.reading, Reading::Head) && self.in_flight.len() >= MAX_IN_FLIGHT) {
                 break;
             }
             match &mut self.reading {
@@ -566,7 +606,7 @@ impl Conn {
         let Some(slot) = self.in_flight.iter_mut().find(|s| s.seq == seq) else { return 0 };
         let mut bytes = Vec::new();
         response::write_error(&mut bytes, env.common, status, false);
-        slot.state = SlotState::Ready { bytes, close: true };
+        slot.state = SlotState::Ready { bytes, close: true, file: None };
         self.release(out)
     }
 
@@ -741,11 +781,16 @@ impl Conn {
             Outcome::Answered => res.closes(),
             Outcome::Deferred => close,
         };
+        let file = res.take_file();
         match outcome {
             Outcome::Answered if queued_behind => {
-                self.in_flight.push_back(Slot { seq, state: SlotState::Ready { bytes: side, close: closing } });
+                self.in_flight.push_back(Slot { seq, state: SlotState::Ready { bytes: side, close: closing, file } });
             }
-            Outcome::Answered => progress.responses += 1,
+            Outcome::Answered => {
+                progress.responses += 1;
+                // Its body follows the head on the wire: nothing more until the caller sent it.
+                self.file_out = file;
+            }
             Outcome::Deferred => {
                 let head_only = request.is_head();
                 let keep_alive_10 = version == Version::Http10 && !close;
@@ -790,7 +835,7 @@ impl Conn {
             response::write_error(&mut bytes, env.common, status, false);
             let seq = self.next_seq;
             self.next_seq = self.next_seq.wrapping_add(1);
-            self.in_flight.push_back(Slot { seq, state: SlotState::Ready { bytes, close: true } });
+            self.in_flight.push_back(Slot { seq, state: SlotState::Ready { bytes, close: true, file: None } });
         }
         self.linger = true;
         self.reading = Reading::Closed;

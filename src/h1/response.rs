@@ -1,6 +1,8 @@
 //! The answer a handler writes: status, headers and body, encoded straight into the connection's output.
 
 use std::borrow::Cow;
+use std::fs::File;
+use std::sync::Arc;
 
 use super::encode::{self, CommonHeaders};
 
@@ -13,6 +15,17 @@ enum Stage {
     Headers,
     /// The whole response is written.
     Done,
+}
+
+/// A file answer's body, sent with `sendfile(2)` by the I/O thread after the head.
+#[derive(Clone, Debug)]
+pub struct FileBody {
+    /// The open file.
+    pub file: Arc<File>,
+    /// Where the next byte comes from.
+    pub offset: u64,
+    /// Bytes still to send.
+    pub len: u64,
 }
 
 /// A response being written by a handler.
@@ -36,6 +49,8 @@ pub struct Response<'a> {
     close: bool,
     /// HTTP/1.0 keep-alive: `Connection: keep-alive` is written.
     keep_alive_10: bool,
+    /// A file body to send after the head.
+    file: Option<FileBody>,
 }
 
 impl<'a> Response<'a> {
@@ -47,7 +62,7 @@ impl<'a> Response<'a> {
         keep_alive_10: bool,
     ) -> Self {
         let start = out.len();
-        Response { out, common, start, status: 200, stage: Stage::Fresh, head_only, close, keep_alive_10 }
+        Response { out, common, start, status: 200, stage: Stage::Fresh, head_only, close, keep_alive_10, file: None }
     }
 
     /// Sets the status code (100–999; others are sent as 500). Has no effect once a header or the
@@ -104,6 +119,35 @@ impl<'a> Response<'a> {
         self.stage = Stage::Done;
     }
 
+    /// Answers with the contents of `file` (its length now, as `Content-Length`), sent with
+    /// `sendfile(2)` straight from the page cache once the head is out. Later body calls do
+    /// nothing. The file must not shrink while it is sent (the connection is closed if it does).
+    ///
+    /// # Errors
+    /// When the file's length cannot be read; nothing is written then.
+    pub fn file(&mut self, file: File) -> std::io::Result<()> {
+        let len = file.metadata()?.len();
+        self.file_body(FileBody { file: Arc::new(file), offset: 0, len });
+        Ok(())
+    }
+
+    pub(crate) fn file_body(&mut self, body: FileBody) {
+        if self.stage == Stage::Done {
+            return;
+        }
+        self.begin();
+        self.end_head(usize::try_from(body.len).unwrap_or(usize::MAX));
+        if !self.head_only && encode::status_has_body(self.status) && body.len > 0 {
+            self.file = Some(body);
+        }
+        self.stage = Stage::Done;
+    }
+
+    /// The file body to send after what was written, if any.
+    pub(crate) fn take_file(&mut self) -> Option<FileBody> {
+        self.file.take()
+    }
+
     /// Bytes this response has written so far.
     pub(crate) fn written(&self) -> usize {
         self.out.len().saturating_sub(self.start)
@@ -132,6 +176,7 @@ impl<'a> Response<'a> {
     /// Throws away whatever was written and writes an error answer instead (after a handler panic).
     pub(crate) fn replace_with_error(&mut self, status: u16) {
         self.out.truncate(self.start);
+        self.file = None;
         self.stage = Stage::Fresh;
         self.status = status;
         self.close = true;
@@ -170,13 +215,14 @@ pub struct Reply {
     status: u16,
     headers: Vec<(String, Vec<u8>)>,
     body: Cow<'static, [u8]>,
+    file: Option<FileBody>,
     close: bool,
 }
 
 impl Reply {
     /// A reply with `status` and no headers or body.
     pub fn new(status: u16) -> Self {
-        Reply { status, headers: Vec::new(), body: Cow::Borrowed(b""), close: false }
+        Reply { status, headers: Vec::new(), body: Cow::Borrowed(b""), file: None, close: false }
     }
 
     /// Adds a header (dropped when written if invalid, as [`Response::header`] does).
@@ -189,6 +235,16 @@ impl Reply {
     pub fn body(mut self, body: impl Into<Cow<'static, [u8]>>) -> Self {
         self.body = body.into();
         self
+    }
+
+    /// Sets the body to the contents of `file`, sent with `sendfile(2)` (see [`Response::file`]).
+    ///
+    /// # Errors
+    /// When the file's length cannot be read.
+    pub fn file(mut self, file: File) -> std::io::Result<Self> {
+        let len = file.metadata()?.len();
+        self.file = Some(FileBody { file: Arc::new(file), offset: 0, len });
+        Ok(self)
     }
 
     /// Closes the connection after this reply.
@@ -211,7 +267,10 @@ impl Reply {
         for (n, v) in &self.headers {
             res.header(n, v);
         }
-        res.body(&self.body);
+        match &self.file {
+            Some(f) => res.file_body(f.clone()),
+            None => res.body(&self.body),
+        }
     }
 }
 

@@ -15,6 +15,7 @@
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime};
@@ -32,6 +33,7 @@ use crate::group::{Routes, UrlGroups};
 use crate::h1::conn::OUT_HIGH_WATER;
 use crate::h1::date::DateCache;
 use crate::h1::encode::CommonHeaders;
+use crate::h1::response::FileBody;
 use crate::h1::{self, Env, Handler, Phase};
 use crate::limits::{Limits, Timeouts};
 use crate::queue::{Completion, Message, ReturnPath};
@@ -156,6 +158,8 @@ struct Connection {
     disconnected: Option<Arc<AtomicBool>>,
     /// The body of the queued request streaming now.
     body_pipe: Option<Arc<BodyPipe>>,
+    /// A file answer's body being sent with `sendfile` (after `outbuf`, before anything else).
+    file: Option<FileBody>,
     /// Timer state (wheel ticks; 0: none): the current deadline and the tick of the live wheel
     /// entry; the phase last seen, since when, and at which request.
     deadline: u32,
@@ -364,6 +368,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             local_ip,
             disconnected: None,
             body_pipe: None,
+            file: None,
             deadline: 0,
             armed_at: 0,
             phase: Phase::Idle,
@@ -489,7 +494,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             return;
         }
         let t = &self.timeouts;
-        let deadline = if !c.outbuf.is_empty() {
+        let deadline = if !c.outbuf.is_empty() || c.file.is_some() {
             if c.stall_since == 0 {
                 c.stall_since = now_tick;
                 c.stall_sent = 0;
@@ -547,7 +552,7 @@ impl<H: Handler + ?Sized> Worker<H> {
     fn on_deadline(&mut self, key: usize, now: Instant) {
         let now_tick = self.now_tick;
         let Some(c) = self.conns.get_mut(key) else { return };
-        if !c.outbuf.is_empty() {
+        if !c.outbuf.is_empty() || c.file.is_some() {
             let stalled = Duration::from_millis(u64::from(now_tick - c.stall_since) * timer::TICK.as_millis() as u64);
             let owed = self.timeouts.min_send_rate.saturating_mul(stalled.as_secs());
             let verdict =
@@ -622,8 +627,9 @@ fn drive<H: Handler + ?Sized>(
     services: &Services<'_, H>,
     counters: &WorkerCounters,
 ) -> Verdict {
-    // Output the kernel refused earlier goes first; nothing new is read until it is gone.
-    match flush_outbuf(c, counters) {
+    // Output the kernel refused earlier goes first, then a file being sent; nothing new is read
+    // until both are gone.
+    match flush_outbuf(c, counters).and_then(|done| if done { send_file(c, out) } else { Ok(false) }) {
         Ok(true) => {}
         Ok(false) => return Verdict::Keep,
         Err(_) => return Verdict::Close,
@@ -683,6 +689,13 @@ fn drive<H: Handler + ?Sized>(
         Ok(true) => {}
         Ok(false) => return Verdict::Keep,
         Err(_) => return Verdict::Close,
+    }
+    if c.file.is_none()
+        && let Some(file) = c.h1.take_file()
+    {
+        // A file answer's head is out: its body next, then whatever waited behind it.
+        c.file = Some(file);
+        return drive(c, scratch, out, env, services, counters);
     }
     if c.h1.is_finished() {
         if c.h1.wants_linger() && !peer_done { Verdict::Linger } else { Verdict::Close }
@@ -804,6 +817,38 @@ fn flush_outbuf(c: &mut Connection, counters: &WorkerCounters) -> io::Result<boo
         counters.responses_sent.add(u64::from(c.unsent));
         c.unsent = 0;
     }
+    Ok(true)
+}
+
+/// Sends the connection's file body with `sendfile(2)`; when it is all out, releases the answers
+/// that waited behind it into `out`. `Ok(true)`: no file is left to send.
+fn send_file(c: &mut Connection, out: &mut Vec<u8>) -> io::Result<bool> {
+    let Some(f) = &mut c.file else { return Ok(true) };
+    while f.len > 0 {
+        let count = usize::try_from(f.len.min(1 << 30)).unwrap_or(1 << 30);
+        let mut offset = libc::off_t::try_from(f.offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: both descriptors are open for the duration of the call (the stream and the
+        // `Arc<File>` are borrowed), and `offset` is a valid, exclusive pointer.
+        let n = unsafe { libc::sendfile(c.stream.as_raw_fd(), f.file.as_raw_fd(), &mut offset, count) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::WouldBlock => return Ok(false),
+                io::ErrorKind::Interrupted => continue,
+                _ => return Err(e),
+            }
+        }
+        if n == 0 {
+            // The file shrank below its announced length: the framing cannot be kept.
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        let n = n as u64;
+        f.offset += n;
+        f.len -= n;
+        c.stall_sent += n;
+    }
+    c.file = None;
+    c.unsent += c.h1.file_sent(out);
     Ok(true)
 }
 
