@@ -8,6 +8,7 @@
 //! - [`group`]: URL groups (prefixes bound to an inline handler or a request queue) and the live routing table.
 //! - [`queue`]: request queues served by application threads (`receive`, blocking or async).
 //! - [`body`]: a queued request's body on its way to the application (bounded, streamed).
+//! - [`stream`]: streamed answers to queued requests, written from any thread with back-pressure.
 //! - [`stats`]: per-thread counters, summed on read.
 //! - [`limits`]: every limit and timeout, with its documented default.
 //! - [`error`]: the public error type.
@@ -21,6 +22,7 @@ pub mod limits;
 pub mod queue;
 pub mod server;
 pub mod stats;
+pub mod stream;
 pub mod url;
 
 pub use error::{Error, ErrorKind};
@@ -31,3 +33,4 @@ pub use limits::{Limits, Strictness, Timeouts};
 pub use queue::{QueueStats, QueuedRequest, RequestQueue};
 pub use server::{Server, ServerBuilder, ShutdownHandle};
 pub use stats::Snapshot;
+pub use stream::ResponseWriter;

@@ -168,6 +168,8 @@ pub(crate) enum Message {
     Continue,
     /// The body pipe has room again: read the connection.
     Resume,
+    /// A streamed answer has more bytes (or ended): send them.
+    Stream,
 }
 
 /// The way back to one I/O thread: its completion channel and its waker.
@@ -298,6 +300,22 @@ impl QueuedRequest {
         }
     }
 
+    /// Sends the head of `reply` now (its body, if any, is ignored) and returns a writer for the
+    /// body, which goes out chunked (HTTP/1.1) or until the close (HTTP/1.0) as the client takes
+    /// it; see [`ResponseWriter`](crate::ResponseWriter). `None` if the client has disconnected.
+    pub fn respond_streaming(mut self, reply: Reply) -> Option<crate::ResponseWriter> {
+        let handle = self.handle.take()?;
+        // The framing is fixed here, before the writer's first byte: the same facts decide the
+        // head the I/O thread writes (`Response::stream_body`).
+        let chunked = self.version == Version::Http11;
+        let discard = self.method == "HEAD" || !crate::h1::encode::status_has_body(reply.status());
+        let pipe = std::sync::Arc::new(crate::stream::StreamPipe::new(chunked, discard));
+        if !handle.notify(Message::Reply(reply.streamed(std::sync::Arc::clone(&pipe)))) {
+            return None;
+        }
+        Some(crate::ResponseWriter::new(pipe, handle))
+    }
+
     /// Sends the answer. It leaves in pipeline order with the connection's other answers.
     /// Returns `false` if the client has disconnected (the answer is dropped).
     pub fn respond(mut self, reply: Reply) -> bool {
@@ -313,7 +331,7 @@ impl Handle {
         self.notify(Message::Reply(reply))
     }
 
-    fn notify(&self, what: Message) -> bool {
+    pub(crate) fn notify(&self, what: Message) -> bool {
         if self.disconnected.load(Ordering::Acquire) {
             return false;
         }

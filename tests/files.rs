@@ -91,3 +91,127 @@ fn a_queued_file_reply_is_sent_in_order() {
     assert_eq!(c.read(false).body, b"/x");
     std::fs::remove_file(path).unwrap();
 }
+
+/// A queue whose application answers `/stream` with `n` streamed pieces of 10 KiB, slowly.
+fn streaming_server() -> SocketAddr {
+    let port = free_port();
+    let queue = RequestQueue::new(10);
+    let mut groups = UrlGroups::new();
+    let g = groups.create_group(Target::Queue(queue.clone()));
+    groups.add_url(g, &format!("http://+:{port}/")).unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let server = Server::builder().threads(1).bind(addr).start(groups).expect("start");
+    std::thread::spawn(move || {
+        let _server = server;
+        while let Some(req) = queue.receive() {
+            std::thread::spawn(move || {
+                if req.path() != "/stream" {
+                    let path = req.path().as_bytes().to_vec();
+                    req.respond(Reply::new(200).body(path));
+                    return;
+                }
+                let mut w = req.respond_streaming(Reply::new(200).header("Content-Type", "text/plain")).unwrap();
+                for i in 0..300u32 {
+                    w.write_all(&[b'a' + (i % 26) as u8; 10 * 1024]).unwrap();
+                    if i % 100 == 0 {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                }
+                w.finish().unwrap();
+            });
+        }
+    });
+    addr
+}
+
+fn streamed_body() -> Vec<u8> {
+    (0..300u32).flat_map(|i| [b'a' + (i % 26) as u8; 10 * 1024]).collect()
+}
+
+/// Reads a chunked answer's head and de-chunks its body (the support client knows only
+/// `Content-Length`).
+fn read_chunked(c: &mut Client) -> (String, Vec<u8>) {
+    use std::io::{BufRead, Read};
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        c.reader.read_line(&mut line).unwrap();
+        head.push_str(&line);
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let mut body = Vec::new();
+    loop {
+        let mut size = String::new();
+        c.reader.read_line(&mut size).unwrap();
+        let n = usize::from_str_radix(size.trim(), 16).unwrap();
+        let mut chunk = vec![0; n + 2];
+        c.reader.read_exact(&mut chunk).unwrap();
+        if n == 0 {
+            return (head, body);
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[test]
+fn a_streamed_answer_is_chunked_and_followed_by_the_next_answer() {
+    let addr = streaming_server();
+    let mut c = Client::connect(addr);
+    c.send(&[get("/stream"), get("/after")].concat());
+    let (head, body) = read_chunked(&mut c);
+    assert!(head.to_ascii_lowercase().contains("transfer-encoding: chunked"), "{head}");
+    assert!(body == streamed_body(), "streamed body differs ({} bytes)", body.len());
+    assert_eq!(c.read(false).body, b"/after");
+}
+
+#[test]
+fn a_streamed_answer_to_http10_is_raw_until_the_close() {
+    use std::io::Read;
+    let addr = streaming_server();
+    let mut c = Client::connect(addr);
+    c.send(b"GET /stream HTTP/1.0\r\n\r\n");
+    let mut all = Vec::new();
+    c.reader.read_to_end(&mut all).unwrap();
+    let split = all.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let head = String::from_utf8_lossy(&all[..split]).to_ascii_lowercase();
+    assert!(head.contains("connection: close") && !head.contains("transfer-encoding"), "{head}");
+    assert!(all[split..] == streamed_body()[..]);
+}
+
+#[test]
+fn a_client_that_does_not_read_makes_the_writer_wait_not_hsys_buffer() {
+    // The writer blocks at the high-water mark; with the client gone, it gets an error.
+    let port = free_port();
+    let queue = RequestQueue::new(10);
+    let mut groups = UrlGroups::new();
+    let g = groups.create_group(Target::Queue(queue.clone()));
+    groups.add_url(g, &format!("http://+:{port}/")).unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let _server = Server::builder().threads(1).bind(addr).start(groups).expect("start");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let req = queue.receive().unwrap();
+        let mut w = req.respond_streaming(Reply::new(200)).unwrap();
+        let mut written = 0usize;
+        let result = loop {
+            match w.write_all(&[0u8; 64 * 1024]) {
+                Ok(()) => written += 64 * 1024,
+                Err(e) => break e.kind(),
+            }
+            if written > (256 << 20) {
+                break std::io::ErrorKind::Other;
+            }
+        };
+        tx.send((written, result)).unwrap();
+    });
+    let mut c = Client::connect(addr);
+    c.send(&get("/s"));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    drop(c);
+    let (written, result) = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("writer stopped");
+    assert_eq!(result, std::io::ErrorKind::ConnectionAborted);
+    // Socket buffers plus the high-water mark, not everything the writer would have written.
+    assert!(written < 64 << 20, "{written} bytes taken from a client that read nothing");
+}

@@ -16,7 +16,7 @@ use super::encode::CommonHeaders;
 use super::framing::{self, BodyKind};
 use super::parse;
 use super::request::{Request, Version};
-use super::response::{self, FileBody, Response};
+use super::response::{self, Response, Tail};
 use crate::limits::{Limits, MAX_HEADERS_CAP};
 
 /// Output past which no further pipelined request is answered until the caller has written it out:
@@ -129,10 +129,10 @@ struct Slot {
 #[derive(Debug)]
 enum SlotState {
     /// Waiting for [`Conn::complete`]; what the answer's framing must say.
-    Waiting { head_only: bool, close: bool, keep_alive_10: bool },
+    Waiting { head_only: bool, close: bool, keep_alive_10: bool, http10: bool },
     /// Encoded, waiting for the answers before it. `close`: the connection ends after it;
     /// `file`: a body the caller sends after `bytes`.
-    Ready { bytes: Vec<u8>, close: bool, file: Option<FileBody> },
+    Ready { bytes: Vec<u8>, close: bool, file: Option<Tail> },
 }
 
 /// What the reader is waiting for.
@@ -236,7 +236,7 @@ pub struct Conn {
     continue_sent: bool,
     /// A file body released to the output, for the caller to take and send after it; nothing
     /// more is answered or released until the caller says [`Conn::file_sent`].
-    file_out: Option<FileBody>,
+    file_out: Option<Tail>,
     /// The caller is sending a file body.
     sending_file: bool,
 }
@@ -286,7 +286,7 @@ impl Conn {
 
     /// The file body to send now, right after the output appended so far. Until
     /// [`file_sent`](Conn::file_sent), nothing more is answered or released.
-    pub fn take_file(&mut self) -> Option<FileBody> {
+    pub fn take_file(&mut self) -> Option<Tail> {
         let file = self.file_out.take();
         self.sending_file |= file.is_some();
         file
@@ -349,7 +349,7 @@ impl Conn {
     pub fn complete(&mut self, seq: u32, reply: &super::response::Reply, env: &Env<'_>, out: &mut Vec<u8>) -> u32 {
         let Some(pos) = self.in_flight.iter().position(|s| s.seq == seq) else { return 0 };
         let Some(slot) = self.in_flight.get_mut(pos) else { return 0 };
-        let SlotState::Waiting { head_only, mut close, keep_alive_10 } = slot.state else { return 0 };
+        let SlotState::Waiting { head_only, mut close, keep_alive_10, http10 } = slot.state else { return 0 };
         if let Reading::Body { seq: s, awaiting_continue, .. } = &self.reading
             && *s == seq
         {
@@ -373,6 +373,7 @@ impl Conn {
         let Some(slot) = self.in_flight.get_mut(pos) else { return 0 };
         let mut bytes = Vec::new();
         let mut res = Response::new(&mut bytes, env.common, head_only, close || env.draining, keep_alive_10);
+        res.set_http10(http10);
         reply.write_to(&mut res);
         let close = res.closes();
         let file = res.take_file();
@@ -425,6 +426,10 @@ impl Conn {
     /// partial request.
     #[inline]
     pub fn phase(&self) -> Phase {
+        if self.file_pending() {
+            // An answer's body is still going out (a file, or a stream the application writes).
+            return Phase::App;
+        }
         match self.reading {
             Reading::Closed => Phase::Closed,
             Reading::Drain { .. } => Phase::Drain,
@@ -794,7 +799,9 @@ impl Conn {
             Outcome::Deferred => {
                 let head_only = request.is_head();
                 let keep_alive_10 = version == Version::Http10 && !close;
-                self.in_flight.push_back(Slot { seq, state: SlotState::Waiting { head_only, close, keep_alive_10 } });
+                let http10 = version == Version::Http10;
+                self.in_flight
+                    .push_back(Slot { seq, state: SlotState::Waiting { head_only, close, keep_alive_10, http10 } });
             }
         }
         let more_input = end < rest.len();

@@ -28,6 +28,16 @@ pub struct FileBody {
     pub len: u64,
 }
 
+/// What follows an answer's head on the wire besides bytes in the output buffer: a file, or a
+/// stream written by an application thread. The I/O thread sends it before anything else.
+#[derive(Clone, Debug)]
+pub enum Tail {
+    /// Sent with `sendfile(2)`.
+    File(FileBody),
+    /// Sent as the writer fills it.
+    Stream(Arc<crate::stream::StreamPipe>),
+}
+
 /// A response being written by a handler.
 ///
 /// Call [`status`](Response::status) first (default `200`), then [`header`](Response::header) any
@@ -49,8 +59,10 @@ pub struct Response<'a> {
     close: bool,
     /// HTTP/1.0 keep-alive: `Connection: keep-alive` is written.
     keep_alive_10: bool,
-    /// A file body to send after the head.
-    file: Option<FileBody>,
+    /// A body to send after the head.
+    file: Option<Tail>,
+    /// The request was HTTP/1.0: a streamed body is sent raw until the close, not chunked.
+    http10: bool,
 }
 
 impl<'a> Response<'a> {
@@ -62,7 +74,18 @@ impl<'a> Response<'a> {
         keep_alive_10: bool,
     ) -> Self {
         let start = out.len();
-        Response { out, common, start, status: 200, stage: Stage::Fresh, head_only, close, keep_alive_10, file: None }
+        Response {
+            out,
+            common,
+            start,
+            status: 200,
+            stage: Stage::Fresh,
+            head_only,
+            close,
+            keep_alive_10,
+            file: None,
+            http10: false,
+        }
     }
 
     /// Sets the status code (100–999; others are sent as 500). Has no effect once a header or the
@@ -138,13 +161,43 @@ impl<'a> Response<'a> {
         self.begin();
         self.end_head(usize::try_from(body.len).unwrap_or(usize::MAX));
         if !self.head_only && encode::status_has_body(self.status) && body.len > 0 {
-            self.file = Some(body);
+            self.file = Some(Tail::File(body));
         }
         self.stage = Stage::Done;
     }
 
-    /// The file body to send after what was written, if any.
-    pub(crate) fn take_file(&mut self) -> Option<FileBody> {
+    /// Marks the request as HTTP/1.0 (for streamed bodies).
+    pub(crate) fn set_http10(&mut self, http10: bool) {
+        self.http10 = http10;
+    }
+
+    /// Writes a head whose body an application thread streams: chunked for HTTP/1.1; for
+    /// HTTP/1.0, raw until the connection closes.
+    pub(crate) fn stream_body(&mut self, pipe: Arc<crate::stream::StreamPipe>) {
+        if self.stage == Stage::Done {
+            return;
+        }
+        let has_body = encode::status_has_body(self.status);
+        if self.http10 && has_body {
+            self.close = true;
+        }
+        self.begin();
+        if self.close {
+            self.out.extend_from_slice(b"Connection: close\r\n");
+        }
+        let chunked = has_body && !self.http10;
+        if chunked {
+            self.out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+        }
+        self.out.extend_from_slice(b"\r\n");
+        if !self.head_only && has_body {
+            self.file = Some(Tail::Stream(pipe));
+        }
+        self.stage = Stage::Done;
+    }
+
+    /// The body to send after what was written, if any.
+    pub(crate) fn take_file(&mut self) -> Option<Tail> {
         self.file.take()
     }
 
@@ -216,13 +269,14 @@ pub struct Reply {
     headers: Vec<(String, Vec<u8>)>,
     body: Cow<'static, [u8]>,
     file: Option<FileBody>,
+    stream: Option<Arc<crate::stream::StreamPipe>>,
     close: bool,
 }
 
 impl Reply {
     /// A reply with `status` and no headers or body.
     pub fn new(status: u16) -> Self {
-        Reply { status, headers: Vec::new(), body: Cow::Borrowed(b""), file: None, close: false }
+        Reply { status, headers: Vec::new(), body: Cow::Borrowed(b""), file: None, stream: None, close: false }
     }
 
     /// Adds a header (dropped when written if invalid, as [`Response::header`] does).
@@ -247,6 +301,12 @@ impl Reply {
         Ok(self)
     }
 
+    /// This reply's body is streamed through `pipe`.
+    pub(crate) fn streamed(mut self, pipe: Arc<crate::stream::StreamPipe>) -> Self {
+        self.stream = Some(pipe);
+        self
+    }
+
     /// Closes the connection after this reply.
     pub fn close(mut self) -> Self {
         self.close = true;
@@ -267,9 +327,10 @@ impl Reply {
         for (n, v) in &self.headers {
             res.header(n, v);
         }
-        match &self.file {
-            Some(f) => res.file_body(f.clone()),
-            None => res.body(&self.body),
+        match (&self.file, &self.stream) {
+            (_, Some(pipe)) => res.stream_body(Arc::clone(pipe)),
+            (Some(f), None) => res.file_body(f.clone()),
+            (None, None) => res.body(&self.body),
         }
     }
 }

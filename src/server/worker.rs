@@ -33,7 +33,7 @@ use crate::group::{Routes, UrlGroups};
 use crate::h1::conn::OUT_HIGH_WATER;
 use crate::h1::date::DateCache;
 use crate::h1::encode::CommonHeaders;
-use crate::h1::response::FileBody;
+use crate::h1::response::Tail;
 use crate::h1::{self, Env, Handler, Phase};
 use crate::limits::{Limits, Timeouts};
 use crate::queue::{Completion, Message, ReturnPath};
@@ -158,8 +158,9 @@ struct Connection {
     disconnected: Option<Arc<AtomicBool>>,
     /// The body of the queued request streaming now.
     body_pipe: Option<Arc<BodyPipe>>,
-    /// A file answer's body being sent with `sendfile` (after `outbuf`, before anything else).
-    file: Option<FileBody>,
+    /// An answer's body being sent after `outbuf` and before anything else: a file (with
+    /// `sendfile`) or a stream an application thread writes.
+    file: Option<Tail>,
     /// Timer state (wheel ticks; 0: none): the current deadline and the tick of the live wheel
     /// entry; the phase last seen, since when, and at which request.
     deadline: u32,
@@ -417,6 +418,8 @@ impl<H: Handler + ?Sized> Worker<H> {
                             conn.h1.send_continue(done.seq, &mut self.out);
                         }
                         Message::Resume => conn.h1.resume_body(),
+                        // `drive` below takes what the writer added.
+                        Message::Stream => {}
                     }
                     // Input held back (no room for a body, too many answers owed) may go on now.
                     conn.inbuf_ready = !conn.inbuf.is_empty();
@@ -494,7 +497,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             return;
         }
         let t = &self.timeouts;
-        let deadline = if !c.outbuf.is_empty() || c.file.is_some() {
+        let deadline = if c.waits_for_client() {
             if c.stall_since == 0 {
                 c.stall_since = now_tick;
                 c.stall_sent = 0;
@@ -552,7 +555,7 @@ impl<H: Handler + ?Sized> Worker<H> {
     fn on_deadline(&mut self, key: usize, now: Instant) {
         let now_tick = self.now_tick;
         let Some(c) = self.conns.get_mut(key) else { return };
-        if !c.outbuf.is_empty() || c.file.is_some() {
+        if c.waits_for_client() {
             let stalled = Duration::from_millis(u64::from(now_tick - c.stall_since) * timer::TICK.as_millis() as u64);
             let owed = self.timeouts.min_send_rate.saturating_mul(stalled.as_secs());
             let verdict =
@@ -613,6 +616,11 @@ impl<H: Handler + ?Sized> Worker<H> {
 }
 
 impl Connection {
+    /// Output is waiting for the client to take it (not for an application still writing).
+    fn waits_for_client(&self) -> bool {
+        !self.outbuf.is_empty() || matches!(self.file, Some(Tail::File(_)))
+    }
+
     fn eof_hint(&mut self) {
         self.eof = true;
     }
@@ -629,7 +637,7 @@ fn drive<H: Handler + ?Sized>(
 ) -> Verdict {
     // Output the kernel refused earlier goes first, then a file being sent; nothing new is read
     // until both are gone.
-    match flush_outbuf(c, counters).and_then(|done| if done { send_file(c, out) } else { Ok(false) }) {
+    match flush_outbuf(c, counters).and_then(|done| if done { send_file(c, out, counters) } else { Ok(false) }) {
         Ok(true) => {}
         Ok(false) => return Verdict::Keep,
         Err(_) => return Verdict::Close,
@@ -820,32 +828,60 @@ fn flush_outbuf(c: &mut Connection, counters: &WorkerCounters) -> io::Result<boo
     Ok(true)
 }
 
-/// Sends the connection's file body with `sendfile(2)`; when it is all out, releases the answers
-/// that waited behind it into `out`. `Ok(true)`: no file is left to send.
-fn send_file(c: &mut Connection, out: &mut Vec<u8>) -> io::Result<bool> {
-    let Some(f) = &mut c.file else { return Ok(true) };
-    while f.len > 0 {
-        let count = usize::try_from(f.len.min(1 << 30)).unwrap_or(1 << 30);
-        let mut offset = libc::off_t::try_from(f.offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        // SAFETY: both descriptors are open for the duration of the call (the stream and the
-        // `Arc<File>` are borrowed), and `offset` is a valid, exclusive pointer.
-        let n = unsafe { libc::sendfile(c.stream.as_raw_fd(), f.file.as_raw_fd(), &mut offset, count) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            match e.kind() {
-                io::ErrorKind::WouldBlock => return Ok(false),
-                io::ErrorKind::Interrupted => continue,
-                _ => return Err(e),
+/// Sends what follows the last answer's head: a file with `sendfile(2)`, or what a stream's
+/// writer has added. When it is all out, releases the answers that waited behind it into `out`.
+/// `Ok(true)`: nothing is left to send.
+fn send_file(c: &mut Connection, out: &mut Vec<u8>, counters: &WorkerCounters) -> io::Result<bool> {
+    match &mut c.file {
+        None => return Ok(true),
+        Some(Tail::Stream(pipe)) => {
+            let pipe = Arc::clone(pipe);
+            loop {
+                let taken = pipe.take(std::mem::take(&mut c.outbuf));
+                c.outbuf = taken.bytes;
+                c.out_pos = 0;
+                let empty = c.outbuf.is_empty();
+                if !flush_outbuf(c, counters)? {
+                    return Ok(false);
+                }
+                if taken.aborted {
+                    // The writer gave up: the answer cannot be completed.
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                if taken.finished && empty {
+                    break;
+                }
+                if empty {
+                    return Ok(false); // the writer wakes us with `Message::Stream`
+                }
             }
         }
-        if n == 0 {
-            // The file shrank below its announced length: the framing cannot be kept.
-            return Err(io::ErrorKind::UnexpectedEof.into());
+        Some(Tail::File(f)) => {
+            while f.len > 0 {
+                let count = usize::try_from(f.len.min(1 << 30)).unwrap_or(1 << 30);
+                let mut offset =
+                    libc::off_t::try_from(f.offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+                // SAFETY: both descriptors are open for the duration of the call (the stream and the
+                // `Arc<File>` are borrowed), and `offset` is a valid, exclusive pointer.
+                let n = unsafe { libc::sendfile(c.stream.as_raw_fd(), f.file.as_raw_fd(), &mut offset, count) };
+                if n < 0 {
+                    let e = io::Error::last_os_error();
+                    match e.kind() {
+                        io::ErrorKind::WouldBlock => return Ok(false),
+                        io::ErrorKind::Interrupted => continue,
+                        _ => return Err(e),
+                    }
+                }
+                if n == 0 {
+                    // The file shrank below its announced length: the framing cannot be kept.
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                let n = n as u64;
+                f.offset += n;
+                f.len -= n;
+                c.stall_sent += n;
+            }
         }
-        let n = n as u64;
-        f.offset += n;
-        f.len -= n;
-        c.stall_sent += n;
     }
     c.file = None;
     c.unsent += c.h1.file_sent(out);
