@@ -55,14 +55,28 @@ struct GroupSlot {
 }
 
 /// A group's counters: one cache line per I/O thread, so threads never contend; summed on read.
+///
+/// Connections are counted on a shared atomic instead: a connection joins a group when its
+/// first request for it arrives and leaves when it closes or moves to another group, so the
+/// count changes per connection, not per request.
 #[derive(Debug)]
 pub(crate) struct GroupCounters {
     slots: Box<[GroupSlot]>,
+    /// `CurrentConnections`, its peak (`MaxConnections`), and the group's connection limit
+    /// (`u64::MAX`: none), shared by every copy of the routing table.
+    connections: AtomicU64,
+    peak_connections: AtomicU64,
+    connection_limit: AtomicU64,
 }
 
 impl Default for GroupCounters {
     fn default() -> Self {
-        GroupCounters { slots: (0..GROUP_SLOTS).map(|_| GroupSlot::default()).collect() }
+        GroupCounters {
+            slots: (0..GROUP_SLOTS).map(|_| GroupSlot::default()).collect(),
+            connections: AtomicU64::new(0),
+            peak_connections: AtomicU64::new(0),
+            connection_limit: AtomicU64::new(u64::MAX),
+        }
     }
 }
 
@@ -86,6 +100,24 @@ impl GroupCounters {
         }
     }
 
+    /// A connection's first request for this group: `false` (not counted) when the group is at
+    /// its connection limit.
+    pub(crate) fn join(&self) -> bool {
+        let limit = self.connection_limit.load(Ordering::Relaxed);
+        match self.connections.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1)) {
+            Ok(before) => {
+                self.peak_connections.fetch_max(before + 1, Ordering::Relaxed);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// A connection counted by [`join`](GroupCounters::join) closed or moved on.
+    pub(crate) fn leave(&self) {
+        self.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+
     /// Counts answer bytes.
     #[inline]
     pub(crate) fn sent(&self, worker: usize, bytes: usize) {
@@ -103,6 +135,8 @@ impl GroupCounters {
             g.bytes_received += s.bytes_received.load(Ordering::Relaxed);
             g.bytes_sent += s.bytes_sent.load(Ordering::Relaxed);
         }
+        g.current_connections = self.connections.load(Ordering::Relaxed);
+        g.max_connections = self.peak_connections.load(Ordering::Relaxed);
         g
     }
 }
@@ -120,6 +154,10 @@ pub struct GroupStats {
     pub bytes_received: u64,
     /// `BytesSent` (whole answers).
     pub bytes_sent: u64,
+    /// `CurrentConnections`: open connections whose latest request was for this group.
+    pub current_connections: u64,
+    /// `MaxConnections`: the peak of `current_connections`.
+    pub max_connections: u64,
 }
 
 /// A group: its target (none until bound) and its counters.
@@ -154,6 +192,21 @@ impl UrlGroups {
     pub fn set_target(&mut self, group: GroupId, target: Target) -> Result<(), Error> {
         let g = self.groups.get_mut(group.0).ok_or_else(Error::unknown_group)?;
         g.target = Some(target);
+        Ok(())
+    }
+
+    /// Limits the connections a group serves at once (`None`: no limit). A connection whose
+    /// request would go past it is answered `503` with `Connection: close`. Takes effect at once,
+    /// also on a running server.
+    pub fn set_max_connections(&mut self, group: GroupId, max: Option<usize>) -> Result<(), Error> {
+        self.limit_connections(group, max)
+    }
+
+    /// [`set_max_connections`](UrlGroups::set_max_connections) on a shared table (the limit is
+    /// an atomic shared by every copy).
+    pub(crate) fn limit_connections(&self, group: GroupId, max: Option<usize>) -> Result<(), Error> {
+        let g = self.groups.get(group.0).ok_or_else(Error::unknown_group)?;
+        g.counters.connection_limit.store(max.map_or(u64::MAX, |m| m as u64), Ordering::Relaxed);
         Ok(())
     }
 

@@ -257,3 +257,38 @@ fn the_request_queue_timeout_answers_503() {
     assert_eq!(cl.read(false).status, 503);
     assert!(queue.stats().max_queue_item_age >= Duration::from_millis(50));
 }
+
+#[test]
+fn group_connection_counts_and_limit() {
+    let port = free_port();
+    let mut g = UrlGroups::new();
+    let (api, web) = (g.create_group(answer("api")), g.create_group(answer("web")));
+    g.add_url(api, &format!("http://+:{port}/api/")).unwrap();
+    g.add_url(web, &format!("http://+:{port}/")).unwrap();
+    g.set_max_connections(api, Some(1)).unwrap();
+    let (s, addr) = start(g, port);
+    let mut a = Client::connect(addr);
+    assert_eq!(a.exchange(&req("/api/x", "h")).body, b"api");
+    // A second connection for the limited group is refused; the other group still serves it.
+    let mut b = Client::connect(addr);
+    let r = b.exchange(&req("/api/y", "h"));
+    assert_eq!((r.status, r.header("connection")), (503, Some("close")));
+    let mut c = Client::connect(addr);
+    assert_eq!(c.exchange(&req("/web", "h")).body, b"web");
+    let stats = s.group_stats(api).unwrap();
+    assert_eq!((stats.current_connections, stats.max_connections), (1, 1));
+    // Moving to another group frees the place.
+    assert_eq!(a.exchange(&req("/other", "h")).body, b"web");
+    assert_eq!(s.group_stats(api).unwrap().current_connections, 0);
+    assert_eq!(s.group_stats(web).unwrap().current_connections, 2);
+    assert_eq!(c.exchange(&req("/api/z", "h")).body, b"api");
+    // Closing leaves.
+    drop(c);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while s.group_stats(api).unwrap().current_connections != 0 {
+        assert!(Instant::now() < deadline, "connection not counted out");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    s.set_group_max_connections(api, None).unwrap();
+    assert_eq!(Client::connect(addr).exchange(&req("/api/w", "h")).body, b"api");
+}

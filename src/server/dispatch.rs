@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use crate::body::BodyPipe;
-use crate::group::{Target, UrlGroups};
+use crate::group::{GroupCounters, Target, UrlGroups};
 use crate::h1::conn::{BodyMode, Outcome, Service};
 use crate::h1::framing::BodyKind;
 use crate::h1::{Handler, Request, Response};
@@ -37,6 +37,8 @@ pub(super) struct Dispatch<'a, 's, H: ?Sized> {
     pub disconnected: &'s mut Option<Arc<AtomicBool>>,
     /// The body of the connection's queued request that is streaming now, if any.
     pub body_pipe: &'s mut Option<Arc<BodyPipe>>,
+    /// The group whose connection count includes this connection.
+    pub group: &'s mut Option<Arc<GroupCounters>>,
 }
 
 impl<H: Handler + ?Sized> Dispatch<'_, '_, H> {
@@ -106,6 +108,16 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
             res.status(503).header("Content-Type", "text/plain").body(b"Service Unavailable");
             return Outcome::Answered;
         };
+        if !self.group.as_ref().is_some_and(|g| Arc::ptr_eq(g, &group.counters)) {
+            // The connection's first request for this group (rare: not per request).
+            if !group.counters.join() {
+                res.status(503).close().header("Content-Type", "text/plain").body(b"Service Unavailable");
+                return Outcome::Answered;
+            }
+            if let Some(previous) = self.group.replace(Arc::clone(&group.counters)) {
+                previous.leave();
+            }
+        }
         group.counters.request(self.services.worker, req.method(), req.head_len);
         let routed = Request { route_path: Some(&path), ..*req };
         match &group.target {

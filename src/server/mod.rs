@@ -282,6 +282,13 @@ impl Server {
         routes.update(|g| g.set_target(group, target))
     }
 
+    /// Limits the connections a group of a running server serves at once; see
+    /// [`UrlGroups::set_max_connections`].
+    pub fn set_group_max_connections(&self, group: GroupId, max: Option<usize>) -> Result<(), Error> {
+        let routes = self.routes.as_ref().ok_or_else(Error::unknown_group)?;
+        routes.load().limit_connections(group, max)
+    }
+
     /// A URL group's counters.
     pub fn group_stats(&self, group: GroupId) -> Option<GroupStats> {
         self.routes.as_ref()?.load().stats(group)

@@ -29,7 +29,7 @@ use super::dispatch::{Dispatch, Services};
 use super::listener;
 use super::timer::{self, Entry, Wheel};
 use crate::body::BodyPipe;
-use crate::group::{Routes, UrlGroups};
+use crate::group::{GroupCounters, Routes, UrlGroups};
 use crate::h1::conn::OUT_HIGH_WATER;
 use crate::h1::date::DateCache;
 use crate::h1::encode::CommonHeaders;
@@ -158,6 +158,8 @@ struct Connection {
     disconnected: Option<Arc<AtomicBool>>,
     /// The body of the queued request streaming now.
     body_pipe: Option<Arc<BodyPipe>>,
+    /// The URL group this connection is counted in.
+    group: Option<Arc<GroupCounters>>,
     /// An answer's body being sent after `outbuf` and before anything else: a file (with
     /// `sendfile`) or a stream an application thread writes.
     file: Option<Tail>,
@@ -284,6 +286,11 @@ impl<H: Handler + ?Sized> Worker<H> {
         }
         let open = self.conns.len() as u64;
         self.counters().current_connections.sub(open);
+        for (_, c) in &self.conns {
+            if let Some(group) = &c.group {
+                group.leave();
+            }
+        }
         if self.limits.max_connections.is_some() {
             for _ in 0..open {
                 self.shared.release_place();
@@ -369,6 +376,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             local_ip,
             disconnected: None,
             body_pipe: None,
+            group: None,
             file: None,
             deadline: 0,
             armed_at: 0,
@@ -465,6 +473,9 @@ impl<H: Handler + ?Sized> Worker<H> {
             }
             if let Some(pipe) = &conn.body_pipe {
                 pipe.disconnect();
+            }
+            if let Some(group) = &conn.group {
+                group.leave();
             }
             if self.limits.max_connections.is_some() {
                 self.shared.release_place();
@@ -760,6 +771,7 @@ fn feed<H: Handler + ?Sized>(
         serial: c.serial,
         disconnected: &mut c.disconnected,
         body_pipe: &mut c.body_pipe,
+        group: &mut c.group,
     };
     let input = input.unwrap_or(&c.inbuf);
     c.h1.handle_input(input, env, &mut dispatch, out)
