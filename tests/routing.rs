@@ -292,3 +292,20 @@ fn group_connection_counts_and_limit() {
     s.set_group_max_connections(api, None).unwrap();
     assert_eq!(Client::connect(addr).exchange(&req("/api/w", "h")).body, b"api");
 }
+
+#[test]
+fn queued_answers_count_their_bytes_to_the_group() {
+    let queue = RequestQueue::new(10);
+    let port = free_port();
+    let mut g = UrlGroups::new();
+    let q = g.create_group(Target::Queue(queue.clone()));
+    g.add_url(q, &format!("http://+:{port}/")).unwrap();
+    let (s, addr) = start(g, port);
+    let mut c = Client::connect(addr);
+    c.send(&get("/q"));
+    take(&queue).respond(Reply::new(200).body(vec![b'x'; 1000]));
+    assert_eq!(c.read(false).body.len(), 1000);
+    let stats = s.group_stats(q).unwrap();
+    assert!(stats.bytes_sent > 1000, "{stats:?}");
+    assert_eq!(stats.current_connections, 1);
+}

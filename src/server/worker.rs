@@ -420,7 +420,12 @@ impl<H: Handler + ?Sized> Worker<H> {
                     let env = Env { common: &self.common, limits: &self.limits, draining: self.draining.is_some() };
                     match &done.what {
                         Message::Reply(reply) => {
+                            let before = self.out.len();
                             conn.unsent += conn.h1.complete(done.seq, reply, &env, &mut self.out);
+                            // `BytesSent` of queued answers, counted to the connection's group.
+                            if let Some(group) = &conn.group {
+                                group.sent(self.index, self.out.len() - before);
+                            }
                         }
                         Message::Continue => {
                             conn.h1.send_continue(done.seq, &mut self.out);
