@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds hsys in release mode and measures it beside the peers of ../shared/bench in one run
-# (inline and --queued 2), then rewrites BENCHMARKS.md with the table, machine, date and command.
+# (inline, and --queued 2 with a queue long enough for pipeline16's 64 x 16 requests in flight,
+# which the default 1000 is not), then rewrites BENCHMARKS.md with the table, machine, date and command.
 # Extra arguments go to compare.py, e.g. scripts/bench.sh --rounds 5 --scenarios keepalive,pipeline16
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +12,7 @@ cargo build --release --quiet
 bin=$PWD/target/release/hsys
 cmd=(python3 "$bench/compare.py"
   --server "hsys=$bin --threads 2 --stats 0 http://127.0.0.1:{port}/"
-  --server "hsys-q2=$bin --threads 2 --queued 2 --stats 0 http://127.0.0.1:{port}/"
+  --server "hsys-q2=$bin --threads 2 --queued 2 --queue-length 4096 --stats 0 http://127.0.0.1:{port}/"
   --server "null=$peers/null-server {port}"
   --server "nginx=$bench/nginx-peer.sh {port} 2"
   --server "hyper=$peers/release/hyper-peer 127.0.0.1:{port}"

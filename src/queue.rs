@@ -177,6 +177,9 @@ pub(crate) enum Message {
 pub(crate) struct ReturnPath {
     pub tx: mpsc::Sender<Completion>,
     pub waker: Arc<mio::Waker>,
+    /// A wake is on its way and the thread has not started draining yet: messages sent
+    /// meanwhile ride on it (one `eventfd` write per batch, not per answer).
+    pub wake_pending: Arc<AtomicBool>,
 }
 
 /// A request taken from a [`RequestQueue`]: owned, `Send`, answered with
@@ -339,8 +342,10 @@ impl Handle {
         if self.path.tx.send(done).is_err() {
             return false;
         }
-        // A failed wake only delays the message to the thread's next wakeup.
-        let _ = self.path.waker.wake();
+        if !self.path.wake_pending.swap(true, Ordering::AcqRel) {
+            // A failed wake only delays the message to the thread's next wakeup.
+            let _ = self.path.waker.wake();
+        }
         true
     }
 }

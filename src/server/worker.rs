@@ -99,6 +99,8 @@ pub(super) struct Worker<H: ?Sized> {
     table: Option<Arc<UrlGroups>>,
     table_generation: u64,
     completions: mpsc::Receiver<Completion>,
+    /// Messages taken in one wakeup (kept to reuse its capacity).
+    batch: Vec<Completion>,
     return_path: ReturnPath,
     shared: Arc<Shared>,
     counters: Arc<[WorkerCounters]>,
@@ -207,7 +209,8 @@ impl<H: Handler + ?Sized> Worker<H> {
             table,
             table_generation,
             completions,
-            return_path: ReturnPath { tx, waker: setup.waker },
+            batch: Vec::new(),
+            return_path: ReturnPath { tx, waker: setup.waker, wake_pending: Arc::default() },
             shared: setup.shared,
             counters: setup.counters,
             index: setup.index,
@@ -412,27 +415,42 @@ impl<H: Handler + ?Sized> Worker<H> {
         self.apply(key, verdict, now);
     }
 
-    /// Answers that application threads finished: each goes to its connection in pipeline order.
+    /// Messages from application threads (answers, `Continue`, `Resume`, stream data), taken in
+    /// one batch and grouped by connection, so each connection is driven, and written, once.
     fn on_completions(&mut self, now: Instant) {
-        while let Ok(done) = self.completions.try_recv() {
-            let verdict = match self.conns.get_mut(done.key) {
-                Some(conn) if conn.serial == done.serial && conn.linger_until.is_none() => {
+        // Cleared before draining: a message sent from here on wakes the thread again, and any
+        // sent before is drained below.
+        self.return_path.wake_pending.swap(false, Ordering::AcqRel);
+        let mut batch = std::mem::take(&mut self.batch);
+        batch.extend(self.completions.try_iter());
+        // Stable: one connection's messages keep their order.
+        batch.sort_by_key(|d| d.key);
+        let mut start = 0;
+        while let Some(first) = batch.get(start) {
+            let key = first.key;
+            let end = batch.iter().skip(start).position(|d| d.key != key).map_or(batch.len(), |n| start + n);
+            let run = batch.get(start..end).unwrap_or_default();
+            start = end;
+            let verdict = match self.conns.get_mut(key) {
+                Some(conn) if conn.linger_until.is_none() && run.iter().any(|d| d.serial == conn.serial) => {
                     let env = Env { common: &self.common, limits: &self.limits, draining: self.draining.is_some() };
-                    match &done.what {
-                        Message::Reply(reply) => {
-                            let before = self.out.len();
-                            conn.unsent += conn.h1.complete(done.seq, reply, &env, &mut self.out);
-                            // `BytesSent` of queued answers, counted to the connection's group.
-                            if let Some(group) = &conn.group {
-                                group.sent(self.index, self.out.len() - before);
+                    for done in run.iter().filter(|d| d.serial == conn.serial) {
+                        match &done.what {
+                            Message::Reply(reply) => {
+                                let before = self.out.len();
+                                conn.unsent += conn.h1.complete(done.seq, reply, &env, &mut self.out);
+                                // `BytesSent` of queued answers, counted to the connection's group.
+                                if let Some(group) = &conn.group {
+                                    group.sent(self.index, self.out.len() - before);
+                                }
                             }
+                            Message::Continue => {
+                                conn.h1.send_continue(done.seq, &mut self.out);
+                            }
+                            Message::Resume => conn.h1.resume_body(),
+                            // `drive` below takes what the writer added.
+                            Message::Stream => {}
                         }
-                        Message::Continue => {
-                            conn.h1.send_continue(done.seq, &mut self.out);
-                        }
-                        Message::Resume => conn.h1.resume_body(),
-                        // `drive` below takes what the writer added.
-                        Message::Stream => {}
                     }
                     // Input held back (no room for a body, too many answers owed) may go on now.
                     conn.inbuf_ready = !conn.inbuf.is_empty();
@@ -447,8 +465,10 @@ impl<H: Handler + ?Sized> Worker<H> {
                 }
                 _ => continue,
             };
-            self.apply(done.key, verdict, now);
+            self.apply(key, verdict, now);
         }
+        batch.clear();
+        self.batch = batch;
     }
 
     fn apply(&mut self, key: usize, verdict: Verdict, now: Instant) {
