@@ -1,0 +1,234 @@
+//! The connection state machine: the same bytes, however they are split across reads, get the same
+//! answers.
+//!
+//! The first byte picks the mode (see [`Mode`]), the next [`READS`] bytes give the sizes of the
+//! reads (zero allowed); the rest is what a client sends. A caller is played as the server's loop
+//! plays it: it keeps the unconsumed tail, appends the next read, calls `handle_input` until nothing
+//! more happens, delivers the deferred answers that are ready, writes the output out, and stops
+//! once the connection is finished. The stream is fed whole, in those reads, and byte by byte (when
+//! short); the bytes written must be identical.
+//!
+//! Two differences are timing only, so they are taken out before comparing:
+//! - `100 Continue` goes out when a body the client was asked to wait with has not all arrived
+//!   yet, so it depends on the reads; it is removed from the output.
+//! - The stream is followed by a blank line, as a client that has sent everything and waits would
+//!   eventually be timed out: without it, an incomplete head that is already malformed is answered
+//!   `400` when it arrives in one read but waits for its blank line when it trickles in (`Conn`
+//!   re-parses a partial head only once a blank line may have arrived).
+#![no_main]
+
+use hsys::Reply;
+use hsys::Strictness;
+use hsys::h1::conn::{BodyMode, CONTINUE, Inline, Outcome, Service};
+use hsys::h1::encode::CommonHeaders;
+use hsys::h1::framing::BodyKind;
+use hsys::h1::{Conn, Env, Request, Response};
+use hsys::limits::Limits;
+use libfuzzer_sys::fuzz_target;
+
+/// Read sizes after the mode byte.
+const READS: usize = 8;
+
+/// Sent after the stream (see the module doc).
+const END: &[u8] = b"\r\n\r\n";
+
+/// The mode byte's bits.
+struct Mode;
+
+impl Mode {
+    /// Lenient line ends.
+    const LENIENT: u8 = 1;
+    /// Bodies are streamed to the service, which defers those requests and answers once the body
+    /// has ended (targets ending in `~` are answered at once, and their body drained).
+    const STREAMED: u8 = 2;
+    /// Every request is deferred and answered after `handle_input` returns, as a queue would.
+    const DEFER: u8 = 4;
+    /// Deferred answers are delivered newest first (the connection must still send them in order).
+    const REVERSE: u8 = 8;
+    /// The service has room for body only every other time it is asked.
+    const STINGY: u8 = 16;
+    /// The server is stopping: every answer closes.
+    const DRAINING: u8 = 32;
+}
+
+/// What the handler says: the method, target, header count and body.
+fn describe(req: &Request<'_>) -> Vec<u8> {
+    let mut text = format!("{} {} {} ", req.method(), req.target(), req.headers().count()).into_bytes();
+    text.extend_from_slice(req.body());
+    text
+}
+
+/// The inline handler. A target ending in `!` also asks to close, one ending in `?` is left
+/// unanswered (hsys answers `500`), so those paths are reached too.
+fn echo(req: &Request<'_>, res: &mut Response<'_>) {
+    let target = req.target();
+    if target.ends_with('?') {
+        return;
+    }
+    if target.ends_with('!') {
+        res.close();
+    }
+    res.body(&describe(req));
+}
+
+/// A deferred request: its answer so far, and its streamed body.
+struct Pending {
+    seq: u32,
+    text: Vec<u8>,
+    close: bool,
+    /// `None` while the body streams, then whether it ended whole.
+    ended: Option<bool>,
+}
+
+/// A service that defers (queued or streamed requests) as the mode says.
+struct Fuzzy {
+    mode: u8,
+    pending: Vec<Pending>,
+    asked: u32,
+}
+
+impl Service for Fuzzy {
+    fn call(&mut self, req: &Request<'_>, res: &mut Response<'_>, seq: u32) -> Outcome {
+        let streamed = self.mode & Mode::STREAMED != 0 && req.body_kind() != BodyKind::Empty;
+        if (streamed && req.target().ends_with('~')) || (!streamed && self.mode & Mode::DEFER == 0) {
+            echo(req, res);
+            return Outcome::Answered;
+        }
+        let ended = if streamed { None } else { Some(true) };
+        self.pending.push(Pending { seq, text: describe(req), close: req.target().ends_with('!'), ended });
+        Outcome::Deferred
+    }
+
+    fn body_mode(&mut self, _req: &Request<'_>) -> BodyMode {
+        if self.mode & Mode::STREAMED != 0 { BodyMode::Streamed } else { BodyMode::Buffered }
+    }
+
+    fn body_room(&mut self, _seq: u32) -> bool {
+        self.asked += 1;
+        self.mode & Mode::STINGY == 0 || self.asked.is_multiple_of(2)
+    }
+
+    fn body_data(&mut self, seq: u32, data: &[u8]) {
+        let p = self.pending.iter_mut().find(|p| p.seq == seq).expect("body data for an unknown request");
+        assert!(p.ended.is_none(), "body data after the body ended");
+        p.text.extend_from_slice(data);
+    }
+
+    fn body_end(&mut self, seq: u32, error: Option<u16>) {
+        let p = self.pending.iter_mut().find(|p| p.seq == seq).expect("body end for an unknown request");
+        assert!(p.ended.is_none(), "body ended twice");
+        assert!(error.is_none_or(|s| matches!(s, 400 | 408 | 413)), "body error {error:?}");
+        p.ended = Some(error.is_none());
+    }
+}
+
+impl Fuzzy {
+    /// Delivers every answer that is ready, as the application would; the number delivered.
+    fn answer(&mut self, conn: &mut Conn, env: &Env<'_>, out: &mut Vec<u8>) -> usize {
+        let mut ready: Vec<Pending> = Vec::new();
+        let mut i = 0;
+        while i < self.pending.len() {
+            if self.pending[i].ended.is_some() { ready.push(self.pending.remove(i)) } else { i += 1 }
+        }
+        if self.mode & Mode::REVERSE != 0 {
+            ready.reverse();
+        }
+        for p in &ready {
+            // A failed body was answered by the connection; its answer would be dropped.
+            let mut reply = Reply::new(200).body(p.text.clone());
+            if p.close {
+                reply = reply.close();
+            }
+            conn.complete(p.seq, &reply, env, out);
+        }
+        for p in &self.pending {
+            conn.send_continue(p.seq, out);
+        }
+        ready.len()
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mode = data.first().copied().unwrap_or(0);
+    let data = data.get(1..).unwrap_or_default();
+    let (sizes, stream) = data.split_at(data.len().min(READS));
+    let mut input = Vec::with_capacity(stream.len() + END.len());
+    input.extend_from_slice(stream);
+    input.extend_from_slice(END);
+
+    let mut reads = Vec::with_capacity(READS + 1);
+    let mut rest = &input[..];
+    for &b in sizes {
+        let (read, tail) = rest.split_at(usize::from(b).min(rest.len()));
+        reads.push(read);
+        rest = tail;
+    }
+    reads.push(rest);
+
+    let common = CommonHeaders::new(b"Thu, 01 Jan 1970 00:00:00 GMT");
+    let strictness = if mode & Mode::LENIENT != 0 { Strictness::Lenient } else { Strictness::Strict };
+    let limits = Limits { strictness, ..Limits::default() };
+    let env = Env { common: &common, limits: &limits, draining: mode & Mode::DRAINING != 0 };
+
+    let whole = serve(&env, mode, &[&input]);
+    let split = serve(&env, mode, &reads);
+    assert!(split == whole, "reads {reads:?}:\n{}\n---- whole:\n{}", show(&split), show(&whole));
+    if input.len() <= 1024 {
+        let bytes: Vec<&[u8]> = input.chunks(1).collect();
+        let trickled = serve(&env, mode, &bytes);
+        assert!(trickled == whole, "byte by byte:\n{}\n---- whole:\n{}", show(&trickled), show(&whole));
+    }
+});
+
+/// Plays the server's loop over `reads` for one new connection; returns every byte written,
+/// without `100 Continue`.
+fn serve(env: &Env<'_>, mode: u8, reads: &[&[u8]]) -> Vec<u8> {
+    let mut conn = Conn::new();
+    let mut fuzzy = Fuzzy { mode, pending: Vec::new(), asked: 0 };
+    let inline = mode & (Mode::STREAMED | Mode::DEFER) == 0;
+    let mut inbuf = Vec::new();
+    let mut out = Vec::new();
+    let mut written = Vec::new();
+    'reads: for read in reads {
+        inbuf.extend_from_slice(read);
+        // Two turns in a row without progress: the connection waits for the next read.
+        let mut idle = 0;
+        while idle < 2 {
+            conn.resume_body();
+            let progress = if inline {
+                conn.handle_input(&inbuf, env, &mut Inline(&echo), &mut out)
+            } else {
+                conn.handle_input(&inbuf, env, &mut fuzzy, &mut out)
+            };
+            assert!(progress.consumed <= inbuf.len());
+            inbuf.drain(..progress.consumed);
+            let answered = fuzzy.answer(&mut conn, env, &mut out);
+            assert!(conn.take_file().is_none());
+            written.append(&mut out);
+            if conn.is_finished() {
+                break 'reads;
+            }
+            idle = if progress.consumed == 0 && answered == 0 { idle + 1 } else { 0 };
+        }
+    }
+    strip(&written, CONTINUE)
+}
+
+/// `bytes` without any occurrence of `needle`.
+fn strip(bytes: &[u8], needle: &[u8]) -> Vec<u8> {
+    let mut kept = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(needle) {
+            i += needle.len();
+        } else {
+            kept.push(bytes[i]);
+            i += 1;
+        }
+    }
+    kept
+}
+
+fn show(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
