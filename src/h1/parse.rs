@@ -83,7 +83,11 @@ pub fn parse_head<'h, 'b>(
         }
         Ok(httparse::Status::Partial) => check_partial(buf, limits).map(|()| None),
         Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooLarge),
-        Err(httparse::Error::Version) => Err(version_error(buf)),
+        Err(httparse::Error::Version) => match version_error(buf) {
+            Some(e) => Err(e),
+            // An unfinished request line that may still become well-formed: as for any partial head.
+            None => check_partial(buf, limits).map(|()| None),
+        },
         Err(_) => Err(HeadError::Malformed),
     }
 }
@@ -164,17 +168,32 @@ fn partial_overflow(buf: &[u8], limits: &Limits) -> HeadError {
     if line_end > limits.max_url_length { HeadError::UrlTooLong } else { HeadError::TooLarge }
 }
 
-/// `505` for a well-formed `HTTP/<digit>.<digit>` other than 1.0/1.1, `400` for anything else.
+/// httparse refused the version. `505` for a request line of exactly three parts whose version is
+/// a well-formed `HTTP/<digit>.<digit>` other than 1.0/1.1; `400` for any other line; `None` while
+/// the line is unfinished and may still become a well-formed one (httparse stops at the first
+/// wrong byte, so `GET / HTTP/2` must wait for its `.0` to be answered as the whole line would be).
 #[cold]
-fn version_error(buf: &[u8]) -> HeadError {
-    let line = buf.split(|&b| b == b'\n').find(|l| !l.is_empty() && *l != b"\r").unwrap_or(&[]);
+fn version_error(buf: &[u8]) -> Option<HeadError> {
+    // httparse skips empty lines before the request line.
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
+    let rest = buf.get(start..).unwrap_or_default();
+    let (line, finished) = match rest.iter().position(|&b| b == b'\n') {
+        Some(end) => (rest.get(..end).unwrap_or_default(), true),
+        None => (rest, false),
+    };
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let version = line.rsplit(|&b| b == b' ').next().unwrap_or(&[]);
-    match version {
-        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] if major.is_ascii_digit() && minor.is_ascii_digit() => {
-            HeadError::Version
-        }
-        _ => HeadError::Malformed,
+    let mut parts = line.split(|&b| b == b' ');
+    let (Some(_method), Some(_target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Some(HeadError::Malformed);
+    };
+    const PATTERN: &[u8; 8] = b"HTTP/d.d";
+    let fits = version.len() <= PATTERN.len()
+        && version.iter().zip(PATTERN).all(|(&b, &p)| if p == b'd' { b.is_ascii_digit() } else { b == p });
+    match (finished, fits) {
+        (true, true) if version.len() == PATTERN.len() => Some(HeadError::Version),
+        (false, true) => None,
+        _ => Some(HeadError::Malformed),
     }
 }
 
@@ -292,5 +311,29 @@ mod tests {
         assert!(may_be_complete(head, 0));
         assert!(may_be_complete(head, head.len() - 1));
         assert!(may_be_complete(b"GET / HTTP/1.0\n\n", 15));
+    }
+
+    /// The answer to a bad version must not depend on where the bytes were split (found by the
+    /// `conn` fuzz target): a partial line waits while it can still become well-formed.
+    #[test]
+    fn version_errors_are_the_same_whole_or_split() {
+        let cases: &[(&[u8], HeadError)] = &[
+            (b"GET /  HTTP/1.1\r\n\r\n", HeadError::Malformed),
+            (b"GET T / HTTP/1.1\r\n\r\n", HeadError::Malformed),
+            (b"GET / HTTP/2.0\r\n\r\n", HeadError::Version),
+            (b"\r\nGET / HTTP/0.9\r\n\r\n", HeadError::Version),
+            (b"GET / HTTP/1.1x\r\n\r\n", HeadError::Malformed),
+            (b"GET / HTTP/22.0\r\n\r\n", HeadError::Malformed),
+        ];
+        for &(whole, want) in cases {
+            assert_eq!(parse(whole), Err(want), "{:?}", String::from_utf8_lossy(whole));
+            for cut in 1..whole.len() {
+                match parse(&whole[..cut]) {
+                    Ok(None) => {}
+                    Err(e) => assert_eq!(e, want, "cut {cut} of {:?}", String::from_utf8_lossy(whole)),
+                    Ok(Some(_)) => panic!("a prefix parsed whole"),
+                }
+            }
+        }
     }
 }
