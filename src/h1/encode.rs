@@ -125,17 +125,24 @@ pub fn status_has_body(status: u16) -> bool {
 
 /// Whether `name` is a valid header field name (an RFC 9110 token).
 pub fn is_token(name: &[u8]) -> bool {
-    !name.is_empty() && name.iter().all(|&b| is_tchar(b))
+    // One table load per byte, folded without branches (this runs for every header a handler sets).
+    !name.is_empty() && name.iter().fold(true, |ok, &b| ok & TCHAR[usize::from(b)])
 }
 
-#[inline]
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
+/// `tchar` (RFC 9110 §5.6.2) by byte value.
+static TCHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = super::framing::is_tchar(b as u8);
+        b += 1;
+    }
+    t
+};
 
 /// Whether `value` may be sent as a header value: no CR, LF or NUL (response splitting).
 pub fn is_safe_value(value: &[u8]) -> bool {
-    !value.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0)
+    !value.iter().fold(false, |bad, &b| bad | (b == b'\r') | (b == b'\n') | (b == 0))
 }
 
 #[cfg(test)]

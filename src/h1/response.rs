@@ -337,8 +337,15 @@ impl Reply {
 
 /// Headers whose meaning hsys owns.
 fn is_framing_header(name: &str) -> bool {
-    const OWNED: [&str; 6] = ["content-length", "transfer-encoding", "connection", "date", "server", "keep-alive"];
-    OWNED.iter().any(|o| o.len() == name.len() && o.eq_ignore_ascii_case(name))
+    // By length first: most names a handler sets have none of these lengths.
+    match name.len() {
+        4 => name.eq_ignore_ascii_case("date"),
+        6 => name.eq_ignore_ascii_case("server"),
+        10 => name.eq_ignore_ascii_case("connection") || name.eq_ignore_ascii_case("keep-alive"),
+        14 => name.eq_ignore_ascii_case("content-length"),
+        17 => name.eq_ignore_ascii_case("transfer-encoding"),
+        _ => false,
+    }
 }
 
 /// Writes a complete error answer (`text/plain`, the reason phrase as body, `Connection: close`).

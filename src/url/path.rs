@@ -87,7 +87,15 @@ pub fn target_authority(target: &str) -> Option<&str> {
 
 /// Splits `scheme://rest` when `target` starts with a syntactically valid scheme (RFC 3986 §3.1).
 fn split_scheme(target: &str) -> Option<(&str, &str)> {
-    let (scheme, rest) = target.split_once("://")?;
+    // Origin-form (`/path`), nearly every request, has no scheme: decided on the first byte.
+    // Otherwise the scheme ends at the first `:` (a scheme has none), which must start `://`.
+    // (This runs per request: `split_once("://")` built a substring searcher each time.)
+    if !target.as_bytes().first().is_some_and(u8::is_ascii_alphabetic) {
+        return None;
+    }
+    let colon = target.find(':')?;
+    let scheme = target.get(..colon)?;
+    let rest = target.get(colon..)?.strip_prefix("://")?;
     let mut bytes = scheme.bytes();
     let first_is_alpha = bytes.next().is_some_and(|b| b.is_ascii_alphabetic());
     let rest_ok = bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
