@@ -7,8 +7,8 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use hsys::{Reply, Request, RequestQueue, Response, Server, Target, UrlGroups};
-use support::{Client, free_port, get};
+use hsys::{Reply, Request, RequestQueue, Response, Server};
+use support::{Client, get, queue_server};
 
 /// A file of `n` patterned bytes in the temp directory, unique to this test.
 fn temp_file(name: &str, n: usize) -> (PathBuf, Vec<u8>) {
@@ -67,13 +67,8 @@ fn head_of_a_file_has_its_length_and_no_body() {
 #[test]
 fn a_queued_file_reply_is_sent_in_order() {
     let (path, bytes) = temp_file("queued", 1 << 20);
-    let port = free_port();
     let queue = RequestQueue::new(10);
-    let mut groups = UrlGroups::new();
-    let g = groups.create_group(Target::Queue(queue.clone()));
-    groups.add_url(g, &format!("http://+:{port}/")).unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let _server = Server::builder().threads(1).bind(addr).start(groups).expect("start");
+    let (_server, addr) = queue_server(&queue, Server::builder());
     let p = path.clone();
     std::thread::spawn(move || {
         while let Some(req) = queue.receive() {
@@ -94,13 +89,8 @@ fn a_queued_file_reply_is_sent_in_order() {
 
 /// A queue whose application answers `/stream` with `n` streamed pieces of 10 KiB, slowly.
 fn streaming_server() -> SocketAddr {
-    let port = free_port();
     let queue = RequestQueue::new(10);
-    let mut groups = UrlGroups::new();
-    let g = groups.create_group(Target::Queue(queue.clone()));
-    groups.add_url(g, &format!("http://+:{port}/")).unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let server = Server::builder().threads(1).bind(addr).start(groups).expect("start");
+    let (server, addr) = queue_server(&queue, Server::builder());
     std::thread::spawn(move || {
         let _server = server;
         while let Some(req) = queue.receive() {
@@ -183,13 +173,8 @@ fn a_streamed_answer_to_http10_is_raw_until_the_close() {
 #[test]
 fn a_client_that_does_not_read_makes_the_writer_wait_not_hsys_buffer() {
     // The writer blocks at the high-water mark; with the client gone, it gets an error.
-    let port = free_port();
     let queue = RequestQueue::new(10);
-    let mut groups = UrlGroups::new();
-    let g = groups.create_group(Target::Queue(queue.clone()));
-    groups.add_url(g, &format!("http://+:{port}/")).unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let _server = Server::builder().threads(1).bind(addr).start(groups).expect("start");
+    let (_server, addr) = queue_server(&queue, Server::builder());
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let req = queue.receive().unwrap();

@@ -8,18 +8,13 @@ use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use hsys::{Limits, QueuedRequest, Reply, RequestQueue, Server, Target, UrlGroups};
-use support::{Client, free_port, get};
+use hsys::{Limits, QueuedRequest, Reply, RequestQueue, Server};
+use support::{Client, get, queue_server};
 
 /// A server whose one group is a queue served by one application thread running `app`.
 fn queued(limits: Limits, app: fn(QueuedRequest)) -> (Server, SocketAddr) {
-    let port = free_port();
     let queue = RequestQueue::new(100);
-    let mut groups = UrlGroups::new();
-    let g = groups.create_group(Target::Queue(queue.clone()));
-    groups.add_url(g, &format!("http://+:{port}/")).unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let server = Server::builder().threads(1).bind(addr).limits(limits).start(groups).expect("start");
+    let (server, addr) = queue_server(&queue, Server::builder().limits(limits));
     std::thread::spawn(move || {
         while let Some(req) = queue.receive() {
             app(req);

@@ -104,18 +104,9 @@ fn a_busy_keep_alive_connection_is_not_idle() {
 #[test]
 fn an_unread_body_that_stops_arriving_is_dropped_after_drain_timeout() {
     // A queued request answered without reading its body: the rest is drained, for so long.
-    let port = support::free_port();
     let queue = hsys::RequestQueue::new(10);
-    let mut groups = hsys::UrlGroups::new();
-    let g = groups.create_group(hsys::Target::Queue(queue.clone()));
-    groups.add_url(g, &format!("http://+:{port}/")).unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let _server = Server::builder()
-        .threads(1)
-        .bind(addr)
-        .timeouts(quick(|t| t.drain_entity_body = Duration::from_millis(400)))
-        .start(groups)
-        .expect("start");
+    let builder = Server::builder().timeouts(quick(|t| t.drain_entity_body = Duration::from_millis(400)));
+    let (_server, addr) = support::queue_server(&queue, builder);
     std::thread::spawn(move || {
         while let Some(req) = queue.receive() {
             req.respond(hsys::Reply::new(200));

@@ -203,7 +203,7 @@ fn serve(env: &Env<'_>, mode: u8, reads: &[&[u8]]) -> Vec<u8> {
             assert!(progress.consumed <= inbuf.len());
             inbuf.drain(..progress.consumed);
             let answered = fuzzy.answer(&mut conn, env, &mut out);
-            assert!(conn.take_file().is_none());
+            assert!(conn.take_tail().is_none());
             written.append(&mut out);
             if conn.is_finished() {
                 break 'reads;

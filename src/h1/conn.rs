@@ -131,8 +131,8 @@ enum SlotState {
     /// Waiting for [`Conn::complete`]; what the answer's framing must say.
     Waiting { head_only: bool, close: bool, keep_alive_10: bool, http10: bool },
     /// Encoded, waiting for the answers before it. `close`: the connection ends after it;
-    /// `file`: a body the caller sends after `bytes`.
-    Ready { bytes: Vec<u8>, close: bool, file: Option<Tail> },
+    /// `tail`: a body (file or stream) the caller sends after `bytes`.
+    Ready { bytes: Vec<u8>, close: bool, tail: Option<Tail> },
 }
 
 /// What the reader is waiting for.
@@ -234,11 +234,11 @@ pub struct Conn {
     body_scan: Option<Box<BodyScan>>,
     /// `100 Continue` was sent for the request being collected.
     continue_sent: bool,
-    /// A file body released to the output, for the caller to take and send after it; nothing
-    /// more is answered or released until the caller says [`Conn::file_sent`].
-    file_out: Option<Tail>,
-    /// The caller is sending a file body.
-    sending_file: bool,
+    /// A file or stream body released to the output, for the caller to take and send after it; nothing
+    /// more is answered or released until the caller says [`Conn::tail_sent`].
+    tail_out: Option<Tail>,
+    /// The caller is sending a file or stream body.
+    sending_tail: bool,
 }
 
 impl Default for Conn {
@@ -260,8 +260,8 @@ impl Conn {
             body_wait: 0,
             body_scan: None,
             continue_sent: false,
-            file_out: None,
-            sending_file: false,
+            tail_out: None,
+            sending_tail: false,
         }
     }
 
@@ -275,34 +275,34 @@ impl Conn {
     /// the output is written.
     #[inline]
     pub fn is_finished(&self) -> bool {
-        self.is_closed() && self.in_flight.is_empty() && !self.file_pending()
+        self.is_closed() && self.in_flight.is_empty() && !self.tail_pending()
     }
 
-    /// Whether a file body is released and not yet sent.
+    /// Whether a file or stream body is released and not yet sent.
     #[inline]
-    fn file_pending(&self) -> bool {
-        self.file_out.is_some() || self.sending_file
+    fn tail_pending(&self) -> bool {
+        self.tail_out.is_some() || self.sending_tail
     }
 
-    /// The file body to send now, right after the output appended so far. Until
-    /// [`file_sent`](Conn::file_sent), nothing more is answered or released.
-    pub fn take_file(&mut self) -> Option<Tail> {
-        let file = self.file_out.take();
-        self.sending_file |= file.is_some();
-        file
+    /// The file or stream body to send now, right after the output appended so far. Until
+    /// [`tail_sent`](Conn::tail_sent), nothing more is answered or released.
+    pub fn take_tail(&mut self) -> Option<Tail> {
+        let tail = self.tail_out.take();
+        self.sending_tail |= tail.is_some();
+        tail
     }
 
-    /// The file taken with [`take_file`](Conn::take_file) is sent: releases the answers that
+    /// The body taken with [`take_tail`](Conn::take_tail) is sent: releases the answers that
     /// were waiting behind it into `out`; the number released.
-    pub fn file_sent(&mut self, out: &mut Vec<u8>) -> u32 {
-        self.sending_file = false;
+    pub fn tail_sent(&mut self, out: &mut Vec<u8>) -> u32 {
+        self.sending_tail = false;
         self.release(out)
     }
 
     /// Whether more input can be used now (not closed, not at [`MAX_IN_FLIGHT`]).
     #[inline]
     pub fn wants_input(&self) -> bool {
-        if self.file_pending() {
+        if self.tail_pending() {
             return false;
         }
         match self.reading {
@@ -376,8 +376,8 @@ impl Conn {
         res.set_http10(http10);
         reply.write_to(&mut res);
         let close = res.closes();
-        let file = res.take_file();
-        slot.state = SlotState::Ready { bytes, close, file };
+        let tail = res.take_tail();
+        slot.state = SlotState::Ready { bytes, close, tail };
         self.release(out)
     }
 
@@ -385,15 +385,15 @@ impl Conn {
     fn release(&mut self, out: &mut Vec<u8>) -> u32 {
         let mut released = 0;
         while let Some(Slot { state: SlotState::Ready { .. }, .. }) = self.in_flight.front() {
-            if self.file_pending() {
+            if self.tail_pending() {
                 break;
             }
-            let Some(Slot { state: SlotState::Ready { bytes, close, file }, .. }) = self.in_flight.pop_front() else {
+            let Some(Slot { state: SlotState::Ready { bytes, close, tail }, .. }) = self.in_flight.pop_front() else {
                 break;
             };
             out.extend_from_slice(&bytes);
             released += 1;
-            self.file_out = file;
+            self.tail_out = tail;
             if close {
                 self.reading = Reading::Closed;
                 self.linger = true;
@@ -415,7 +415,7 @@ impl Conn {
     #[inline]
     pub fn is_between_requests(&self) -> bool {
         matches!(self.reading, Reading::Head)
-            && !self.file_pending()
+            && !self.tail_pending()
             && self.scanned == 0
             && self.body_wait == 0
             && self.body_scan.is_none()
@@ -426,7 +426,7 @@ impl Conn {
     /// partial request.
     #[inline]
     pub fn phase(&self) -> Phase {
-        if self.file_pending() {
+        if self.tail_pending() {
             // An answer's body is still going out (a file, or a stream the application writes).
             return Phase::App;
         }
@@ -485,7 +485,7 @@ impl Conn {
         let mut progress = Progress::default();
         while out.len() < OUT_HIGH_WATER {
             let rest = input.get(progress.consumed..).unwrap_or_default();
-            if self.file_pending() || (matches!(self.reading, Reading::Head) && self.in_flight.len() >= MAX_IN_FLIGHT) {
+            if self.tail_pending() || (matches!(self.reading, Reading::Head) && self.in_flight.len() >= MAX_IN_FLIGHT) {
                 break;
             }
             match &mut self.reading {
@@ -611,7 +611,7 @@ impl Conn {
         let Some(slot) = self.in_flight.iter_mut().find(|s| s.seq == seq) else { return 0 };
         let mut bytes = Vec::new();
         response::write_error(&mut bytes, env.common, status, false);
-        slot.state = SlotState::Ready { bytes, close: true, file: None };
+        slot.state = SlotState::Ready { bytes, close: true, tail: None };
         self.release(out)
     }
 
@@ -786,15 +786,15 @@ impl Conn {
             Outcome::Answered => res.closes(),
             Outcome::Deferred => close,
         };
-        let file = res.take_file();
+        let tail = res.take_tail();
         match outcome {
             Outcome::Answered if queued_behind => {
-                self.in_flight.push_back(Slot { seq, state: SlotState::Ready { bytes: side, close: closing, file } });
+                self.in_flight.push_back(Slot { seq, state: SlotState::Ready { bytes: side, close: closing, tail } });
             }
             Outcome::Answered => {
                 progress.responses += 1;
                 // Its body follows the head on the wire: nothing more until the caller sent it.
-                self.file_out = file;
+                self.tail_out = tail;
             }
             Outcome::Deferred => {
                 let head_only = request.is_head();
@@ -842,7 +842,7 @@ impl Conn {
             response::write_error(&mut bytes, env.common, status, false);
             let seq = self.next_seq;
             self.next_seq = self.next_seq.wrapping_add(1);
-            self.in_flight.push_back(Slot { seq, state: SlotState::Ready { bytes, close: true, file: None } });
+            self.in_flight.push_back(Slot { seq, state: SlotState::Ready { bytes, close: true, tail: None } });
         }
         self.linger = true;
         self.reading = Reading::Closed;

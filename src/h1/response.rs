@@ -60,7 +60,7 @@ pub struct Response<'a> {
     /// HTTP/1.0 keep-alive: `Connection: keep-alive` is written.
     keep_alive_10: bool,
     /// A body to send after the head.
-    file: Option<Tail>,
+    tail: Option<Tail>,
     /// The request was HTTP/1.0: a streamed body is sent raw until the close, not chunked.
     http10: bool,
 }
@@ -83,7 +83,7 @@ impl<'a> Response<'a> {
             head_only,
             close,
             keep_alive_10,
-            file: None,
+            tail: None,
             http10: false,
         }
     }
@@ -161,7 +161,7 @@ impl<'a> Response<'a> {
         self.begin();
         self.end_head(usize::try_from(body.len).unwrap_or(usize::MAX));
         if !self.head_only && encode::status_has_body(self.status) && body.len > 0 {
-            self.file = Some(Tail::File(body));
+            self.tail = Some(Tail::File(body));
         }
         self.stage = Stage::Done;
     }
@@ -191,14 +191,14 @@ impl<'a> Response<'a> {
         }
         self.out.extend_from_slice(b"\r\n");
         if !self.head_only && has_body {
-            self.file = Some(Tail::Stream(pipe));
+            self.tail = Some(Tail::Stream(pipe));
         }
         self.stage = Stage::Done;
     }
 
     /// The body to send after what was written, if any.
-    pub(crate) fn take_file(&mut self) -> Option<Tail> {
-        self.file.take()
+    pub(crate) fn take_tail(&mut self) -> Option<Tail> {
+        self.tail.take()
     }
 
     /// Bytes this response has written so far.
@@ -229,7 +229,7 @@ impl<'a> Response<'a> {
     /// Throws away whatever was written and writes an error answer instead (after a handler panic).
     pub(crate) fn replace_with_error(&mut self, status: u16) {
         self.out.truncate(self.start);
-        self.file = None;
+        self.tail = None;
         self.stage = Stage::Fresh;
         self.status = status;
         self.close = true;

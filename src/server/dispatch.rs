@@ -1,13 +1,14 @@
 //! Per-request dispatch on the I/O thread: route by the URL namespace, then answer inline or
 //! queue the request for application threads.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use crate::body::BodyPipe;
-use crate::group::{GroupCounters, Target, UrlGroups};
+use crate::group::{Group, GroupCounters, Target, UrlGroups};
 use crate::h1::conn::{BodyMode, Outcome, Service};
 use crate::h1::framing::BodyKind;
 use crate::h1::{Handler, Request, Response};
@@ -41,24 +42,56 @@ pub(super) struct Dispatch<'a, 's, H: ?Sized> {
     pub group: &'s mut Option<Arc<GroupCounters>>,
 }
 
-impl<H: Handler + ?Sized> Dispatch<'_, '_, H> {
-    /// The target a request routes to, if any (no answer is written).
-    fn target(&self, req: &Request<'_>) -> Option<&Target> {
-        let table = self.services.table?;
-        let (raw_path, _) = split_target(req.target());
-        let path = normalize_path(raw_path).ok()?;
-        let host = target_authority(req.target()).map(str::as_bytes).or(req.host());
-        match table.namespace.route(self.port, host, self.local_ip, &path) {
-            Route::Matched { value, .. } => table.groups.get(*value)?.target.as_ref(),
-            Route::NoHost | Route::NoPath => None,
+/// Why a request routes to no group; each is answered with its own status.
+#[derive(Clone, Copy, Debug)]
+enum Refusal {
+    /// The path climbs above `/` or is not valid: `400` and a close.
+    BadUrl,
+    /// No prefix class matches the host: `400`.
+    NoHost,
+    /// The host matches but no path does: `404`.
+    NoPath,
+    /// The group has no target: `503`.
+    NoTarget,
+}
+
+impl Refusal {
+    fn answer(self, res: &mut Response<'_>) {
+        let (status, text): (u16, &[u8]) = match self {
+            Refusal::BadUrl => (400, b"Bad Request - Invalid URL"),
+            Refusal::NoHost => (400, b"Bad Request - Invalid Hostname"),
+            Refusal::NoPath => (404, b"Not Found"),
+            Refusal::NoTarget => (503, b"Service Unavailable"),
+        };
+        if matches!(self, Refusal::BadUrl) {
+            res.close();
         }
+        res.status(status).header("Content-Type", "text/plain").body(text);
+    }
+}
+
+impl<H: Handler + ?Sized> Dispatch<'_, '_, H> {
+    /// The group `req` routes to (http.sys precedence) and the normalised path it was routed by.
+    fn route<'t, 'r>(&self, table: &'t UrlGroups, req: &Request<'r>) -> Result<(&'t Group, Cow<'r, str>), Refusal> {
+        let (raw_path, _) = split_target(req.target());
+        let path = normalize_path(raw_path).map_err(|_| Refusal::BadUrl)?;
+        let host = target_authority(req.target()).map(str::as_bytes).or(req.host());
+        let index = match table.namespace.route(self.port, host, self.local_ip, &path) {
+            Route::Matched { value, .. } => *value,
+            Route::NoHost => return Err(Refusal::NoHost),
+            Route::NoPath => return Err(Refusal::NoPath),
+        };
+        let group = table.groups.get(index).ok_or(Refusal::NoTarget)?;
+        Ok((group, path))
     }
 }
 
 impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
+    /// Routes once more for a request with a body (so only those pay twice).
     fn body_mode(&mut self, req: &Request<'_>) -> BodyMode {
-        match self.target(req) {
-            Some(Target::Queue(_)) => BodyMode::Streamed,
+        let Some(table) = self.services.table else { return BodyMode::Buffered };
+        match self.route(table, req) {
+            Ok((Group { target: Some(Target::Queue(_)), .. }, _)) => BodyMode::Streamed,
             _ => BodyMode::Buffered,
         }
     }
@@ -87,26 +120,12 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
             }
             return Outcome::Answered;
         };
-        let (raw_path, _) = split_target(req.target());
-        let Ok(path) = normalize_path(raw_path) else {
-            res.status(400).close().header("Content-Type", "text/plain").body(b"Bad Request - Invalid URL");
-            return Outcome::Answered;
-        };
-        let host = target_authority(req.target()).map(str::as_bytes).or(req.host());
-        let group = match table.namespace.route(self.port, host, self.local_ip, &path) {
-            Route::Matched { value, .. } => *value,
-            Route::NoHost => {
-                res.status(400).header("Content-Type", "text/plain").body(b"Bad Request - Invalid Hostname");
+        let (group, path) = match self.route(table, req) {
+            Ok(routed) => routed,
+            Err(refusal) => {
+                refusal.answer(res);
                 return Outcome::Answered;
             }
-            Route::NoPath => {
-                res.status(404).header("Content-Type", "text/plain").body(b"Not Found");
-                return Outcome::Answered;
-            }
-        };
-        let Some(group) = table.groups.get(group) else {
-            res.status(503).header("Content-Type", "text/plain").body(b"Service Unavailable");
-            return Outcome::Answered;
         };
         if !self.group.as_ref().is_some_and(|g| Arc::ptr_eq(g, &group.counters)) {
             // The connection's first request for this group (rare: not per request).
@@ -167,7 +186,7 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
                 }
             }
             None => {
-                res.status(503).header("Content-Type", "text/plain").body(b"Service Unavailable");
+                Refusal::NoTarget.answer(res);
                 Outcome::Answered
             }
         }

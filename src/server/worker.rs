@@ -164,7 +164,7 @@ struct Connection {
     group: Option<Arc<GroupCounters>>,
     /// An answer's body being sent after `outbuf` and before anything else: a file (with
     /// `sendfile`) or a stream an application thread writes.
-    file: Option<Tail>,
+    tail: Option<Tail>,
     /// Timer state (wheel ticks; 0: none): the current deadline and the tick of the live wheel
     /// entry; the phase last seen, since when, and at which request.
     deadline: u32,
@@ -380,7 +380,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             disconnected: None,
             body_pipe: None,
             group: None,
-            file: None,
+            tail: None,
             deadline: 0,
             armed_at: 0,
             phase: Phase::Idle,
@@ -654,7 +654,7 @@ impl<H: Handler + ?Sized> Worker<H> {
 impl Connection {
     /// Output is waiting for the client to take it (not for an application still writing).
     fn waits_for_client(&self) -> bool {
-        !self.outbuf.is_empty() || matches!(self.file, Some(Tail::File(_)))
+        !self.outbuf.is_empty() || matches!(self.tail, Some(Tail::File(_)))
     }
 
     fn eof_hint(&mut self) {
@@ -671,9 +671,9 @@ fn drive<H: Handler + ?Sized>(
     services: &Services<'_, H>,
     counters: &WorkerCounters,
 ) -> Verdict {
-    // Output the kernel refused earlier goes first, then a file being sent; nothing new is read
+    // Output the kernel refused earlier goes first, then a file or stream body being sent; nothing new is read
     // until both are gone.
-    match flush_outbuf(c, counters).and_then(|done| if done { send_file(c, out, counters) } else { Ok(false) }) {
+    match flush_outbuf(c, counters).and_then(|done| if done { send_tail(c, out, counters) } else { Ok(false) }) {
         Ok(true) => {}
         Ok(false) => return Verdict::Keep,
         Err(_) => return Verdict::Close,
@@ -734,11 +734,11 @@ fn drive<H: Handler + ?Sized>(
         Ok(false) => return Verdict::Keep,
         Err(_) => return Verdict::Close,
     }
-    if c.file.is_none()
-        && let Some(file) = c.h1.take_file()
+    if c.tail.is_none()
+        && let Some(tail) = c.h1.take_tail()
     {
-        // A file answer's head is out: its body next, then whatever waited behind it.
-        c.file = Some(file);
+        // A file or stream answer's head is out: its body next, then whatever waited behind it.
+        c.tail = Some(tail);
         return drive(c, scratch, out, env, services, counters);
     }
     if c.h1.is_finished() {
@@ -868,8 +868,8 @@ fn flush_outbuf(c: &mut Connection, counters: &WorkerCounters) -> io::Result<boo
 /// Sends what follows the last answer's head: a file with `sendfile(2)`, or what a stream's
 /// writer has added. When it is all out, releases the answers that waited behind it into `out`.
 /// `Ok(true)`: nothing is left to send.
-fn send_file(c: &mut Connection, out: &mut Vec<u8>, counters: &WorkerCounters) -> io::Result<bool> {
-    match &mut c.file {
+fn send_tail(c: &mut Connection, out: &mut Vec<u8>, counters: &WorkerCounters) -> io::Result<bool> {
+    match &mut c.tail {
         None => return Ok(true),
         Some(Tail::Stream(pipe)) => {
             let pipe = Arc::clone(pipe);
@@ -920,8 +920,8 @@ fn send_file(c: &mut Connection, out: &mut Vec<u8>, counters: &WorkerCounters) -
             }
         }
     }
-    c.file = None;
-    c.unsent += c.h1.file_sent(out);
+    c.tail = None;
+    c.unsent += c.h1.tail_sent(out);
     Ok(true)
 }
 

@@ -157,3 +157,15 @@ pub fn digits(n: usize) -> Vec<u8> {
 pub fn get(path: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").into_bytes()
 }
+
+/// A one-thread server on 127.0.0.1 (from `builder`, for its limits and timeouts) whose only URL
+/// group, `http://+:<port>/`, is served by `queue`.
+pub fn queue_server(queue: &hsys::RequestQueue, builder: hsys::ServerBuilder) -> (hsys::Server, SocketAddr) {
+    let port = free_port();
+    let mut groups = hsys::UrlGroups::new();
+    let g = groups.create_group(hsys::Target::Queue(queue.clone()));
+    groups.add_url(g, &format!("http://+:{port}/")).unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let server = builder.threads(1).bind(addr).start(groups).expect("start");
+    (server, addr)
+}
