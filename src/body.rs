@@ -10,6 +10,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::sync::{Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
 /// Bytes a pipe holds before the I/O thread stops reading the connection.
 pub const PIPE_CAPACITY: usize = 64 * 1024;
@@ -35,6 +36,8 @@ struct State {
     paused: bool,
     /// The reader has asked for the body before.
     started: bool,
+    /// An async reader waiting for bytes or the end.
+    waker: Option<Waker>,
 }
 
 /// One request body in transit.
@@ -47,7 +50,13 @@ pub(crate) struct BodyPipe {
 impl Default for BodyPipe {
     fn default() -> Self {
         BodyPipe {
-            state: Mutex::new(State { buf: VecDeque::new(), end: End::Open, paused: false, started: false }),
+            state: Mutex::new(State {
+                buf: VecDeque::new(),
+                end: End::Open,
+                paused: false,
+                started: false,
+                waker: None,
+            }),
             readable: Condvar::new(),
         }
     }
@@ -74,8 +83,12 @@ impl BodyPipe {
         let mut s = self.lock();
         if s.end == End::Open {
             s.buf.extend(data);
+            let waker = s.waker.take();
             drop(s);
             self.readable.notify_all();
+            if let Some(w) = waker {
+                w.wake();
+            }
         }
     }
 
@@ -94,8 +107,12 @@ impl BodyPipe {
         if s.end == End::Open {
             s.end = end;
         }
+        let waker = s.waker.take();
         drop(s);
         self.readable.notify_all();
+        if let Some(w) = waker {
+            w.wake();
+        }
     }
 
     /// Reader side: whether this is the first time the body is asked for (a client waiting for
@@ -109,30 +126,47 @@ impl BodyPipe {
     /// pipe was paused and now has room: the I/O thread should be told to read again.
     pub(crate) fn read(&self, out: &mut [u8]) -> (io::Result<usize>, bool) {
         let mut s = self.lock();
-        let mut resume = false;
         while s.buf.is_empty() && s.end == End::Open && !out.is_empty() {
             s = self.readable.wait(s).unwrap_or_else(|e| e.into_inner());
         }
-        let n = out.len().min(s.buf.len());
-        for (dst, src) in out.iter_mut().zip(s.buf.drain(..n)) {
-            *dst = src;
-        }
-        if s.paused && s.buf.len() <= PIPE_CAPACITY / 2 {
-            s.paused = false;
-            resume = true;
-        }
-        let result = match s.end {
-            _ if n > 0 || out.is_empty() => Ok(n),
-            End::Open | End::Done => Ok(0),
-            End::Failed(413) => {
-                Err(io::Error::new(io::ErrorKind::InvalidData, "request body over the size limit (413)"))
-            }
-            End::Failed(408) => Err(io::Error::new(io::ErrorKind::TimedOut, "request body stopped arriving (408)")),
-            End::Failed(_) => Err(io::Error::new(io::ErrorKind::InvalidData, "malformed request body (400)")),
-            End::Gone => Err(io::Error::new(io::ErrorKind::ConnectionAborted, "the client went away")),
-        };
-        (result, resume)
+        take(&mut s, out)
     }
+
+    /// Reader side, async: as [`read`](BodyPipe::read), but registers the task to be woken
+    /// instead of blocking.
+    pub(crate) fn poll_read(&self, cx: &mut Context<'_>, out: &mut [u8]) -> Poll<(io::Result<usize>, bool)> {
+        let mut s = self.lock();
+        if s.buf.is_empty() && s.end == End::Open && !out.is_empty() {
+            if !s.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                s.waker = Some(cx.waker().clone());
+            }
+            return Poll::Pending;
+        }
+        Poll::Ready(take(&mut s, out))
+    }
+}
+
+/// Moves what is buffered (up to `out`'s length) to `out`; the result a read reports, and
+/// whether the I/O thread should resume reading.
+fn take(s: &mut State, out: &mut [u8]) -> (io::Result<usize>, bool) {
+    let mut resume = false;
+    let n = out.len().min(s.buf.len());
+    for (dst, src) in out.iter_mut().zip(s.buf.drain(..n)) {
+        *dst = src;
+    }
+    if s.paused && s.buf.len() <= PIPE_CAPACITY / 2 {
+        s.paused = false;
+        resume = true;
+    }
+    let result = match s.end {
+        _ if n > 0 || out.is_empty() => Ok(n),
+        End::Open | End::Done => Ok(0),
+        End::Failed(413) => Err(io::Error::new(io::ErrorKind::InvalidData, "request body over the size limit (413)")),
+        End::Failed(408) => Err(io::Error::new(io::ErrorKind::TimedOut, "request body stopped arriving (408)")),
+        End::Failed(_) => Err(io::Error::new(io::ErrorKind::InvalidData, "malformed request body (400)")),
+        End::Gone => Err(io::Error::new(io::ErrorKind::ConnectionAborted, "the client went away")),
+    };
+    (result, resume)
 }
 
 #[cfg(test)]
@@ -175,6 +209,30 @@ mod tests {
         });
         assert_eq!(read(&p, 8).0.unwrap(), b"late");
         t.join().unwrap();
+    }
+
+    #[test]
+    fn an_async_reader_is_woken_by_bytes_and_by_the_end() {
+        struct Flag(std::sync::atomic::AtomicUsize);
+        impl std::task::Wake for Flag {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let flag = Arc::new(Flag(std::sync::atomic::AtomicUsize::new(0)));
+        let waker = Waker::from(Arc::clone(&flag));
+        let mut cx = Context::from_waker(&waker);
+        let p = BodyPipe::default();
+        let mut buf = [0u8; 8];
+        assert!(p.poll_read(&mut cx, &mut buf).is_pending());
+        p.push(b"abc");
+        assert_eq!(flag.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let Poll::Ready((Ok(3), false)) = p.poll_read(&mut cx, &mut buf) else { panic!("bytes expected") };
+        assert!(p.poll_read(&mut cx, &mut buf).is_pending());
+        p.disconnect();
+        assert_eq!(flag.0.load(std::sync::atomic::Ordering::SeqCst), 2);
+        let Poll::Ready((Err(e), _)) = p.poll_read(&mut cx, &mut buf) else { panic!("an error expected") };
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionAborted);
     }
 
     #[test]

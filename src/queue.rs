@@ -284,16 +284,42 @@ impl QueuedRequest {
         let mut buf = [0u8; 16 * 1024];
         loop {
             let n = self.read_body(&mut buf)?;
-            if n == 0 {
+            if !append_within(&mut body, buf.get(..n).unwrap_or_default(), limit)? {
                 return Ok(body);
             }
-            if body.len() + n > limit {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    "request body over the caller's limit",
-                ));
+        }
+    }
+
+    /// Reads the next piece of the body without blocking a thread (async; usable from tokio or
+    /// any executor): the task is woken when bytes or the end arrive. Otherwise as
+    /// [`read_body`](QueuedRequest::read_body).
+    ///
+    /// # Errors
+    /// As [`read_body`](QueuedRequest::read_body).
+    pub async fn read_body_async(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let Some(pipe) = self.body.clone() else { return Ok(0) };
+        if pipe.start() && self.expects_continue {
+            self.notify(Message::Continue);
+        }
+        let (result, resume) = std::future::poll_fn(|cx| pipe.poll_read(cx, buf)).await;
+        if resume {
+            self.notify(Message::Resume);
+        }
+        result
+    }
+
+    /// Reads the whole body without blocking a thread, refusing one longer than `limit` bytes.
+    ///
+    /// # Errors
+    /// As [`read_body_to_end`](QueuedRequest::read_body_to_end).
+    pub async fn read_body_to_end_async(&mut self, limit: usize) -> std::io::Result<Vec<u8>> {
+        let mut body = Vec::new();
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = self.read_body_async(&mut buf).await?;
+            if !append_within(&mut body, buf.get(..n).unwrap_or_default(), limit)? {
+                return Ok(body);
             }
-            body.extend_from_slice(buf.get(..n).unwrap_or_default());
         }
     }
 
@@ -313,7 +339,9 @@ impl QueuedRequest {
         let chunked = self.version == Version::Http11;
         let discard = self.method == "HEAD" || !crate::h1::encode::status_has_body(reply.status());
         let pipe = std::sync::Arc::new(crate::stream::StreamPipe::new(chunked, discard));
-        if !handle.notify(Message::Reply(reply.streamed(std::sync::Arc::clone(&pipe)))) {
+        if !handle
+            .notify(Message::Reply(reply.streamed(crate::stream::StreamSource::new(std::sync::Arc::clone(&pipe)))))
+        {
             return None;
         }
         Some(crate::ResponseWriter::new(pipe, handle))
@@ -327,6 +355,19 @@ impl QueuedRequest {
             None => false,
         }
     }
+}
+
+/// Adds a piece read from a body to `body`; `Ok(false)` at the end (an empty piece), an error
+/// past `limit`.
+fn append_within(body: &mut Vec<u8>, piece: &[u8], limit: usize) -> std::io::Result<bool> {
+    if piece.is_empty() {
+        return Ok(false);
+    }
+    if body.len() + piece.len() > limit {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "request body over the caller's limit"));
+    }
+    body.extend_from_slice(piece);
+    Ok(true)
 }
 
 impl Handle {

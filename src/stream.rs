@@ -10,6 +10,7 @@
 use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use crate::queue::{Handle, Message};
@@ -30,6 +31,10 @@ struct State {
     io_waiting: bool,
     /// Chunk-encode (HTTP/1.1) or send raw until the close (HTTP/1.0).
     chunked: bool,
+    /// Holders of the I/O side ([`StreamSource`]); at zero the answer can no longer be sent.
+    sources: usize,
+    /// An async writer waiting for room.
+    writer: Option<Waker>,
 }
 
 /// The buffer between a [`ResponseWriter`] and the I/O thread.
@@ -59,6 +64,16 @@ impl StreamPipe {
         StreamPipe { state: Mutex::new(State { chunked, discard, ..State::default() }), drained: Condvar::new() }
     }
 
+    /// Tells a waiting writer (blocked or async) to look again.
+    fn wake_writer(&self, mut s: MutexGuard<'_, State>) {
+        let waker = s.writer.take();
+        drop(s);
+        self.drained.notify_all();
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
     /// I/O side: takes what is waiting (reusing `spare`'s allocation for the next fill).
     pub(crate) fn take(&self, spare: Vec<u8>) -> Taken {
         let mut s = self.lock();
@@ -68,9 +83,43 @@ impl StreamPipe {
         let done = s.finished || s.aborted;
         s.io_waiting = bytes.is_empty() && !done;
         let taken = Taken { bytes, finished: done, aborted: s.aborted };
-        drop(s);
-        self.drained.notify_all();
+        self.wake_writer(s);
         taken
+    }
+}
+
+/// The I/O side's hold on a [`StreamPipe`]: in the answer's in-flight slot, then as the
+/// connection's tail. When the last one is dropped (the answer was sent, or the connection is
+/// gone) a writer waiting for room is woken, so an async writer never waits for a connection
+/// that no longer exists.
+#[derive(Debug)]
+pub struct StreamSource(Arc<StreamPipe>);
+
+impl StreamSource {
+    /// The first hold on `pipe`.
+    pub(crate) fn new(pipe: Arc<StreamPipe>) -> Self {
+        pipe.lock().sources += 1;
+        StreamSource(pipe)
+    }
+
+    pub(crate) fn pipe(&self) -> &Arc<StreamPipe> {
+        &self.0
+    }
+}
+
+impl Clone for StreamSource {
+    fn clone(&self) -> Self {
+        StreamSource::new(Arc::clone(&self.0))
+    }
+}
+
+impl Drop for StreamSource {
+    fn drop(&mut self) {
+        let mut s = self.0.lock();
+        s.sources = s.sources.saturating_sub(1);
+        if s.sources == 0 {
+            self.0.wake_writer(s);
+        }
     }
 }
 
@@ -89,30 +138,51 @@ impl ResponseWriter {
         ResponseWriter { pipe, handle, finished: false }
     }
 
-    fn gone(&self) -> bool {
-        self.handle.disconnected.load(Ordering::Acquire)
+    /// The answer can no longer reach the client.
+    fn gone(&self, s: &State) -> bool {
+        s.sources == 0 || self.handle.disconnected.load(Ordering::Acquire)
     }
 
-    /// Appends under the lock, blocking while the buffer is over the high-water mark.
+    /// Appends, blocking while the buffer is over the high-water mark.
     fn append(&self, data: &[u8], last: bool) -> io::Result<()> {
         let mut s = self.pipe.lock();
-        while s.buf.len() >= STREAM_HIGH_WATER && !s.discard {
-            if self.gone() {
+        loop {
+            if self.gone(&s) {
                 return Err(io::ErrorKind::ConnectionAborted.into());
             }
+            if !full(&s) {
+                return self.append_now(s, data, last);
+            }
+            // Timed: a disconnect is noticed even if no one wakes the writer.
             s = self
                 .pipe
                 .drained
                 .wait_timeout(s, Duration::from_millis(100))
                 .map_or_else(|e| e.into_inner().0, |r| r.0);
         }
-        if self.gone() {
-            return Err(io::ErrorKind::ConnectionAborted.into());
+    }
+
+    /// Appends if there is room; otherwise registers the task to be woken when there is.
+    fn poll_append(&self, cx: &mut Context<'_>, data: &[u8], last: bool) -> Poll<io::Result<()>> {
+        let mut s = self.pipe.lock();
+        if self.gone(&s) {
+            return Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into()));
         }
+        if full(&s) {
+            if !s.writer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                s.writer = Some(cx.waker().clone());
+            }
+            return Poll::Pending;
+        }
+        Poll::Ready(self.append_now(s, data, last))
+    }
+
+    /// Encodes `data` (and the last chunk) into the buffer and wakes the I/O thread if it waits.
+    fn append_now(&self, mut s: MutexGuard<'_, State>, data: &[u8], last: bool) -> io::Result<()> {
         if !s.discard {
             if s.chunked {
                 if !data.is_empty() {
-                    s.buf.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+                    push_chunk_size(&mut s.buf, data.len());
                     s.buf.extend_from_slice(data);
                     s.buf.extend_from_slice(b"\r\n");
                 }
@@ -132,6 +202,24 @@ impl ResponseWriter {
         Ok(())
     }
 
+    /// Writes `data` without blocking a thread (async; usable from tokio or any executor): the
+    /// task waits while the client is slow to take what was written before.
+    ///
+    /// # Errors
+    /// `ConnectionAborted` if the client went away.
+    pub async fn write_async(&mut self, data: &[u8]) -> io::Result<()> {
+        std::future::poll_fn(|cx| self.poll_append(cx, data, false)).await
+    }
+
+    /// Ends the body without blocking a thread; see [`finish`](ResponseWriter::finish).
+    ///
+    /// # Errors
+    /// `ConnectionAborted` if the client went away.
+    pub async fn finish_async(mut self) -> io::Result<()> {
+        self.finished = true;
+        std::future::poll_fn(|cx| self.poll_append(cx, &[], true)).await
+    }
+
     /// Ends the body (the last chunk); the answer is complete.
     ///
     /// # Errors
@@ -143,8 +231,33 @@ impl ResponseWriter {
 
     /// Whether the client has gone away (further writes fail).
     pub fn is_disconnected(&self) -> bool {
-        self.gone()
+        self.gone(&self.pipe.lock())
     }
+}
+
+/// Whether a writer must wait for the I/O thread to take what is buffered.
+fn full(s: &State) -> bool {
+    s.buf.len() >= STREAM_HIGH_WATER && !s.discard
+}
+
+/// A chunk-size line: `len` in hex, then CRLF.
+fn push_chunk_size(buf: &mut Vec<u8>, len: usize) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut digits = [0u8; 16];
+    let mut at = digits.len();
+    let mut n = len;
+    loop {
+        at -= 1;
+        if let Some(d) = digits.get_mut(at) {
+            *d = HEX.get(n & 0xf).copied().unwrap_or(b'0');
+        }
+        n >>= 4;
+        if n == 0 || at == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(digits.get(at..).unwrap_or_default());
+    buf.extend_from_slice(b"\r\n");
 }
 
 impl io::Write for ResponseWriter {

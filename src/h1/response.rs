@@ -35,7 +35,7 @@ pub enum Tail {
     /// Sent with `sendfile(2)`.
     File(FileBody),
     /// Sent as the writer fills it.
-    Stream(Arc<crate::stream::StreamPipe>),
+    Stream(crate::stream::StreamSource),
 }
 
 /// A response being written by a handler.
@@ -173,7 +173,7 @@ impl<'a> Response<'a> {
 
     /// Writes a head whose body an application thread streams: chunked for HTTP/1.1; for
     /// HTTP/1.0, raw until the connection closes.
-    pub(crate) fn stream_body(&mut self, pipe: Arc<crate::stream::StreamPipe>) {
+    pub(crate) fn stream_body(&mut self, pipe: crate::stream::StreamSource) {
         if self.stage == Stage::Done {
             return;
         }
@@ -269,7 +269,7 @@ pub struct Reply {
     headers: Vec<(String, Vec<u8>)>,
     body: Cow<'static, [u8]>,
     file: Option<FileBody>,
-    stream: Option<Arc<crate::stream::StreamPipe>>,
+    stream: Option<crate::stream::StreamSource>,
     close: bool,
 }
 
@@ -302,7 +302,7 @@ impl Reply {
     }
 
     /// This reply's body is streamed through `pipe`.
-    pub(crate) fn streamed(mut self, pipe: Arc<crate::stream::StreamPipe>) -> Self {
+    pub(crate) fn streamed(mut self, pipe: crate::stream::StreamSource) -> Self {
         self.stream = Some(pipe);
         self
     }
@@ -328,7 +328,7 @@ impl Reply {
             res.header(n, v);
         }
         match (&self.file, &self.stream) {
-            (_, Some(pipe)) => res.stream_body(Arc::clone(pipe)),
+            (_, Some(source)) => res.stream_body(source.clone()),
             (Some(f), None) => res.file_body(f.clone()),
             (None, None) => res.body(&self.body),
         }

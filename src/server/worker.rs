@@ -871,8 +871,8 @@ fn flush_outbuf(c: &mut Connection, counters: &WorkerCounters) -> io::Result<boo
 fn send_tail(c: &mut Connection, out: &mut Vec<u8>, counters: &WorkerCounters) -> io::Result<bool> {
     match &mut c.tail {
         None => return Ok(true),
-        Some(Tail::Stream(pipe)) => {
-            let pipe = Arc::clone(pipe);
+        Some(Tail::Stream(source)) => {
+            let pipe = Arc::clone(source.pipe());
             loop {
                 let taken = pipe.take(std::mem::take(&mut c.outbuf));
                 c.outbuf = taken.bytes;
