@@ -126,6 +126,62 @@ struct Slot {
     state: SlotState,
 }
 
+/// The answer slots in request order. None exist on the inline fast path, so the deque is boxed
+/// and freed whenever it empties: an idle connection carries one null pointer for it.
+#[derive(Debug, Default)]
+// The box is the point: `Option<Box<_>>` is 8 bytes where an empty `VecDeque` is 32.
+#[allow(clippy::box_collection)]
+struct Slots(Option<Box<VecDeque<Slot>>>);
+
+impl Slots {
+    const fn new() -> Self {
+        Slots(None)
+    }
+
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    #[inline]
+    fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |q| q.len())
+    }
+
+    fn front(&self) -> Option<&Slot> {
+        self.0.as_ref()?.front()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Slot> {
+        self.0.iter().flat_map(|q| q.iter())
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Slot> {
+        self.0.iter_mut().flat_map(|q| q.iter_mut())
+    }
+
+    fn get_mut(&mut self, pos: usize) -> Option<&mut Slot> {
+        self.0.as_mut()?.get_mut(pos)
+    }
+
+    fn push_back(&mut self, slot: Slot) {
+        self.0.get_or_insert_with(|| Box::new(VecDeque::with_capacity(4))).push_back(slot);
+    }
+
+    fn pop_front(&mut self) -> Option<Slot> {
+        let q = self.0.as_mut()?;
+        let slot = q.pop_front();
+        if q.is_empty() {
+            self.0 = None;
+        }
+        slot
+    }
+
+    fn clear(&mut self) {
+        self.0 = None;
+    }
+}
+
 #[derive(Debug)]
 enum SlotState {
     /// Waiting for [`Conn::complete`]; what the answer's framing must say.
@@ -140,24 +196,36 @@ enum SlotState {
 enum Reading {
     /// The next request head (and, for an inline answer, its whole body).
     Head,
-    /// The body of deferred request `seq`, streamed to the service as it arrives.
-    Body {
-        decoder: BodyDecoder,
-        seq: u32,
-        /// Body bytes received so far, against [`Limits::max_body_size`].
-        received: u64,
-        /// The service has no room: nothing is read until [`Conn::resume_body`].
-        paused: bool,
-        /// The client waits for `100 Continue`, which is sent when the application first reads.
-        awaiting_continue: bool,
-        /// The connection ends after this request.
-        close_after: bool,
-    },
+    /// The body of a deferred request, streamed to the service as it arrives. (The states with a
+    /// body decoder are boxed: they are rare, and an idle connection should be small.)
+    Body(Box<BodyRead>),
     /// The rest of a body whose request was already answered, dropped as it arrives.
-    /// `budget` is how many more body bytes may be drained before the connection is closed instead.
-    Drain { decoder: BodyDecoder, budget: u64 },
+    Drain(Box<DrainRead>),
     /// No more requests on this connection; input is ignored.
     Closed,
+}
+
+/// Reading the body of deferred request `seq`.
+#[derive(Debug)]
+struct BodyRead {
+    decoder: BodyDecoder,
+    seq: u32,
+    /// Body bytes received so far, against [`Limits::max_body_size`].
+    received: u64,
+    /// The service has no room: nothing is read until [`Conn::resume_body`].
+    paused: bool,
+    /// The client waits for `100 Continue`, which is sent when the application first reads.
+    awaiting_continue: bool,
+    /// The connection ends after this request.
+    close_after: bool,
+}
+
+/// Dropping an unread body; `budget` is how many more body bytes may be drained before the
+/// connection is closed instead.
+#[derive(Debug)]
+struct DrainRead {
+    decoder: BodyDecoder,
+    budget: u64,
 }
 
 /// What a connection is waiting for, so the caller can run the matching timer.
@@ -216,7 +284,7 @@ enum Collected {
 pub struct Conn {
     reading: Reading,
     /// Bytes of the current partial head already searched for its end (0: none).
-    scanned: usize,
+    scanned: u32,
     /// Requests answered so far.
     served: u32,
     /// The connection was closed with input possibly still coming (an error, or an unread body):
@@ -224,12 +292,12 @@ pub struct Conn {
     /// answer instead of a reset.
     linger: bool,
     /// Answers not yet released to the output, oldest first; empty on the inline fast path.
-    in_flight: VecDeque<Slot>,
+    in_flight: Slots,
     /// Sequence number of the next request.
     next_seq: u32,
     /// An inline answer waits for its `Content-Length` body: input needed before the head is
     /// looked at again (0: none).
-    body_wait: usize,
+    body_wait: u32,
     /// An inline answer waits for its chunked body.
     body_scan: Option<Box<BodyScan>>,
     /// `100 Continue` was sent for the request being collected.
@@ -255,7 +323,7 @@ impl Conn {
             scanned: 0,
             served: 0,
             linger: false,
-            in_flight: VecDeque::new(),
+            in_flight: Slots::new(),
             next_seq: 0,
             body_wait: 0,
             body_scan: None,
@@ -305,17 +373,17 @@ impl Conn {
         if self.tail_pending() {
             return false;
         }
-        match self.reading {
+        match &self.reading {
             Reading::Closed => false,
-            Reading::Body { paused, .. } => !paused,
+            Reading::Body(b) => !b.paused,
             _ => self.in_flight.len() < MAX_IN_FLIGHT,
         }
     }
 
     /// The service has room for more body again (see [`Service::body_room`]).
     pub fn resume_body(&mut self) {
-        if let Reading::Body { paused, .. } = &mut self.reading {
-            *paused = false;
+        if let Reading::Body(b) = &mut self.reading {
+            b.paused = false;
         }
     }
 
@@ -325,8 +393,8 @@ impl Conn {
     pub fn send_continue(&mut self, seq: u32, out: &mut Vec<u8>) -> bool {
         let front = self.in_flight.front().map(|s| s.seq);
         match &mut self.reading {
-            Reading::Body { seq: s, awaiting_continue, .. } if *s == seq && *awaiting_continue => {
-                *awaiting_continue = false;
+            Reading::Body(b) if b.seq == seq && b.awaiting_continue => {
+                b.awaiting_continue = false;
                 if front == Some(seq) {
                     out.extend_from_slice(CONTINUE);
                     return true;
@@ -350,21 +418,22 @@ impl Conn {
         let Some(pos) = self.in_flight.iter().position(|s| s.seq == seq) else { return 0 };
         let Some(slot) = self.in_flight.get_mut(pos) else { return 0 };
         let SlotState::Waiting { head_only, mut close, keep_alive_10, http10 } = slot.state else { return 0 };
-        if let Reading::Body { seq: s, awaiting_continue, .. } = &self.reading
-            && *s == seq
+        if let Reading::Body(b) = &self.reading
+            && b.seq == seq
         {
             // Answered before its body was read: the rest is drained, unless the client still
             // waits for `100 Continue` (it may never send the body at all).
-            let awaiting = *awaiting_continue;
+            let awaiting = b.awaiting_continue;
             let reading = std::mem::replace(&mut self.reading, Reading::Closed);
             if awaiting {
                 close = true;
                 self.linger = true;
-            } else if let Reading::Body { decoder, close_after, .. } = reading {
+            } else if let Reading::Body(b) = reading {
+                let close_after = b.close_after;
                 self.reading = if close_after {
                     Reading::Closed
                 } else {
-                    Reading::Drain { decoder, budget: env.limits.max_drain_bytes }
+                    Reading::Drain(Box::new(DrainRead { decoder: b.decoder, budget: env.limits.max_drain_bytes }))
                 };
                 close |= close_after;
                 self.linger |= close_after;
@@ -430,11 +499,11 @@ impl Conn {
             // An answer's body is still going out (a file, or a stream the application writes).
             return Phase::App;
         }
-        match self.reading {
+        match &self.reading {
             Reading::Closed => Phase::Closed,
             Reading::Drain { .. } => Phase::Drain,
-            Reading::Body { paused: true, .. } | Reading::Body { awaiting_continue: true, .. } => Phase::App,
-            Reading::Body { .. } => Phase::Body,
+            Reading::Body(b) if b.paused || b.awaiting_continue => Phase::App,
+            Reading::Body(_) => Phase::Body,
             Reading::Head if self.body_wait > 0 || self.body_scan.is_some() => Phase::Body,
             Reading::Head if self.scanned > 0 => Phase::Head,
             Reading::Head if self.in_flight.is_empty() => Phase::Idle,
@@ -448,8 +517,8 @@ impl Conn {
     pub fn time_out(&mut self, env: &Env<'_>, out: &mut Vec<u8>) -> bool {
         match self.phase() {
             Phase::Head | Phase::Body => {
-                if let Reading::Body { seq, .. } = self.reading {
-                    return self.answer_error(seq, 408, env, out) > 0;
+                if let Reading::Body(b) = &self.reading {
+                    return self.answer_error(b.seq, 408, env, out) > 0;
                 }
                 let mut progress = Progress::default();
                 self.fail(408, env, out, &mut progress);
@@ -493,22 +562,22 @@ impl Conn {
                     progress.consumed = input.len();
                     break;
                 }
-                Reading::Drain { decoder, budget } => match decoder.decode(rest) {
+                Reading::Drain(d) => match d.decoder.decode(rest) {
                     Ok((used, decoded)) => {
                         progress.consumed += used;
                         let drained = used as u64;
                         match decoded {
                             Decoded::Done => self.reading = Reading::Head,
-                            _ if drained > *budget => {
+                            _ if drained > d.budget => {
                                 self.linger = true;
                                 self.reading = Reading::Closed;
                             }
                             Decoded::NeedMore => {
-                                *budget -= drained;
+                                d.budget -= drained;
                                 break;
                             }
                             Decoded::Data(_) => {
-                                *budget -= drained;
+                                d.budget -= drained;
                                 if used == 0 {
                                     break;
                                 }
@@ -522,15 +591,15 @@ impl Conn {
                     }
                 },
                 // A body whose last byte was handed on ends now, not when more input comes.
-                Reading::Body { decoder, .. } if rest.is_empty() && !decoder.is_done() => break,
-                Reading::Body { .. } => {
+                Reading::Body(b) if rest.is_empty() && !b.decoder.is_done() => break,
+                Reading::Body(_) => {
                     if !self.on_body(rest, env, service, out, &mut progress) {
                         break;
                     }
                 }
-                Reading::Head if rest.is_empty() || rest.len() < self.body_wait => break,
+                Reading::Head if rest.is_empty() || rest.len() < self.body_wait as usize => break,
                 Reading::Head => {
-                    if self.scanned > 0 && !parse::may_be_complete(rest, self.scanned) {
+                    if self.scanned > 0 && !parse::may_be_complete(rest, self.scanned as usize) {
                         // No line can be over its limit while the whole head is shorter than
                         // the smallest one: the common trickle costs nothing more.
                         let l = env.limits;
@@ -540,7 +609,7 @@ impl Conn {
                             self.fail(e.status(), env, out, &mut progress);
                             continue;
                         }
-                        self.scanned = rest.len();
+                        self.scanned = len32(rest.len());
                         break;
                     }
                     if !self.on_head(rest, env, service, out, &mut progress) {
@@ -562,9 +631,10 @@ impl Conn {
         out: &mut Vec<u8>,
         progress: &mut Progress,
     ) -> bool {
-        let Reading::Body { decoder, seq, received, paused, awaiting_continue, close_after } = &mut self.reading else {
+        let Reading::Body(b) = &mut self.reading else {
             return false;
         };
+        let BodyRead { decoder, seq, received, paused, awaiting_continue, close_after } = &mut **b;
         let seq = *seq;
         // Ending needs no room; anything else waits for it.
         if !decoder.is_done() && !service.body_room(seq) {
@@ -628,7 +698,7 @@ impl Conn {
                     self.body_wait = 0;
                     Collected::Length(end)
                 } else {
-                    self.body_wait = end;
+                    self.body_wait = len32(end);
                     Collected::More
                 }
             }
@@ -678,7 +748,7 @@ impl Conn {
         let head = match parse::parse_head(rest, &mut slots, env.limits) {
             Ok(Some(head)) => head,
             Ok(None) => {
-                self.scanned = rest.len().max(1);
+                self.scanned = len32(rest.len().max(1));
                 return false;
             }
             Err(e) => {
@@ -808,24 +878,24 @@ impl Conn {
         progress.consumed += end;
         self.served += 1;
         self.reading = match outcome {
-            Outcome::Deferred if streamed => Reading::Body {
+            Outcome::Deferred if streamed => Reading::Body(Box::new(BodyRead {
                 decoder: BodyDecoder::for_request(framing.body, env.limits),
                 seq,
                 received: 0,
                 paused: false,
                 awaiting_continue: framing.expect_continue,
                 close_after: close,
-            },
+            })),
             // Closing: no more reads. With answers still owed, the caller keeps the connection
             // until they are out (`is_finished`).
             _ if closing => {
                 self.linger = streamed || more_input;
                 Reading::Closed
             }
-            Outcome::Answered if streamed => Reading::Drain {
+            Outcome::Answered if streamed => Reading::Drain(Box::new(DrainRead {
                 decoder: BodyDecoder::for_request(framing.body, env.limits),
                 budget: env.limits.max_drain_bytes,
-            },
+            })),
             _ => Reading::Head,
         };
         true
@@ -849,6 +919,11 @@ impl Conn {
     }
 }
 
+/// A length kept in a connection's state (bounded by the limits far below 4 GiB; saturates).
+fn len32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 /// The data of a complete, already validated chunked body.
 fn dechunk(raw: &[u8], env: &Env<'_>) -> Vec<u8> {
     let mut decoder = BodyDecoder::for_request(BodyKind::Chunked, env.limits);
@@ -864,4 +939,18 @@ fn dechunk(raw: &[u8], env: &Env<'_>) -> Vec<u8> {
         }
     }
     body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every idle keep-alive connection carries this struct: rare states stay boxed.
+    #[test]
+    fn connection_state_stays_small() {
+        let size = std::mem::size_of::<Conn>();
+        eprintln!("h1::Conn: {size} bytes");
+        assert!(size <= 72, "h1::Conn grew to {size} bytes");
+        assert!(std::mem::size_of::<Option<Tail>>() <= 16);
+    }
 }

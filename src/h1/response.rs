@@ -32,8 +32,9 @@ pub struct FileBody {
 /// stream written by an application thread. The I/O thread sends it before anything else.
 #[derive(Clone, Debug)]
 pub enum Tail {
-    /// Sent with `sendfile(2)`.
-    File(FileBody),
+    /// Sent with `sendfile(2)` (boxed: a connection's state holds room for a tail, and most never
+    /// send a file).
+    File(Box<FileBody>),
     /// Sent as the writer fills it.
     Stream(crate::stream::StreamSource),
 }
@@ -161,7 +162,7 @@ impl<'a> Response<'a> {
         self.begin();
         self.end_head(usize::try_from(body.len).unwrap_or(usize::MAX));
         if !self.head_only && encode::status_has_body(self.status) && body.len > 0 {
-            self.tail = Some(Tail::File(body));
+            self.tail = Some(Tail::File(Box::new(body)));
         }
         self.stage = Stage::Done;
     }
