@@ -32,7 +32,7 @@ for target in "${targets[@]}"; do
   mkdir -p "corpus/$target"
   echo "fuzz: $target for ${seconds}s"
   if ! cargo "${toolchain[@]}" fuzz run "$target" "corpus/$target" "seeds/$target" -- \
-    -max_total_time="$seconds" -timeout=10 -dict="$root/fuzz/http.dict" -print_final_stats=1; then
+    -max_total_time="$seconds" -max_len=8192 -timeout=10 -dict="$root/fuzz/http.dict" -print_final_stats=1; then
     failed+=("$target")
   fi
 done

@@ -40,7 +40,8 @@ impl fmt::Debug for Target {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct GroupId(pub(crate) usize);
 
-/// Slots per group counter set; I/O thread `i` writes slot `i % GROUP_SLOTS` only.
+/// Slots per group counter set: I/O thread `i < GROUP_SLOTS` writes slot `i` alone; threads past
+/// it share one more slot, updated with atomic read-modify-writes.
 const GROUP_SLOTS: usize = 64;
 
 /// One thread's slot of a group's counters, on its own cache line.
@@ -54,6 +55,17 @@ struct GroupSlot {
     bytes_sent: AtomicU64,
 }
 
+/// Adds `n` to a slot's counter: a relaxed load and store (a plain `mov`, no locked instruction)
+/// when the slot has a single writer, an atomic add on the shared overflow slot.
+#[inline]
+fn bump(counter: &AtomicU64, n: u64, single_writer: bool) {
+    if single_writer {
+        counter.store(counter.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    } else {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
 /// A group's counters: one cache line per I/O thread, so threads never contend; summed on read.
 ///
 /// Connections are counted on a shared atomic instead: a connection joins a group when its
@@ -61,6 +73,7 @@ struct GroupSlot {
 /// count changes per connection, not per request.
 #[derive(Debug)]
 pub(crate) struct GroupCounters {
+    /// `GROUP_SLOTS` single-writer slots, then the shared overflow slot.
     slots: Box<[GroupSlot]>,
     /// `CurrentConnections`, its peak (`MaxConnections`), and the group's connection limit
     /// (`u64::MAX`: none), shared by every copy of the routing table.
@@ -72,7 +85,7 @@ pub(crate) struct GroupCounters {
 impl Default for GroupCounters {
     fn default() -> Self {
         GroupCounters {
-            slots: (0..GROUP_SLOTS).map(|_| GroupSlot::default()).collect(),
+            slots: (0..=GROUP_SLOTS).map(|_| GroupSlot::default()).collect(),
             connections: AtomicU64::new(0),
             peak_connections: AtomicU64::new(0),
             connection_limit: AtomicU64::new(u64::MAX),
@@ -81,22 +94,32 @@ impl Default for GroupCounters {
 }
 
 impl GroupCounters {
+    /// I/O thread `worker`'s slot, and whether it is that thread's alone.
     #[inline]
-    fn slot(&self, worker: usize) -> Option<&GroupSlot> {
-        self.slots.get(worker % GROUP_SLOTS)
+    fn slot(&self, worker: usize) -> Option<(&GroupSlot, bool)> {
+        let single = worker < GROUP_SLOTS;
+        self.slots.get(worker.min(GROUP_SLOTS)).map(|s| (s, single))
     }
 
-    /// Counts a request routed to the group.
+    /// Counts a request routed to the group, with the bytes of its head.
     #[inline]
     pub(crate) fn request(&self, worker: usize, method: &str, head_bytes: usize) {
-        if let Some(s) = self.slot(worker) {
-            s.all.fetch_add(1, Ordering::Relaxed);
+        if let Some((s, single)) = self.slot(worker) {
+            bump(&s.all, 1, single);
             match method {
-                "GET" => s.get.fetch_add(1, Ordering::Relaxed),
-                "HEAD" => s.head.fetch_add(1, Ordering::Relaxed),
-                _ => 0,
-            };
-            s.bytes_received.fetch_add(head_bytes as u64, Ordering::Relaxed);
+                "GET" => bump(&s.get, 1, single),
+                "HEAD" => bump(&s.head, 1, single),
+                _ => {}
+            }
+            bump(&s.bytes_received, head_bytes as u64, single);
+        }
+    }
+
+    /// Counts request body bytes (`BytesReceived`).
+    #[inline]
+    pub(crate) fn received(&self, worker: usize, bytes: usize) {
+        if let Some((s, single)) = self.slot(worker) {
+            bump(&s.bytes_received, bytes as u64, single);
         }
     }
 
@@ -118,11 +141,11 @@ impl GroupCounters {
         self.connections.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// Counts answer bytes.
+    /// Counts answer bytes (`BytesSent`).
     #[inline]
     pub(crate) fn sent(&self, worker: usize, bytes: usize) {
-        if let Some(s) = self.slot(worker) {
-            s.bytes_sent.fetch_add(bytes as u64, Ordering::Relaxed);
+        if let Some((s, single)) = self.slot(worker) {
+            bump(&s.bytes_sent, bytes as u64, single);
         }
     }
 
@@ -150,9 +173,10 @@ pub struct GroupStats {
     pub get_requests: u64,
     /// `HeadRequests`.
     pub head_requests: u64,
-    /// `BytesReceived` (request heads).
+    /// `BytesReceived`: request heads and bodies (de-chunked body bytes for a chunked body).
     pub bytes_received: u64,
-    /// `BytesSent` (whole answers).
+    /// `BytesSent`: answers, heads and bodies, files and streamed bodies included, counted as
+    /// they are handed to the kernel (file and stream bodies) or encoded (the rest).
     pub bytes_sent: u64,
     /// `CurrentConnections`: open connections whose latest request was for this group.
     pub current_connections: u64,
@@ -160,10 +184,12 @@ pub struct GroupStats {
     pub max_connections: u64,
 }
 
-/// A group: its target (none until bound) and its counters.
+/// A group: its target (none until bound), its own limits and its counters.
 #[derive(Clone, Debug)]
 pub(crate) struct Group {
     pub target: Option<Target>,
+    /// The group's request-body limit (`None`: the server's [`Limits::max_body_size`](crate::Limits)).
+    pub max_body_size: Option<Option<u64>>,
     pub counters: Arc<GroupCounters>,
 }
 
@@ -184,7 +210,7 @@ impl UrlGroups {
 
     /// Creates a group bound to `target`.
     pub fn create_group(&mut self, target: Target) -> GroupId {
-        self.groups.push(Group { target: Some(target), counters: Arc::default() });
+        self.groups.push(Group { target: Some(target), max_body_size: None, counters: Arc::default() });
         GroupId(self.groups.len() - 1)
     }
 
@@ -200,6 +226,19 @@ impl UrlGroups {
     /// also on a running server.
     pub fn set_max_connections(&mut self, group: GroupId, max: Option<usize>) -> Result<(), Error> {
         self.limit_connections(group, max)
+    }
+
+    /// Sets the request-body limit of a group's requests (http.sys sets it per URL group):
+    /// `Some(None)` for no limit, `None` for the server's [`Limits::max_body_size`](crate::Limits).
+    /// A declared `Content-Length` over it is a `413` before the handler runs; a body that grows
+    /// past it, a `413` when it does.
+    ///
+    /// # Errors
+    /// An unknown group.
+    pub fn set_max_body_size(&mut self, group: GroupId, max: Option<Option<u64>>) -> Result<(), Error> {
+        let g = self.groups.get_mut(group.0).ok_or_else(Error::unknown_group)?;
+        g.max_body_size = max;
+        Ok(())
     }
 
     /// [`set_max_connections`](UrlGroups::set_max_connections) on a shared table (the limit is

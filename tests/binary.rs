@@ -2,11 +2,13 @@
 
 mod support;
 
-use std::io::Write;
-use std::net::TcpListener;
-use std::time::Duration;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
-use support::{Client, Running, bin, digits, get};
+use support::{Client, Running, STEP, bin, digits, get};
 
 #[test]
 fn get_answers_512_digits_with_headers() {
@@ -235,4 +237,322 @@ fn limit_and_timeout_options_take_effect() {
     let started = std::time::Instant::now();
     assert_eq!(c.read(false).status, 408);
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+/// Starts the binary with `args` (URLs and options), stdin closed, and waits until `addr` accepts.
+fn start_at(addr: SocketAddr, args: &[String]) -> Running {
+    let mut cmd = bin();
+    cmd.args(args).args(["--threads", "2"]);
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().expect("spawn hsys");
+    let deadline = Instant::now() + STEP;
+    while TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "hsys did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Running { child, addr }
+}
+
+/// Waits up to `bound` for `child` to exit; kills it and fails the test if it does not.
+fn exit_within(child: &mut Child, bound: Duration, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + bound;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running after {bound:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn second_hsys_on_the_same_address_exits_1() {
+    let first = Running::start(&[]);
+    let url = format!("http://{}/", first.addr);
+    let mut second = bin()
+        .arg(&url)
+        .args(["--threads", "2"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = exit_within(&mut second, STEP, "a second hsys on a port in use");
+    assert_eq!(status.code(), Some(1), "{status:?}");
+    let mut err = String::new();
+    second.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert_eq!(err, format!("hsys: cannot listen on {}: address already in use\n", first.addr));
+    // The first one still has the port to itself.
+    for _ in 0..8 {
+        assert_eq!(Client::connect(first.addr).exchange(&get("/")).status, 200);
+    }
+}
+
+/// Sockets on `port` in TIME_WAIT, from /proc/net/tcp.
+fn time_wait_on(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let local = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 3 && f[1].ends_with(&local) && f[3] == "06"
+        })
+        .count()
+}
+
+#[test]
+fn restarts_on_a_port_with_connections_in_time_wait() {
+    let port = support::free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let args = [format!("http://{addr}/")];
+    let srv = start_at(addr, &args);
+    for _ in 0..4 {
+        let mut c = Client::connect(addr);
+        assert_eq!(c.exchange(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").status, 200);
+        assert!(c.closed());
+    }
+    srv.signal(libc::SIGTERM);
+    let (status, _, _) = srv.wait();
+    assert!(status.success());
+    // The server closed first, so its side of each connection waits out TIME_WAIT on the port.
+    assert!(time_wait_on(port) > 0, "no TIME_WAIT on {port}: the test proves nothing");
+    let srv = start_at(addr, &args);
+    assert_eq!(Client::connect(addr).exchange(&get("/")).status, 200);
+    drop(srv);
+}
+
+#[test]
+fn zero_queued_or_threads_is_a_usage_error() {
+    for option in ["--queued", "--threads"] {
+        let url = format!("http://127.0.0.1:{}/", support::free_port());
+        let mut child = bin()
+            .args([option, "0", &url])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let status = exit_within(&mut child, STEP, &format!("hsys {option} 0"));
+        assert_eq!(status.code(), Some(2), "{option}: {status:?}");
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("invalid value '0' for '{option} <N>': must be at least 1")), "{err}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn listening_lines_show_prefixes_as_registered() {
+    let port = support::free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let args = [format!("http://127.0.0.1:{port}/a"), format!("http://127.0.0.1:{port}/b/./C/../d/")];
+    let srv = start_at(addr, &args);
+    assert_eq!(Client::connect(addr).exchange(&get("/a/x")).status, 200);
+    srv.signal(libc::SIGTERM);
+    let (status, out, _) = srv.wait();
+    assert!(status.success());
+    let listening: Vec<&str> = out.lines().filter(|l| l.starts_with("Listening")).collect();
+    assert_eq!(
+        listening,
+        [
+            format!("Listening for requests on the following url: http://127.0.0.1:{port}/a/"),
+            format!("Listening for requests on the following url: http://127.0.0.1:{port}/b/d/"),
+        ]
+    );
+}
+
+#[test]
+fn a_second_signal_during_a_graceful_stop_exits_at_once() {
+    for (first, second) in [(libc::SIGTERM, libc::SIGTERM), (libc::SIGINT, libc::SIGINT), (libc::SIGINT, libc::SIGTERM)]
+    {
+        let srv = Running::start(&["--shutdown-timeout", "30", "--header-wait", "30"]);
+        // A request in flight: half a head, which the graceful stop waits for.
+        let mut c = Client::connect(srv.addr);
+        c.send(b"GET / HTTP/1.1\r\nHost: t\r\n");
+        std::thread::sleep(Duration::from_millis(100));
+        srv.signal(first);
+        std::thread::sleep(Duration::from_millis(500));
+        let mut srv = srv;
+        assert!(srv.child.try_wait().unwrap().is_none(), "the graceful stop did not wait for the request in flight");
+        let started = Instant::now();
+        srv.signal(second);
+        let status = exit_within(&mut srv.child, Duration::from_secs(5), "after a second signal");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(status.code(), Some(130), "{status:?}");
+        let (_, _, err) = srv.wait();
+        assert_eq!(err, "hsys: second signal, exiting now\n");
+    }
+}
+
+/// A shell command line run by `script`, which gives it a new session whose controlling terminal
+/// (and stdin, stdout, stderr) is a pseudo-terminal; script copies our stdin to it and its output
+/// to our stdout. `None` (after saying why) when this machine cannot open a pseudo-terminal.
+fn under_pty(test: &str, command: &str) -> Option<(Child, mpsc::Receiver<String>)> {
+    let Ok(probe) = Command::new("script").args(["-qec", "true", "/dev/null"]).stdin(Stdio::null()).output() else {
+        panic!("script (util-linux) is required for this test");
+    };
+    if !probe.status.success() {
+        eprintln!(
+            "SKIPPED {test}: `script` cannot open a pseudo-terminal here: {}",
+            String::from_utf8_lossy(&probe.stderr)
+        );
+        return None;
+    }
+    let mut child = Command::new("script")
+        .args(["-qefc", command, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let out = BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        for line in out.lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line.trim_end_matches('\r').to_string()).is_err() {
+                break;
+            }
+        }
+    });
+    Some((child, rx))
+}
+
+/// Reads lines until one starts with `prefix`; fails after `STEP`.
+fn expect_line(rx: &mpsc::Receiver<String>, prefix: &str, seen: &mut Vec<String>) -> String {
+    let deadline = Instant::now() + STEP;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                seen.push(line.clone());
+                if line.starts_with(prefix) {
+                    return line;
+                }
+            }
+            Err(e) => panic!("no line starting {prefix:?} ({e:?}); got {seen:?}"),
+        }
+    }
+}
+
+/// Kills a process we started (by pid) when dropped, so a failed test leaves nothing stopped behind.
+struct KillOnDrop(i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on a pid this test started.
+        unsafe {
+            libc::kill(self.0, libc::SIGKILL);
+        }
+    }
+}
+
+#[test]
+fn a_key_on_the_terminal_stops_the_server() {
+    let port = support::free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let command = format!("exec {} http://{addr}/ --threads 2 --stats 0", env!("CARGO_BIN_EXE_hsys"));
+    let Some((mut script, rx)) = under_pty("a_key_on_the_terminal_stops_the_server", &command) else {
+        return;
+    };
+    let _guard = KillOnDrop(script.id() as i32);
+    let mut seen = Vec::new();
+    expect_line(&rx, "Press any key to exit", &mut seen);
+    assert_eq!(Client::connect(addr).exchange(&get("/")).status, 200);
+    script.stdin.as_mut().unwrap().write_all(b"q").unwrap();
+    let status = exit_within(&mut script, STEP, "hsys after a key press");
+    assert!(status.success(), "{status:?}");
+    expect_line(&rx, "Stopped.", &mut seen);
+}
+
+#[test]
+fn started_in_the_background_of_a_terminal_it_is_not_suspended() {
+    let port = support::free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    // `set -m`: job control, so `&` starts hsys in its own process group, not the terminal's
+    // foreground one (as an interactive shell does).
+    let command =
+        format!("set -m; {} http://{addr}/ --threads 2 --stats 0 & echo \"pid $!\"; wait", env!("CARGO_BIN_EXE_hsys"));
+    let Some((mut script, rx)) = under_pty("started_in_the_background_of_a_terminal_it_is_not_suspended", &command)
+    else {
+        return;
+    };
+    let _script = KillOnDrop(script.id() as i32);
+    let mut seen = Vec::new();
+    let pid: i32 = expect_line(&rx, "pid ", &mut seen)[4..].parse().unwrap();
+    let _hsys = KillOnDrop(pid);
+    expect_line(&rx, "Send SIGINT or SIGTERM to exit", &mut seen);
+    let state = process_state(pid);
+    assert!(state == "S" || state == "R", "hsys is not running (state {state})");
+    assert_eq!(Client::connect(addr).exchange(&get("/")).status, 200);
+    // SAFETY: kill(2) on the pid of the hsys this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = exit_within(&mut script, STEP, "the shell waiting for hsys");
+    assert!(status.success(), "{status:?}");
+    expect_line(&rx, "Stopped.", &mut seen);
+}
+
+/// The state letter of a process (`R`, `S`, `T` for stopped…), from /proc.
+fn process_state(pid: i32) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next()).unwrap_or("?").to_string()
+}
+
+#[test]
+fn suspended_and_resumed_in_the_background_it_keeps_serving_and_stops_cleanly() {
+    let port = support::free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    // A job-control shell runs hsys in the foreground (the inner `sh` execs it, keeping the pid
+    // it printed); once it is suspended (as by Ctrl-Z) the shell puts it in the background.
+    let command = format!(
+        "set -m; sh -c 'echo pid $$; exec {} http://{addr}/ --threads 2 --stats 0'; echo suspended; bg; wait",
+        env!("CARGO_BIN_EXE_hsys")
+    );
+    let test = "suspended_and_resumed_in_the_background_it_keeps_serving_and_stops_cleanly";
+    let Some((mut script, rx)) = under_pty(test, &command) else {
+        return;
+    };
+    let _script = KillOnDrop(script.id() as i32);
+    let mut seen = Vec::new();
+    let pid: i32 = expect_line(&rx, "pid ", &mut seen)[4..].parse().unwrap();
+    let _hsys = KillOnDrop(pid);
+    expect_line(&rx, "Press any key to exit", &mut seen);
+    // SAFETY: kill(2) on the pid of the hsys this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTSTP) }, 0);
+    expect_line(&rx, "suspended", &mut seen);
+    // `bg` continues it; its key reader then reads from the background, which must not stop it.
+    let deadline = Instant::now() + STEP;
+    while process_state(pid) == "T" {
+        assert!(Instant::now() < deadline, "hsys was not continued");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let state = process_state(pid);
+    assert!(state == "S" || state == "R", "hsys is not running in the background (state {state}): {seen:?}");
+    assert_eq!(Client::connect(addr).exchange(&get("/")).status, 200);
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = exit_within(&mut script, STEP, "the shell waiting for hsys");
+    assert!(status.success(), "{status:?}");
+    expect_line(&rx, "Stopped.", &mut seen);
+}
+
+#[test]
+fn queued_answers_reach_a_client_that_half_closes_as_nc_does() {
+    let running = Running::start(&["--queued", "1"]);
+    let mut s = std::net::TcpStream::connect(running.addr).unwrap();
+    s.set_read_timeout(Some(support::STEP)).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.ends_with("0123456789"[..].repeat(52).get(..512).unwrap()), "{text}");
 }

@@ -6,7 +6,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use hsys::{Request, Response, Server};
+use hsys::{Request, Response, Server, Target, UrlGroups};
 use support::{Client, get};
 
 struct Counting;
@@ -43,21 +43,21 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-#[test]
-fn no_allocation_per_request_on_the_inline_path() {
-    let body = vec![b'7'; 512];
-    let server = Server::builder()
-        .threads(1)
-        .bind("127.0.0.1:0".parse().unwrap())
-        .serve(move |req: &Request<'_>, res: &mut Response<'_>| {
-            IS_WORKER.set(true);
-            if req.path() == "/alloc" {
-                std::hint::black_box(vec![0u8; 10]);
-            }
-            res.header("Content-Type", "text/plain").body(&body);
-        })
-        .unwrap();
-    let mut c = Client::connect(server.local_addrs()[0]);
+/// The sample's handler: marks the thread, allocates on `/alloc` only (to prove it is counted).
+fn handler(body: Vec<u8>) -> impl Fn(&Request<'_>, &mut Response<'_>) + Send + Sync + 'static {
+    move |req: &Request<'_>, res: &mut Response<'_>| {
+        IS_WORKER.set(true);
+        if req.path() == "/alloc" {
+            std::hint::black_box(vec![0u8; 10]);
+        }
+        res.header("Content-Type", "text/plain").body(&body);
+    }
+}
+
+/// 1,300 requests (500 one at a time, 50 batches of 16 pipelined) on `addr` must not allocate on
+/// the I/O thread; an allocating handler must be seen by the counter.
+fn assert_no_allocation(addr: std::net::SocketAddr) {
+    let mut c = Client::connect(addr);
     // Warm up: the thread's buffers reach their working size.
     for _ in 0..10 {
         assert_eq!(c.exchange(&get("/")).status, 200);
@@ -82,4 +82,24 @@ fn no_allocation_per_request_on_the_inline_path() {
     // The counter does see the I/O thread: an allocating handler is counted.
     assert_eq!(c.exchange(&get("/alloc")).status, 200);
     assert!(WORKER_ALLOCS.load(Ordering::Relaxed) > after);
+}
+
+/// Both paths in one test: the counter is global, so two servers counting at once would see each
+/// other's allocations.
+#[test]
+fn no_allocation_per_request_on_the_inline_paths() {
+    // `serve`: one handler for everything.
+    let server =
+        Server::builder().threads(1).bind("127.0.0.1:0".parse().unwrap()).serve(handler(vec![b'7'; 512])).unwrap();
+    assert_no_allocation(server.local_addrs()[0]);
+    drop(server);
+    // The binary's path: URL groups, http.sys routing (path normalisation, the namespace lookup)
+    // and the group's counters, per request.
+    let port = support::free_port();
+    let mut groups = UrlGroups::new();
+    let group = groups.create_group(Target::inline(handler(vec![b'7'; 512])));
+    groups.add_url(group, &format!("http://+:{port}/")).unwrap();
+    groups.add_url(group, &format!("http://t:{port}/api/")).unwrap();
+    let server = Server::builder().threads(1).bind(format!("127.0.0.1:{port}").parse().unwrap()).start(groups).unwrap();
+    assert_no_allocation(server.local_addrs()[0]);
 }

@@ -167,3 +167,43 @@ fn a_chunked_body_over_the_limit_is_413_and_the_application_sees_an_error() {
     }
     assert_eq!(*SAW.lock().unwrap(), Some(std::io::ErrorKind::InvalidData));
 }
+
+/// Answers after a pause, long enough for the client's FIN to arrive first.
+fn slow_ok(req: QueuedRequest) {
+    std::thread::sleep(Duration::from_millis(200));
+    let gone = req.is_disconnected();
+    req.respond(Reply::new(200).header("X-Disconnected", gone.to_string()).body(&b"late"[..]));
+}
+
+/// Two pipelined requests, then the write side shut, as `printf … | nc -N` does; everything the
+/// server sends until it closes.
+fn send_and_half_close(addr: SocketAddr) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(&[get("/a"), get("/b")].concat()).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    String::from_utf8_lossy(&all).into_owned()
+}
+
+#[test]
+fn with_half_close_a_client_that_shuts_its_sending_side_still_gets_the_answers() {
+    let queue = RequestQueue::new(100);
+    let (_server, addr) = queue_server(&queue, Server::builder().half_close(true));
+    std::thread::spawn(move || {
+        while let Some(req) = queue.receive() {
+            slow_ok(req);
+        }
+    });
+    let text = send_and_half_close(addr);
+    assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 2, "{text}");
+    assert_eq!(text.matches("X-Disconnected: false").count(), 2, "{text}");
+    assert!(text.ends_with("late"), "{text}");
+}
+
+#[test]
+fn without_half_close_end_of_file_closes_and_drops_the_answers_owed() {
+    let (_server, addr) = queued(Limits::default(), slow_ok);
+    assert_eq!(send_and_half_close(addr), "");
+}

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use hsys::limits as lim;
-use hsys::{Limits, Reply, Request, RequestQueue, Response, Server, Snapshot, Target, Timeouts, UrlGroups};
+use hsys::url::UrlPrefix;
+use hsys::{IgnoreBody, Limits, Reply, Request, RequestQueue, Response, Server, Snapshot, Target, Timeouts, UrlGroups};
 
 /// A high-performance HTTP/1.1 server: answers GET on every URL prefix given with a
 /// `0123456789…` text/plain body, prints its counters, and stops on any key, SIGINT or SIGTERM.
@@ -18,7 +19,7 @@ struct Args {
     #[arg(default_value = "http://localhost:8080/")]
     urls: Vec<String>,
     /// I/O threads (default: the number of cores).
-    #[arg(short, long)]
+    #[arg(short, long, value_name = "N", value_parser = at_least_one)]
     threads: Option<usize>,
     /// Size of the answer body in bytes.
     #[arg(long, default_value_t = 512)]
@@ -31,7 +32,7 @@ struct Args {
     shutdown_timeout: u64,
     /// Serve from a request queue taken by N application threads (the sample's
     /// receive/respond model) instead of inline on the I/O threads.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = at_least_one)]
     queued: Option<usize>,
     /// Request line plus headers, in bytes (over it: 431).
     #[arg(long, default_value_t = lim::DEFAULT_MAX_REQUEST_BYTES, help_heading = "Limits")]
@@ -62,6 +63,15 @@ struct Args {
     min_send_rate: u64,
 }
 
+/// A count of 1 or more (clap's own range check would print the range up to `u64::MAX`).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 impl Args {
     fn limits(&self) -> Limits {
         Limits {
@@ -90,27 +100,35 @@ fn main() -> ExitCode {
     let queue = args.queued.map(|_| RequestQueue::new(args.queue_length));
     let target = match &queue {
         Some(q) => Target::Queue(q.clone()),
-        None => Target::inline(move |req: &Request<'_>, res: &mut Response<'_>| match req.method() {
+        // The answer never depends on a request body: none is collected, no `100 Continue` is
+        // sent, and a body that comes anyway is drained (or the connection closed past a bound).
+        None => Target::inline(IgnoreBody(move |req: &Request<'_>, res: &mut Response<'_>| match req.method() {
             "GET" | "HEAD" => res.header("Content-Type", "text/plain").body(body),
             _ => res
                 .status(405)
                 .header("Allow", "GET, HEAD")
                 .header("Content-Type", "text/plain")
                 .body(b"Method Not Allowed\n"),
-        }),
+        })),
     };
     let mut groups = UrlGroups::new();
     let group = groups.create_group(target);
+    // Each prefix as registered (`http://+:8080/a` is `http://+:8080/a/`), for the listening lines.
+    let mut registered = Vec::new();
     for raw in &args.urls {
         if let Err(e) = groups.add_url(group, raw) {
             eprintln!("hsys: {e}");
             return ExitCode::from(2);
         }
+        registered.push(UrlPrefix::parse(raw).map_or_else(|_| raw.clone(), |p| p.to_string()));
     }
+    // Half-closing clients (`printf … | nc -N`) get their answers with `--queued` too: the
+    // sample's answers come at once, so nothing waits long on a client that may be gone.
     let mut builder = Server::builder()
         .shutdown_timeout(Duration::from_secs(args.shutdown_timeout))
         .limits(args.limits())
-        .timeouts(args.timeouts());
+        .timeouts(args.timeouts())
+        .half_close(true);
     if let Some(n) = args.threads {
         builder = builder.threads(n);
     }
@@ -122,7 +140,7 @@ fn main() -> ExitCode {
         }
     };
     let app_threads: Vec<_> = match (&queue, args.queued) {
-        (Some(q), Some(n)) => (0..n.max(1))
+        (Some(q), Some(n)) => (0..n)
             .map(|_| {
                 let q = q.clone();
                 std::thread::spawn(move || {
@@ -141,22 +159,17 @@ fn main() -> ExitCode {
             .collect(),
         _ => Vec::new(),
     };
-    for raw in &args.urls {
-        println!("Listening for requests on the following url: {raw}");
+    for prefix in &registered {
+        println!("Listening for requests on the following url: {prefix}");
     }
 
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
-    let interactive = std::io::stdin().is_terminal();
-    let terminal = if interactive { terminal::RawMode::enter() } else { None };
+    // Keys only from a terminal we are in the foreground of: started with `&`, hsys must not
+    // touch the terminal (tcsetattr from the background suspends the process with SIGTTOU).
+    let terminal = if std::io::stdin().is_terminal() { terminal::RawMode::enter() } else { None };
     watch_signals(stop_tx.clone(), terminal.as_ref().map(|t| t.saved()));
-    if interactive {
-        std::thread::spawn(move || {
-            let mut byte = [0u8; 1];
-            use std::io::Read;
-            if std::io::stdin().read(&mut byte).is_ok() {
-                let _ = stop_tx.send(());
-            }
-        });
+    if let Some(t) = &terminal {
+        t.watch_keys(stop_tx);
         println!("Press any key to exit ...");
     } else {
         println!("Send SIGINT or SIGTERM to exit ...");
@@ -226,14 +239,45 @@ fn watch_signals(stop: mpsc::Sender<()>, saved: Option<libc::termios>) {
 }
 
 mod terminal {
-    //! Raw-ish terminal mode (no line buffering, no echo) so any key stops the server.
+    //! Raw-ish terminal mode (no line buffering, no echo) so any key stops the server, entered
+    //! only from the terminal's foreground, and never a reason for the process to be suspended.
 
-    /// Restores the saved terminal mode when dropped.
-    pub struct RawMode(libc::termios);
+    use std::io::Read;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// The terminal's own mode (restored when dropped) and the raw one hsys put it in.
+    pub struct RawMode {
+        saved: libc::termios,
+        raw: libc::termios,
+    }
+
+    /// Whether this process is in the foreground process group of the terminal on stdin.
+    fn in_foreground() -> bool {
+        // SAFETY: tcgetpgrp and getpgrp only read process state; tcgetpgrp fails (-1) when stdin
+        // is not our controlling terminal, which is never equal to our process group.
+        unsafe { libc::tcgetpgrp(libc::STDIN_FILENO) == libc::getpgrp() }
+    }
 
     impl RawMode {
-        /// Switches stdin to non-canonical, no-echo mode; `None` when stdin is not a terminal.
+        /// Switches stdin to non-canonical, no-echo mode; `None` when stdin is not a terminal or
+        /// this process is not in its foreground process group (started with `&`: a `tcsetattr`
+        /// from the background would suspend the process with SIGTTOU).
+        ///
+        /// Once in raw mode, SIGTTOU and SIGTTIN are ignored for the rest of the run: put in the
+        /// background later (Ctrl-Z, `bg`), hsys keeps serving; restoring the mode then goes
+        /// through instead of suspending the process, and reading a key fails with `EIO`
+        /// (see [`watch_keys`]) instead of suspending it.
         pub fn enter() -> Option<RawMode> {
+            if !in_foreground() {
+                return None;
+            }
+            // SAFETY: setting a signal's disposition to SIG_IGN installs no handler; nothing else
+            // in hsys handles SIGTTOU or SIGTTIN.
+            unsafe {
+                libc::signal(libc::SIGTTOU, libc::SIG_IGN);
+                libc::signal(libc::SIGTTIN, libc::SIG_IGN);
+            }
             let mut saved = std::mem::MaybeUninit::<libc::termios>::uninit();
             // SAFETY: tcgetattr writes a termios into the pointer on success; we read it only then.
             let saved = unsafe {
@@ -246,30 +290,60 @@ mod terminal {
             raw.c_lflag &= !(libc::ICANON | libc::ECHO);
             raw.c_cc[libc::VMIN] = 1;
             raw.c_cc[libc::VTIME] = 0;
-            // SAFETY: `raw` is a valid termios copied from the terminal's own settings.
-            if unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &raw) } != 0 {
+            if !set(&raw) {
                 return None;
             }
-            Some(RawMode(saved))
+            Some(RawMode { saved, raw })
         }
 
         /// The mode to restore.
         pub fn saved(&self) -> libc::termios {
-            self.0
+            self.saved
+        }
+
+        /// Reads stdin on a thread of its own and sends `stop` at the first key (or at the end of
+        /// input). In the background the read fails (`EIO`): the thread waits to be back in the
+        /// foreground, puts the terminal back in raw mode (a shell's `fg` may not) and reads again.
+        pub fn watch_keys(&self, stop: mpsc::Sender<()>) {
+            let raw = self.raw;
+            std::thread::spawn(move || {
+                let mut byte = [0u8; 1];
+                loop {
+                    match std::io::stdin().read(&mut byte) {
+                        Ok(_) => {
+                            let _ = stop.send(());
+                            return;
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(_) if !in_foreground() => {
+                            while !in_foreground() {
+                                std::thread::sleep(Duration::from_millis(200));
+                            }
+                            set(&raw);
+                        }
+                        // Keys cannot be read: signals still stop the server.
+                        Err(_) => return,
+                    }
+                }
+            });
         }
     }
 
-    /// Puts the terminal back in `saved` mode.
+    /// Puts the terminal in `mode`; `false` if it refused.
+    fn set(mode: &libc::termios) -> bool {
+        // SAFETY: `mode` is a termios that tcgetattr gave for this descriptor, or a copy of one
+        // with some flags changed.
+        unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, mode) == 0 }
+    }
+
+    /// Puts the terminal back in `saved` mode (SIGTTOU is ignored: this cannot suspend us).
     pub fn restore(saved: &libc::termios) {
-        // SAFETY: `saved` came from tcgetattr on the same descriptor.
-        unsafe {
-            libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, saved);
-        }
+        set(saved);
     }
 
     impl Drop for RawMode {
         fn drop(&mut self) {
-            restore(&self.0);
+            restore(&self.saved);
         }
     }
 }

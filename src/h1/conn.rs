@@ -39,6 +39,35 @@ pub trait Handler: Send + Sync + 'static {
     /// Answers `req` by writing into `res`. A handler that returns without answering produces a
     /// `500`; one that panics produces a `500` and a closed connection.
     fn handle(&self, req: &Request<'_>, res: &mut Response<'_>);
+
+    /// Whether the answer to `req` (which has a body) needs its body. `true` (the default): hsys
+    /// collects the body (sending `100 Continue` first when the client asked for it) up to the
+    /// body-size limit, and [`handle`](Handler::handle) sees it in [`Request::body`]. `false`: the
+    /// handler runs as soon as the head is in, no `100 Continue` is sent, and the body is dropped
+    /// as it arrives (or the connection closed after the answer when the client waits for
+    /// `100 Continue` or the body is larger than [`Limits::max_drain_bytes`]).
+    fn reads_body(&self, _req: &Request<'_>) -> bool {
+        true
+    }
+}
+
+/// A [`Handler`] that answers from the head alone: request bodies are never collected (see
+/// [`Handler::reads_body`]).
+#[derive(Debug, Clone, Copy)]
+pub struct IgnoreBody<F>(pub F);
+
+impl<F> Handler for IgnoreBody<F>
+where
+    F: Fn(&Request<'_>, &mut Response<'_>) + Send + Sync + 'static,
+{
+    #[inline]
+    fn handle(&self, req: &Request<'_>, res: &mut Response<'_>) {
+        (self.0)(req, res)
+    }
+
+    fn reads_body(&self, _req: &Request<'_>) -> bool {
+        false
+    }
 }
 
 impl<F> Handler for F
@@ -70,6 +99,19 @@ pub enum BodyMode {
     /// [`Service::call`] runs when the head arrives and defers; the body follows in pieces
     /// through [`Service::body_data`] as it arrives, ended by [`Service::body_end`].
     Streamed,
+    /// [`Service::call`] runs when the head arrives and answers without the body, which is
+    /// drained after the answer (or the connection closed; see [`Handler::reads_body`]).
+    Unread,
+}
+
+/// How the body of one request is taken: how it reaches the service, and how large it may be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BodyPlan {
+    /// How the body reaches the service.
+    pub mode: BodyMode,
+    /// The most body bytes taken (`None`: no limit); a declared `Content-Length` over it is a
+    /// `413` before the service is called, a body that grows past it a `413` when it does.
+    pub max_size: Option<u64>,
 }
 
 /// What a connection hands each request to: a [`Handler`] (always answers inline) or the
@@ -78,9 +120,10 @@ pub trait Service {
     /// Answers `req` into `res`, or defers it; `seq` identifies it for [`Conn::complete`].
     fn call(&mut self, req: &Request<'_>, res: &mut Response<'_>, seq: u32) -> Outcome;
 
-    /// How the body of `req` (which has one) is to be delivered.
-    fn body_mode(&mut self, _req: &Request<'_>) -> BodyMode {
-        BodyMode::Buffered
+    /// How the body of `req` (which has one) is to be taken; `max_size` is the server's
+    /// [`Limits::max_body_size`] (a URL group may set its own).
+    fn body_plan(&mut self, _req: &Request<'_>, max_size: Option<u64>) -> BodyPlan {
+        BodyPlan { mode: BodyMode::Buffered, max_size }
     }
 
     /// Whether deferred request `seq` can take more body now; `false` pauses reading until the
@@ -112,6 +155,11 @@ impl<H: Handler + ?Sized> Service for Inline<'_, H> {
     fn call(&mut self, req: &Request<'_>, res: &mut Response<'_>, _seq: u32) -> Outcome {
         self.0.handle(req, res);
         Outcome::Answered
+    }
+
+    fn body_plan(&mut self, req: &Request<'_>, max_size: Option<u64>) -> BodyPlan {
+        let mode = if self.0.reads_body(req) { BodyMode::Buffered } else { BodyMode::Unread };
+        BodyPlan { mode, max_size }
     }
 }
 
@@ -210,8 +258,10 @@ enum Reading {
 struct BodyRead {
     decoder: BodyDecoder,
     seq: u32,
-    /// Body bytes received so far, against [`Limits::max_body_size`].
+    /// Body bytes received so far, against `max_size`.
     received: u64,
+    /// The request's body-size limit (see [`BodyPlan::max_size`]).
+    max_size: Option<u64>,
     /// The service has no room: nothing is read until [`Conn::resume_body`].
     paused: bool,
     /// The client waits for `100 Continue`, which is sent when the application first reads.
@@ -491,6 +541,18 @@ impl Conn {
             && self.in_flight.is_empty()
     }
 
+    /// Whether all the connection still needs is to send answers it owes (deferred answers, or a
+    /// file or stream body going out): no request, head or body is partly read. A client that
+    /// half-closes now (sends its FIN after its requests) still gets those answers.
+    #[inline]
+    pub fn owes_only_answers(&self) -> bool {
+        matches!(self.reading, Reading::Head | Reading::Closed)
+            && self.scanned == 0
+            && self.body_wait == 0
+            && self.body_scan.is_none()
+            && (!self.in_flight.is_empty() || self.tail_pending())
+    }
+
     /// What the connection waits for now, given the caller holds no unconsumed input beyond a
     /// partial request.
     #[inline]
@@ -634,7 +696,7 @@ impl Conn {
         let Reading::Body(b) = &mut self.reading else {
             return false;
         };
-        let BodyRead { decoder, seq, received, paused, awaiting_continue, close_after } = &mut **b;
+        let BodyRead { decoder, seq, received, max_size, paused, awaiting_continue, close_after } = &mut **b;
         let seq = *seq;
         // Ending needs no room; anything else waits for it.
         if !decoder.is_done() && !service.body_room(seq) {
@@ -643,17 +705,25 @@ impl Conn {
         }
         // Bytes arriving unasked mean the client stopped waiting for `100 Continue`.
         *awaiting_continue = false;
+        let over = |received: u64, decoder: &BodyDecoder| {
+            max_size.is_some_and(|max| received.saturating_add(decoder.announced()) > max)
+        };
         let error = match decoder.decode(rest) {
             Ok((used, Decoded::Data(range))) => {
                 progress.consumed += used;
                 *received += range.len() as u64;
-                if env.limits.max_body_size.is_some_and(|max| *received > max) {
+                if over(*received, decoder) {
                     progress.too_large += 1;
                     413
                 } else {
                     service.body_data(seq, rest.get(range).unwrap_or_default());
                     return used > 0;
                 }
+            }
+            Ok((used, Decoded::NeedMore)) if over(*received, decoder) => {
+                progress.consumed += used;
+                progress.too_large += 1;
+                413
             }
             Ok((used, Decoded::NeedMore)) => {
                 progress.consumed += used;
@@ -687,8 +757,15 @@ impl Conn {
 
     /// Whether the body of a request answered inline is all in `rest` (which starts with its
     /// head of `head_len` bytes), within the size limit.
-    fn collect_body(&mut self, rest: &[u8], head_len: usize, kind: BodyKind, env: &Env<'_>) -> Collected {
-        let cap = env.limits.max_body_size.unwrap_or(INLINE_BODY_CAP);
+    fn collect_body(
+        &mut self,
+        rest: &[u8],
+        head_len: usize,
+        kind: BodyKind,
+        max_size: Option<u64>,
+        env: &Env<'_>,
+    ) -> Collected {
+        let cap = max_size.unwrap_or(INLINE_BODY_CAP);
         match kind {
             BodyKind::Empty => Collected::Length(head_len),
             BodyKind::Length(n) if n > cap => Collected::Fail(413),
@@ -714,13 +791,14 @@ impl Conn {
                         Ok((used, Decoded::Data(range))) => {
                             scan.offset += used;
                             scan.data += range.len() as u64;
-                            if scan.data > cap {
+                            if scan.data.saturating_add(scan.decoder.announced()) > cap {
                                 return Collected::Fail(413);
                             }
                         }
                         Ok((used, Decoded::NeedMore)) => {
                             scan.offset += used;
-                            if scan.offset as u64 > raw_cap {
+                            if scan.offset as u64 > raw_cap || scan.data.saturating_add(scan.decoder.announced()) > cap
+                            {
                                 return Collected::Fail(413);
                             }
                             self.body_scan = Some(scan);
@@ -782,8 +860,13 @@ impl Conn {
             head_len: head.len,
             route_path: None,
         };
+        let plan = if framing.body == BodyKind::Empty {
+            BodyPlan { mode: BodyMode::Buffered, max_size: None }
+        } else {
+            service.body_plan(&request, env.limits.max_body_size)
+        };
         if let BodyKind::Length(n) = framing.body
-            && env.limits.max_body_size.is_some_and(|max| n > max)
+            && plan.max_size.is_some_and(|max| n > max)
         {
             // Refused before any handler runs; the body is not read.
             progress.requests += 1;
@@ -791,12 +874,12 @@ impl Conn {
             self.fail(413, env, out, progress);
             return true;
         }
-        let streamed = framing.body != BodyKind::Empty && service.body_mode(&request) == BodyMode::Streamed;
+        let streamed = framing.body != BodyKind::Empty && plan.mode != BodyMode::Buffered;
         // Where this request's bytes end: after its head, or after the body an inline answer reads.
         let mut end = head.len;
         let dechunked;
         if !streamed && framing.body != BodyKind::Empty {
-            match self.collect_body(rest, head.len, framing.body, env) {
+            match self.collect_body(rest, head.len, framing.body, plan.max_size, env) {
                 Collected::More => {
                     if framing.expect_continue && !self.continue_sent && self.in_flight.is_empty() {
                         out.extend_from_slice(CONTINUE);
@@ -882,6 +965,7 @@ impl Conn {
                 decoder: BodyDecoder::for_request(framing.body, env.limits),
                 seq,
                 received: 0,
+                max_size: plan.max_size,
                 paused: false,
                 awaiting_continue: framing.expect_continue,
                 close_after: close,

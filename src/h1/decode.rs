@@ -296,6 +296,12 @@ impl ChunkedDecoder {
         self.state == ChunkedState::Done
     }
 
+    /// Chunk data announced by the current chunk's size and not yet handed out (0 outside chunk
+    /// data), so a size that alone breaks a body limit is refused when its line ends.
+    pub fn announced(&self) -> u64 {
+        if self.state == ChunkedState::Data { self.size } else { 0 }
+    }
+
     /// How many trailer fields were read (and dropped).
     pub fn trailer_count(&self) -> usize {
         self.trailers
@@ -481,6 +487,15 @@ impl BodyDecoder {
         match self {
             Self::Length(dec) => dec.is_done(),
             Self::Chunked(dec) => dec.is_done(),
+        }
+    }
+
+    /// Body bytes already announced (the rest of a `Content-Length`, or of the current chunk) and
+    /// not yet handed out.
+    pub fn announced(&self) -> u64 {
+        match self {
+            Self::Length(dec) => dec.remaining(),
+            Self::Chunked(dec) => dec.announced(),
         }
     }
 }

@@ -11,6 +11,6 @@ pub mod parse;
 pub mod request;
 pub mod response;
 
-pub use conn::{Conn, Env, Handler, Phase, Progress};
+pub use conn::{Conn, Env, Handler, IgnoreBody, Phase, Progress};
 pub use request::{Request, Version};
 pub use response::Response;

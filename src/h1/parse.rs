@@ -70,11 +70,13 @@ pub fn parse_head<'h, 'b>(
     let mut req = httparse::Request::new(&mut []);
     match req.parse_with_uninit_headers(buf, slots) {
         Ok(httparse::Status::Complete(len)) => {
-            if len > limits.max_request_bytes {
-                return Err(HeadError::TooLarge);
-            }
+            // The target first: a URL over its limit is a `414` even when it also makes the head
+            // too large (both limits are 16 KiB by default), as when the head arrives in pieces.
             if req.path.is_some_and(|p| p.len() > limits.max_url_length) {
                 return Err(HeadError::UrlTooLong);
+            }
+            if len > limits.max_request_bytes {
+                return Err(HeadError::TooLarge);
             }
             if req.headers.iter().any(|h| field_length(buf, h) > limits.max_field_length) {
                 return Err(HeadError::TooLarge);
@@ -161,11 +163,23 @@ fn unfinished_target_too_long(buf: &[u8], max: usize) -> bool {
     spaces == 1 && !lf
 }
 
-/// A head past the size limit: `414` when the request line alone is already over the URL limit.
+/// A head past the size limit: `414` when its target is over the URL limit (as a complete head
+/// would be answered) or still unfinished (the request line alone filled the head), else `431`.
 #[cold]
 fn partial_overflow(buf: &[u8], limits: &Limits) -> HeadError {
-    let line_end = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
-    if line_end > limits.max_url_length { HeadError::UrlTooLong } else { HeadError::TooLarge }
+    // httparse skips empty lines before the request line.
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
+    let rest = buf.get(start..).unwrap_or_default();
+    let line_end = rest.iter().position(|&b| b == b'\n');
+    let line = rest.get(..line_end.unwrap_or(rest.len())).unwrap_or_default();
+    let mut parts = line.splitn(3, |&b| b == b' ');
+    let _method = parts.next();
+    let target = parts.next();
+    let finished = parts.next().is_some() || line_end.is_some();
+    match target {
+        Some(t) if !finished || t.len() > limits.max_url_length => HeadError::UrlTooLong,
+        _ => HeadError::TooLarge,
+    }
 }
 
 /// httparse refused the version. `505` for a request line of exactly three parts whose version is
@@ -300,6 +314,31 @@ mod tests {
             assert_eq!(parse(head), *want, "{}", String::from_utf8_lossy(head));
             assert_eq!(check_partial(head, &limits).err(), want.err(), "{}", String::from_utf8_lossy(head));
         }
+    }
+
+    /// With the URL and head limits equal (16 KiB each by default), a long target is a `414`
+    /// whether the head arrives whole or in pieces.
+    #[test]
+    fn a_long_target_is_414_at_the_default_limits() {
+        let limits = Limits::default();
+        let mut head = b"GET /".to_vec();
+        head.resize(5 + limits.max_url_length, b'a');
+        head.extend_from_slice(b" HTTP/1.1\r\nHost: a\r\n\r\n");
+        let parse = |buf: &[u8]| {
+            let mut slots = [const { MaybeUninit::uninit() }; 8];
+            parse_head(buf, &mut slots, &limits).map(|h| h.map(|h| h.len))
+        };
+        assert_eq!(parse(&head), Err(HeadError::UrlTooLong));
+        for cut in [100, limits.max_url_length, limits.max_request_bytes + 1, head.len() - 1] {
+            let got = parse(&head[..cut]);
+            assert!(got == Ok(None) || got == Err(HeadError::UrlTooLong), "cut {cut}: {got:?}");
+        }
+        // A short target in a head that is too large stays a `431`.
+        let mut big = b"GET / HTTP/1.1\r\nHost: a\r\nX: ".to_vec();
+        big.resize(limits.max_request_bytes + 10, b'x');
+        assert_eq!(parse(&big), Err(HeadError::TooLarge));
+        big.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(parse(&big), Err(HeadError::TooLarge));
     }
 
     #[test]

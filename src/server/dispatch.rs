@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use crate::body::BodyPipe;
 use crate::group::{Group, GroupCounters, Target, UrlGroups};
-use crate::h1::conn::{BodyMode, Outcome, Service};
+use crate::h1::conn::{BodyMode, BodyPlan, Outcome, Service};
 use crate::h1::framing::BodyKind;
 use crate::h1::{Handler, Request, Response};
 use crate::queue::{Handle, QueuedRequest, ReturnPath};
@@ -73,8 +73,13 @@ impl Refusal {
 impl<H: Handler + ?Sized> Dispatch<'_, '_, H> {
     /// The group `req` routes to (http.sys precedence) and the normalised path it was routed by.
     fn route<'t, 'r>(&self, table: &'t UrlGroups, req: &Request<'r>) -> Result<(&'t Group, Cow<'r, str>), Refusal> {
-        let (raw_path, _) = split_target(req.target());
-        let path = normalize_path(raw_path).map_err(|_| Refusal::BadUrl)?;
+        let path = if req.target() == "*" && req.method() == "OPTIONS" {
+            // The asterisk form asks about the server, not a resource: routed by host as `/`.
+            Cow::Borrowed("/")
+        } else {
+            let (raw_path, _) = split_target(req.target());
+            normalize_path(raw_path).map_err(|_| Refusal::BadUrl)?
+        };
         let host = target_authority(req.target()).map(str::as_bytes).or(req.host());
         let index = match table.namespace.route(self.port, host, self.local_ip, &path) {
             Route::Matched { value, .. } => *value,
@@ -87,12 +92,26 @@ impl<H: Handler + ?Sized> Dispatch<'_, '_, H> {
 }
 
 impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
-    /// Routes once more for a request with a body (so only those pay twice).
-    fn body_mode(&mut self, req: &Request<'_>) -> BodyMode {
-        let Some(table) = self.services.table else { return BodyMode::Buffered };
+    /// Routes once more for a request with a body (so only those pay twice): a queue streams
+    /// the body, an inline handler has it collected unless it says it does not read it; the
+    /// group's own body limit, if set, replaces the server's.
+    fn body_plan(&mut self, req: &Request<'_>, max_size: Option<u64>) -> BodyPlan {
+        let inline = |h: &dyn Fn(&Request<'_>) -> bool| if h(req) { BodyMode::Buffered } else { BodyMode::Unread };
+        let Some(table) = self.services.table else {
+            let mode = self.services.handler.map_or(BodyMode::Buffered, |h| inline(&|r| h.reads_body(r)));
+            return BodyPlan { mode, max_size };
+        };
         match self.route(table, req) {
-            Ok((Group { target: Some(Target::Queue(_)), .. }, _)) => BodyMode::Streamed,
-            _ => BodyMode::Buffered,
+            Ok((group, _)) => {
+                let mode = match &group.target {
+                    Some(Target::Queue(_)) => BodyMode::Streamed,
+                    Some(Target::Inline(h)) => inline(&|r| h.reads_body(r)),
+                    None => BodyMode::Buffered,
+                };
+                BodyPlan { mode, max_size: group.max_body_size.unwrap_or(max_size) }
+            }
+            // Refused at the head: the body is never read.
+            Err(_) => BodyPlan { mode: BodyMode::Unread, max_size },
         }
     }
 
@@ -101,6 +120,9 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
     }
 
     fn body_data(&mut self, _seq: u32, data: &[u8]) {
+        if let Some(g) = self.group {
+            g.received(self.services.worker, data.len());
+        }
         if let Some(p) = self.body_pipe {
             p.push(data);
         }
@@ -138,6 +160,9 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
             }
         }
         group.counters.request(self.services.worker, req.method(), req.head_len);
+        if !req.body().is_empty() {
+            group.counters.received(self.services.worker, req.body().len());
+        }
         let routed = Request { route_path: Some(&path), ..*req };
         match &group.target {
             Some(Target::Inline(h)) => {

@@ -27,6 +27,7 @@ pub struct ServerBuilder {
     addrs: Vec<(SocketAddr, bool)>,
     shutdown_timeout: Duration,
     backlog: i32,
+    half_close: bool,
 }
 
 impl Default for ServerBuilder {
@@ -45,7 +46,20 @@ impl ServerBuilder {
             addrs: Vec::new(),
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             backlog: DEFAULT_BACKLOG,
+            half_close: false,
         }
+    }
+
+    /// Whether a client that shuts down its sending side after its requests (a half-close, as
+    /// `printf … | nc -N` does) still gets the answers owed to it. `false` (the default, as
+    /// hyper's and nginx's): end-of-file from a client closes its connection, dropping answers not
+    /// yet sent — queued requests see `is_disconnected`, a stream writer `ConnectionAborted`. A
+    /// FIN cannot tell a half-close from a client gone: `true` keeps such a connection until its
+    /// answers are out (or a write fails), and its queued requests learn of nothing until then.
+    /// Inline answers are unaffected: they are written before the end-of-file is read.
+    pub fn half_close(mut self, enabled: bool) -> Self {
+        self.half_close = enabled;
+        self
     }
 
     /// The number of I/O threads (at least 1).
@@ -116,6 +130,18 @@ impl ServerBuilder {
     }
 
     fn spawn<H: Handler + ?Sized>(self, handler: Option<Arc<H>>, routes: Option<Arc<Routes>>) -> Result<Server, Error> {
+        // SO_REUSEPORT would let our listeners join a port that another process (another hsys)
+        // listens on, so every fixed address is first checked free. All checks come before any
+        // of our listeners is bound: ours on `127.0.0.1:P` would fail the check of `0.0.0.0:P`.
+        // (A listener that appears between the check and the bind still shares the port.)
+        for &(addr, required) in &self.addrs {
+            if addr.port() != 0
+                && let Err(e) = listener::check_free(addr)
+                && (required || !is_unavailable(&e))
+            {
+                return Err(Error::listen(addr, e));
+            }
+        }
         // Bind the first thread's listeners first: port 0 becomes a real port that the other
         // threads then share through SO_REUSEPORT.
         let mut local_addrs = Vec::new();
@@ -160,6 +186,7 @@ impl ServerBuilder {
                 limits: self.limits.clone(),
                 timeouts: self.timeouts.clone(),
                 shutdown_timeout: self.shutdown_timeout,
+                half_close: self.half_close,
             })
             .map_err(Error::setup)?;
             let spawned = std::thread::Builder::new().name(format!("hsys-io-{index}")).spawn(move || worker.run());
@@ -287,6 +314,16 @@ impl Server {
     pub fn set_group_max_connections(&self, group: GroupId, max: Option<usize>) -> Result<(), Error> {
         let routes = self.routes.as_ref().ok_or_else(Error::unknown_group)?;
         routes.load().limit_connections(group, max)
+    }
+
+    /// Sets a group's request-body limit on a running server, for requests from now on; see
+    /// [`UrlGroups::set_max_body_size`].
+    ///
+    /// # Errors
+    /// An unknown group, or a server without URL groups.
+    pub fn set_group_max_body_size(&self, group: GroupId, max: Option<Option<u64>>) -> Result<(), Error> {
+        let routes = self.routes.as_ref().ok_or_else(Error::unknown_group)?;
+        routes.update(|g| g.set_max_body_size(group, max))
     }
 
     /// A URL group's counters.

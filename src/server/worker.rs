@@ -58,10 +58,31 @@ const FRESH_GRACE: Duration = Duration::from_secs(1);
 const DRAIN_TICK: Duration = Duration::from_millis(20);
 /// How often accepting is retried while the server is at its connection limit.
 const FULL_RETRY: Duration = Duration::from_millis(20);
-/// A client slower than `min_send_rate` is dropped only once its output has been stalled this long.
-const SEND_RATE_GRACE: Duration = Duration::from_secs(2);
-/// How often a stalled connection's send rate is checked.
+/// How often a connection whose output waits for its client is checked: it hands the socket what
+/// room has opened (writability is signalled only once a third of the send buffer is free, which
+/// even a steady reader may take longer than a window to free), then its send rate is judged.
 const SEND_RATE_CHECK: Duration = Duration::from_secs(1);
+/// The shortest span a waiting client's send rate is judged over: a client that took fewer than
+/// `min_send_rate` × window bytes over the last window is closed. The window slides in tenths
+/// ([`WINDOW_SLOTS`]), and the first judgement comes one whole window after the output began to
+/// wait, so the window is also the grace period, and what the kernels' buffers absorbed at first
+/// counts for one window only (an average since the stall began credited a slow reader with
+/// megabytes, that is hours).
+///
+/// A steady reader takes bytes in bursts: its kernel reopens the receive window no less than a
+/// segment (MSS) at a time, so the server cannot see progress finer than that. A connection's
+/// window is therefore the longer of this and the time one of its segments takes at the minimum
+/// rate (see [`window_period`]): one segment then pays for a window, and a client reading at the
+/// minimum or faster takes one in every window. 10 s because at the default 150 B/s, one Ethernet
+/// segment (1,448 B) takes 9.7 s: the floor costs no leniency there; over loopback (64 KiB
+/// segments) the window is 437 s at the default rate, and 10 s at 10,000 B/s. A longer floor
+/// would let a client that reads nothing hold its connection and unsent output that much longer.
+const SEND_RATE_WINDOW: Duration = Duration::from_secs(10);
+/// Slots of a [`SendWindow`]: the window slides by this fraction of itself (by one check at the
+/// shortest window).
+const WINDOW_SLOTS: usize = (SEND_RATE_WINDOW.as_millis() / SEND_RATE_CHECK.as_millis()) as usize;
+/// Wheel ticks between two checks.
+const CHECK_TICKS: u32 = (SEND_RATE_CHECK.as_millis() / timer::TICK.as_millis()) as u32;
 
 /// Everything a worker is built from.
 pub(super) struct Setup<H: ?Sized> {
@@ -76,6 +97,8 @@ pub(super) struct Setup<H: ?Sized> {
     pub limits: Limits,
     pub timeouts: Timeouts,
     pub shutdown_timeout: Duration,
+    /// Serve answers owed to a client that half-closed (see `ServerBuilder::half_close`).
+    pub half_close: bool,
 }
 
 /// A graceful stop in progress.
@@ -108,6 +131,7 @@ pub(super) struct Worker<H: ?Sized> {
     limits: Limits,
     timeouts: Timeouts,
     shutdown_timeout: Duration,
+    half_close: bool,
     date: DateCache,
     common: CommonHeaders,
     scratch: Box<[u8]>,
@@ -148,6 +172,8 @@ struct Connection {
     unsent: u32,
     /// The peer has finished sending.
     eof: bool,
+    /// Answers owed when the peer's end-of-file arrives are still sent (`ServerBuilder::half_close`).
+    half_close: bool,
     /// `Some(deadline)` once the server has closed its side and only drops reads.
     linger_until: Option<Instant>,
     lingered_bytes: usize,
@@ -172,9 +198,77 @@ struct Connection {
     phase: Phase,
     phase_since: u32,
     phase_served: u32,
-    /// Since when output has been waiting for the client (0: it is not), and bytes it took since.
-    stall_since: u32,
-    stall_sent: u64,
+    /// While output waits for the client (and there is a `min_send_rate`): what it took, per
+    /// check. Boxed: only a connection that also holds unsent output (or a file tail) has one.
+    stall: Option<Box<SendWindow>>,
+}
+
+/// What a client took from a connection whose output waits for it: bytes per slot, over its
+/// last window (a ring of [`WINDOW_SLOTS`] slots).
+#[derive(Debug)]
+struct SendWindow {
+    /// The wheel tick the wait began; checks are due every [`CHECK_TICKS`] from it.
+    since: u32,
+    /// Ticks per slot (a whole number of checks): the window over [`WINDOW_SLOTS`].
+    period: u32,
+    /// Slots ended (recorded in `slots`) so far.
+    ended: u32,
+    /// Bytes taken in the slot in progress.
+    current: u32,
+    /// Bytes taken in each of the last ended slots, slot `p` at `p % WINDOW_SLOTS` (saturating:
+    /// 4 GiB per slot is more than any minimum rate asks of one).
+    slots: [u32; WINDOW_SLOTS],
+}
+
+/// Ticks per slot of the send-rate window of a connection whose segments are `mss` bytes, at
+/// `rate` bytes per second: the window is [`SEND_RATE_WINDOW`], or the time one segment takes at
+/// `rate` when that is longer, rounded up to whole checks.
+fn window_period(mss: u32, rate: u64) -> u32 {
+    let tick_ms = timer::TICK.as_millis() as u64;
+    let segment_ms = (u64::from(mss) * 1000).div_ceil(rate.max(1));
+    let window_ms = segment_ms.max(SEND_RATE_WINDOW.as_millis() as u64);
+    let checks = window_ms.div_ceil(WINDOW_SLOTS as u64 * u64::from(CHECK_TICKS) * tick_ms);
+    u32::try_from(checks).unwrap_or(u32::MAX).saturating_mul(CHECK_TICKS)
+}
+
+impl SendWindow {
+    fn new(since: u32, period: u32) -> Self {
+        SendWindow { since, period: period.max(1), ended: 0, current: 0, slots: [0; WINDOW_SLOTS] }
+    }
+
+    /// The client took `n` more bytes.
+    fn took(&mut self, n: usize) {
+        self.current = self.current.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+    }
+
+    /// The window's length.
+    fn length(&self) -> Duration {
+        timer::TICK.saturating_mul(self.period.saturating_mul(WINDOW_SLOTS as u32))
+    }
+
+    /// The tick of the first check after `now_tick`.
+    fn next_check(&self, now_tick: u32) -> u32 {
+        let done = now_tick.saturating_sub(self.since) / CHECK_TICKS;
+        self.since.saturating_add(done.saturating_add(1).saturating_mul(CHECK_TICKS))
+    }
+
+    /// Ends every slot over by `now_tick` (the bytes taken so far count to the latest one); once
+    /// a whole window has ended, the bytes taken during the last one.
+    fn roll(&mut self, now_tick: u32) -> Option<u64> {
+        let over = now_tick.saturating_sub(self.since) / self.period;
+        if over > self.ended {
+            // A late check (a busy loop) ends several slots at once: the earlier ones took
+            // nothing (only the last window's are kept), the latest all that came.
+            let current = std::mem::take(&mut self.current);
+            for p in self.ended.max(over.saturating_sub(WINDOW_SLOTS as u32))..over {
+                if let Some(slot) = self.slots.get_mut(p as usize % WINDOW_SLOTS) {
+                    *slot = if p + 1 == over { current } else { 0 };
+                }
+            }
+            self.ended = over;
+        }
+        (self.ended as usize >= WINDOW_SLOTS).then(|| self.slots.iter().copied().map(u64::from).sum())
+    }
 }
 
 impl Connection {
@@ -217,6 +311,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             limits: setup.limits,
             timeouts: setup.timeouts,
             shutdown_timeout: setup.shutdown_timeout,
+            half_close: setup.half_close,
             date,
             common,
             scratch: vec![0u8; SCRATCH].into_boxed_slice(),
@@ -371,6 +466,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             out_pos: 0,
             unsent: 0,
             eof: false,
+            half_close: self.half_close,
             linger_until: None,
             lingered_bytes: 0,
             serial: self.next_serial,
@@ -386,8 +482,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             phase: Phase::Idle,
             phase_since: self.now_tick,
             phase_served: 0,
-            stall_since: 0,
-            stall_sent: 0,
+            stall: None,
         });
         let c = self.counters();
         c.connections_accepted.add(1);
@@ -534,13 +629,20 @@ impl<H: Handler + ?Sized> Worker<H> {
         }
         let t = &self.timeouts;
         let deadline = if c.waits_for_client() {
-            if c.stall_since == 0 {
-                c.stall_since = now_tick;
-                c.stall_sent = 0;
+            if t.min_send_rate == 0 {
+                0
+            } else {
+                let stream = &c.stream;
+                let window = c.stall.get_or_insert_with(|| {
+                    // No segment size (cannot happen on a connected socket): the shortest window.
+                    let mss = socket2::SockRef::from(stream).tcp_mss().unwrap_or(0);
+                    Box::new(SendWindow::new(now_tick, window_period(mss, t.min_send_rate)))
+                });
+                // Checks keep to their schedule: writes in between do not move them.
+                window.next_check(now_tick)
             }
-            if t.min_send_rate == 0 { 0 } else { Wheel::after(now_tick, SEND_RATE_CHECK) }
         } else {
-            c.stall_since = 0;
+            c.stall = None;
             let phase = c.h1.phase();
             let served = c.h1.served();
             if phase != c.phase || served != c.phase_served || phase == Phase::Body {
@@ -591,16 +693,25 @@ impl<H: Handler + ?Sized> Worker<H> {
     fn on_deadline(&mut self, key: usize, now: Instant) {
         let now_tick = self.now_tick;
         let Some(c) = self.conns.get_mut(key) else { return };
+        let env = Env { common: &self.common, limits: &self.limits, draining: self.draining.is_some() };
         if c.waits_for_client() {
-            let stalled = Duration::from_millis(u64::from(now_tick - c.stall_since) * timer::TICK.as_millis() as u64);
-            let owed = self.timeouts.min_send_rate.saturating_mul(stalled.as_secs());
-            let verdict =
-                if stalled >= SEND_RATE_GRACE && c.stall_sent < owed { Verdict::Close } else { Verdict::Keep };
-            self.counters[self.index].timed_out.add(u64::from(verdict == Verdict::Close));
+            // First hand the socket the room the client made since the last writable edge (as a
+            // spurious event would: drive only writes what fits), then judge what it took.
+            let services = services(&self.handler, &self.table, &self.return_path, self.index);
+            let counters = &self.counters[self.index];
+            let mut verdict = drive(c, &mut self.scratch, &mut self.out, &env, &services, counters);
+            if verdict == Verdict::Keep
+                && c.waits_for_client()
+                && let Some(window) = &mut c.stall
+                && let Some(taken) = window.roll(now_tick)
+                && u128::from(taken) * 1000 < u128::from(self.timeouts.min_send_rate) * window.length().as_millis()
+            {
+                counters.timed_out.add(1);
+                verdict = Verdict::Close;
+            }
             self.apply(key, verdict, now);
             return;
         }
-        let env = Env { common: &self.common, limits: &self.limits, draining: self.draining.is_some() };
         if c.h1.phase() == Phase::Body
             && let Some(pipe) = c.body_pipe.take()
         {
@@ -673,7 +784,9 @@ fn drive<H: Handler + ?Sized>(
 ) -> Verdict {
     // Output the kernel refused earlier goes first, then a file or stream body being sent; nothing new is read
     // until both are gone.
-    match flush_outbuf(c, counters).and_then(|done| if done { send_tail(c, out, counters) } else { Ok(false) }) {
+    match flush_outbuf(c, counters)
+        .and_then(|done| if done { send_tail(c, out, counters, services.worker) } else { Ok(false) })
+    {
         Ok(true) => {}
         Ok(false) => return Verdict::Keep,
         Err(_) => return Verdict::Close,
@@ -741,11 +854,20 @@ fn drive<H: Handler + ?Sized>(
         c.tail = Some(tail);
         return drive(c, scratch, out, env, services, counters);
     }
+    if peer_done {
+        c.eof = true;
+    }
     if c.h1.is_finished() {
-        if c.h1.wants_linger() && !peer_done { Verdict::Linger } else { Verdict::Close }
+        if c.h1.wants_linger() && !c.eof { Verdict::Linger } else { Verdict::Close }
+    } else if peer_done && c.half_close && c.inbuf.is_empty() && c.h1.owes_only_answers() {
+        // The client finished sending (a half-close, as `printf … | nc -N` does, or it is gone
+        // altogether: a FIN cannot tell). No further request is read, and the answers still owed
+        // are sent; a write that fails closes the connection then.
+        c.h1.close();
+        Verdict::Keep
     } else if peer_done {
-        // The client went away (or half-closed) with answers possibly owed: they are dropped and
-        // the queued requests see `is_disconnected`.
+        // The client went away in the middle of a request (or with nothing owed): close; a
+        // queued request sees `is_disconnected` and a body being read ends `Gone`.
         Verdict::Close
     } else {
         Verdict::Keep
@@ -849,7 +971,9 @@ fn flush_outbuf(c: &mut Connection, counters: &WorkerCounters) -> io::Result<boo
             Ok(0) => return Ok(false),
             Ok(n) => {
                 c.out_pos += n;
-                c.stall_sent += n as u64;
+                if let Some(window) = &mut c.stall {
+                    window.took(n);
+                }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -868,7 +992,9 @@ fn flush_outbuf(c: &mut Connection, counters: &WorkerCounters) -> io::Result<boo
 /// Sends what follows the last answer's head: a file with `sendfile(2)`, or what a stream's
 /// writer has added. When it is all out, releases the answers that waited behind it into `out`.
 /// `Ok(true)`: nothing is left to send.
-fn send_tail(c: &mut Connection, out: &mut Vec<u8>, counters: &WorkerCounters) -> io::Result<bool> {
+/// File and stream body bytes count to the connection's group (`BytesSent`) as the kernel takes
+/// them.
+fn send_tail(c: &mut Connection, out: &mut Vec<u8>, counters: &WorkerCounters, worker: usize) -> io::Result<bool> {
     match &mut c.tail {
         None => return Ok(true),
         Some(Tail::Stream(source)) => {
@@ -878,6 +1004,9 @@ fn send_tail(c: &mut Connection, out: &mut Vec<u8>, counters: &WorkerCounters) -
                 c.outbuf = taken.bytes;
                 c.out_pos = 0;
                 let empty = c.outbuf.is_empty();
+                if let Some(group) = &c.group {
+                    group.sent(worker, c.outbuf.len());
+                }
                 if !flush_outbuf(c, counters)? {
                     return Ok(false);
                 }
@@ -913,10 +1042,15 @@ fn send_tail(c: &mut Connection, out: &mut Vec<u8>, counters: &WorkerCounters) -
                     // The file shrank below its announced length: the framing cannot be kept.
                     return Err(io::ErrorKind::UnexpectedEof.into());
                 }
+                if let Some(group) = &c.group {
+                    group.sent(worker, n as usize);
+                }
+                if let Some(window) = &mut c.stall {
+                    window.took(n as usize);
+                }
                 let n = n as u64;
                 f.offset += n;
                 f.len -= n;
-                c.stall_sent += n;
             }
         }
     }
@@ -940,5 +1074,98 @@ fn linger_read(c: &mut Connection, scratch: &mut [u8]) -> Verdict {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => return Verdict::Close,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SLOTS: u32 = WINDOW_SLOTS as u32;
+
+    /// Ends the slots up to slot `k` (ticks since the wait began: `k × period`).
+    fn roll_at(w: &mut SendWindow, k: u32) -> Option<u64> {
+        w.roll(w.since + k * w.period)
+    }
+
+    #[test]
+    fn the_send_rate_window_spans_a_segment_at_the_minimum_rate() {
+        let secs = |period: u32| f64::from(period * SLOTS) * timer::TICK.as_secs_f64();
+        // Ethernet at the default 150 B/s: one segment takes 9.7 s, the shortest window is 10 s.
+        assert_eq!(secs(window_period(1448, 150)), 10.0);
+        // Loopback: one 64 KiB segment takes 437 s; the window slides by whole checks.
+        assert_eq!(secs(window_period(65483, 150)), 440.0);
+        assert_eq!(secs(window_period(65483, 10_000)), 10.0);
+        assert_eq!(secs(window_period(65483, 1 << 30)), 10.0);
+        assert_eq!(secs(window_period(0, 150)), 10.0);
+        assert!(window_period(u32::MAX, 1) > 0);
+        assert_eq!(SendWindow::new(1, window_period(65483, 150)).length(), Duration::from_secs(440));
+    }
+
+    #[test]
+    fn the_send_rate_is_judged_only_over_a_whole_window_and_it_slides() {
+        let mut w = SendWindow::new(7, CHECK_TICKS);
+        assert_eq!(w.next_check(7), 7 + CHECK_TICKS);
+        // What the kernels' buffers absorb at first counts for one window only.
+        w.took(5_000_000);
+        for k in 1..SLOTS {
+            assert_eq!(roll_at(&mut w, k), None, "judged before a whole window, at slot {k}");
+            w.took(100);
+        }
+        assert_eq!(roll_at(&mut w, SLOTS), Some(5_000_000 + 900));
+        // Checks keep to their schedule, whenever the connection was last driven.
+        assert_eq!(w.next_check(7 + SLOTS * CHECK_TICKS), 7 + (SLOTS + 1) * CHECK_TICKS);
+        assert_eq!(w.next_check(7 + SLOTS * CHECK_TICKS + 3), 7 + (SLOTS + 1) * CHECK_TICKS);
+        w.took(100);
+        assert_eq!(roll_at(&mut w, SLOTS + 1), Some(1_000), "the first slot slid out");
+        // Between two slot ends, nothing ends.
+        w.took(1);
+        assert_eq!(w.roll(w.since + (SLOTS + 1) * CHECK_TICKS + 3), Some(1_000));
+    }
+
+    #[test]
+    fn a_long_window_is_checked_every_second_and_judged_every_slot() {
+        let period = window_period(65483, 150);
+        let mut w = SendWindow::new(1, period);
+        assert_eq!(w.next_check(1), 1 + CHECK_TICKS);
+        for check in 1..period / CHECK_TICKS {
+            w.took(10);
+            assert_eq!(w.roll(1 + check * CHECK_TICKS), None);
+        }
+        w.took(10);
+        assert_eq!(w.roll(1 + period), None, "one slot of ten");
+        assert_eq!(w.slots[0], 10 * (period / CHECK_TICKS));
+    }
+
+    #[test]
+    fn a_late_check_ends_the_slots_it_missed_as_empty() {
+        let mut w = SendWindow::new(1, CHECK_TICKS);
+        for k in 1..=SLOTS {
+            w.took(10);
+            roll_at(&mut w, k);
+        }
+        w.took(10);
+        // Three slots late: the bytes count to the latest, the two missed took nothing.
+        assert_eq!(roll_at(&mut w, SLOTS + 3), Some(10 * u64::from(SLOTS - 3) + 10));
+        // Later than a whole window: only what came since.
+        w.took(4);
+        assert_eq!(roll_at(&mut w, 5 * SLOTS), Some(4));
+    }
+
+    #[test]
+    fn counts_saturate_instead_of_wrapping() {
+        let mut w = SendWindow::new(1, CHECK_TICKS);
+        w.took(usize::MAX);
+        w.took(1 << 31);
+        assert_eq!(roll_at(&mut w, SLOTS), Some(u64::from(u32::MAX)));
+    }
+
+    #[test]
+    fn connection_state_stays_small() {
+        // ARCHITECTURE.md ("Idle connections hold no buffer") states this size.
+        let size = std::mem::size_of::<Connection>();
+        eprintln!("worker::Connection: {size} bytes");
+        assert!(size <= 280, "worker::Connection grew to {size} bytes");
+        assert_eq!(std::mem::size_of::<Option<Box<SendWindow>>>(), 8);
     }
 }

@@ -222,7 +222,12 @@ impl<T> Namespace<T> {
         if let Some(route) = try_class(&table.strong) {
             return route;
         }
-        let named = host_header.and_then(header_host).and_then(|host| table.find_name(host));
+        // No names on this port (the common case of `+`, `*` or IP prefixes): no header scan.
+        let named = if table.names.is_empty() {
+            None
+        } else {
+            host_header.and_then(header_host).and_then(|host| table.find_name(host))
+        };
         if let Some(route) = named.and_then(&mut try_class) {
             return route;
         }

@@ -68,8 +68,9 @@ pub fn normalize_path(path: &str) -> Result<Cow<'_, str>, PathError> {
 pub fn split_target(target: &str) -> (&str, Option<&str>) {
     let absolute = after_authority(target);
     let rest = absolute.unwrap_or(target);
-    let (path, query) = match rest.split_once('?') {
-        Some((path, query)) => (path, Some(query)),
+    // A byte scan: `split_once('?')` set up a char searcher per request.
+    let (path, query) = match rest.bytes().position(|b| b == b'?') {
+        Some(q) => (rest.get(..q).unwrap_or(rest), rest.get(q + 1..)),
         None => (rest, None),
     };
     if absolute.is_some() && path.is_empty() { ("/", query) } else { (path, query) }

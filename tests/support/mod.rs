@@ -72,10 +72,21 @@ impl Client {
         Some(resp)
     }
 
-    /// Whether the server closed the connection (end-of-file or reset within the step time).
+    /// Whether the server closed the connection: end-of-file or a reset within the step time.
+    /// A connection still open when the step time runs out (the read times out) is not closed,
+    /// nor is one that sends more bytes.
     pub fn closed(&mut self) -> bool {
         let mut b = [0u8; 1];
-        matches!(self.reader.read(&mut b), Ok(0) | Err(_))
+        match self.reader.read(&mut b) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+            ),
+        }
     }
 
     /// A raw exchange: send `bytes`, read one response.
