@@ -592,16 +592,28 @@ impl QueuedRequest {
     /// Sends the head of `reply` now (its body, if any, is ignored) and returns a writer for the
     /// body, which goes out chunked (HTTP/1.1) or until the close (HTTP/1.0) as the client takes
     /// it; see [`ResponseWriter`](crate::ResponseWriter). `None` if the client has disconnected.
-    pub fn respond_streaming(mut self, reply: Reply) -> Option<crate::ResponseWriter> {
+    pub fn respond_streaming(self, reply: Reply) -> Option<crate::ResponseWriter> {
+        self.stream_reply(reply, None)
+    }
+
+    /// As [`respond_streaming`](QueuedRequest::respond_streaming), for a body of a known
+    /// `length`: the head says `Content-Length` (the connection stays open after it, HTTP/1.0
+    /// included) and the body goes out unchunked. Writing more than `length` bytes fails with
+    /// `InvalidInput` (nothing is taken); finishing short of it fails with `UnexpectedEof` and
+    /// cuts the answer (the connection closes).
+    pub fn respond_streaming_sized(self, reply: Reply, length: u64) -> Option<crate::ResponseWriter> {
+        self.stream_reply(reply, Some(length))
+    }
+
+    fn stream_reply(mut self, reply: Reply, length: Option<u64>) -> Option<crate::ResponseWriter> {
         let handle = self.handle.take()?;
         // The framing is fixed here, before the writer's first byte: the same facts decide the
         // head the I/O thread writes (`Response::stream_body`).
         let chunked = self.version == Version::Http11;
         let discard = self.method == "HEAD" || !crate::h1::encode::status_has_body(reply.status());
-        let pipe = std::sync::Arc::new(crate::stream::StreamPipe::new(chunked, discard));
-        if !handle
-            .notify(Message::Reply(reply.streamed(crate::stream::StreamSource::new(std::sync::Arc::clone(&pipe)))))
-        {
+        let pipe = std::sync::Arc::new(crate::stream::StreamPipe::new(chunked, discard, length));
+        let source = crate::stream::StreamSource::new(std::sync::Arc::clone(&pipe));
+        if !handle.notify(Message::Reply(reply.streamed(source, length))) {
             return None;
         }
         Some(crate::ResponseWriter::new(pipe, handle))

@@ -29,8 +29,10 @@ struct State {
     discard: bool,
     /// The I/O thread found the buffer empty and waits for a wake.
     io_waiting: bool,
-    /// Chunk-encode (HTTP/1.1) or send raw until the close (HTTP/1.0).
+    /// Chunk-encode (HTTP/1.1) or send raw (HTTP/1.0, or a length announced in the head).
     chunked: bool,
+    /// Bytes still owed when the head announced the body's length.
+    remaining: Option<u64>,
     /// Holders of the I/O side ([`StreamSource`]); at zero the answer can no longer be sent.
     sources: usize,
     /// An async writer waiting for room.
@@ -58,10 +60,16 @@ impl StreamPipe {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A pipe for a body framed as the head will say: chunked (HTTP/1.1) or raw until the close
-    /// (HTTP/1.0); `discard` when no body is sent at all (`HEAD`, 1xx/204/304).
-    pub(crate) fn new(chunked: bool, discard: bool) -> Self {
-        StreamPipe { state: Mutex::new(State { chunked, discard, ..State::default() }), drained: Condvar::new() }
+    /// A pipe for a body framed as the head will say: `length` bytes when announced, else
+    /// chunked (HTTP/1.1) or raw until the close (HTTP/1.0); `discard` when no body is sent at
+    /// all (`HEAD`, 1xx/204/304).
+    pub(crate) fn new(chunked: bool, discard: bool, length: Option<u64>) -> Self {
+        let chunked = chunked && length.is_none();
+        StreamPipe {
+            // Nothing is sent when discarding (`HEAD`…): no length to hold the writer to.
+            state: Mutex::new(State { chunked, discard, remaining: length.filter(|_| !discard), ..State::default() }),
+            drained: Condvar::new(),
+        }
     }
 
     /// Tells a waiting writer (blocked or async) to look again.
@@ -178,7 +186,29 @@ impl ResponseWriter {
     }
 
     /// Encodes `data` (and the last chunk) into the buffer and wakes the I/O thread if it waits.
+    /// With an announced length, writing past it is refused (nothing is taken) and finishing
+    /// short of it cuts the answer (the connection closes: its framing cannot be kept).
     fn append_now(&self, mut s: MutexGuard<'_, State>, data: &[u8], last: bool) -> io::Result<()> {
+        if let Some(left) = s.remaining {
+            let n = data.len() as u64;
+            if n > left {
+                return Err(io::Error::new(io::ErrorKind::InvalidInput, "more body than the announced Content-Length"));
+            }
+            let left = left - n;
+            s.remaining = Some(left);
+            if last && left > 0 {
+                s.aborted = true;
+                let wake = std::mem::take(&mut s.io_waiting);
+                drop(s);
+                if wake {
+                    self.handle.notify(Message::Stream);
+                }
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "less body than the announced Content-Length",
+                ));
+            }
+        }
         if !s.discard {
             if s.chunked {
                 if !data.is_empty() {

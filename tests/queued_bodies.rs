@@ -207,3 +207,70 @@ fn without_half_close_end_of_file_closes_and_drops_the_answers_owed() {
     let (_server, addr) = queued(Limits::default(), slow_ok);
     assert_eq!(send_and_half_close(addr), "");
 }
+
+/// Streams a body of announced length: `/ok` writes it all, `/over` tries one byte too many,
+/// `/short` finishes two bytes short. The outcome of each write goes in the app's log.
+fn sized(req: QueuedRequest) {
+    let path = req.path().to_owned();
+    let Some(mut w) = req.respond_streaming_sized(Reply::new(200).header("X-Sized", "1"), 10) else { return };
+    let first = w.write_all(b"01234");
+    let result = match path.as_str() {
+        "/over" => w.write_all(b"567890").map(|()| "wrote past").unwrap_or("refused"),
+        "/short" => {
+            let _ = w.write_all(b"567");
+            return assert_eq!(w.finish().map_err(|e| e.kind()), Err(std::io::ErrorKind::UnexpectedEof));
+        }
+        _ => "ok",
+    };
+    assert!(first.is_ok() && result != "wrote past", "{path}: {result}");
+    let _ = w.write_all(b"56789");
+    let _ = w.finish();
+}
+
+#[test]
+fn a_streamed_answer_of_known_length_has_content_length_and_keeps_the_connection() {
+    let (_server, addr) = queued(Limits::default(), sized);
+    let mut c = Client::connect(addr);
+    let a = c.exchange(&get("/ok"));
+    assert_eq!((a.status, a.header("content-length"), a.header("transfer-encoding")), (200, Some("10"), None));
+    assert_eq!(a.body, b"0123456789");
+    // A write past the length is refused; the answer still completes with the right bytes.
+    assert_eq!(c.exchange(&get("/over")).body, b"0123456789");
+    // HTTP/1.0 keep-alive: the announced length keeps the connection open.
+    let h10 = c.exchange(b"GET /ok HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    assert_eq!((h10.header("connection"), h10.body.len()), (Some("keep-alive"), 10));
+    // Finishing short cuts the answer: the client sees a short body and the close.
+    c.send(&get("/short"));
+    let mut raw = Vec::new();
+    c.reader.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.contains("Content-Length: 10") && text.ends_with("01234567"), "{text}");
+}
+
+#[test]
+fn answers_204_and_304_carry_no_body_and_the_next_request_stays_in_sync() {
+    let server = Server::builder()
+        .threads(1)
+        .bind("127.0.0.1:0".parse().unwrap())
+        .serve(|req: &hsys::Request<'_>, res: &mut hsys::Response<'_>| {
+            let status = if req.path() == "/nc" {
+                204
+            } else if req.path() == "/nm" {
+                304
+            } else {
+                200
+            };
+            res.status(status).body(b"never for 204 or 304");
+        })
+        .unwrap();
+    let mut s = TcpStream::connect(server.local_addrs()[0]).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(&[get("/nc"), get("/nm"), get("/ok")].concat()).unwrap();
+    let mut c = Client { reader: BufReader::new(s) };
+    let nc = c.read(false);
+    assert_eq!((nc.status, nc.header("content-length")), (204, None));
+    let nm = c.read(false);
+    assert_eq!(nm.status, 304);
+    let ok = c.read(false);
+    assert_eq!((ok.status, ok.body.as_slice()), (200, &b"never for 204 or 304"[..]));
+}

@@ -172,13 +172,22 @@ impl<'a> Response<'a> {
         self.http10 = http10;
     }
 
-    /// Writes a head whose body an application thread streams: chunked for HTTP/1.1; for
-    /// HTTP/1.0, raw until the connection closes.
-    pub(crate) fn stream_body(&mut self, pipe: crate::stream::StreamSource) {
+    /// Writes a head whose body an application thread streams: with `Content-Length` when its
+    /// length is known; else chunked for HTTP/1.1 and, for HTTP/1.0, raw until the connection closes.
+    pub(crate) fn stream_body(&mut self, pipe: crate::stream::StreamSource, length: Option<u64>) {
         if self.stage == Stage::Done {
             return;
         }
         let has_body = encode::status_has_body(self.status);
+        if let Some(n) = length {
+            self.begin();
+            self.end_head(usize::try_from(n).unwrap_or(usize::MAX));
+            if !self.head_only && has_body && n > 0 {
+                self.tail = Some(Tail::Stream(pipe));
+            }
+            self.stage = Stage::Done;
+            return;
+        }
         if self.http10 && has_body {
             self.close = true;
         }
@@ -271,13 +280,23 @@ pub struct Reply {
     body: Cow<'static, [u8]>,
     file: Option<FileBody>,
     stream: Option<crate::stream::StreamSource>,
+    /// A streamed body's length, when the application announced it.
+    stream_length: Option<u64>,
     close: bool,
 }
 
 impl Reply {
     /// A reply with `status` and no headers or body.
     pub fn new(status: u16) -> Self {
-        Reply { status, headers: Vec::new(), body: Cow::Borrowed(b""), file: None, stream: None, close: false }
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: Cow::Borrowed(b""),
+            file: None,
+            stream: None,
+            stream_length: None,
+            close: false,
+        }
     }
 
     /// Adds a header (dropped when written if invalid, as [`Response::header`] does).
@@ -302,9 +321,10 @@ impl Reply {
         Ok(self)
     }
 
-    /// This reply's body is streamed through `pipe`.
-    pub(crate) fn streamed(mut self, pipe: crate::stream::StreamSource) -> Self {
+    /// This reply's body is streamed through `pipe`, `length` bytes of it when known.
+    pub(crate) fn streamed(mut self, pipe: crate::stream::StreamSource, length: Option<u64>) -> Self {
         self.stream = Some(pipe);
+        self.stream_length = length;
         self
     }
 
@@ -329,7 +349,7 @@ impl Reply {
             res.header(n, v);
         }
         match (&self.file, &self.stream) {
-            (_, Some(source)) => res.stream_body(source.clone()),
+            (_, Some(source)) => res.stream_body(source.clone(), self.stream_length),
             (Some(f), None) => res.file_body(f.clone()),
             (None, None) => res.body(&self.body),
         }

@@ -69,14 +69,16 @@ const SEND_RATE_CHECK: Duration = Duration::from_secs(1);
 /// counts for one window only (an average since the stall began credited a slow reader with
 /// megabytes, that is hours).
 ///
-/// A steady reader takes bytes in bursts: its kernel reopens the receive window no less than a
-/// segment (MSS) at a time, so the server cannot see progress finer than that. A connection's
-/// window is therefore the longer of this and the time one of its segments takes at the minimum
-/// rate (see [`window_period`]): one segment then pays for a window, and a client reading at the
-/// minimum or faster takes one in every window. 10 s because at the default 150 B/s, one Ethernet
-/// segment (1,448 B) takes 9.7 s: the floor costs no leniency there; over loopback (64 KiB
-/// segments) the window is 437 s at the default rate, and 10 s at 10,000 B/s. A longer floor
-/// would let a client that reads nothing hold its connection and unsent output that much longer.
+/// A steady reader takes bytes in bursts: its kernel reopens the receive window a segment (MSS)
+/// or more at a time (about 1.5 on loopback), so the server cannot see progress finer than that.
+/// A connection's window is therefore the longer of this floor and the time one of its segments
+/// takes at the minimum rate ([`window_period`]): any burst then pays for a whole window, and a
+/// client reading at r takes one every burst/r seconds, so within every window once r is
+/// burst/segment times the minimum (1.5× on loopback). The floor is 10 s because at the default
+/// 150 B/s one Ethernet segment (1,448 B) takes 9.7 s: it costs no leniency there. Over loopback
+/// (64 KiB segments) the window is 440 s at the default rate (437 s, in whole checks per slot),
+/// and 10 s at 10,000 B/s. A longer floor would let a client that reads nothing hold its
+/// connection and its unsent output that much longer.
 const SEND_RATE_WINDOW: Duration = Duration::from_secs(10);
 /// Slots of a [`SendWindow`]: the window slides by this fraction of itself (by one check at the
 /// shortest window).

@@ -1,0 +1,125 @@
+//! The memory bound, measured on the real binary: connections each holding a maximal unfinished
+//! request head cost the server what its limits say, and it goes on serving.
+//!
+//! This replaces the manual `scripts/memory_check.py` in the suite (same measurement, on the
+//! debug build `cargo test` makes).
+
+mod support;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use support::{Client, Running, get};
+
+/// Connections held at once.
+const WANTED: usize = 10_000;
+/// `max_request_bytes` by default (`hsys::limits::DEFAULT_MAX_REQUEST_BYTES`): the most a head
+/// may grow to; one byte less is the largest head the server must keep waiting for.
+const MAX_HEAD: usize = hsys::limits::DEFAULT_MAX_REQUEST_BYTES;
+/// What one such connection may cost the server: the 16 KiB head its `inbuf` keeps (16,383
+/// bytes, one 16 KiB allocator chunk), plus 4 KiB for the rest: its state in the slab (280
+/// bytes, and the slab's spare capacity when it last doubled), its timer entry (12 bytes), the
+/// allocator's headers and rounding, and the granularity of pages in RSS.
+const BOUND_PER_CONNECTION: usize = MAX_HEAD + 4 * 1024;
+
+/// Raises this process's descriptor limit as far as allowed (the server, a child, inherits it);
+/// the limit now in force.
+fn raise_fd_limit() -> u64 {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit read and write only the struct we pass.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+    }
+    lim.rlim_cur
+}
+
+/// The server's resident set, in bytes (`VmRSS` of `/proc/<pid>/status`).
+fn rss(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the server's /proc status");
+    let kib: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("a VmRSS line");
+    kib * 1024
+}
+
+/// The server's resident set once it has stopped growing (it is still reading what was sent).
+fn settled_rss(pid: u32) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = rss(pid);
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = rss(pid);
+        if now.abs_diff(last) < 64 * 1024 || Instant::now() > deadline {
+            return now;
+        }
+        last = now;
+    }
+}
+
+/// A request line and header bytes, `len` in all, with no blank line: a head that never ends.
+fn unfinished_head(len: usize) -> Vec<u8> {
+    let mut head = b"GET / HTTP/1.1\r\nHost: t\r\nX-Pad: ".to_vec();
+    head.resize(len, b'a');
+    head
+}
+
+#[test]
+fn connections_holding_maximal_unfinished_heads_cost_what_the_limits_say() {
+    // The server is another process: each side holds one descriptor per connection.
+    let fds = raise_fd_limit() as usize;
+    let n = WANTED.min(fds.saturating_sub(200));
+    if n < WANTED {
+        eprintln!("memory: descriptor limit {fds}: {n} connections instead of {WANTED}");
+    }
+    let srv = Running::start(&["--stats", "0"]);
+    let pid = srv.child.id();
+    // Warm: each I/O thread has served a request, so its one-time buffers are in the baseline.
+    for _ in 0..4 {
+        assert_eq!(Client::connect(srv.addr).exchange(&get("/")).status, 200);
+    }
+    let before = settled_rss(pid);
+
+    let started = Instant::now();
+    let head = unfinished_head(MAX_HEAD - 1);
+    let mut held = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut s = TcpStream::connect(srv.addr).expect("connect");
+        s.write_all(&head).expect("send the head");
+        held.push(s);
+    }
+    let opened = started.elapsed();
+    let after = settled_rss(pid);
+    let per_connection = after.saturating_sub(before) / n;
+    eprintln!(
+        "memory: {n} connections x {} bytes of unfinished head (opened in {opened:.1?}): server RSS {:.1} MiB -> \
+         {:.1} MiB, {per_connection} bytes per connection (bound {BOUND_PER_CONNECTION})",
+        head.len(),
+        before as f64 / (1 << 20) as f64,
+        after as f64 / (1 << 20) as f64,
+    );
+
+    // While they are held, a fresh client is answered.
+    let mut fresh = Client::connect(srv.addr);
+    assert_eq!(fresh.exchange(&get("/")).status, 200);
+    // And they are held: no answer, no close (header_wait is 120 s by default).
+    for s in &mut held {
+        s.set_nonblocking(true).unwrap();
+        let mut b = [0u8; 64];
+        match s.read(&mut b) {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            other => panic!("a held connection was answered or closed: {other:?}"),
+        }
+    }
+    assert!(
+        per_connection < BOUND_PER_CONNECTION,
+        "{per_connection} bytes per connection, over {BOUND_PER_CONNECTION}"
+    );
+    eprintln!("memory: whole test {:.1?}", started.elapsed());
+}
