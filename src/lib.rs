@@ -27,7 +27,7 @@ pub mod url;
 
 pub use error::{Error, ErrorKind};
 pub use group::{GroupId, GroupStats, Target, UrlGroups};
-pub use h1::response::Reply;
+pub use h1::response::{Prepared, Reply};
 pub use h1::{Handler, IgnoreBody, Request, Response, Version};
 pub use limits::{Limits, Strictness, Timeouts};
 pub use queue::{QueueStats, QueuedRequest, RequestQueue};

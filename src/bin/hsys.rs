@@ -8,7 +8,9 @@ use std::time::Duration;
 use clap::Parser;
 use hsys::limits as lim;
 use hsys::url::UrlPrefix;
-use hsys::{IgnoreBody, Limits, Reply, Request, RequestQueue, Response, Server, Snapshot, Target, Timeouts, UrlGroups};
+use hsys::{
+    IgnoreBody, Limits, Prepared, Reply, Request, RequestQueue, Response, Server, Snapshot, Target, Timeouts, UrlGroups,
+};
 
 /// A high-performance HTTP/1.1 server: answers GET on every URL prefix given with a
 /// `0123456789…` text/plain body, prints its counters, and stops on any key, SIGINT or SIGTERM.
@@ -102,14 +104,20 @@ fn main() -> ExitCode {
         Some(q) => Target::Queue(q.clone()),
         // The answer never depends on a request body: none is collected, no `100 Continue` is
         // sent, and a body that comes anyway is drained (or the connection closed past a bound).
-        None => Target::inline(IgnoreBody(move |req: &Request<'_>, res: &mut Response<'_>| match req.method() {
-            "GET" | "HEAD" => res.header("Content-Type", "text/plain").body(body),
-            _ => res
-                .status(405)
-                .header("Allow", "GET, HEAD")
-                .header("Content-Type", "text/plain")
-                .body(b"Method Not Allowed\n"),
-        })),
+        // Both answers are encoded once (`Prepared`): per request only the status line, the
+        // cached `Server`/`Date` block and `Connection` (when needed) are added.
+        None => {
+            let ok = Prepared::new(200, [("Content-Type", &b"text/plain"[..])], body);
+            let not_allowed = Prepared::new(
+                405,
+                [("Allow", &b"GET, HEAD"[..]), ("Content-Type", b"text/plain")],
+                b"Method Not Allowed\n",
+            );
+            Target::inline(IgnoreBody(move |req: &Request<'_>, res: &mut Response<'_>| match req.method() {
+                "GET" | "HEAD" => res.prepared(&ok),
+                _ => res.prepared(&not_allowed),
+            }))
+        }
     };
     let mut groups = UrlGroups::new();
     let group = groups.create_group(target);

@@ -115,11 +115,7 @@ impl<'a> Response<'a> {
             return self;
         }
         if is_framing_header(name) {
-            if name.eq_ignore_ascii_case("connection")
-                && value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-            {
-                self.close = true;
-            }
+            self.close |= is_close_request(name, value);
             return self;
         }
         self.begin();
@@ -128,6 +124,28 @@ impl<'a> Response<'a> {
         self.out.extend_from_slice(value);
         self.out.extend_from_slice(b"\r\n");
         self
+    }
+
+    /// Answers with a [`Prepared`] answer and completes the response. Does nothing once a header
+    /// or body was written (the status and headers are the prepared ones).
+    pub fn prepared(&mut self, answer: &Prepared) {
+        if self.stage != Stage::Fresh {
+            return;
+        }
+        self.status = answer.status;
+        self.close |= answer.close;
+        self.begin();
+        self.out.extend_from_slice(&answer.headers);
+        if self.close {
+            self.out.extend_from_slice(b"Connection: close\r\n");
+        } else if self.keep_alive_10 {
+            self.out.extend_from_slice(b"Connection: keep-alive\r\n");
+        }
+        self.out.extend_from_slice(&answer.framing);
+        if !self.head_only {
+            self.out.extend_from_slice(&answer.body);
+        }
+        self.stage = Stage::Done;
     }
 
     /// Writes the body and completes the response. Later calls do nothing.
@@ -271,6 +289,57 @@ impl<'a> Response<'a> {
     }
 }
 
+/// An answer encoded once and sent many times: its headers are checked and encoded, with its
+/// `Content-Length`, when it is made. Per request [`Response::prepared`] adds only the status
+/// line, `Server` and `Date` (the thread's cached block) and, when needed, `Connection`, then
+/// copies the rest: a static answer costs three copies.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    status: u16,
+    /// The handler's header lines (written after `Server`/`Date`).
+    headers: Box<[u8]>,
+    /// `Content-Length` (when the status has one) and the blank line (written after `Connection`).
+    framing: Box<[u8]>,
+    /// The body (empty for 1xx, 204 and 304, which carry none).
+    body: Box<[u8]>,
+    /// A `Connection: close` among the headers: the connection ends after the answer.
+    close: bool,
+}
+
+impl Prepared {
+    /// `status` (100–999; others become 500), `headers` (dropped as [`Response::header`] drops
+    /// them: invalid, or framing headers hsys writes itself) and `body`.
+    pub fn new<'a>(status: u16, headers: impl IntoIterator<Item = (&'a str, &'a [u8])>, body: &[u8]) -> Self {
+        let status = if (100..=999).contains(&status) { status } else { 500 };
+        let mut head = Vec::new();
+        let mut close = false;
+        for (name, value) in headers {
+            close |= is_close_request(name, value);
+            if encode::is_token(name.as_bytes()) && encode::is_safe_value(value) && !is_framing_header(name) {
+                head.extend_from_slice(name.as_bytes());
+                head.extend_from_slice(b": ");
+                head.extend_from_slice(value);
+                head.extend_from_slice(b"\r\n");
+            }
+        }
+        let has_body = encode::status_has_body(status);
+        let mut framing = Vec::new();
+        if status >= 200 && status != 204 && !(status == 304 && body.is_empty()) {
+            framing.extend_from_slice(b"Content-Length: ");
+            encode::write_decimal(&mut framing, body.len() as u64);
+            framing.extend_from_slice(b"\r\n");
+        }
+        framing.extend_from_slice(b"\r\n");
+        let body = if has_body { body.into() } else { Box::default() };
+        Prepared { status, headers: head.into_boxed_slice(), framing: framing.into_boxed_slice(), body, close }
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+}
+
 /// An owned response, built on any thread and encoded later by the connection's I/O thread
 /// (the queued path). The same framing rules as [`Response`] apply.
 #[derive(Clone, Debug)]
@@ -356,6 +425,12 @@ impl Reply {
     }
 }
 
+/// Whether a handler's header asks to close the connection (`Connection: close`).
+fn is_close_request(name: &str, value: &[u8]) -> bool {
+    name.eq_ignore_ascii_case("connection")
+        && value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+}
+
 /// Headers whose meaning hsys owns.
 fn is_framing_header(name: &str) -> bool {
     // By length first: most names a handler sets have none of these lengths.
@@ -404,6 +479,38 @@ mod tests {
             text(&out),
             format!("HTTP/1.1 200 OK\r\nServer: S\r\n{DATE}Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi")
         );
+    }
+
+    /// A prepared answer is byte for byte what the same answer written header by header is, for
+    /// every status class, `HEAD`, close and HTTP/1.0 keep-alive.
+    #[test]
+    fn prepared_answers_match_written_ones() {
+        let c = common();
+        let headers: [(&str, &[u8]); 5] = [
+            ("Content-Type", b"text/plain"),
+            ("Bad Name", b"x"),
+            ("Content-Length", b"9"),
+            ("X-Split", b"a\r\nb"),
+            ("Connection", b"keep-alive, close"),
+        ];
+        for status in [200, 204, 304, 404, 405, 100, 7] {
+            for body in [&b""[..], b"hello"] {
+                let prepared = Prepared::new(status, headers, body);
+                for (head_only, close, keep_alive_10) in
+                    [(false, false, false), (true, false, false), (false, true, false), (false, false, true)]
+                {
+                    let (mut a, mut b) = (Vec::new(), Vec::new());
+                    Response::new(&mut a, &c, head_only, close, keep_alive_10).prepared(&prepared);
+                    let mut res = Response::new(&mut b, &c, head_only, close, keep_alive_10);
+                    res.status(status);
+                    for (n, v) in headers {
+                        res.header(n, v);
+                    }
+                    res.body(body);
+                    assert_eq!(text(&a), text(&b), "{status} {body:?} {head_only} {close} {keep_alive_10}");
+                }
+            }
+        }
     }
 
     #[test]

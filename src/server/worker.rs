@@ -211,6 +211,9 @@ struct Connection {
 struct SendWindow {
     /// The wheel tick the wait began; checks are due every [`CHECK_TICKS`] from it.
     since: u32,
+    /// The tick of the next check (set by the last one, so an event on a check's tick does not
+    /// skip it).
+    next: u32,
     /// Ticks per slot (a whole number of checks): the window over [`WINDOW_SLOTS`].
     period: u32,
     /// Slots ended (recorded in `slots`) so far.
@@ -235,7 +238,8 @@ fn window_period(mss: u32, rate: u64) -> u32 {
 
 impl SendWindow {
     fn new(since: u32, period: u32) -> Self {
-        SendWindow { since, period: period.max(1), ended: 0, current: 0, slots: [0; WINDOW_SLOTS] }
+        let next = since.saturating_add(CHECK_TICKS);
+        SendWindow { since, next, period: period.max(1), ended: 0, current: 0, slots: [0; WINDOW_SLOTS] }
     }
 
     /// The client took `n` more bytes.
@@ -248,15 +252,12 @@ impl SendWindow {
         timer::TICK.saturating_mul(self.period.saturating_mul(WINDOW_SLOTS as u32))
     }
 
-    /// The tick of the first check after `now_tick`.
-    fn next_check(&self, now_tick: u32) -> u32 {
-        let done = now_tick.saturating_sub(self.since) / CHECK_TICKS;
-        self.since.saturating_add(done.saturating_add(1).saturating_mul(CHECK_TICKS))
-    }
-
-    /// Ends every slot over by `now_tick` (the bytes taken so far count to the latest one); once
-    /// a whole window has ended, the bytes taken during the last one.
+    /// A check at `now_tick`: schedules the next one, and ends every slot over by now (the bytes
+    /// taken so far count to the latest one); once a whole window has ended, the bytes taken
+    /// during the last one.
     fn roll(&mut self, now_tick: u32) -> Option<u64> {
+        let checks = now_tick.saturating_sub(self.since) / CHECK_TICKS;
+        self.next = self.since.saturating_add(checks.saturating_add(1).saturating_mul(CHECK_TICKS));
         let over = now_tick.saturating_sub(self.since) / self.period;
         if over > self.ended {
             // A late check (a busy loop) ends several slots at once: the earlier ones took
@@ -641,7 +642,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                     Box::new(SendWindow::new(now_tick, window_period(mss, t.min_send_rate)))
                 });
                 // Checks keep to their schedule: writes in between do not move them.
-                window.next_check(now_tick)
+                window.next
             }
         } else {
             c.stall = None;
@@ -1107,7 +1108,7 @@ mod tests {
     #[test]
     fn the_send_rate_is_judged_only_over_a_whole_window_and_it_slides() {
         let mut w = SendWindow::new(7, CHECK_TICKS);
-        assert_eq!(w.next_check(7), 7 + CHECK_TICKS);
+        assert_eq!(w.next, 7 + CHECK_TICKS);
         // What the kernels' buffers absorb at first counts for one window only.
         w.took(5_000_000);
         for k in 1..SLOTS {
@@ -1115,9 +1116,10 @@ mod tests {
             w.took(100);
         }
         assert_eq!(roll_at(&mut w, SLOTS), Some(5_000_000 + 900));
-        // Checks keep to their schedule, whenever the connection was last driven.
-        assert_eq!(w.next_check(7 + SLOTS * CHECK_TICKS), 7 + (SLOTS + 1) * CHECK_TICKS);
-        assert_eq!(w.next_check(7 + SLOTS * CHECK_TICKS + 3), 7 + (SLOTS + 1) * CHECK_TICKS);
+        // Checks keep to their schedule, even when one runs late.
+        assert_eq!(w.next, 7 + (SLOTS + 1) * CHECK_TICKS);
+        assert_eq!(w.roll(7 + SLOTS * CHECK_TICKS + 3), Some(5_000_000 + 900));
+        assert_eq!(w.next, 7 + (SLOTS + 1) * CHECK_TICKS);
         w.took(100);
         assert_eq!(roll_at(&mut w, SLOTS + 1), Some(1_000), "the first slot slid out");
         // Between two slot ends, nothing ends.
@@ -1129,10 +1131,11 @@ mod tests {
     fn a_long_window_is_checked_every_second_and_judged_every_slot() {
         let period = window_period(65483, 150);
         let mut w = SendWindow::new(1, period);
-        assert_eq!(w.next_check(1), 1 + CHECK_TICKS);
+        assert_eq!(w.next, 1 + CHECK_TICKS);
         for check in 1..period / CHECK_TICKS {
             w.took(10);
             assert_eq!(w.roll(1 + check * CHECK_TICKS), None);
+            assert_eq!(w.next, 1 + (check + 1) * CHECK_TICKS);
         }
         w.took(10);
         assert_eq!(w.roll(1 + period), None, "one slot of ten");

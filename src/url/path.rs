@@ -80,7 +80,11 @@ pub fn split_target(target: &str) -> (&str, Option<&str>) {
 ///
 /// RFC 9112 §3.2.2: for an absolute-form target the server uses this authority and
 /// ignores the `Host` header, so the caller routes with it in place of the header.
+#[inline]
 pub fn target_authority(target: &str) -> Option<&str> {
+    if target.starts_with('/') {
+        return None; // origin-form, nearly every request
+    }
     let (_, rest) = split_scheme(target)?;
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     rest.get(..end)
@@ -104,7 +108,11 @@ fn split_scheme(target: &str) -> Option<(&str, &str)> {
 }
 
 /// What follows the authority of an absolute-form target (path, query and all).
+#[inline]
 fn after_authority(target: &str) -> Option<&str> {
+    if target.starts_with('/') {
+        return None;
+    }
     let (_, rest) = split_scheme(target)?;
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     rest.get(end..)
