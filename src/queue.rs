@@ -79,6 +79,9 @@ struct State {
     /// Threads in `ready.wait`: `offer` signals the `Condvar` only if there is one (signalling is
     /// a system call even with nobody waiting).
     sleepers: usize,
+    /// Sleepers already signalled and not yet awake: a burst of requests wakes one thread once,
+    /// not once per request (each `notify_one` is a `futex` call).
+    signalled: usize,
     /// Tasks waiting in `receive_async`, first come first woken, each under its own id. A woken
     /// task's entry is removed as it is woken; a task that is then dropped without taking a
     /// request passes the wake on (see `Next`'s `Drop`), so no wake is lost.
@@ -128,6 +131,7 @@ impl RequestQueue {
                 items: VecDeque::with_capacity(capacity.min(INITIAL_CAPACITY)),
                 closed: false,
                 sleepers: 0,
+                signalled: 0,
                 waiters: VecDeque::new(),
                 next_waiter: 0,
             }),
@@ -154,6 +158,12 @@ impl RequestQueue {
                 let mut st = self.inner.lock();
                 loop {
                     if let Some(req) = st.items.pop_front() {
+                        // More waiting and a sleeper not yet signalled: pass the wake on, so a
+                        // burst is served by every idle thread, each woken once.
+                        if !st.items.is_empty() && st.sleepers > st.signalled {
+                            st.signalled += 1;
+                            self.inner.ready.notify_one();
+                        }
                         break req;
                     }
                     if st.closed {
@@ -162,6 +172,7 @@ impl RequestQueue {
                     st.sleepers += 1;
                     st = self.inner.ready.wait(st).unwrap_or_else(PoisonError::into_inner);
                     st.sleepers -= 1;
+                    st.signalled = st.signalled.saturating_sub(1);
                 }
             };
             if let Some(req) = self.admit(req) {
@@ -262,7 +273,9 @@ impl State {
     /// Picks the receivers to wake for one new request: a blocked thread if one sleeps, and the
     /// longest-waiting task (whose entry leaves `waiters`: it is now woken, not waiting).
     fn wake_one(&mut self) -> Wake {
-        (self.sleepers > 0, self.waiters.pop_front().map(|(_, w)| w))
+        let thread = self.sleepers > self.signalled;
+        self.signalled += usize::from(thread);
+        (thread, self.waiters.pop_front().map(|(_, w)| w))
     }
 
     /// Removes waiter `id`'s entry; `false` if it has none (it was woken since it registered).
@@ -795,6 +808,39 @@ mod tests {
         assert_eq!((wakes(&a), wakes(&b)), (0, 1));
         assert!(matches!(poll(fb.as_mut(), &wb), Poll::Ready(Some(_))));
         assert!(q.inner.lock().waiters.is_empty());
+    }
+
+    /// A burst offered while two threads sleep is served by both: the producer wakes one, which
+    /// passes the wake on while requests remain (each sleeper is signalled once, not per request).
+    #[test]
+    fn a_burst_wakes_every_idle_thread_once() {
+        let q = RequestQueue::new(8);
+        let (took, taken) = std::sync::mpsc::channel();
+        let (go, _) = std::sync::mpsc::channel::<()>();
+        let go = Arc::new(std::sync::Mutex::new(go));
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let (q, took, _go) = (q.clone(), took.clone(), Arc::clone(&go));
+                std::thread::spawn(move || {
+                    let r = q.receive();
+                    let _ = took.send(r.map(|r| r.path().to_owned()));
+                    // Holds its request: the other one must be taken by the other thread.
+                    std::thread::sleep(Duration::from_millis(300));
+                })
+            })
+            .collect();
+        while q.inner.lock().sleepers < 2 {
+            std::thread::yield_now();
+        }
+        q.offer(request("/1")).unwrap();
+        q.offer(request("/2")).unwrap();
+        let mut got: Vec<String> =
+            (0..2).filter_map(|_| taken.recv_timeout(Duration::from_secs(5)).ok().flatten()).collect();
+        got.sort();
+        assert_eq!(got, ["/1", "/2"], "both idle threads served the burst");
+        for t in threads {
+            t.join().unwrap();
+        }
     }
 
     #[test]
