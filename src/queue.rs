@@ -459,17 +459,70 @@ pub(crate) struct ReturnPath {
 /// [`respond`](QueuedRequest::respond) from any thread. Dropped unanswered, it is answered `500`.
 #[derive(Debug)]
 pub struct QueuedRequest {
-    pub(crate) method: String,
-    pub(crate) target: String,
-    pub(crate) path: String,
+    /// The request's method, target, normalised path and headers (see [`RequestText`]).
+    pub(crate) text: RequestText,
     pub(crate) version: Version,
-    pub(crate) headers: Vec<(String, Vec<u8>)>,
     pub(crate) arrived: Instant,
     pub(crate) handle: Option<Handle>,
     /// The body, streamed by the I/O thread as it arrives (`None`: the request has none).
     pub(crate) body: Option<Arc<BodyPipe>>,
     /// The client sent `Expect: 100-continue`.
     pub(crate) expects_continue: bool,
+}
+
+/// The text of a queued request in two allocations, not one per string: the method, target,
+/// normalised path and each header's name and value back to back in `bytes`, with where each
+/// ends.
+#[derive(Debug, Default)]
+pub(crate) struct RequestText {
+    /// (A `Vec`, not a boxed slice: boxing would shrink it, a reallocation per request.)
+    bytes: Vec<u8>,
+    method_end: u32,
+    target_end: u32,
+    path_end: u32,
+    /// Per header, where its name and its value end in `bytes`.
+    headers: Box<[(u32, u32)]>,
+}
+
+impl RequestText {
+    /// Copies a request's text; `head_len` (the head's size, at least its headers' text) sizes
+    /// the buffer once. Heads are bounded by `max_request_bytes`, far below `u32::MAX`.
+    pub(crate) fn new<'a>(
+        method: &str,
+        target: &str,
+        path: &str,
+        headers: impl Iterator<Item = (&'a str, &'a [u8])>,
+        head_len: usize,
+    ) -> Self {
+        let mut bytes = Vec::with_capacity(head_len + path.len());
+        let end = |bytes: &mut Vec<u8>, piece: &[u8]| {
+            bytes.extend_from_slice(piece);
+            u32::try_from(bytes.len()).unwrap_or(u32::MAX)
+        };
+        let method_end = end(&mut bytes, method.as_bytes());
+        let target_end = end(&mut bytes, target.as_bytes());
+        let path_end = end(&mut bytes, path.as_bytes());
+        let headers = headers.map(|(n, v)| (end(&mut bytes, n.as_bytes()), end(&mut bytes, v))).collect();
+        RequestText { bytes, method_end, target_end, path_end, headers }
+    }
+
+    fn piece(&self, from: u32, to: u32) -> &[u8] {
+        self.bytes.get(from as usize..to as usize).unwrap_or_default()
+    }
+
+    /// Text that was a `&str` when copied in (method, target, path, header names).
+    fn text(&self, from: u32, to: u32) -> &str {
+        std::str::from_utf8(self.piece(from, to)).unwrap_or_default()
+    }
+
+    fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        let mut start = self.path_end;
+        self.headers.iter().map(move |&(name_end, value_end)| {
+            let header = (self.text(start, name_end), self.piece(name_end, value_end));
+            start = value_end;
+            header
+        })
+    }
 }
 
 /// Where the answer goes, and whether the client is still there.
@@ -485,17 +538,17 @@ pub(crate) struct Handle {
 impl QueuedRequest {
     /// The method.
     pub fn method(&self) -> &str {
-        &self.method
+        self.text.text(0, self.text.method_end)
     }
 
     /// The raw request target.
     pub fn target(&self) -> &str {
-        &self.target
+        self.text.text(self.text.method_end, self.text.target_end)
     }
 
     /// The normalised path the request was routed by.
     pub fn path(&self) -> &str {
-        &self.path
+        self.text.text(self.text.target_end, self.text.path_end)
     }
 
     /// The HTTP version.
@@ -505,12 +558,12 @@ impl QueuedRequest {
 
     /// Every header, in order.
     pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
+        self.text.headers()
     }
 
     /// The first header named `name` (ASCII case-insensitive).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
+        self.text.headers().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
     }
 
     /// How long the request has waited since its head arrived.
@@ -623,7 +676,7 @@ impl QueuedRequest {
         // The framing is fixed here, before the writer's first byte: the same facts decide the
         // head the I/O thread writes (`Response::stream_body`).
         let chunked = self.version == Version::Http11;
-        let discard = self.method == "HEAD" || !crate::h1::encode::status_has_body(reply.status());
+        let discard = self.method() == "HEAD" || !crate::h1::encode::status_has_body(reply.status());
         let pipe = std::sync::Arc::new(crate::stream::StreamPipe::new(chunked, discard, length));
         let source = crate::stream::StreamSource::new(std::sync::Arc::clone(&pipe));
         if !handle.notify(Message::Reply(reply.streamed(source, length))) {
@@ -703,11 +756,8 @@ mod tests {
     /// A request with nowhere to send its answer (`respond` returns `false`; dropping it is silent).
     fn request(path: &str) -> QueuedRequest {
         QueuedRequest {
-            method: "GET".into(),
-            target: path.into(),
-            path: path.into(),
+            text: RequestText::new("GET", path, path, std::iter::empty(), 0),
             version: Version::Http11,
-            headers: Vec::new(),
             arrived: Instant::now(),
             handle: None,
             body: None,
@@ -743,7 +793,7 @@ mod tests {
         let q = RequestQueue::new(1);
         q.offer(request("/1")).unwrap();
         assert!(q.offer(request("/2")).is_err());
-        assert_eq!(q.try_receive().map(|r| r.path.clone()), Some("/1".to_owned()));
+        assert_eq!(q.try_receive().map(|r| r.path().to_owned()), Some("/1".to_owned()));
         q.offer(request("/3")).unwrap();
         let stats = q.stats();
         assert_eq!((stats.arrivals, stats.current_queue_size, stats.rejected_requests), (2, 1, 1));
@@ -762,7 +812,7 @@ mod tests {
         assert_eq!((stats.rejected_requests, stats.max_queue_item_age), (1, Duration::ZERO));
         // Room again.
         q.offer(request("/next")).unwrap();
-        assert_eq!(q.try_receive().map(|r| r.path.clone()), Some("/next".to_owned()));
+        assert_eq!(q.try_receive().map(|r| r.path().to_owned()), Some("/next".to_owned()));
     }
 
     #[test]
@@ -841,6 +891,19 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
+    }
+
+    #[test]
+    fn request_text_keeps_every_piece() {
+        let headers: [(&str, &[u8]); 3] = [("Host", b"a.example"), ("X-Bin", b"\x80\xff"), ("Empty", b"")];
+        let text = RequestText::new("POST", "/a/../b?q=1", "/b", headers.iter().copied(), 64);
+        let mut req = request("/");
+        req.text = text;
+        assert_eq!((req.method(), req.target(), req.path()), ("POST", "/a/../b?q=1", "/b"));
+        assert_eq!(req.headers().collect::<Vec<_>>(), headers);
+        assert_eq!(req.header("x-bin"), Some(&b"\x80\xff"[..]));
+        assert_eq!(req.header("empty"), Some(&b""[..]));
+        assert_eq!(req.header("missing"), None);
     }
 
     #[test]

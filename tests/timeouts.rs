@@ -120,8 +120,9 @@ fn an_unread_body_that_stops_arriving_is_dropped_after_drain_timeout() {
     assert!(started.elapsed() < Duration::from_secs(3));
 }
 
-/// The server's send-rate window (`worker::SEND_RATE_WINDOW`): a client waited for is first
-/// judged one window after its output began to wait, then every second over the last window.
+/// The server's send-rate window at 10,000 B/s over loopback (`worker::SEND_RATE_WINDOW`, the
+/// floor: two segments take less): a client waited for is first judged one window after its
+/// output began to wait, then every second over the last window.
 const SEND_RATE_WINDOW: Duration = Duration::from_secs(10);
 /// The grace the issue allows on top (the server needs none beyond the window), and slack.
 const SEND_RATE_SLACK: Duration = Duration::from_secs(2 + 3);
@@ -196,8 +197,8 @@ fn a_client_reading_below_min_send_rate_is_dropped_within_a_window() {
 #[test]
 fn a_client_reading_above_min_send_rate_is_kept_and_gets_every_byte() {
     // 100,000 B/s against a minimum of 10,000 B/s, through the default receive buffer: its
-    // kernel reopens the window in bursts of up to 64 KiB (the loopback MSS), which the window
-    // must span.
+    // kernel reopens the window in bursts (two 47,616-byte segments over loopback), which the
+    // window must span.
     let (server, addr) = server(Limits::default(), quick(|t| t.min_send_rate = 10_000));
     let mut reader = TcpStream::connect(addr).unwrap();
     reader.write_all(&get("/big")).unwrap();

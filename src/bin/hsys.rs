@@ -2,7 +2,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use clap::Parser;
@@ -100,22 +100,16 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let body: &'static [u8] = Box::leak((0..args.body_size).map(|i| b'0' + (i % 10) as u8).collect());
     let queue = args.queued.map(|_| RequestQueue::new(args.queue_length));
+    let answers = Arc::new(Answers::new(body));
     let target = match &queue {
         Some(q) => Target::Queue(q.clone()),
         // The answer never depends on a request body: none is collected, no `100 Continue` is
         // sent, and a body that comes anyway is drained (or the connection closed past a bound).
-        // Both answers are encoded once (`Prepared`): per request only the status line, the
-        // cached `Server`/`Date` block and `Connection` (when needed) are added.
         None => {
-            let ok = Prepared::new(200, [("Content-Type", &b"text/plain"[..])], body);
-            let not_allowed = Prepared::new(
-                405,
-                [("Allow", &b"GET, HEAD"[..]), ("Content-Type", b"text/plain")],
-                b"Method Not Allowed\n",
-            );
+            let answers = Arc::clone(&answers);
             Target::inline(IgnoreBody(move |req: &Request<'_>, res: &mut Response<'_>| match req.method() {
-                "GET" | "HEAD" => res.prepared(&ok),
-                _ => res.prepared(&not_allowed),
+                "GET" | "HEAD" => res.prepared(&answers.ok),
+                _ => res.prepared(&answers.not_allowed),
             }))
         }
     };
@@ -150,17 +144,14 @@ fn main() -> ExitCode {
     let app_threads: Vec<_> = match (&queue, args.queued) {
         (Some(q), Some(n)) => (0..n)
             .map(|_| {
-                let q = q.clone();
+                let (q, answers) = (q.clone(), Arc::clone(&answers));
                 std::thread::spawn(move || {
                     while let Some(req) = q.receive() {
-                        let reply = match req.method() {
-                            "GET" | "HEAD" => Reply::new(200).header("Content-Type", "text/plain").body(body),
-                            _ => Reply::new(405)
-                                .header("Allow", "GET, HEAD")
-                                .header("Content-Type", "text/plain")
-                                .body(&b"Method Not Allowed\n"[..]),
+                        let answer = match req.method() {
+                            "GET" | "HEAD" => &answers.ok,
+                            _ => &answers.not_allowed,
                         };
-                        req.respond(reply);
+                        req.respond(Reply::prepared(Arc::clone(answer)));
                     }
                 })
             })
@@ -214,6 +205,26 @@ fn main() -> ExitCode {
     } else {
         eprintln!("hsys: the graceful stop timed out");
         ExitCode::from(1)
+    }
+}
+
+/// The sample's two answers, encoded once (`Prepared`): per request only the status line, the
+/// cached `Server`/`Date` block and `Connection` (when needed) are added, inline or queued.
+struct Answers {
+    ok: Arc<Prepared>,
+    not_allowed: Arc<Prepared>,
+}
+
+impl Answers {
+    fn new(body: &[u8]) -> Self {
+        Answers {
+            ok: Arc::new(Prepared::new(200, [("Content-Type", &b"text/plain"[..])], body)),
+            not_allowed: Arc::new(Prepared::new(
+                405,
+                [("Allow", &b"GET, HEAD"[..]), ("Content-Type", b"text/plain")],
+                b"Method Not Allowed\n",
+            )),
+        }
     }
 }
 

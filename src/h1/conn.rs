@@ -489,9 +489,13 @@ impl Conn {
                 self.linger |= close_after;
             }
         }
+        // Next in order: encoded straight into `out` (its slot, released first below, is empty).
+        // Otherwise into the slot, sized once for the answer.
+        let next_out = pos == 0 && !self.tail_pending();
         let Some(slot) = self.in_flight.get_mut(pos) else { return 0 };
-        let mut bytes = Vec::new();
-        let mut res = Response::new(&mut bytes, env.common, head_only, close || env.draining, keep_alive_10);
+        let mut bytes = if next_out { Vec::new() } else { Vec::with_capacity(reply.encoded_len_hint()) };
+        let target = if next_out { &mut *out } else { &mut bytes };
+        let mut res = Response::new(target, env.common, head_only, close || env.draining, keep_alive_10);
         res.set_http10(http10);
         reply.write_to(&mut res);
         let close = res.closes();

@@ -351,6 +351,8 @@ pub struct Reply {
     stream: Option<crate::stream::StreamSource>,
     /// A streamed body's length, when the application announced it.
     stream_length: Option<u64>,
+    /// An answer encoded once (status, headers and body in it).
+    prepared: Option<Arc<Prepared>>,
     close: bool,
 }
 
@@ -364,8 +366,17 @@ impl Reply {
             file: None,
             stream: None,
             stream_length: None,
+            prepared: None,
             close: false,
         }
+    }
+
+    /// A reply that sends a [`Prepared`] answer (its status, headers and body; headers and a
+    /// body added to the reply are ignored): nothing is allocated or checked per reply.
+    pub fn prepared(answer: Arc<Prepared>) -> Self {
+        let mut reply = Reply::new(answer.status);
+        reply.prepared = Some(answer);
+        reply
     }
 
     /// Adds a header (dropped when written if invalid, as [`Response::header`] does).
@@ -408,12 +419,24 @@ impl Reply {
         self.status
     }
 
+    /// About how many bytes the encoded reply takes (the common head, its headers and body), to
+    /// size its buffer once.
+    pub(crate) fn encoded_len_hint(&self) -> usize {
+        let headers: usize = self.headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+        let body = self.prepared.as_ref().map_or(self.body.len(), |p| p.headers.len() + p.framing.len() + p.body.len());
+        160 + headers + body
+    }
+
     /// Encodes the reply into `res`.
     pub(crate) fn write_to(&self, res: &mut Response<'_>) {
-        res.status(self.status);
         if self.close {
             res.close();
         }
+        if let Some(p) = &self.prepared {
+            // Its status, headers and body are the prepared ones.
+            return res.prepared(p);
+        }
+        res.status(self.status);
         for (n, v) in &self.headers {
             res.header(n, v);
         }

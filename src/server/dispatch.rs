@@ -12,7 +12,7 @@ use crate::group::{Group, GroupCounters, Target, UrlGroups};
 use crate::h1::conn::{BodyMode, BodyPlan, Outcome, Service};
 use crate::h1::framing::BodyKind;
 use crate::h1::{Handler, Request, Response};
-use crate::queue::{Handle, QueuedRequest, ReturnPath};
+use crate::queue::{Handle, QueuedRequest, RequestText, ReturnPath};
 use crate::url::{Route, normalize_path, split_target, target_authority};
 
 /// What every request on one I/O thread is dispatched with.
@@ -177,11 +177,8 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
                 let disconnected = Arc::clone(self.disconnected.get_or_insert_with(Arc::default));
                 let body = (req.body_kind() != BodyKind::Empty).then(|| Arc::new(BodyPipe::default()));
                 let queued = QueuedRequest {
-                    method: routed.method().to_owned(),
-                    target: routed.target().to_owned(),
-                    path: path.clone().into_owned(),
+                    text: RequestText::new(routed.method(), routed.target(), &path, routed.headers(), req.head_len),
                     version: routed.version(),
-                    headers: routed.headers().map(|(n, v)| (n.to_owned(), v.to_vec())).collect(),
                     arrived: Instant::now(),
                     handle: Some(Handle {
                         path: self.services.path.clone(),

@@ -69,17 +69,22 @@ const SEND_RATE_CHECK: Duration = Duration::from_secs(1);
 /// counts for one window only (an average since the stall began credited a slow reader with
 /// megabytes, that is hours).
 ///
-/// A steady reader takes bytes in bursts: its kernel reopens the receive window a segment (MSS)
-/// or more at a time (about 1.5 on loopback), so the server cannot see progress finer than that.
-/// A connection's window is therefore the longer of this floor and the time one of its segments
-/// takes at the minimum rate ([`window_period`]): any burst then pays for a whole window, and a
-/// client reading at r takes one every burst/r seconds, so within every window once r is
-/// burst/segment times the minimum (1.5× on loopback). The floor is 10 s because at the default
-/// 150 B/s one Ethernet segment (1,448 B) takes 9.7 s: it costs no leniency there. Over loopback
-/// (64 KiB segments) the window is 440 s at the default rate (437 s, in whole checks per slot),
-/// and 10 s at 10,000 B/s. A longer floor would let a client that reads nothing hold its
-/// connection and its unsent output that much longer.
+/// A steady reader takes bytes in bursts: its kernel reopens the receive window only once a
+/// segment or more is free, so the server cannot see finer progress (a burst of up to
+/// [`BURST_SEGMENTS`] segments of `TCP_MAXSEG`, which Linux bounds by half the peer's largest
+/// window). A connection's window is therefore the longer of this floor and the time one burst
+/// takes at the minimum rate ([`window_period`]): a client reading at the minimum or faster then
+/// takes a burst in every window, and one burst pays for it. Measured over loopback with a default
+/// client (`TCP_MAXSEG` 47,616 B, bursts of 95,232 B) at the default 150 B/s, a one-segment window
+/// (320 s) dropped a client reading 300 B/s; two segments (640 s) keep it. Over Ethernet (1,448 B)
+/// the window is 20 s at the default rate; at 10,000 B/s it is the floor, 10 s, over both.
+/// The floor keeps one check a tenth of a window and bounds how long the kernels' early
+/// absorption is credited; a longer one would let a client that reads nothing hold its connection
+/// and its unsent output that much longer.
 const SEND_RATE_WINDOW: Duration = Duration::from_secs(10);
+/// The largest burst a steady reader's kernel takes at once, in segments (over loopback its window
+/// reopened by exactly two: 95,232 B for a `TCP_MAXSEG` of 47,616 B).
+const BURST_SEGMENTS: u64 = 2;
 /// Slots of a [`SendWindow`]: the window slides by this fraction of itself (by one check at the
 /// shortest window).
 const WINDOW_SLOTS: usize = (SEND_RATE_WINDOW.as_millis() / SEND_RATE_CHECK.as_millis()) as usize;
@@ -226,12 +231,12 @@ struct SendWindow {
 }
 
 /// Ticks per slot of the send-rate window of a connection whose segments are `mss` bytes, at
-/// `rate` bytes per second: the window is [`SEND_RATE_WINDOW`], or the time one segment takes at
-/// `rate` when that is longer, rounded up to whole checks.
+/// `rate` bytes per second: the window is [`SEND_RATE_WINDOW`], or the time a burst of
+/// [`BURST_SEGMENTS`] takes at `rate` when that is longer, rounded up to whole checks per slot.
 fn window_period(mss: u32, rate: u64) -> u32 {
     let tick_ms = timer::TICK.as_millis() as u64;
-    let segment_ms = (u64::from(mss) * 1000).div_ceil(rate.max(1));
-    let window_ms = segment_ms.max(SEND_RATE_WINDOW.as_millis() as u64);
+    let burst_ms = (u64::from(mss) * BURST_SEGMENTS * 1000).div_ceil(rate.max(1));
+    let window_ms = burst_ms.max(SEND_RATE_WINDOW.as_millis() as u64);
     let checks = window_ms.div_ceil(WINDOW_SLOTS as u64 * u64::from(CHECK_TICKS) * tick_ms);
     u32::try_from(checks).unwrap_or(u32::MAX).saturating_mul(CHECK_TICKS)
 }
@@ -1092,17 +1097,20 @@ mod tests {
     }
 
     #[test]
-    fn the_send_rate_window_spans_a_segment_at_the_minimum_rate() {
+    fn the_send_rate_window_spans_a_burst_at_the_minimum_rate() {
         let secs = |period: u32| f64::from(period * SLOTS) * timer::TICK.as_secs_f64();
-        // Ethernet at the default 150 B/s: one segment takes 9.7 s, the shortest window is 10 s.
-        assert_eq!(secs(window_period(1448, 150)), 10.0);
-        // Loopback: one 64 KiB segment takes 437 s; the window slides by whole checks.
-        assert_eq!(secs(window_period(65483, 150)), 440.0);
-        assert_eq!(secs(window_period(65483, 10_000)), 10.0);
+        // Ethernet at the default 150 B/s: a burst of two segments takes 19.3 s (in whole checks
+        // per slot, 20 s); at 10,000 B/s the shortest window, 10 s.
+        assert_eq!(secs(window_period(1448, 150)), 20.0);
+        assert_eq!(secs(window_period(1448, 10_000)), 10.0);
+        // Loopback, a default client: 635 s at 150 B/s; a 4 KiB receive buffer makes 2 KiB segments.
+        assert_eq!(secs(window_period(47_616, 150)), 640.0);
+        assert_eq!(secs(window_period(47_616, 10_000)), 10.0);
+        assert_eq!(secs(window_period(2048, 150)), 30.0);
         assert_eq!(secs(window_period(65483, 1 << 30)), 10.0);
         assert_eq!(secs(window_period(0, 150)), 10.0);
         assert!(window_period(u32::MAX, 1) > 0);
-        assert_eq!(SendWindow::new(1, window_period(65483, 150)).length(), Duration::from_secs(440));
+        assert_eq!(SendWindow::new(1, window_period(47_616, 150)).length(), Duration::from_secs(640));
     }
 
     #[test]
@@ -1129,7 +1137,7 @@ mod tests {
 
     #[test]
     fn a_long_window_is_checked_every_second_and_judged_every_slot() {
-        let period = window_period(65483, 150);
+        let period = window_period(47_616, 150);
         let mut w = SendWindow::new(1, period);
         assert_eq!(w.next, 1 + CHECK_TICKS);
         for check in 1..period / CHECK_TICKS {
