@@ -88,8 +88,9 @@ impl Default for Limits {
     }
 }
 
-/// The timeouts a server enforces (http.sys `HTTP_TIMEOUT_LIMIT_INFO`). Timers have one-second
-/// granularity: a timeout fires within one second after it is due.
+/// The timeouts a server enforces (http.sys `HTTP_TIMEOUT_LIMIT_INFO`). Timers tick every 100 ms:
+/// a timeout fires within a tick after it is due. (The request-queue timeout belongs to each
+/// queue: [`RequestQueue::with_timeout`](crate::RequestQueue::with_timeout).)
 #[derive(Clone, Debug)]
 pub struct Timeouts {
     /// From a request's first byte to the end of its head. Late: `408` and a close.
@@ -101,9 +102,11 @@ pub struct Timeouts {
     pub entity_body: Duration,
     /// To drain a body left unread after its answer. Late: a close.
     pub drain_entity_body: Duration,
-    /// Bytes per second a client must take answers at; a connection whose unsent output has not
-    /// drained at this rate (counted from when it first stalled, with at least one second of
-    /// grace) is closed. `0`: no minimum.
+    /// Bytes per second a client must take answers at (http.sys `MinSendRate`): a client that
+    /// took fewer than this many bytes per second over the last window — 10 s, or the time four
+    /// TCP segments take at this rate if longer (a receiver reopens its window a segment or more
+    /// at a time) — is closed, first judged one window after its output began to wait. `0`: no
+    /// minimum.
     pub min_send_rate: u64,
 }
 

@@ -1,8 +1,6 @@
 //! The memory bound, measured on the real binary: connections each holding a maximal unfinished
 //! request head cost the server what its limits say, and it goes on serving.
-//!
-//! This replaces the manual `scripts/memory_check.py` in the suite (same measurement, on the
-//! debug build `cargo test` makes).
+//! (On the debug build `cargo test` makes; the bound holds for the release build too.)
 
 mod support;
 
@@ -22,20 +20,6 @@ const MAX_HEAD: usize = hsys::limits::DEFAULT_MAX_REQUEST_BYTES;
 /// bytes, and the slab's spare capacity when it last doubled), its timer entry (12 bytes), the
 /// allocator's headers and rounding, and the granularity of pages in RSS.
 const BOUND_PER_CONNECTION: usize = MAX_HEAD + 4 * 1024;
-
-/// Raises this process's descriptor limit as far as allowed (the server, a child, inherits it);
-/// the limit now in force.
-fn raise_fd_limit() -> u64 {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit/setrlimit read and write only the struct we pass.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        lim.rlim_cur = lim.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-    }
-    lim.rlim_cur
-}
 
 /// The server's resident set, in bytes (`VmRSS` of `/proc/<pid>/status`).
 fn rss(pid: u32) -> usize {
@@ -73,7 +57,7 @@ fn unfinished_head(len: usize) -> Vec<u8> {
 #[test]
 fn connections_holding_maximal_unfinished_heads_cost_what_the_limits_say() {
     // The server is another process: each side holds one descriptor per connection.
-    let fds = raise_fd_limit() as usize;
+    let fds = support::raise_fd_limit() as usize;
     let n = WANTED.min(fds.saturating_sub(200));
     if n < WANTED {
         eprintln!("memory: descriptor limit {fds}: {n} connections instead of {WANTED}");

@@ -120,9 +120,10 @@ fn an_unread_body_that_stops_arriving_is_dropped_after_drain_timeout() {
     assert!(started.elapsed() < Duration::from_secs(3));
 }
 
-/// The server's send-rate window at 10,000 B/s over loopback (`worker::SEND_RATE_WINDOW`, the
-/// floor: two segments take less): a client waited for is first judged one window after its
-/// output began to wait, then every second over the last window.
+/// The server's send-rate window at 10,000 B/s for a client with a 4 KiB receive buffer (the
+/// floor, `worker::SEND_RATE_WINDOW`: four of its 2 KiB segments take less): a client waited for
+/// is first judged one window after its output began to wait, then every second over the last
+/// window.
 const SEND_RATE_WINDOW: Duration = Duration::from_secs(10);
 /// The grace the issue allows on top (the server needs none beyond the window), and slack.
 const SEND_RATE_SLACK: Duration = Duration::from_secs(2 + 3);
@@ -196,11 +197,10 @@ fn a_client_reading_below_min_send_rate_is_dropped_within_a_window() {
 
 #[test]
 fn a_client_reading_above_min_send_rate_is_kept_and_gets_every_byte() {
-    // 100,000 B/s against a minimum of 10,000 B/s, through the default receive buffer: its
-    // kernel reopens the window in bursts (two 47,616-byte segments over loopback), which the
-    // window must span.
+    // 100,000 B/s against a minimum of 10,000 B/s, through the same 4 KiB receive buffer: its
+    // kernel reopens the window a few KiB at a time, and each check takes what that made room for.
     let (server, addr) = server(Limits::default(), quick(|t| t.min_send_rate = 10_000));
-    let mut reader = TcpStream::connect(addr).unwrap();
+    let mut reader = small_buffer_client(addr, 4096);
     reader.write_all(&get("/big")).unwrap();
     let time = SEND_RATE_WINDOW + SEND_RATE_SLACK;
     let (mut got, ended) = read_at(&mut reader, 100_000, time, || false);
@@ -245,24 +245,11 @@ fn past_max_connections_new_clients_wait_until_a_place_frees() {
     assert_eq!(b.exchange(&get("/b2")).status, 200);
 }
 
-/// Raises this process's descriptor limit as far as allowed; the limit now in force.
-fn raise_fd_limit() -> u64 {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit/setrlimit read and write only the struct we pass.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        lim.rlim_cur = lim.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-    }
-    lim.rlim_cur
-}
-
 #[test]
 fn slow_loris_clients_cost_a_normal_client_nothing_and_are_all_closed() {
     // Each slow connection costs two descriptors here (client and server side in one process).
     let wanted = 2_000usize;
-    let fds = raise_fd_limit() as usize;
+    let fds = support::raise_fd_limit() as usize;
     let n = wanted.min(fds.saturating_sub(200) / 2);
     if n < wanted {
         eprintln!("descriptor limit {fds}: {n} slow clients instead of {wanted}");

@@ -70,21 +70,26 @@ const SEND_RATE_CHECK: Duration = Duration::from_secs(1);
 /// megabytes, that is hours).
 ///
 /// A steady reader takes bytes in bursts: its kernel reopens the receive window only once a
-/// segment or more is free, so the server cannot see finer progress (a burst of up to
-/// [`BURST_SEGMENTS`] segments of `TCP_MAXSEG`, which Linux bounds by half the peer's largest
-/// window). A connection's window is therefore the longer of this floor and the time one burst
-/// takes at the minimum rate ([`window_period`]): a client reading at the minimum or faster then
-/// takes a burst in every window, and one burst pays for it. Measured over loopback with a default
-/// client (`TCP_MAXSEG` 47,616 B, bursts of 95,232 B) at the default 150 B/s, a one-segment window
-/// (320 s) dropped a client reading 300 B/s; two segments (640 s) keep it. Over Ethernet (1,448 B)
-/// the window is 20 s at the default rate; at 10,000 B/s it is the floor, 10 s, over both.
-/// The floor keeps one check a tenth of a window and bounds how long the kernels' early
-/// absorption is credited; a longer one would let a client that reads nothing hold its connection
-/// and its unsent output that much longer.
+/// segment or more is free, so the server cannot see finer progress. A connection's window is
+/// therefore the longer of this floor and the time [`WINDOW_SEGMENTS`] of its segments take at
+/// the minimum rate ([`window_period`]). The floor keeps a check (1 s) a tenth of the window and
+/// bounds how long the kernels' early absorption is credited; a longer one would let a client
+/// that reads nothing hold its connection and its unsent output that much longer.
 const SEND_RATE_WINDOW: Duration = Duration::from_secs(10);
-/// The largest burst a steady reader's kernel takes at once, in segments (over loopback its window
-/// reopened by exactly two: 95,232 B for a `TCP_MAXSEG` of 47,616 B).
-const BURST_SEGMENTS: u64 = 2;
+/// The window spans at least this many segments (`TCP_MAXSEG`, which Linux bounds by half the
+/// peer's largest window) at the minimum rate. A reader's kernel reopens its window up to two
+/// segments at a time (measured over loopback with a default client: bursts of 95,232 B, its
+/// whole window, for a `TCP_MAXSEG` of 47,616 B), so a client reading at twice the minimum takes
+/// at least three bursts, 1.5 times what it owes, in every window (below twice, it may not be:
+/// measured over loopback at a minimum of 1,500 B/s, a 130 s window, a client reading 3,000 B/s
+/// was kept for 420 s, one reading 2,250 B/s dropped after 169 s, 1,000 B/s after 130 s). With a
+/// window of one burst (two segments), a client reading at twice the default 150 B/s over
+/// loopback was dropped after 640 s (a window held one burst, just short of what it owed).
+/// So, at the default 150 B/s: 40 s over Ethernet (1,448 B), 1,270 s over loopback; at
+/// 10,000 B/s: 20 s over loopback, 10 s (the floor) for a client with a 4 KiB receive buffer
+/// (2,048 B segments) or over Ethernet. A reader whose kernel reopens larger steps (Linux waits
+/// for a sixteenth of a large receive buffer) must read proportionally faster to be safe.
+const WINDOW_SEGMENTS: u64 = 4;
 /// Slots of a [`SendWindow`]: the window slides by this fraction of itself (by one check at the
 /// shortest window).
 const WINDOW_SLOTS: usize = (SEND_RATE_WINDOW.as_millis() / SEND_RATE_CHECK.as_millis()) as usize;
@@ -231,12 +236,12 @@ struct SendWindow {
 }
 
 /// Ticks per slot of the send-rate window of a connection whose segments are `mss` bytes, at
-/// `rate` bytes per second: the window is [`SEND_RATE_WINDOW`], or the time a burst of
-/// [`BURST_SEGMENTS`] takes at `rate` when that is longer, rounded up to whole checks per slot.
+/// `rate` bytes per second: the window is [`SEND_RATE_WINDOW`], or the time [`WINDOW_SEGMENTS`]
+/// take at `rate` when that is longer, rounded up to whole checks per slot.
 fn window_period(mss: u32, rate: u64) -> u32 {
     let tick_ms = timer::TICK.as_millis() as u64;
-    let burst_ms = (u64::from(mss) * BURST_SEGMENTS * 1000).div_ceil(rate.max(1));
-    let window_ms = burst_ms.max(SEND_RATE_WINDOW.as_millis() as u64);
+    let segments_ms = (u64::from(mss) * WINDOW_SEGMENTS * 1000).div_ceil(rate.max(1));
+    let window_ms = segments_ms.max(SEND_RATE_WINDOW.as_millis() as u64);
     let checks = window_ms.div_ceil(WINDOW_SLOTS as u64 * u64::from(CHECK_TICKS) * tick_ms);
     u32::try_from(checks).unwrap_or(u32::MAX).saturating_mul(CHECK_TICKS)
 }
@@ -1097,20 +1102,21 @@ mod tests {
     }
 
     #[test]
-    fn the_send_rate_window_spans_a_burst_at_the_minimum_rate() {
+    fn the_send_rate_window_spans_four_segments_at_the_minimum_rate() {
         let secs = |period: u32| f64::from(period * SLOTS) * timer::TICK.as_secs_f64();
-        // Ethernet at the default 150 B/s: a burst of two segments takes 19.3 s (in whole checks
-        // per slot, 20 s); at 10,000 B/s the shortest window, 10 s.
-        assert_eq!(secs(window_period(1448, 150)), 20.0);
+        // Ethernet: at the default 150 B/s four segments take 38.6 s (40 s in whole checks per
+        // slot); at 10,000 B/s the floor.
+        assert_eq!(secs(window_period(1448, 150)), 40.0);
         assert_eq!(secs(window_period(1448, 10_000)), 10.0);
-        // Loopback, a default client: 635 s at 150 B/s; a 4 KiB receive buffer makes 2 KiB segments.
-        assert_eq!(secs(window_period(47_616, 150)), 640.0);
-        assert_eq!(secs(window_period(47_616, 10_000)), 10.0);
-        assert_eq!(secs(window_period(2048, 150)), 30.0);
+        // Loopback, a default client: 1,270 s at 150 B/s, 19 s at 10,000 B/s (20 s); a client
+        // with a 4 KiB receive buffer has 2 KiB segments.
+        assert_eq!(secs(window_period(47_616, 150)), 1270.0);
+        assert_eq!(secs(window_period(47_616, 10_000)), 20.0);
+        assert_eq!(secs(window_period(2048, 10_000)), 10.0);
         assert_eq!(secs(window_period(65483, 1 << 30)), 10.0);
         assert_eq!(secs(window_period(0, 150)), 10.0);
         assert!(window_period(u32::MAX, 1) > 0);
-        assert_eq!(SendWindow::new(1, window_period(47_616, 150)).length(), Duration::from_secs(640));
+        assert_eq!(SendWindow::new(1, window_period(1448, 150)).length(), Duration::from_secs(40));
     }
 
     #[test]

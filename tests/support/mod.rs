@@ -180,3 +180,16 @@ pub fn queue_server(queue: &hsys::RequestQueue, builder: hsys::ServerBuilder) ->
     let server = builder.threads(1).bind(addr).start(groups).expect("start");
     (server, addr)
 }
+
+/// Raises this process's descriptor limit as far as allowed; the limit now in force.
+pub fn raise_fd_limit() -> u64 {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit read and write only the struct we pass.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+    }
+    lim.rlim_cur
+}
