@@ -426,6 +426,8 @@ impl Drop for Next<'_> {
 /// A message from an application thread to the I/O thread that owns a request's connection.
 #[derive(Debug)]
 pub(crate) struct Completion {
+    /// Where it stands in the batch its I/O thread takes (set there, for the sort).
+    pub order: u32,
     pub key: usize,
     pub serial: u64,
     pub seq: u32,
@@ -528,7 +530,7 @@ impl RequestText {
 /// Where the answer goes, and whether the client is still there.
 #[derive(Debug)]
 pub(crate) struct Handle {
-    pub path: ReturnPath,
+    pub path: Arc<ReturnPath>,
     pub key: usize,
     pub serial: u64,
     pub seq: u32,
@@ -717,7 +719,7 @@ impl Handle {
         if self.disconnected.load(Ordering::Acquire) {
             return false;
         }
-        let done = Completion { key: self.key, serial: self.serial, seq: self.seq, what };
+        let done = Completion { order: 0, key: self.key, serial: self.serial, seq: self.seq, what };
         if self.path.tx.send(done).is_err() {
             return false;
         }

@@ -106,3 +106,22 @@ fn ipv6_loopback_is_served() {
     let mut c = Client::connect(server.local_addrs()[0]);
     assert_eq!(c.exchange(&get("/")).body, b"v6");
 }
+
+#[test]
+fn the_date_header_follows_the_clock_on_a_connection_that_stays_busy() {
+    let (_server, addr) = echo_server(1);
+    let mut c = Client::connect(addr);
+    let date = |c: &mut Client| {
+        let r = c.exchange(&get("/d"));
+        httpdate::parse_http_date(r.header("date").expect("a Date header")).expect("an HTTP date")
+    };
+    let first = date(&mut c);
+    let now = std::time::SystemTime::now();
+    let skew =
+        |a: std::time::SystemTime, b: std::time::SystemTime| a.duration_since(b).unwrap_or_else(|e| e.duration());
+    assert!(skew(first, now) <= Duration::from_secs(1), "Date {first:?} is not now ({now:?})");
+    std::thread::sleep(Duration::from_millis(1100));
+    let second = date(&mut c);
+    assert!(second > first, "the Date did not move on: {first:?} then {second:?}");
+    assert!(skew(second, std::time::SystemTime::now()) <= Duration::from_secs(1));
+}

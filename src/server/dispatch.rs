@@ -22,7 +22,7 @@ pub(super) struct Services<'a, H: ?Sized> {
     /// The routing table of a server built with URL groups.
     pub table: Option<&'a UrlGroups>,
     /// The way back to this thread for queued answers.
-    pub path: &'a ReturnPath,
+    pub path: &'a Arc<ReturnPath>,
     /// This thread's index (for per-thread counter slots).
     pub worker: usize,
 }
@@ -181,7 +181,7 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
                     version: routed.version(),
                     arrived: Instant::now(),
                     handle: Some(Handle {
-                        path: self.services.path.clone(),
+                        path: Arc::clone(self.services.path),
                         key: self.key,
                         serial: self.serial,
                         seq,

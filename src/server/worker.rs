@@ -18,7 +18,7 @@ use std::net::{IpAddr, Ipv4Addr, Shutdown};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
@@ -136,7 +136,8 @@ pub(super) struct Worker<H: ?Sized> {
     completions: mpsc::Receiver<Completion>,
     /// Messages taken in one wakeup (kept to reuse its capacity).
     batch: Vec<Completion>,
-    return_path: ReturnPath,
+    /// Shared by every queued request's handle (one reference count per request, not three).
+    return_path: Arc<ReturnPath>,
     shared: Arc<Shared>,
     counters: Arc<[WorkerCounters]>,
     index: usize,
@@ -145,6 +146,8 @@ pub(super) struct Worker<H: ?Sized> {
     shutdown_timeout: Duration,
     half_close: bool,
     date: DateCache,
+    /// When the next second begins on the wall clock: the `Date` text changes then.
+    next_date_at: Instant,
     common: CommonHeaders,
     scratch: Box<[u8]>,
     out: Vec<u8>,
@@ -317,7 +320,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             table_generation,
             completions,
             batch: Vec::new(),
-            return_path: ReturnPath { tx, waker: setup.waker, wake_pending: Arc::default() },
+            return_path: Arc::new(ReturnPath { tx, waker: setup.waker, wake_pending: Arc::default() }),
             shared: setup.shared,
             counters: setup.counters,
             index: setup.index,
@@ -326,6 +329,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             shutdown_timeout: setup.shutdown_timeout,
             half_close: setup.half_close,
             date,
+            next_date_at: Instant::now(),
             common,
             scratch: vec![0u8; SCRATCH].into_boxed_slice(),
             out: Vec::with_capacity(SCRATCH),
@@ -355,13 +359,15 @@ impl<H: Handler + ?Sized> Worker<H> {
                 // The event queue itself failed: nothing more can be served by this thread.
                 break;
             }
-            let wall = SystemTime::now();
-            let before = *self.date.as_bytes();
-            self.date.update(wall);
-            if before != *self.date.as_bytes() {
-                self.common.set_date(self.date.as_bytes());
-            }
             let now = Instant::now();
+            if now >= self.next_date_at {
+                // The wall clock is read once a second, at its turn, not on every wakeup.
+                let wall = SystemTime::now();
+                self.date.update(wall);
+                self.common.set_date(self.date.as_bytes());
+                let into_second = wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+                self.next_date_at = now + Duration::from_nanos(1_000_000_000 - u64::from(into_second));
+            }
             self.now_tick = self.wheel.tick_of(now);
             if let Some(routes) = &self.routes {
                 let generation = routes.generation();
@@ -531,8 +537,12 @@ impl<H: Handler + ?Sized> Worker<H> {
         self.return_path.wake_pending.swap(false, Ordering::AcqRel);
         let mut batch = std::mem::take(&mut self.batch);
         batch.extend(self.completions.try_iter());
-        // Stable: one connection's messages keep their order.
-        batch.sort_by_key(|d| d.key);
+        // One connection's messages keep their order: sorted by connection, then arrival (an
+        // unstable sort on that pair allocates nothing, where a stable sort takes a scratch buffer).
+        for (i, d) in batch.iter_mut().enumerate() {
+            d.order = u32::try_from(i).unwrap_or(u32::MAX);
+        }
+        batch.sort_unstable_by_key(|d| (d.key, d.order));
         let mut start = 0;
         while let Some(first) = batch.get(start) {
             let key = first.key;
@@ -909,7 +919,7 @@ fn process_inbuf<H: Handler + ?Sized>(
 fn services<'a, H: ?Sized>(
     handler: &'a Option<Arc<H>>,
     table: &'a Option<Arc<UrlGroups>>,
-    path: &'a ReturnPath,
+    path: &'a Arc<ReturnPath>,
     worker: usize,
 ) -> Services<'a, H> {
     Services { handler: handler.as_deref(), table: table.as_deref(), path, worker }
