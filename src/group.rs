@@ -249,6 +249,15 @@ impl UrlGroups {
         Ok(())
     }
 
+    /// Gives every group counters of its own (zeroed), keeping their connection limits.
+    pub(crate) fn detach_counters(&mut self) {
+        for g in &mut self.groups {
+            let fresh = GroupCounters::default();
+            fresh.connection_limit.store(g.counters.connection_limit.load(Ordering::Relaxed), Ordering::Relaxed);
+            g.counters = Arc::new(fresh);
+        }
+    }
+
     /// Adds a URL prefix to a group.
     ///
     /// # Errors

@@ -679,6 +679,8 @@ impl QueuedRequest {
         // head the I/O thread writes (`Response::stream_body`).
         let chunked = self.version == Version::Http11;
         let discard = self.method() == "HEAD" || !crate::h1::encode::status_has_body(reply.status());
+        // A zero length sends no body: nothing to write, as for `HEAD`.
+        let discard = discard || length == Some(0);
         let pipe = std::sync::Arc::new(crate::stream::StreamPipe::new(chunked, discard, length));
         let source = crate::stream::StreamSource::new(std::sync::Arc::clone(&pipe));
         if !handle.notify(Message::Reply(reply.streamed(source, length))) {

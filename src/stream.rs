@@ -147,8 +147,10 @@ impl ResponseWriter {
     }
 
     /// The answer can no longer reach the client.
+    /// (A body that is not sent — `HEAD`, 204/304, a zero length — has no I/O-side hold once its
+    /// head is out: only a disconnect ends it.)
     fn gone(&self, s: &State) -> bool {
-        s.sources == 0 || self.handle.disconnected.load(Ordering::Acquire)
+        (s.sources == 0 && !s.discard) || self.handle.disconnected.load(Ordering::Acquire)
     }
 
     /// Appends, blocking while the buffer is over the high-water mark.

@@ -212,6 +212,12 @@ fn without_half_close_end_of_file_closes_and_drops_the_answers_owed() {
 /// `/short` finishes two bytes short. The outcome of each write goes in the app's log.
 fn sized(req: QueuedRequest) {
     let path = req.path().to_owned();
+    if path == "/zero" {
+        let w = req.respond_streaming_sized(Reply::new(200), 0).expect("a writer");
+        // Let the I/O thread send the head first: finishing must still succeed.
+        std::thread::sleep(Duration::from_millis(100));
+        return assert!(w.finish().is_ok(), "a zero-length stream failed to finish");
+    }
     let Some(mut w) = req.respond_streaming_sized(Reply::new(200).header("X-Sized", "1"), 10) else { return };
     let first = w.write_all(b"01234");
     let result = match path.as_str() {
@@ -239,6 +245,8 @@ fn a_streamed_answer_of_known_length_has_content_length_and_keeps_the_connection
     // HTTP/1.0 keep-alive: the announced length keeps the connection open.
     let h10 = c.exchange(b"GET /ok HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
     assert_eq!((h10.header("connection"), h10.body.len()), (Some("keep-alive"), 10));
+    let zero = c.exchange(&get("/zero"));
+    assert_eq!((zero.status, zero.header("content-length"), zero.body.len()), (200, Some("0"), 0));
     // Finishing short cuts the answer: the client sees a short body and the close.
     c.send(&get("/short"));
     let mut raw = Vec::new();

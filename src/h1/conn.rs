@@ -465,7 +465,33 @@ impl Conn {
     /// the request arrived, and appends to `out` every answer that is now next in order.
     /// Returns the number of answers appended. Unknown or repeated `seq`s are ignored.
     pub fn complete(&mut self, seq: u32, reply: &super::response::Reply, env: &Env<'_>, out: &mut Vec<u8>) -> u32 {
-        let Some(pos) = self.in_flight.iter().position(|s| s.seq == seq) else { return 0 };
+        self.complete_counted(seq, reply, env, out).0
+    }
+
+    /// [`complete`](Conn::complete), also returning the bytes this answer was encoded into (its
+    /// own, not those of earlier answers released with it), for `BytesSent`.
+    pub fn complete_counted(
+        &mut self,
+        seq: u32,
+        reply: &super::response::Reply,
+        env: &Env<'_>,
+        out: &mut Vec<u8>,
+    ) -> (u32, usize) {
+        let Some(pos) = self.in_flight.iter().position(|s| s.seq == seq) else { return (0, 0) };
+        let mut encoded = 0;
+        let released = self.complete_at(pos, seq, reply, env, out, &mut encoded);
+        (released, encoded)
+    }
+
+    fn complete_at(
+        &mut self,
+        pos: usize,
+        seq: u32,
+        reply: &super::response::Reply,
+        env: &Env<'_>,
+        out: &mut Vec<u8>,
+        encoded: &mut usize,
+    ) -> u32 {
         let Some(slot) = self.in_flight.get_mut(pos) else { return 0 };
         let SlotState::Waiting { head_only, mut close, keep_alive_10, http10 } = slot.state else { return 0 };
         if let Reading::Body(b) = &self.reading
@@ -498,6 +524,7 @@ impl Conn {
         let mut res = Response::new(target, env.common, head_only, close || env.draining, keep_alive_10);
         res.set_http10(http10);
         reply.write_to(&mut res);
+        *encoded = res.written();
         let close = res.closes();
         let tail = res.take_tail();
         slot.state = SlotState::Ready { bytes, close, tail };

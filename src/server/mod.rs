@@ -122,10 +122,13 @@ impl ServerBuilder {
     ///
     /// # Errors
     /// As [`serve`](ServerBuilder::serve).
-    pub fn start(mut self, groups: UrlGroups) -> Result<Server, Error> {
+    pub fn start(mut self, mut groups: UrlGroups) -> Result<Server, Error> {
         if self.addrs.is_empty() {
             self.addrs = groups.listen_addrs();
         }
+        // This server's counters are its own: a table cloned into two servers must not share
+        // per-thread slots (each has its own thread 0, and the slots are single-writer).
+        groups.detach_counters();
         self.spawn(None::<Arc<dyn Handler>>, Some(Arc::new(Routes::new(groups))))
     }
 

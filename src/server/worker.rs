@@ -555,11 +555,13 @@ impl<H: Handler + ?Sized> Worker<H> {
                     for done in run.iter().filter(|d| d.serial == conn.serial) {
                         match &done.what {
                             Message::Reply(reply) => {
-                                let before = self.out.len();
-                                conn.unsent += conn.h1.complete(done.seq, reply, &env, &mut self.out);
-                                // `BytesSent` of queued answers, counted to the connection's group.
+                                let (released, encoded) =
+                                    conn.h1.complete_counted(done.seq, reply, &env, &mut self.out);
+                                conn.unsent += released;
+                                // `BytesSent` of this queued answer (inline answers released with
+                                // it were counted when encoded), to the connection's group.
                                 if let Some(group) = &conn.group {
-                                    group.sent(self.index, self.out.len() - before);
+                                    group.sent(self.index, encoded);
                                 }
                             }
                             Message::Continue => {
