@@ -104,6 +104,13 @@ pub enum BodyMode {
     Unread,
 }
 
+impl BodyMode {
+    /// How an inline handler takes the body of `req`: collected, or left unread.
+    pub fn inline<H: Handler + ?Sized>(handler: &H, req: &Request<'_>) -> Self {
+        if handler.reads_body(req) { BodyMode::Buffered } else { BodyMode::Unread }
+    }
+}
+
 /// How the body of one request is taken: how it reaches the service, and how large it may be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BodyPlan {
@@ -158,8 +165,7 @@ impl<H: Handler + ?Sized> Service for Inline<'_, H> {
     }
 
     fn body_plan(&mut self, req: &Request<'_>, max_size: Option<u64>) -> BodyPlan {
-        let mode = if self.0.reads_body(req) { BodyMode::Buffered } else { BodyMode::Unread };
-        BodyPlan { mode, max_size }
+        BodyPlan { mode: BodyMode::inline(self.0, req), max_size }
     }
 }
 

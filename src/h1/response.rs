@@ -136,11 +136,7 @@ impl<'a> Response<'a> {
         self.close |= answer.close;
         self.begin();
         self.out.extend_from_slice(&answer.headers);
-        if self.close {
-            self.out.extend_from_slice(b"Connection: close\r\n");
-        } else if self.keep_alive_10 {
-            self.out.extend_from_slice(b"Connection: keep-alive\r\n");
-        }
+        self.write_connection();
         self.out.extend_from_slice(&answer.framing);
         if !self.head_only {
             self.out.extend_from_slice(&answer.body);
@@ -273,12 +269,17 @@ impl<'a> Response<'a> {
         }
     }
 
-    fn end_head(&mut self, body_len: usize) {
+    /// The `Connection` line, when the answer needs one: `close`, or HTTP/1.0 `keep-alive`.
+    fn write_connection(&mut self) {
         if self.close {
             self.out.extend_from_slice(b"Connection: close\r\n");
         } else if self.keep_alive_10 {
             self.out.extend_from_slice(b"Connection: keep-alive\r\n");
         }
+    }
+
+    fn end_head(&mut self, body_len: usize) {
+        self.write_connection();
         if self.status >= 200 && self.status != 204 && !(self.status == 304 && body_len == 0) {
             self.out.extend_from_slice(b"Content-Length: ");
             encode::write_decimal(self.out, body_len as u64);

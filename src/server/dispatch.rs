@@ -96,16 +96,15 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
     /// the body, an inline handler has it collected unless it says it does not read it; the
     /// group's own body limit, if set, replaces the server's.
     fn body_plan(&mut self, req: &Request<'_>, max_size: Option<u64>) -> BodyPlan {
-        let inline = |h: &dyn Fn(&Request<'_>) -> bool| if h(req) { BodyMode::Buffered } else { BodyMode::Unread };
         let Some(table) = self.services.table else {
-            let mode = self.services.handler.map_or(BodyMode::Buffered, |h| inline(&|r| h.reads_body(r)));
+            let mode = self.services.handler.map_or(BodyMode::Buffered, |h| BodyMode::inline(h, req));
             return BodyPlan { mode, max_size };
         };
         match self.route(table, req) {
             Ok((group, _)) => {
                 let mode = match &group.target {
                     Some(Target::Queue(_)) => BodyMode::Streamed,
-                    Some(Target::Inline(h)) => inline(&|r| h.reads_body(r)),
+                    Some(Target::Inline(h)) => BodyMode::inline(&**h, req),
                     None => BodyMode::Buffered,
                 };
                 BodyPlan { mode, max_size: group.max_body_size.unwrap_or(max_size) }
