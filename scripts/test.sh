@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, unit and integration tests (release build of the
-# binary is not needed; tests start target/debug/hsys).
+# The whole test suite: formatting, lints (with and without the io_uring backend), unit and
+# integration tests on each I/O backend (tests start target/debug/hsys; no release build needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
+# The build without the io_uring backend (epoll only) must stay clean too.
+cargo clippy --all-targets --locked --no-default-features -- -D warnings
+# The suite on the default backend (io_uring where the kernel allows it), then again on epoll.
 cargo test --locked --all-targets
+HSYS_BACKEND=epoll cargo test --locked --tests

@@ -31,6 +31,6 @@ pub use h1::response::{Prepared, Reply};
 pub use h1::{Handler, IgnoreBody, Request, Response, Version};
 pub use limits::{Limits, Strictness, Timeouts};
 pub use queue::{QueueStats, QueuedRequest, RequestQueue};
-pub use server::{Server, ServerBuilder, ShutdownHandle};
+pub use server::{Backend, Server, ServerBuilder, ShutdownHandle};
 pub use stats::Snapshot;
 pub use stream::ResponseWriter;

@@ -36,6 +36,10 @@ struct Args {
     /// receive/respond model) instead of inline on the I/O threads.
     #[arg(long, value_name = "N", value_parser = at_least_one)]
     queued: Option<usize>,
+    /// I/O backend: auto (io-uring where the kernel allows it, else epoll), epoll or io-uring
+    /// (default: what HSYS_BACKEND names, else auto).
+    #[arg(long, value_name = "NAME")]
+    backend: Option<hsys::Backend>,
     /// Request line plus headers, in bytes (over it: 431).
     #[arg(long, default_value_t = lim::DEFAULT_MAX_REQUEST_BYTES, help_heading = "Limits")]
     max_request_bytes: usize,
@@ -133,6 +137,9 @@ fn main() -> ExitCode {
         .half_close(true);
     if let Some(n) = args.threads {
         builder = builder.threads(n);
+    }
+    if let Some(b) = args.backend {
+        builder = builder.backend(b);
     }
     let mut server = match builder.start(groups) {
         Ok(s) => s,

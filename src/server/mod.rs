@@ -2,13 +2,18 @@
 
 mod dispatch;
 mod listener;
+#[cfg(feature = "io-uring")]
+mod ring;
+#[cfg(not(feature = "io-uring"))]
+#[path = "ring_off.rs"]
+mod ring;
 mod timer;
 mod worker;
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -28,6 +33,54 @@ pub struct ServerBuilder {
     shutdown_timeout: Duration,
     backlog: i32,
     half_close: bool,
+    backend: Backend,
+}
+
+/// How the I/O threads wait for and move bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// `io_uring` where this build has it (the `io-uring` feature, on by default) and the kernel
+    /// allows it (5.19 or later, not disabled by `io_uring_disabled` or a seccomp filter), else
+    /// `epoll`. Each thread falls back on its own, at start.
+    #[default]
+    Auto,
+    /// `epoll` (edge-triggered, through `mio`): reads and writes on readiness.
+    Epoll,
+    /// `io_uring`: receives into provided buffers, completions in batches; refused at start
+    /// where the build or the kernel lacks it.
+    IoUring,
+}
+
+impl Backend {
+    /// The backend named by the `HSYS_BACKEND` environment variable (`auto`, `epoll`,
+    /// `io-uring`), if it names one: the default of every [`ServerBuilder`], so a whole program
+    /// (the test suite, say) can be run on either without a rebuild.
+    pub fn from_env() -> Option<Backend> {
+        std::env::var("HSYS_BACKEND").ok()?.parse().ok()
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Backend, String> {
+        match s {
+            "auto" => Ok(Backend::Auto),
+            "epoll" => Ok(Backend::Epoll),
+            "io-uring" | "io_uring" | "uring" => Ok(Backend::IoUring),
+            _ => Err(format!("unknown backend `{s}` (auto, epoll, io-uring)")),
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Auto => "auto",
+            Backend::Epoll => "epoll",
+            Backend::IoUring => "io-uring",
+        })
+    }
 }
 
 impl Default for ServerBuilder {
@@ -47,7 +100,15 @@ impl ServerBuilder {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             backlog: DEFAULT_BACKLOG,
             half_close: false,
+            backend: Backend::from_env().unwrap_or_default(),
         }
+    }
+
+    /// The I/O backend (default [`Backend::Auto`], or what `HSYS_BACKEND` names). See
+    /// [`Server::backend`] for the one a started server uses.
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
     }
 
     /// Whether a client that shuts down its sending side after its requests (a half-close, as
@@ -176,6 +237,7 @@ impl ServerBuilder {
         }
         let shared = Arc::new(Shared { stopping: AtomicBool::new(false), wakers, open: AtomicUsize::new(0) });
         let mut threads = Vec::new();
+        let mut started = Vec::new();
         for (index, (poll, listeners)) in polls.into_iter().zip(per_thread).enumerate() {
             let worker = worker::Worker::new(worker::Setup {
                 index,
@@ -192,7 +254,10 @@ impl ServerBuilder {
                 half_close: self.half_close,
             })
             .map_err(Error::setup)?;
-            let spawned = std::thread::Builder::new().name(format!("hsys-io-{index}")).spawn(move || worker.run());
+            let (ready, started_rx) = mpsc::channel();
+            let backend = self.backend;
+            let spawned =
+                std::thread::Builder::new().name(format!("hsys-io-{index}")).spawn(move || worker.run(backend, ready));
             match spawned {
                 Ok(t) => threads.push(t),
                 Err(e) => {
@@ -200,8 +265,29 @@ impl ServerBuilder {
                     return Err(Error::setup(e));
                 }
             }
+            started.push(started_rx);
         }
-        Ok(Server { shared, counters, threads, local_addrs, routes })
+        // Each thread sets up its backend on itself (an `io_uring` is bound to the thread that
+        // submits to it) and says which it got, or why it could not.
+        let mut backend = Backend::Epoll;
+        for (i, rx) in started.iter().enumerate() {
+            match rx.recv() {
+                Ok(Ok(b)) => {
+                    if i == 0 {
+                        backend = b;
+                    }
+                }
+                Ok(Err(e)) => {
+                    shared.stop();
+                    return Err(Error::setup(e));
+                }
+                Err(_) => {
+                    shared.stop();
+                    return Err(Error::setup(io::Error::other("an I/O thread ended at start")));
+                }
+            }
+        }
+        Ok(Server { shared, counters, threads, local_addrs, routes, backend })
     }
 }
 
@@ -251,6 +337,7 @@ pub struct Server {
     threads: Vec<JoinHandle<()>>,
     local_addrs: Vec<SocketAddr>,
     routes: Option<Arc<Routes>>,
+    backend: Backend,
 }
 
 /// Stops a server from another thread (a signal handler thread, say).
@@ -273,6 +360,12 @@ impl Server {
     /// The addresses listened on, with real ports (one per bound address).
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
+    }
+
+    /// The backend the I/O threads use: [`Backend::Epoll`] or [`Backend::IoUring`] (the first
+    /// thread's, should [`Backend::Auto`] have given them different ones).
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// The counters, summed over every I/O thread.

@@ -24,10 +24,11 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
-use super::Shared;
 use super::dispatch::{Dispatch, Services};
 use super::listener;
+use super::ring::{Done, Ring};
 use super::timer::{self, Entry, Wheel};
+use super::{Backend, Shared};
 use crate::body::BodyPipe;
 use crate::group::{GroupCounters, Routes, UrlGroups};
 use crate::h1::conn::OUT_HIGH_WATER;
@@ -41,6 +42,24 @@ use crate::stats::WorkerCounters;
 
 /// The waker's token.
 pub(super) const WAKER: Token = Token(usize::MAX);
+/// Ring operation tags: the kind in the top two bits, then a connection's serial (low 32 bits)
+/// and its slab key (below [`TAG_KEYS`]), so a completion for a connection gone (its key reused)
+/// is told apart.
+const TAG_RECV: u64 = 1 << 62;
+const TAG_WRITABLE: u64 = 2 << 62;
+/// The thread's `epoll` descriptor became readable (listeners, the waker).
+const TAG_EPOLL: u64 = 3 << 62;
+/// A cancel's own completion.
+const TAG_CANCEL: u64 = 0;
+const TAG_KEYS: usize = 1 << 30;
+/// `Connection::armed` bits: a receive, a wait for room to write, is in the ring.
+const ARMED_RECV: u8 = 1;
+const ARMED_WRITABLE: u8 = 2;
+/// The receive is being cancelled (input held back grew past [`STASH_LIMIT`]).
+const ARMED_CANCELLING: u8 = 4;
+/// io_uring: input a connection holds back (its output waits, its body reader is full…) beyond
+/// which its multishot receive is cancelled, to be armed again once it wants input.
+const STASH_LIMIT: usize = 64 * 1024;
 /// Listener `i` has token `LISTENER_BASE + i`; connections have their slab keys, far below.
 const LISTENER_BASE: usize = usize::MAX / 2;
 /// Size of the per-thread read buffer.
@@ -162,6 +181,10 @@ pub(super) struct Worker<H: ?Sized> {
     due: Vec<Entry>,
     /// The wheel tick of the current loop iteration.
     now_tick: u32,
+    /// The io_uring backend's ring; `None`: epoll.
+    ring: Option<Ring>,
+    /// Completions taken in one pass (kept to reuse its capacity).
+    done: Vec<Done>,
 }
 
 /// What to do with a connection after driving it.
@@ -216,6 +239,8 @@ struct Connection {
     /// While output waits for the client (and there is a `min_send_rate`): what it took, per
     /// check. Boxed: only a connection that also holds unsent output (or a file tail) has one.
     stall: Option<Box<SendWindow>>,
+    /// io_uring: the operations in the ring for this connection (`ARMED_*`).
+    armed: u8,
 }
 
 /// What a client took from a connection whose output waits for it: bytes per slot, over its
@@ -340,6 +365,8 @@ impl<H: Handler + ?Sized> Worker<H> {
             wheel: Wheel::new(Instant::now()),
             due: Vec::new(),
             now_tick: 1,
+            ring: None,
+            done: Vec::new(),
         })
     }
 
@@ -347,12 +374,44 @@ impl<H: Handler + ?Sized> Worker<H> {
         &self.counters[self.index]
     }
 
+    /// Sets up `backend` on this thread (the one that will submit to a ring) and tells `ready`
+    /// which it got.
+    fn start_backend(&mut self, backend: Backend) -> io::Result<Backend> {
+        let ring = match backend {
+            Backend::Epoll => return Ok(Backend::Epoll),
+            Backend::IoUring => Ring::new()?,
+            Backend::Auto => match Ring::new() {
+                Ok(ring) => ring,
+                Err(_) => return Ok(Backend::Epoll),
+            },
+        };
+        let ring = self.ring.insert(ring);
+        // Listeners and the waker stay registered with `mio`; the ring reports when its epoll
+        // descriptor has events for them.
+        ring.readable_multishot(self.poll.as_raw_fd(), TAG_EPOLL);
+        Ok(Backend::IoUring)
+    }
+
     /// Runs until a graceful stop completes.
-    pub(super) fn run(mut self) {
+    pub(super) fn run(mut self, backend: Backend, ready: mpsc::Sender<io::Result<Backend>>) {
+        match self.start_backend(backend) {
+            Ok(b) => {
+                let _ = ready.send(Ok(b));
+            }
+            Err(e) => {
+                let _ = ready.send(Err(e));
+                return;
+            }
+        }
+        drop(ready);
         let mut events = Events::with_capacity(1024);
         loop {
             let timeout = self.next_timeout(Instant::now());
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
+            if let Some(ring) = &mut self.ring {
+                if ring.wait(timeout).is_err() {
+                    break;
+                }
+            } else if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -376,12 +435,10 @@ impl<H: Handler + ?Sized> Worker<H> {
                     self.table = Some(routes.load());
                 }
             }
-            for event in events.iter() {
-                match event.token() {
-                    WAKER => self.on_completions(now),
-                    Token(t) if t >= LISTENER_BASE => self.accept(t - LISTENER_BASE, now),
-                    Token(key) => self.on_conn_event(key, event.is_read_closed(), now),
-                }
+            if self.ring.is_some() {
+                self.on_ring(&mut events, now);
+            } else {
+                self.on_events(&events, now);
             }
             if self.accept_paused_until.is_some_and(|t| now >= t) {
                 self.accept_paused_until = None;
@@ -412,6 +469,149 @@ impl<H: Handler + ?Sized> Worker<H> {
             for _ in 0..open {
                 self.shared.release_place();
             }
+        }
+        if let Some(ring) = &mut self.ring {
+            ring.finish();
+        }
+    }
+
+    /// What `epoll` reported.
+    fn on_events(&mut self, events: &Events, now: Instant) {
+        for event in events.iter() {
+            match event.token() {
+                WAKER => self.on_completions(now),
+                Token(t) if t >= LISTENER_BASE => self.accept(t - LISTENER_BASE, now),
+                Token(key) => self.on_conn_event(key, event.is_read_closed(), now),
+            }
+        }
+    }
+
+    /// What the ring completed, in order.
+    fn on_ring(&mut self, events: &mut Events, now: Instant) {
+        let mut done = std::mem::take(&mut self.done);
+        if let Some(ring) = &mut self.ring {
+            ring.take(&mut done);
+        }
+        for d in &done {
+            match d.tag & (3 << 62) {
+                TAG_RECV => self.on_recv(d, now),
+                TAG_WRITABLE => self.on_writable(d, now),
+                TAG_EPOLL => {
+                    if !d.more()
+                        && let Some(ring) = &mut self.ring
+                    {
+                        // The multishot poll ended (an overflow, say): arm it again.
+                        ring.readable_multishot(self.poll.as_raw_fd(), TAG_EPOLL);
+                    }
+                    // Every event that is there: edge-triggered registrations report each once.
+                    loop {
+                        if self.poll.poll(events, Some(Duration::ZERO)).is_err() {
+                            break;
+                        }
+                        self.on_events(events, now);
+                        if events.iter().count() < events.capacity() {
+                            break;
+                        }
+                    }
+                }
+                _ => {} // a cancel's own completion
+            }
+        }
+        done.clear();
+        self.done = done;
+    }
+
+    /// A receive completed: the bytes go to the connection (or are dropped, lingering), and the
+    /// buffer back to the ring.
+    fn on_recv(&mut self, d: &Done, now: Instant) {
+        let key = (d.tag as usize) & (TAG_KEYS - 1);
+        let serial = (d.tag >> 30) as u32;
+        let Some(ring) = &self.ring else { return };
+        let (bytes, bid) = ring.received(d);
+        let verdict = match self.conns.get_mut(key) {
+            Some(c) if c.serial as u32 == serial && c.armed & ARMED_RECV != 0 => {
+                if !d.more() {
+                    c.armed &= !(ARMED_RECV | ARMED_CANCELLING);
+                }
+                Some(if d.result < 0 {
+                    match -d.result {
+                        // No buffer was free, a signal, or our cancel: receive again when wanted.
+                        libc::ENOBUFS | libc::EINTR | libc::EAGAIN | libc::ECANCELED => Verdict::Keep,
+                        _ => Verdict::Close,
+                    }
+                } else if c.linger_until.is_some() {
+                    c.lingered_bytes += bytes.len();
+                    if bytes.is_empty() || c.lingered_bytes > LINGER_MAX_BYTES { Verdict::Close } else { Verdict::Keep }
+                } else {
+                    if bytes.is_empty() {
+                        c.eof = true;
+                    }
+                    let env = Env { common: &self.common, limits: &self.limits, draining: self.draining.is_some() };
+                    let services = services(&self.handler, &self.table, &self.return_path, self.index);
+                    let counters = &self.counters[self.index];
+                    let input = Input::Ring((!bytes.is_empty()).then_some(bytes));
+                    drive(c, input, &mut self.scratch, &mut self.out, &env, &services, counters)
+                })
+            }
+            _ => None, // stale: the connection is gone
+        };
+        if let (Some(bid), Some(ring)) = (bid, &mut self.ring) {
+            ring.give_back(bid);
+        }
+        if let Some(verdict) = verdict {
+            self.apply(key, verdict, now);
+        }
+    }
+
+    /// A connection's socket has room for its output again (or failed).
+    fn on_writable(&mut self, d: &Done, now: Instant) {
+        let key = (d.tag as usize) & (TAG_KEYS - 1);
+        let serial = (d.tag >> 30) as u32;
+        let verdict = match self.conns.get_mut(key) {
+            Some(c) if c.serial as u32 == serial && c.armed & ARMED_WRITABLE != 0 => {
+                c.armed &= !ARMED_WRITABLE;
+                if c.linger_until.is_some() {
+                    return;
+                }
+                let env = Env { common: &self.common, limits: &self.limits, draining: self.draining.is_some() };
+                let services = services(&self.handler, &self.table, &self.return_path, self.index);
+                let counters = &self.counters[self.index];
+                drive(c, Input::Ring(None), &mut self.scratch, &mut self.out, &env, &services, counters)
+            }
+            _ => return,
+        };
+        self.apply(key, verdict, now);
+    }
+
+    /// io_uring: puts in the ring what a kept connection waits for — a receive while it wants
+    /// input (or lingers), a wait for room while its output waits for the client.
+    fn arm(&mut self, key: usize) {
+        let Some(ring) = &mut self.ring else { return };
+        let Some(c) = self.conns.get_mut(key) else { return };
+        let fd = c.stream.as_raw_fd();
+        let tag = (u64::from(c.serial as u32) << 30) | key as u64;
+        let lingering = c.linger_until.is_some();
+        let wants_input = !c.eof
+            && !c.inbuf_ready
+            && c.outbuf.is_empty()
+            && c.tail.is_none()
+            && c.h1.wants_input()
+            && !c.h1.is_finished();
+        if (lingering || wants_input) && c.armed & ARMED_RECV == 0 {
+            ring.recv(fd, TAG_RECV | tag);
+            c.armed |= ARMED_RECV;
+        } else if !lingering
+            && !wants_input
+            && c.armed & (ARMED_RECV | ARMED_CANCELLING) == ARMED_RECV
+            && c.inbuf.len() >= STASH_LIMIT
+        {
+            // Bounded buffering: stop receiving what cannot be used yet.
+            ring.cancel(TAG_RECV | tag, TAG_CANCEL);
+            c.armed |= ARMED_CANCELLING;
+        }
+        if !lingering && c.waits_for_client() && c.armed & ARMED_WRITABLE == 0 {
+            ring.writable(fd, TAG_WRITABLE | tag);
+            c.armed |= ARMED_WRITABLE;
         }
     }
 
@@ -469,7 +669,13 @@ impl<H: Handler + ?Sized> Worker<H> {
         // TCP_NODELAY came from the listener (see `listener::bind`).
         let entry = self.conns.vacant_entry();
         let key = entry.key();
-        if self.poll.registry().register(&mut stream, Token(key), Interest::READABLE | Interest::WRITABLE).is_err() {
+        let registered = if self.ring.is_some() {
+            // The ring's operations carry the key in 30 bits.
+            key < TAG_KEYS
+        } else {
+            self.poll.registry().register(&mut stream, Token(key), Interest::READABLE | Interest::WRITABLE).is_ok()
+        };
+        if !registered {
             if self.limits.max_connections.is_some() {
                 self.shared.release_place();
             }
@@ -502,6 +708,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             phase_since: self.now_tick,
             phase_served: 0,
             stall: None,
+            armed: 0,
         });
         let c = self.counters();
         c.connections_accepted.add(1);
@@ -523,7 +730,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                 let env = Env { common: &self.common, limits: &self.limits, draining: self.draining.is_some() };
                 let services = services(&self.handler, &self.table, &self.return_path, self.index);
                 let counters = &self.counters[self.index];
-                drive(conn, &mut self.scratch, &mut self.out, &env, &services, counters)
+                drive(conn, Input::Socket, &mut self.scratch, &mut self.out, &env, &services, counters)
             }
         };
         self.apply(key, verdict, now);
@@ -581,7 +788,8 @@ impl<H: Handler + ?Sized> Worker<H> {
                     }
                     let services = services(&self.handler, &self.table, &self.return_path, self.index);
                     let counters = &self.counters[self.index];
-                    drive(conn, &mut self.scratch, &mut self.out, &env, &services, counters)
+                    let input = if self.ring.is_some() { Input::Ring(None) } else { Input::Socket };
+                    drive(conn, input, &mut self.scratch, &mut self.out, &env, &services, counters)
                 }
                 _ => continue,
             };
@@ -602,9 +810,12 @@ impl<H: Handler + ?Sized> Worker<H> {
                     let until = now + LINGER;
                     conn.linger_until = Some(until);
                     self.lingering.push_back((key, conn.serial, until));
-                    // Whatever the client sent meanwhile is read (and dropped) now.
+                    // Whatever the client sent meanwhile is read (and dropped) now (with a receive
+                    // in the ring too: these bytes are dropped, so their order does not matter).
                     if linger_read(conn, &mut self.scratch) == Verdict::Close {
                         self.close(key);
+                    } else {
+                        self.arm(key);
                     }
                 }
             }
@@ -613,6 +824,17 @@ impl<H: Handler + ?Sized> Worker<H> {
 
     fn close(&mut self, key: usize) {
         if let Some(conn) = self.conns.try_remove(key) {
+            if let Some(ring) = &mut self.ring {
+                // A receive or poll in the ring holds the socket open: cancel them, and the
+                // socket closes when the kernel lets go of it (at the next submission).
+                let tag = (u64::from(conn.serial as u32) << 30) | key as u64;
+                if conn.armed & ARMED_RECV != 0 {
+                    ring.cancel(TAG_RECV | tag, TAG_CANCEL);
+                }
+                if conn.armed & ARMED_WRITABLE != 0 {
+                    ring.cancel(TAG_WRITABLE | tag, TAG_CANCEL);
+                }
+            }
             if let Some(flag) = &conn.disconnected {
                 flag.store(true, Ordering::Release);
             }
@@ -646,6 +868,7 @@ impl<H: Handler + ?Sized> Worker<H> {
     /// Sets a kept connection's deadline from what it waits for now; arms the wheel only when the
     /// deadline moved earlier than its live entry (a later one is found when that entry fires).
     fn rearm(&mut self, key: usize) {
+        self.arm(key);
         let now_tick = self.now_tick;
         let Some(c) = self.conns.get_mut(key) else { return };
         if c.linger_until.is_some() {
@@ -724,7 +947,8 @@ impl<H: Handler + ?Sized> Worker<H> {
             // spurious event would: drive only writes what fits), then judge what it took.
             let services = services(&self.handler, &self.table, &self.return_path, self.index);
             let counters = &self.counters[self.index];
-            let mut verdict = drive(c, &mut self.scratch, &mut self.out, &env, &services, counters);
+            let input = if self.ring.is_some() { Input::Ring(None) } else { Input::Socket };
+            let mut verdict = drive(c, input, &mut self.scratch, &mut self.out, &env, &services, counters);
             if verdict == Verdict::Keep
                 && c.waits_for_client()
                 && let Some(window) = &mut c.stall
@@ -798,15 +1022,39 @@ impl Connection {
     }
 }
 
+/// Where a drive takes new input from.
+#[derive(Clone, Copy, Debug)]
+enum Input<'a> {
+    /// epoll: the socket, read until it is empty.
+    Socket,
+    /// io_uring: the bytes a receive brought, if any (the socket is never read directly: a
+    /// receive in the ring could take bytes that come before); the end of input is
+    /// `Connection::eof`.
+    Ring(Option<&'a [u8]>),
+}
+
 /// Reads and answers what a connection sent, writes the answers, and says what becomes of it.
 fn drive<H: Handler + ?Sized>(
     c: &mut Connection,
+    input: Input<'_>,
     scratch: &mut [u8],
     out: &mut Vec<u8>,
     env: &Env<'_>,
     services: &Services<'_, H>,
     counters: &WorkerCounters,
 ) -> Verdict {
+    let (from_socket, mut fresh) = match input {
+        Input::Socket => (true, None),
+        Input::Ring(bytes) => (false, bytes),
+    };
+    if let Some(bytes) = fresh
+        && (!c.inbuf.is_empty() || !c.outbuf.is_empty() || c.tail.is_some() || !c.h1.wants_input())
+    {
+        // Bytes a receive brought while earlier input or output is held back wait behind it.
+        c.inbuf.extend_from_slice(bytes);
+        c.inbuf_ready = true;
+        fresh = None;
+    }
     // Output the kernel refused earlier goes first, then a file or stream body being sent; nothing new is read
     // until both are gone.
     match flush_outbuf(c, counters)
@@ -828,20 +1076,31 @@ fn drive<H: Handler + ?Sized>(
         if c.inbuf_ready {
             process_inbuf(c, env, services, out, counters);
         } else {
-            let n = match c.stream.read(scratch) {
-                Ok(0) => {
-                    peer_done = true;
-                    0
+            let input: &[u8] = if from_socket {
+                let n = match c.stream.read(scratch) {
+                    Ok(0) => {
+                        peer_done = true;
+                        0
+                    }
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => return Verdict::Close,
+                };
+                if n == 0 {
+                    break;
                 }
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return Verdict::Close,
+                scratch.get(..n).unwrap_or_default()
+            } else {
+                match fresh.take() {
+                    Some(bytes) => bytes,
+                    None => {
+                        peer_done = c.eof;
+                        break;
+                    }
+                }
             };
-            if n == 0 {
-                break;
-            }
-            let input = scratch.get(..n).unwrap_or_default();
+            let n = input.len();
             if c.inbuf.is_empty() {
                 let p = feed(c, Some(input), env, services, out);
                 account(c, p, counters);
@@ -855,7 +1114,7 @@ fn drive<H: Handler + ?Sized>(
                 c.inbuf.extend_from_slice(input);
                 process_inbuf(c, env, services, out, counters);
             }
-            if n < scratch.len() && !c.eof && !c.inbuf_ready {
+            if from_socket && n < scratch.len() && !c.eof && !c.inbuf_ready {
                 break;
             }
         }
@@ -877,7 +1136,8 @@ fn drive<H: Handler + ?Sized>(
     {
         // A file or stream answer's head is out: its body next, then whatever waited behind it.
         c.tail = Some(tail);
-        return drive(c, scratch, out, env, services, counters);
+        let input = if from_socket { Input::Socket } else { Input::Ring(None) };
+        return drive(c, input, scratch, out, env, services, counters);
     }
     if peer_done {
         c.eof = true;

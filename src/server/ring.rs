@@ -1,0 +1,277 @@
+//! The io_uring backend's ring (feature `io-uring`): one per I/O thread, created on that thread.
+//!
+//! What goes through the ring: receives (a multishot `IORING_OP_RECV` per connection, into a
+//! provided-buffer ring, so a connection waiting for its client holds no buffer), waits for a socket to take output
+//! (`POLL_ADD` `POLLOUT`), and the readiness of the thread's `epoll` descriptor (a multishot
+//! `POLL_ADD`: listeners and the waker stay with `mio`). Sends, `sendfile`, `shutdown` and `close`
+//! are direct calls on the non-blocking socket, which complete at once when the kernel has room,
+//! so a keep-alive request costs one `send` and a share of one `io_uring_enter` that both submits
+//! the next receives and waits for completions.
+//!
+//! The ring is set up `SINGLE_ISSUER` + `DEFER_TASKRUN` where the kernel has them (6.1): the
+//! kernel's completion work runs only inside this thread's `io_uring_enter`, in one batch.
+
+use std::alloc::{self, Layout};
+use std::io;
+use std::os::fd::RawFd;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use io_uring::types::{BufRingEntry, CancelBuilder, SubmitArgs, Timespec};
+use io_uring::{IoUring, cqueue, opcode, squeue, types};
+
+/// Submission queue entries (the completion queue has four times as many; the kernel keeps any
+/// overflow on a list of its own and hands it over as room opens).
+const SQ_ENTRIES: u32 = 1024;
+/// Provided buffers per thread (a power of two) and the size of each.
+const BUFFERS: u16 = 512;
+const BUFFER_SIZE: usize = 4096;
+/// The provided-buffer group's id.
+const GROUP: u16 = 0;
+/// How long [`Ring::finish`] waits for the kernel to hand back cancelled operations.
+const FINISH_WAIT: Duration = Duration::from_secs(1);
+
+/// One completion: the operation's tag, its result (a count or a negated `errno`) and flags.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Done {
+    pub tag: u64,
+    pub result: i32,
+    flags: u32,
+}
+
+impl Done {
+    /// More completions will come for this operation (a multishot one still armed).
+    pub fn more(&self) -> bool {
+        cqueue::more(self.flags)
+    }
+}
+
+/// An I/O thread's ring and its provided buffers.
+pub(super) struct Ring {
+    // Declared first: dropped (the ring closed, every operation cancelled) before the buffers
+    // those operations could write into.
+    uring: IoUring,
+    buffers: Buffers,
+    /// Operations submitted whose last completion has not been seen.
+    outstanding: usize,
+}
+
+impl std::fmt::Debug for Ring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ring").field("outstanding", &self.outstanding).finish_non_exhaustive()
+    }
+}
+
+impl Ring {
+    /// A ring with its buffer group registered, or why the kernel refused one (`ENOSYS` before
+    /// 5.1 or under seccomp, `EPERM` with `io_uring_disabled`, `EINVAL` before 5.19's buffer rings).
+    pub fn new() -> io::Result<Ring> {
+        let uring = IoUring::builder()
+            .setup_cqsize(SQ_ENTRIES * 4)
+            .setup_single_issuer()
+            .setup_defer_taskrun()
+            .build(SQ_ENTRIES)
+            .or_else(|_| IoUring::builder().setup_cqsize(SQ_ENTRIES * 4).setup_coop_taskrun().build(SQ_ENTRIES))
+            .or_else(|_| IoUring::builder().setup_cqsize(SQ_ENTRIES * 4).build(SQ_ENTRIES))?;
+        if !uring.params().is_feature_nodrop() || !uring.params().is_feature_ext_arg() {
+            // Completions could be lost on overflow, or waits could not time out (before 5.11).
+            return Err(io::ErrorKind::Unsupported.into());
+        }
+        let buffers = Buffers::new()?;
+        // SAFETY: the entries are valid and live as long as the ring: `buffers` is dropped after
+        // `uring` (field order), which unregisters the group when the ring closes.
+        unsafe {
+            uring.submitter().register_buf_ring_with_flags(buffers.ring.as_ptr() as u64, BUFFERS, GROUP, 0)?;
+        }
+        Ok(Ring { uring, buffers, outstanding: 0 })
+    }
+
+    fn push(&mut self, entry: &squeue::Entry) {
+        // SAFETY: every entry points at memory that outlives the operation: a receive at the
+        // provided buffers (owned by the ring), a poll or a cancel at nothing.
+        while unsafe { self.uring.submission().push(entry) }.is_err() {
+            // The submission queue is full: hand it to the kernel and go on.
+            if self.uring.submit().is_err() {
+                break;
+            }
+        }
+        self.outstanding += 1;
+    }
+
+    /// Receives from `fd` into provided buffers, one completion per arrival, until cancelled or
+    /// ended (end-of-file, an error, no buffer free: a completion without `more`).
+    pub fn recv(&mut self, fd: RawFd, tag: u64) {
+        let entry = opcode::RecvMulti::new(types::Fd(fd), GROUP).build().user_data(tag);
+        self.push(&entry);
+    }
+
+    /// Completes once `fd` can take output (or has failed).
+    pub fn writable(&mut self, fd: RawFd, tag: u64) {
+        let entry = opcode::PollAdd::new(types::Fd(fd), libc::POLLOUT as u32).build().user_data(tag);
+        self.push(&entry);
+    }
+
+    /// Completes every time `fd` becomes readable, until cancelled.
+    pub fn readable_multishot(&mut self, fd: RawFd, tag: u64) {
+        let entry = opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32).multi(true).build().user_data(tag);
+        self.push(&entry);
+    }
+
+    /// Cancels the operation tagged `target`; the cancel itself completes with tag `tag`.
+    pub fn cancel(&mut self, target: u64, tag: u64) {
+        let entry = opcode::AsyncCancel::new(target).build().user_data(tag);
+        self.push(&entry);
+    }
+
+    /// Submits what was queued and waits for one completion at least, or `timeout`.
+    pub fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.buffers.publish();
+        let result = match timeout {
+            Some(t) => {
+                let ts = Timespec::from(t);
+                let args = SubmitArgs::new().timespec(&ts);
+                self.uring.submitter().submit_with_args(1, &args)
+            }
+            None => self.uring.submit_and_wait(1),
+        };
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR | libc::EBUSY | libc::EAGAIN)) => {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Moves every completion available into `into`.
+    pub fn take(&mut self, into: &mut Vec<Done>) {
+        for cqe in self.uring.completion() {
+            let done = Done { tag: cqe.user_data(), result: cqe.result(), flags: cqe.flags() };
+            if !done.more() {
+                self.outstanding = self.outstanding.saturating_sub(1);
+            }
+            into.push(done);
+        }
+    }
+
+    /// The bytes a receive completion brought (empty for none), and its buffer's id to give back
+    /// with [`give_back`](Ring::give_back).
+    pub fn received(&self, done: &Done) -> (&[u8], Option<u16>) {
+        let Some(bid) = cqueue::buffer_select(done.flags) else { return (&[], None) };
+        let len = usize::try_from(done.result).unwrap_or(0).min(BUFFER_SIZE);
+        (self.buffers.get(bid, len), Some(bid))
+    }
+
+    /// Returns a buffer to the kernel (published at the next [`wait`](Ring::wait)).
+    pub fn give_back(&mut self, bid: u16) {
+        self.buffers.give_back(bid);
+    }
+
+    /// Cancels every operation and waits (a bounded time) until the kernel has handed them all
+    /// back, so no receive can still write into the buffers when they are freed.
+    pub fn finish(&mut self) {
+        let entry = opcode::AsyncCancel2::new(CancelBuilder::any().all()).build().user_data(0);
+        self.push(&entry);
+        let deadline = Instant::now() + FINISH_WAIT;
+        let mut sink = Vec::new();
+        while self.outstanding > 0 {
+            let now = Instant::now();
+            if now >= deadline || self.wait(Some(deadline - now)).is_err() {
+                break;
+            }
+            self.take(&mut sink);
+            sink.clear();
+        }
+    }
+}
+
+/// The provided-buffer ring: [`BUFFERS`] entries (page-aligned, shared with the kernel) and the
+/// memory they point into.
+struct Buffers {
+    ring: NonNull<BufRingEntry>,
+    memory: NonNull<u8>,
+    /// The tail as this thread advanced it; published to the kernel by [`Buffers::publish`].
+    tail: u16,
+}
+
+// SAFETY: the buffers are owned by their ring alone, and a ring is used by one thread (the
+// worker moves to its thread before the ring is made); the pointers are only an allocation.
+unsafe impl Send for Buffers {}
+
+fn ring_layout() -> Layout {
+    // A page-aligned array of `BUFFERS` entries (16 bytes each).
+    Layout::from_size_align(usize::from(BUFFERS) * std::mem::size_of::<BufRingEntry>(), 4096)
+        .unwrap_or_else(|_| Layout::new::<BufRingEntry>())
+}
+
+fn memory_layout() -> Layout {
+    Layout::from_size_align(usize::from(BUFFERS) * BUFFER_SIZE, 4096).unwrap_or_else(|_| Layout::new::<u8>())
+}
+
+impl Buffers {
+    fn new() -> io::Result<Buffers> {
+        // SAFETY: both layouts have a non-zero size.
+        let ring = NonNull::new(unsafe { alloc::alloc_zeroed(ring_layout()) }.cast::<BufRingEntry>());
+        // SAFETY: as above.
+        let memory = NonNull::new(unsafe { alloc::alloc(memory_layout()) });
+        let (Some(ring), Some(memory)) = (ring, memory) else {
+            return Err(io::ErrorKind::OutOfMemory.into());
+        };
+        let mut buffers = Buffers { ring, memory, tail: 0 };
+        for bid in 0..BUFFERS {
+            buffers.give_back(bid);
+        }
+        buffers.publish();
+        Ok(buffers)
+    }
+
+    fn give_back(&mut self, bid: u16) {
+        if bid >= BUFFERS {
+            return;
+        }
+        let slot = usize::from(self.tail & (BUFFERS - 1));
+        // SAFETY: `slot < BUFFERS`, inside the ring's allocation; the kernel reads only entries
+        // between its head and the published tail, and this one is past the published tail.
+        let entry = unsafe { &mut *self.ring.as_ptr().add(slot) };
+        // SAFETY: `bid < BUFFERS`, so the offset stays inside the buffers' allocation.
+        let addr = unsafe { self.memory.as_ptr().add(usize::from(bid) * BUFFER_SIZE) };
+        entry.set_addr(addr as u64);
+        entry.set_len(BUFFER_SIZE as u32);
+        entry.set_bid(bid);
+        self.tail = self.tail.wrapping_add(1);
+    }
+
+    fn publish(&self) {
+        // SAFETY: the ring's first entry is initialised and its `resv` field is the ring's tail,
+        // which the kernel reads; it is written only here, atomically, with release ordering so
+        // the entries written before are visible first.
+        unsafe {
+            let tail = BufRingEntry::tail(self.ring.as_ptr()).cast_mut();
+            AtomicU16::from_ptr(tail).store(self.tail, Ordering::Release);
+        }
+    }
+
+    fn get(&self, bid: u16, len: usize) -> &[u8] {
+        if bid >= BUFFERS {
+            return &[];
+        }
+        // SAFETY: buffer `bid` was handed to this thread by a completion and is not given back
+        // to the kernel while the returned slice lives (`give_back` takes `&mut self`); `len`
+        // is at most its size.
+        unsafe {
+            std::slice::from_raw_parts(self.memory.as_ptr().add(usize::from(bid) * BUFFER_SIZE), len.min(BUFFER_SIZE))
+        }
+    }
+}
+
+impl Drop for Buffers {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `Buffers::new` with these layouts; the ring (and with it every
+        // operation that could use them) is gone: `Ring::uring` is dropped first.
+        unsafe {
+            alloc::dealloc(self.ring.as_ptr().cast(), ring_layout());
+            alloc::dealloc(self.memory.as_ptr(), memory_layout());
+        }
+    }
+}
