@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds hsys in release mode and measures it beside the peers of ../shared/bench in one run
-# (inline, and --queued 2 with a queue long enough for pipeline16's 64 x 16 requests in flight,
+# (inline on the default backend and on epoll, and --queued 2 with a queue long enough for pipeline16's 64 x 16 requests in flight,
 # which the default 1000 is not), then rewrites BENCHMARKS.md with the table, machine, date and command.
 # Extra arguments go to compare.py, e.g. scripts/bench.sh --rounds 5 --scenarios keepalive,pipeline16
 set -euo pipefail
@@ -12,6 +12,7 @@ cargo build --release --quiet
 bin=$PWD/target/release/hsys
 cmd=(python3 "$bench/compare.py"
   --server "hsys=$bin --threads 2 --stats 0 http://127.0.0.1:{port}/"
+  --server "hsys-epoll=$bin --threads 2 --backend epoll --stats 0 http://127.0.0.1:{port}/"
   --server "hsys-q2=$bin --threads 2 --queued 2 --queue-length 4096 --stats 0 http://127.0.0.1:{port}/"
   --server "null=$peers/null-server {port}"
   --server "nginx=$bench/nginx-peer.sh {port} 2"
@@ -28,7 +29,8 @@ echo "$table"
   echo
   echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), kernel $(uname -r)."
   echo "hsys commit: $(git rev-parse --short HEAD)$(git diff --quiet -- . ':!BENCHMARKS.md' || echo ' (with uncommitted changes)')."
-  echo "\`hsys\` is the inline path, \`hsys-q2\` the queued path (\`--queued 2\`); both \`--threads 2\`."
+  echo "\`hsys\` is the inline path on the default backend (io_uring here), \`hsys-epoll\` the same on epoll"
+  echo "(\`--backend epoll\`), \`hsys-q2\` the queued path (\`--queued 2\`); all \`--threads 2\`."
   echo "See ../shared/bench/README.md for the scenarios and columns."
   echo
   echo '```'

@@ -2,8 +2,10 @@
 //!
 //! What goes through the ring: receives (a multishot `IORING_OP_RECV` per connection, into a
 //! provided-buffer ring, so a connection waiting for its client holds no buffer), waits for a socket to take output
-//! (`POLL_ADD` `POLLOUT`), and the readiness of the thread's `epoll` descriptor (a multishot
-//! `POLL_ADD`: listeners and the waker stay with `mio`). Sends, `sendfile`, `shutdown` and `close`
+//! (`POLL_ADD` `POLLOUT`), accepts (multishot, unless a connection limit is set: then accepting
+//! must be able to stop and leave connections in the backlog), and the readiness of the
+//! thread's `epoll` descriptor (a multishot `POLL_ADD`: the waker, and limited listeners, stay
+//! with `mio`). Sends, `sendfile`, `shutdown` and `close`
 //! are direct calls on the non-blocking socket, which complete at once when the kernel has room,
 //! so a keep-alive request costs one `send` and a share of one `io_uring_enter` that both submits
 //! the next receives and waits for completions.
@@ -103,6 +105,14 @@ impl Ring {
     /// ended (end-of-file, an error, no buffer free: a completion without `more`).
     pub fn recv(&mut self, fd: RawFd, tag: u64) {
         let entry = opcode::RecvMulti::new(types::Fd(fd), GROUP).build().user_data(tag);
+        self.push(&entry);
+    }
+
+    /// Accepts connections on listener `fd`, one completion (a new descriptor, non-blocking)
+    /// each, until cancelled or ended (an error: a completion without `more`).
+    pub fn accept_multishot(&mut self, fd: RawFd, tag: u64) {
+        let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+        let entry = opcode::AcceptMulti::new(types::Fd(fd)).flags(flags).build().user_data(tag);
         self.push(&entry);
     }
 

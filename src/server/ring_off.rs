@@ -31,6 +31,10 @@ impl Ring {
         match *self {}
     }
 
+    pub fn accept_multishot(&mut self, _: RawFd, _: u64) {
+        match *self {}
+    }
+
     pub fn writable(&mut self, _: RawFd, _: u64) {
         match *self {}
     }

@@ -15,7 +15,7 @@
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -47,8 +47,10 @@ pub(super) const WAKER: Token = Token(usize::MAX);
 /// is told apart.
 const TAG_RECV: u64 = 1 << 62;
 const TAG_WRITABLE: u64 = 2 << 62;
-/// The thread's `epoll` descriptor became readable (listeners, the waker).
+/// The thread's `epoll` descriptor became readable (the waker, listeners not in the ring).
 const TAG_EPOLL: u64 = 3 << 62;
+/// Listener `i` accepted a connection: `TAG_ACCEPT | i`.
+const TAG_ACCEPT: u64 = (3 << 62) | (1 << 32);
 /// A cancel's own completion.
 const TAG_CANCEL: u64 = 0;
 const TAG_KEYS: usize = 1 << 30;
@@ -185,6 +187,10 @@ pub(super) struct Worker<H: ?Sized> {
     ring: Option<Ring>,
     /// Completions taken in one pass (kept to reuse its capacity).
     done: Vec<Done>,
+    /// io_uring: listeners accept through the ring (no connection limit), and which of them have
+    /// a multishot accept armed.
+    ring_accepts: bool,
+    accept_armed: Vec<bool>,
 }
 
 /// What to do with a connection after driving it.
@@ -367,6 +373,8 @@ impl<H: Handler + ?Sized> Worker<H> {
             now_tick: 1,
             ring: None,
             done: Vec::new(),
+            ring_accepts: false,
+            accept_armed: Vec::new(),
         })
     }
 
@@ -386,10 +394,61 @@ impl<H: Handler + ?Sized> Worker<H> {
             },
         };
         let ring = self.ring.insert(ring);
-        // Listeners and the waker stay registered with `mio`; the ring reports when its epoll
-        // descriptor has events for them.
+        // The waker stays registered with `mio`; the ring reports when its epoll descriptor has
+        // events.
         ring.readable_multishot(self.poll.as_raw_fd(), TAG_EPOLL);
+        if self.limits.max_connections.is_none() {
+            // Without a connection limit accepting never has to stop: the listeners accept
+            // through the ring (no `epoll_wait` and `accept4` per connection).
+            for l in &mut self.listeners {
+                let _ = self.poll.registry().deregister(l);
+            }
+            self.ring_accepts = true;
+            self.accept_armed = vec![false; self.listeners.len()];
+            self.arm_accepts();
+        }
         Ok(Backend::IoUring)
+    }
+
+    /// io_uring: arms a multishot accept on every listener that has none (not while accepting
+    /// is paused or the server stops).
+    fn arm_accepts(&mut self) {
+        if !self.ring_accepts || self.accept_paused_until.is_some() || self.draining.is_some() {
+            return;
+        }
+        let Some(ring) = &mut self.ring else { return };
+        for (i, (l, armed)) in self.listeners.iter().zip(&mut self.accept_armed).enumerate() {
+            if !*armed {
+                ring.accept_multishot(l.as_raw_fd(), TAG_ACCEPT | i as u64);
+                *armed = true;
+            }
+        }
+    }
+
+    /// Listener `i` accepted a connection through the ring (or failed to).
+    fn on_accept(&mut self, i: usize, d: &Done, now: Instant) {
+        if !d.more()
+            && let Some(armed) = self.accept_armed.get_mut(i)
+        {
+            *armed = false;
+        }
+        if d.result >= 0 {
+            // SAFETY: the kernel just created this descriptor for us; nothing else owns it.
+            let stream = unsafe { TcpStream::from_raw_fd(d.result) };
+            if self.draining.is_some() && self.listeners.is_empty() {
+                return; // accepted as the listeners closed: dropped (closed) at once
+            }
+            let (port, ip) = self.listener_addrs.get(i).copied().unwrap_or((0, None));
+            self.add_connection(stream, port, ip);
+        } else if !matches!(-d.result, libc::ECANCELED | libc::EINTR | libc::EAGAIN)
+            && !listener::is_transient(&io::Error::from_raw_os_error(-d.result))
+        {
+            // Out of descriptors or memory (or an unknown failure): back off, never spin.
+            self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
+        }
+        if !d.more() {
+            self.arm_accepts();
+        }
     }
 
     /// Runs until a graceful stop completes.
@@ -445,6 +504,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                 for i in 0..self.listeners.len() {
                     self.accept(i, now);
                 }
+                self.arm_accepts();
             }
             self.expire_lingering(now);
             self.expire_timers(now);
@@ -496,6 +556,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             match d.tag & (3 << 62) {
                 TAG_RECV => self.on_recv(d, now),
                 TAG_WRITABLE => self.on_writable(d, now),
+                TAG_EPOLL if d.tag & TAG_ACCEPT == TAG_ACCEPT => self.on_accept((d.tag & 0xFFFF_FFFF) as usize, d, now),
                 TAG_EPOLL => {
                     if !d.more()
                         && let Some(ring) = &mut self.ring
@@ -989,6 +1050,15 @@ impl<H: Handler + ?Sized> Worker<H> {
         for i in 0..self.listeners.len() {
             self.accept_paused_until = None;
             self.accept(i, now);
+        }
+        if let Some(ring) = &mut self.ring {
+            // An accept in the ring holds its listener open: cancel it (a connection it still
+            // hands over is closed at once, as one arriving after the close would be refused).
+            for (i, armed) in self.accept_armed.iter_mut().enumerate() {
+                if std::mem::take(armed) {
+                    ring.cancel(TAG_ACCEPT | i as u64, TAG_CANCEL);
+                }
+            }
         }
         for mut l in self.listeners.drain(..) {
             let _ = self.poll.registry().deregister(&mut l);
