@@ -277,18 +277,22 @@ impl ServerBuilder {
                         backend = b;
                     }
                 }
-                Ok(Err(e)) => {
-                    shared.stop();
-                    return Err(Error::setup(e));
-                }
-                Err(_) => {
-                    shared.stop();
-                    return Err(Error::setup(io::Error::other("an I/O thread ended at start")));
-                }
+                Ok(Err(e)) => return Err(stop_started(&shared, threads, e)),
+                Err(_) => return Err(stop_started(&shared, threads, io::Error::other("an I/O thread ended at start"))),
             }
         }
         Ok(Server { shared, counters, threads, local_addrs, routes, backend })
     }
+}
+
+/// A thread could not start: stops and joins the others (so their listeners are closed when
+/// `serve` returns the error).
+fn stop_started(shared: &Shared, threads: Vec<JoinHandle<()>>, e: io::Error) -> Error {
+    shared.stop();
+    for t in threads {
+        let _ = t.join();
+    }
+    Error::setup(e)
 }
 
 fn is_unavailable(e: &io::Error) -> bool {

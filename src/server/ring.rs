@@ -14,7 +14,9 @@
 //! kernel's completion work runs only inside this thread's `io_uring_enter`, in one batch.
 
 use std::alloc::{self, Layout};
+use std::collections::VecDeque;
 use std::io;
+use std::mem::ManuallyDrop;
 use std::os::fd::RawFd;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -51,12 +53,46 @@ impl Done {
 
 /// An I/O thread's ring and its provided buffers.
 pub(super) struct Ring {
-    // Declared first: dropped (the ring closed, every operation cancelled) before the buffers
-    // those operations could write into.
-    uring: IoUring,
-    buffers: Buffers,
-    /// Operations submitted whose last completion has not been seen.
+    // Dropped by hand (`Drop for Ring`): the ring first (every operation cancelled), then the
+    // buffers those operations could write into — unless operations were still outstanding.
+    uring: ManuallyDrop<IoUring>,
+    buffers: ManuallyDrop<Buffers>,
+    /// Operations queued whose last completion has not been seen.
     outstanding: usize,
+    /// Entries that found the submission queue full and could not be submitted at once (the
+    /// kernel busy with a completion overflow), in order; queued before the next wait.
+    backlog: VecDeque<squeue::Entry>,
+    /// Counts submissions to the kernel: an entry queued at generation `g` has been submitted
+    /// (its descriptor looked up) once the generation has moved past `g`.
+    generation: u32,
+    /// `finish` could not see every operation back: the buffers are leaked, not freed.
+    leak: bool,
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        // SAFETY: each field is dropped once, here, and not used after.
+        unsafe {
+            ManuallyDrop::drop(&mut self.uring);
+            if !self.leak {
+                ManuallyDrop::drop(&mut self.buffers);
+            }
+        }
+    }
+}
+
+/// Whether this kernel's receives can be multishot (6.0; buffer rings alone came in 5.19).
+fn kernel_has_multishot_recv() -> bool {
+    // SAFETY: `uname` fills the zeroed struct it is given.
+    let mut name: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid, exclusive pointer.
+    if unsafe { libc::uname(&mut name) } != 0 {
+        return false;
+    }
+    let release: String = name.release.iter().take_while(|&&c| c != 0).map(|&c| char::from(c as u8)).collect();
+    let mut parts = release.split(|c: char| !c.is_ascii_digit()).map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (6, 0)
 }
 
 impl std::fmt::Debug for Ring {
@@ -67,8 +103,12 @@ impl std::fmt::Debug for Ring {
 
 impl Ring {
     /// A ring with its buffer group registered, or why the kernel refused one (`ENOSYS` before
-    /// 5.1 or under seccomp, `EPERM` with `io_uring_disabled`, `EINVAL` before 5.19's buffer rings).
+    /// 5.1 or under seccomp, `EPERM` with `io_uring_disabled`, `Unsupported` before 6.0's
+    /// multishot receives).
     pub fn new() -> io::Result<Ring> {
+        if !kernel_has_multishot_recv() {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "io_uring multishot receives need Linux 6.0"));
+        }
         let uring = IoUring::builder()
             .setup_cqsize(SQ_ENTRIES * 4)
             .setup_single_issuer()
@@ -86,19 +126,75 @@ impl Ring {
         unsafe {
             uring.submitter().register_buf_ring_with_flags(buffers.ring.as_ptr() as u64, BUFFERS, GROUP, 0)?;
         }
-        Ok(Ring { uring, buffers, outstanding: 0 })
+        Ok(Ring {
+            uring: ManuallyDrop::new(uring),
+            buffers: ManuallyDrop::new(buffers),
+            outstanding: 0,
+            backlog: VecDeque::new(),
+            generation: 0,
+            leak: false,
+        })
     }
 
+    /// The current submission generation: entries queued now are submitted once it has moved on.
+    pub fn generation(&self) -> u32 {
+        self.generation
+    }
+
+    /// Makes sure no entry queued at generation `queued` still names a descriptor about to be
+    /// closed: its number could be reused at once (by any thread's accept or open), and an
+    /// entry submitted later would act on that new file. Entries with `tags` that wait in the
+    /// backlog are dropped; the submission queue is submitted.
+    pub fn before_close(&mut self, queued: u32, tags: &[u64]) {
+        if queued != self.generation {
+            return;
+        }
+        let before = self.backlog.len();
+        self.backlog.retain(|e| !tags.contains(&e.get_user_data()));
+        self.outstanding -= before - self.backlog.len();
+        self.submit();
+    }
+
+    /// Hands the queued entries to the kernel now.
+    fn submit(&mut self) {
+        self.buffers.publish();
+        if self.uring.submit().is_ok() {
+            self.generation = self.generation.wrapping_add(1);
+        }
+    }
+
+    /// Queues `entry`; a full submission queue is submitted first, and an entry that still
+    /// finds no room waits in the backlog.
     fn push(&mut self, entry: &squeue::Entry) {
+        self.outstanding += 1;
+        if self.backlog.is_empty() && self.try_push(entry) {
+            return;
+        }
+        self.backlog.push_back(entry.clone());
+        self.flush_backlog();
+    }
+
+    fn try_push(&mut self, entry: &squeue::Entry) -> bool {
         // SAFETY: every entry points at memory that outlives the operation: a receive at the
-        // provided buffers (owned by the ring), a poll or a cancel at nothing.
-        while unsafe { self.uring.submission().push(entry) }.is_err() {
-            // The submission queue is full: hand it to the kernel and go on.
-            if self.uring.submit().is_err() {
+        // provided buffers (owned by the ring), a poll, an accept or a cancel at nothing.
+        if unsafe { self.uring.submission().push(entry) }.is_ok() {
+            return true;
+        }
+        // The submission queue is full: hand it to the kernel (with every buffer given back
+        // so far, so the receives it holds find them), then try again.
+        self.submit();
+        // SAFETY: as above.
+        unsafe { self.uring.submission().push(entry) }.is_ok()
+    }
+
+    /// Moves backlogged entries into the submission queue while it has room.
+    fn flush_backlog(&mut self) {
+        while let Some(entry) = self.backlog.pop_front() {
+            if !self.try_push(&entry) {
+                self.backlog.push_front(entry);
                 break;
             }
         }
-        self.outstanding += 1;
     }
 
     /// Receives from `fd` into provided buffers, one completion per arrival, until cancelled or
@@ -136,7 +232,11 @@ impl Ring {
 
     /// Submits what was queued and waits for one completion at least, or `timeout`.
     pub fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.flush_backlog();
+        // With entries still backlogged, only look at what completed (reaping makes room).
+        let timeout = if self.backlog.is_empty() { timeout } else { Some(Duration::ZERO) };
         self.buffers.publish();
+        self.generation = self.generation.wrapping_add(1);
         let result = match timeout {
             Some(t) => {
                 let ts = Timespec::from(t);
@@ -193,6 +293,8 @@ impl Ring {
             self.take(&mut sink);
             sink.clear();
         }
+        // Operations the kernel has not handed back could still use the buffers.
+        self.leak = self.outstanding > 0;
     }
 }
 
@@ -241,14 +343,19 @@ impl Buffers {
             return;
         }
         let slot = usize::from(self.tail & (BUFFERS - 1));
-        // SAFETY: `slot < BUFFERS`, inside the ring's allocation; the kernel reads only entries
-        // between its head and the published tail, and this one is past the published tail.
-        let entry = unsafe { &mut *self.ring.as_ptr().add(slot) };
         // SAFETY: `bid < BUFFERS`, so the offset stays inside the buffers' allocation.
         let addr = unsafe { self.memory.as_ptr().add(usize::from(bid) * BUFFER_SIZE) };
-        entry.set_addr(addr as u64);
-        entry.set_len(BUFFER_SIZE as u32);
-        entry.set_bid(bid);
+        // SAFETY: `slot < BUFFERS`, inside the ring's allocation; the kernel reads only entries
+        // between its head and the published tail, and this one is past the published tail.
+        // The fields are written through raw pointers at their `struct io_uring_buf` offsets
+        // (addr u64 at 0, len u32 at 8, bid u16 at 12), never through a reference to the whole
+        // entry: entry 0's last field is the tail, which the kernel reads concurrently.
+        unsafe {
+            let entry = self.ring.as_ptr().add(slot).cast::<u8>();
+            entry.cast::<u64>().write(addr as u64);
+            entry.add(8).cast::<u32>().write(BUFFER_SIZE as u32);
+            entry.add(12).cast::<u16>().write(bid);
+        }
         self.tail = self.tail.wrapping_add(1);
     }
 

@@ -245,8 +245,10 @@ struct Connection {
     /// While output waits for the client (and there is a `min_send_rate`): what it took, per
     /// check. Boxed: only a connection that also holds unsent output (or a file tail) has one.
     stall: Option<Box<SendWindow>>,
-    /// io_uring: the operations in the ring for this connection (`ARMED_*`).
+    /// io_uring: the operations in the ring for this connection (`ARMED_*`), and the ring's
+    /// submission generation when the last was queued.
     armed: u8,
+    armed_gen: u32,
 }
 
 /// What a client took from a connection whose output waits for it: bytes per slot, over its
@@ -566,8 +568,10 @@ impl<H: Handler + ?Sized> Worker<H> {
                     }
                     // Every event that is there: edge-triggered registrations report each once.
                     loop {
-                        if self.poll.poll(events, Some(Duration::ZERO)).is_err() {
-                            break;
+                        match self.poll.poll(events, Some(Duration::ZERO)) {
+                            Ok(()) => {}
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                            Err(_) => break,
                         }
                         self.on_events(events, now);
                         if events.iter().count() < events.capacity() {
@@ -661,6 +665,7 @@ impl<H: Handler + ?Sized> Worker<H> {
         if (lingering || wants_input) && c.armed & ARMED_RECV == 0 {
             ring.recv(fd, TAG_RECV | tag);
             c.armed |= ARMED_RECV;
+            c.armed_gen = ring.generation();
         } else if !lingering
             && !wants_input
             && c.armed & (ARMED_RECV | ARMED_CANCELLING) == ARMED_RECV
@@ -673,6 +678,7 @@ impl<H: Handler + ?Sized> Worker<H> {
         if !lingering && c.waits_for_client() && c.armed & ARMED_WRITABLE == 0 {
             ring.writable(fd, TAG_WRITABLE | tag);
             c.armed |= ARMED_WRITABLE;
+            c.armed_gen = ring.generation();
         }
     }
 
@@ -770,6 +776,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             phase_served: 0,
             stall: None,
             armed: 0,
+            armed_gen: 0,
         });
         let c = self.counters();
         c.connections_accepted.add(1);
@@ -889,6 +896,10 @@ impl<H: Handler + ?Sized> Worker<H> {
                 // A receive or poll in the ring holds the socket open: cancel them, and the
                 // socket closes when the kernel lets go of it (at the next submission).
                 let tag = (u64::from(conn.serial as u32) << 30) | key as u64;
+                if conn.armed != 0 {
+                    // An operation queued but not yet submitted must not outlive the descriptor.
+                    ring.before_close(conn.armed_gen, &[TAG_RECV | tag, TAG_WRITABLE | tag]);
+                }
                 if conn.armed & ARMED_RECV != 0 {
                     ring.cancel(TAG_RECV | tag, TAG_CANCEL);
                 }
