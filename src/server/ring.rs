@@ -28,9 +28,11 @@ use io_uring::{IoUring, cqueue, opcode, squeue, types};
 /// Submission queue entries (the completion queue has four times as many; the kernel keeps any
 /// overflow on a list of its own and hands it over as room opens).
 const SQ_ENTRIES: u32 = 1024;
-/// Provided buffers per thread (a power of two) and the size of each.
-const BUFFERS: u16 = 512;
-const BUFFER_SIZE: usize = 4096;
+/// Provided buffers per thread (a power of two) and the size of each: at 1,000 connections a
+/// thread can see hundreds of receives complete in one batch, each taking a buffer (512 × 4 KiB
+/// measured 6% more CPU per request there than 1,024 × 2 KiB, from receives ending `ENOBUFS`).
+const BUFFERS: u16 = 1024;
+const BUFFER_SIZE: usize = 2048;
 /// The provided-buffer group's id.
 const GROUP: u16 = 0;
 /// How long [`Ring::finish`] waits for the kernel to hand back cancelled operations.
