@@ -25,6 +25,9 @@ pub(super) struct Services<'a, H: ?Sized> {
     pub path: &'a Arc<ReturnPath>,
     /// This thread's index (for per-thread counter slots).
     pub worker: usize,
+    /// When the loop's current pass began: a queued request's arrival time (one clock read per
+    /// wakeup, not per request).
+    pub now: Instant,
 }
 
 /// The [`Service`] for one connection.
@@ -178,7 +181,7 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
                 let queued = QueuedRequest {
                     text: RequestText::new(routed.method(), routed.target(), &path, routed.headers(), req.head_len),
                     version: routed.version(),
-                    arrived: Instant::now(),
+                    arrived: self.services.now,
                     handle: Some(Handle {
                         path: Arc::clone(self.services.path),
                         key: self.key,

@@ -612,7 +612,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                         c.eof = true;
                     }
                     let env = Env { common: &self.common, limits: &self.limits, draining: self.draining.is_some() };
-                    let services = services(&self.handler, &self.table, &self.return_path, self.index);
+                    let services = services(&self.handler, &self.table, &self.return_path, self.index, now);
                     let counters = &self.counters[self.index];
                     let input = Input::Ring((!bytes.is_empty()).then_some(bytes));
                     drive(c, input, &mut self.scratch, &mut self.out, &env, &services, counters)
@@ -639,7 +639,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                     return;
                 }
                 let env = Env { common: &self.common, limits: &self.limits, draining: self.draining.is_some() };
-                let services = services(&self.handler, &self.table, &self.return_path, self.index);
+                let services = services(&self.handler, &self.table, &self.return_path, self.index, now);
                 let counters = &self.counters[self.index];
                 drive(c, Input::Ring(None), &mut self.scratch, &mut self.out, &env, &services, counters)
             }
@@ -796,7 +796,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                     conn.eof_hint();
                 }
                 let env = Env { common: &self.common, limits: &self.limits, draining: self.draining.is_some() };
-                let services = services(&self.handler, &self.table, &self.return_path, self.index);
+                let services = services(&self.handler, &self.table, &self.return_path, self.index, now);
                 let counters = &self.counters[self.index];
                 drive(conn, Input::Socket, &mut self.scratch, &mut self.out, &env, &services, counters)
             }
@@ -854,7 +854,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                         conn.outbuf.extend_from_slice(&self.out);
                         self.out.clear();
                     }
-                    let services = services(&self.handler, &self.table, &self.return_path, self.index);
+                    let services = services(&self.handler, &self.table, &self.return_path, self.index, now);
                     let counters = &self.counters[self.index];
                     let input = if self.ring.is_some() { Input::Ring(None) } else { Input::Socket };
                     drive(conn, input, &mut self.scratch, &mut self.out, &env, &services, counters)
@@ -1017,7 +1017,7 @@ impl<H: Handler + ?Sized> Worker<H> {
         if c.waits_for_client() {
             // First hand the socket the room the client made since the last writable edge (as a
             // spurious event would: drive only writes what fits), then judge what it took.
-            let services = services(&self.handler, &self.table, &self.return_path, self.index);
+            let services = services(&self.handler, &self.table, &self.return_path, self.index, now);
             let counters = &self.counters[self.index];
             let input = if self.ring.is_some() { Input::Ring(None) } else { Input::Socket };
             let mut verdict = drive(c, input, &mut self.scratch, &mut self.out, &env, &services, counters);
@@ -1264,8 +1264,9 @@ fn services<'a, H: ?Sized>(
     table: &'a Option<Arc<UrlGroups>>,
     path: &'a Arc<ReturnPath>,
     worker: usize,
+    now: Instant,
 ) -> Services<'a, H> {
-    Services { handler: handler.as_deref(), table: table.as_deref(), path, worker }
+    Services { handler: handler.as_deref(), table: table.as_deref(), path, worker, now }
 }
 
 /// Hands input to the connection's protocol state: `input`, or the connection's own `inbuf`.
