@@ -54,6 +54,16 @@ const TAG_ACCEPT: u64 = (3 << 62) | (1 << 32);
 /// A cancel's own completion.
 const TAG_CANCEL: u64 = 0;
 const TAG_KEYS: usize = 1 << 30;
+
+/// The key-and-serial part of a connection's ring tags.
+fn conn_tag(key: usize, serial: u64) -> u64 {
+    (u64::from(serial as u32) << 30) | (key & (TAG_KEYS - 1)) as u64
+}
+
+/// The connection a ring tag names: its key and the low 32 bits of its serial.
+fn tag_conn(tag: u64) -> (usize, u32) {
+    ((tag as usize) & (TAG_KEYS - 1), (tag >> 30) as u32)
+}
 /// `Connection::armed` bits: a receive, a wait for room to write, is in the ring.
 const ARMED_RECV: u8 = 1;
 const ARMED_WRITABLE: u8 = 2;
@@ -187,9 +197,7 @@ pub(super) struct Worker<H: ?Sized> {
     ring: Option<Ring>,
     /// Completions taken in one pass (kept to reuse its capacity).
     done: Vec<Done>,
-    /// io_uring: listeners accept through the ring (no connection limit), and which of them have
-    /// a multishot accept armed.
-    ring_accepts: bool,
+    /// io_uring without a connection limit: which listeners have a multishot accept armed.
     accept_armed: Vec<bool>,
 }
 
@@ -375,7 +383,6 @@ impl<H: Handler + ?Sized> Worker<H> {
             now_tick: 1,
             ring: None,
             done: Vec::new(),
-            ring_accepts: false,
             accept_armed: Vec::new(),
         })
     }
@@ -405,7 +412,6 @@ impl<H: Handler + ?Sized> Worker<H> {
             for l in &mut self.listeners {
                 let _ = self.poll.registry().deregister(l);
             }
-            self.ring_accepts = true;
             self.accept_armed = vec![false; self.listeners.len()];
             self.arm_accepts();
         }
@@ -415,7 +421,8 @@ impl<H: Handler + ?Sized> Worker<H> {
     /// io_uring: arms a multishot accept on every listener that has none (not while accepting
     /// is paused or the server stops).
     fn arm_accepts(&mut self) {
-        if !self.ring_accepts || self.accept_paused_until.is_some() || self.draining.is_some() {
+        // With a connection limit, listeners stay with `mio` (see `start_backend`).
+        if self.limits.max_connections.is_some() || self.accept_paused_until.is_some() || self.draining.is_some() {
             return;
         }
         let Some(ring) = &mut self.ring else { return };
@@ -589,8 +596,7 @@ impl<H: Handler + ?Sized> Worker<H> {
     /// A receive completed: the bytes go to the connection (or are dropped, lingering), and the
     /// buffer back to the ring.
     fn on_recv(&mut self, d: &Done, now: Instant) {
-        let key = (d.tag as usize) & (TAG_KEYS - 1);
-        let serial = (d.tag >> 30) as u32;
+        let (key, serial) = tag_conn(d.tag);
         let Some(ring) = &self.ring else { return };
         let (bytes, bid) = ring.received(d);
         let verdict = match self.conns.get_mut(key) {
@@ -605,8 +611,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                         _ => Verdict::Close,
                     }
                 } else if c.linger_until.is_some() {
-                    c.lingered_bytes += bytes.len();
-                    if bytes.is_empty() || c.lingered_bytes > LINGER_MAX_BYTES { Verdict::Close } else { Verdict::Keep }
+                    if bytes.is_empty() { Verdict::Close } else { c.lingered(bytes.len()) }
                 } else {
                     if bytes.is_empty() {
                         c.eof = true;
@@ -630,8 +635,7 @@ impl<H: Handler + ?Sized> Worker<H> {
 
     /// A connection's socket has room for its output again (or failed).
     fn on_writable(&mut self, d: &Done, now: Instant) {
-        let key = (d.tag as usize) & (TAG_KEYS - 1);
-        let serial = (d.tag >> 30) as u32;
+        let (key, serial) = tag_conn(d.tag);
         let verdict = match self.conns.get_mut(key) {
             Some(c) if c.serial as u32 == serial && c.armed & ARMED_WRITABLE != 0 => {
                 c.armed &= !ARMED_WRITABLE;
@@ -654,7 +658,7 @@ impl<H: Handler + ?Sized> Worker<H> {
         let Some(ring) = &mut self.ring else { return };
         let Some(c) = self.conns.get_mut(key) else { return };
         let fd = c.stream.as_raw_fd();
-        let tag = (u64::from(c.serial as u32) << 30) | key as u64;
+        let tag = conn_tag(key, c.serial);
         let lingering = c.linger_until.is_some();
         let wants_input = !c.eof
             && !c.inbuf_ready
@@ -856,7 +860,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                     }
                     let services = services(&self.handler, &self.table, &self.return_path, self.index, now);
                     let counters = &self.counters[self.index];
-                    let input = if self.ring.is_some() { Input::Ring(None) } else { Input::Socket };
+                    let input = Input::nothing_new(self.ring.is_some());
                     drive(conn, input, &mut self.scratch, &mut self.out, &env, &services, counters)
                 }
                 _ => continue,
@@ -895,7 +899,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             if let Some(ring) = &mut self.ring {
                 // A receive or poll in the ring holds the socket open: cancel them, and the
                 // socket closes when the kernel lets go of it (at the next submission).
-                let tag = (u64::from(conn.serial as u32) << 30) | key as u64;
+                let tag = conn_tag(key, conn.serial);
                 if conn.armed != 0 {
                     // An operation queued but not yet submitted must not outlive the descriptor.
                     ring.before_close(conn.armed_gen, &[TAG_RECV | tag, TAG_WRITABLE | tag]);
@@ -1019,7 +1023,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             // spurious event would: drive only writes what fits), then judge what it took.
             let services = services(&self.handler, &self.table, &self.return_path, self.index, now);
             let counters = &self.counters[self.index];
-            let input = if self.ring.is_some() { Input::Ring(None) } else { Input::Socket };
+            let input = Input::nothing_new(self.ring.is_some());
             let mut verdict = drive(c, input, &mut self.scratch, &mut self.out, &env, &services, counters);
             if verdict == Verdict::Keep
                 && c.waits_for_client()
@@ -1101,6 +1105,12 @@ impl Connection {
     fn eof_hint(&mut self) {
         self.eof = true;
     }
+
+    /// A lingering connection dropped `n` more bytes: `Close` once they are too many.
+    fn lingered(&mut self, n: usize) -> Verdict {
+        self.lingered_bytes += n;
+        if self.lingered_bytes > LINGER_MAX_BYTES { Verdict::Close } else { Verdict::Keep }
+    }
 }
 
 /// Where a drive takes new input from.
@@ -1112,6 +1122,14 @@ enum Input<'a> {
     /// receive in the ring could take bytes that come before); the end of input is
     /// `Connection::eof`.
     Ring(Option<&'a [u8]>),
+}
+
+impl Input<'_> {
+    /// A drive that brings no bytes of its own (an answer came, a deadline, room to write): the
+    /// socket may be read (epoll), or not (ring).
+    fn nothing_new(ring: bool) -> Input<'static> {
+        if ring { Input::Ring(None) } else { Input::Socket }
+    }
 }
 
 /// Reads and answers what a connection sent, writes the answers, and says what becomes of it.
@@ -1217,7 +1235,7 @@ fn drive<H: Handler + ?Sized>(
     {
         // A file or stream answer's head is out: its body next, then whatever waited behind it.
         c.tail = Some(tail);
-        let input = if from_socket { Input::Socket } else { Input::Ring(None) };
+        let input = Input::nothing_new(!from_socket);
         return drive(c, input, scratch, out, env, services, counters);
     }
     if peer_done {
@@ -1432,8 +1450,7 @@ fn linger_read(c: &mut Connection, scratch: &mut [u8]) -> Verdict {
         match c.stream.read(scratch) {
             Ok(0) => return Verdict::Close,
             Ok(n) => {
-                c.lingered_bytes += n;
-                if c.lingered_bytes > LINGER_MAX_BYTES {
+                if c.lingered(n) == Verdict::Close {
                     return Verdict::Close;
                 }
             }
