@@ -178,6 +178,40 @@ fn a_client_that_does_not_read_is_dropped_below_min_send_rate() {
 }
 
 #[test]
+fn a_client_that_stops_reading_small_answers_is_dropped_below_min_send_rate() {
+    // Small answers one at a time (with io_uring each is a send in the ring, which completes
+    // only once the client makes room), to a client with a 4 KiB receive buffer that reads none:
+    // once the kernels' buffers are full an answer is stuck, and the connection must still end
+    // (judged by its send rate once its idle deadline comes), not wait for the client forever.
+    let (server, addr) = server(
+        Limits::default(),
+        quick(|t| {
+            t.min_send_rate = 1 << 30;
+            t.idle_connection = Duration::from_secs(1);
+        }),
+    );
+    let mut stalled = small_buffer_client(addr, 4096);
+    stalled.set_write_timeout(Some(Duration::from_millis(200))).unwrap();
+    let started = Instant::now();
+    // Answers of 3.5 KB (under the ring's 4 KiB), 14 MB of them at most: more than the kernels
+    // buffer (the server's send buffer grows to 4 MiB).
+    let target = format!("/{}", "a".repeat(3500));
+    let mut sent = 0;
+    while sent < 4000 && stalled.write_all(&get(&target)).is_ok() {
+        // (Apart, so that each is answered on its own.)
+        sent += 1;
+        std::thread::sleep(Duration::from_micros(300));
+    }
+    assert!(sent < 4000, "the server kept reading: its output never waited");
+    eventually("the stalled client is dropped", Duration::from_secs(1) + SEND_RATE_WINDOW + SEND_RATE_SLACK, || {
+        server.stats().timed_out == 1 && server.stats().current_connections == 0
+    });
+    eprintln!("a client that stopped reading small answers dropped after {:?}", started.elapsed());
+    let mut c = Client::connect(addr);
+    assert_eq!(c.exchange(&get("/after")).body, b"/after");
+}
+
+#[test]
 fn a_client_reading_below_min_send_rate_is_dropped_within_a_window() {
     // 1,000 B/s against a minimum of 10,000 B/s, through a 4 KiB receive buffer: nothing the
     // kernels buffer hides the rate (the issue: 100 B/s against 150 B/s, never dropped).

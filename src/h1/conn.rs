@@ -404,7 +404,7 @@ impl Conn {
 
     /// Whether a file or stream body is released and not yet sent.
     #[inline]
-    fn tail_pending(&self) -> bool {
+    pub fn tail_pending(&self) -> bool {
         self.tail_out.is_some() || self.sending_tail
     }
 

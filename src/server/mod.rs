@@ -2,6 +2,7 @@
 
 mod dispatch;
 mod listener;
+mod outbox;
 #[cfg(feature = "io-uring")]
 mod ring;
 #[cfg(not(feature = "io-uring"))]

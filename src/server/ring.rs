@@ -1,14 +1,15 @@
 //! The io_uring backend's ring (feature `io-uring`): one per I/O thread, created on that thread.
 //!
 //! What goes through the ring: receives (a multishot `IORING_OP_RECV` per connection, into a
-//! provided-buffer ring, so a connection waiting for its client holds no buffer), waits for a socket to take output
-//! (`POLL_ADD` `POLLOUT`), accepts (multishot, unless a connection limit is set: then accepting
-//! must be able to stop and leave connections in the backlog), and the readiness of the
-//! thread's `epoll` descriptor (a multishot `POLL_ADD`: the waker, and limited listeners, stay
-//! with `mio`). Sends, `sendfile`, `shutdown` and `close`
-//! are direct calls on the non-blocking socket, which complete at once when the kernel has room,
-//! so a keep-alive request costs one `send` and a share of one `io_uring_enter` that both submits
-//! the next receives and waits for completions.
+//! provided-buffer ring, so a connection waiting for its client holds no buffer), sends of small
+//! output (`IORING_OP_SEND` from an outbox slot, see `outbox.rs`; it waits for room itself),
+//! waits for a socket to take a file (`POLL_ADD` `POLLOUT`), accepts (multishot, unless a
+//! connection limit is set: then accepting must be able to stop and leave connections in the
+//! backlog), and the readiness of the thread's `epoll` descriptor (a multishot `POLL_ADD`: the
+//! waker, and limited listeners, stay with `mio`). Large sends (a pipelined batch), `sendfile`,
+//! `shutdown` and `close` are direct calls on the non-blocking socket. So a keep-alive request
+//! costs no call of its own, only a share of the `io_uring_enter` that submits the thread's sends
+//! and receives and waits for completions.
 //!
 //! The ring is set up `SINGLE_ISSUER` + `DEFER_TASKRUN` where the kernel has them (6.1): the
 //! kernel's completion work runs only inside this thread's `io_uring_enter`, in one batch.
@@ -147,15 +148,24 @@ impl Ring {
     /// Makes sure no entry queued at generation `queued` still names a descriptor about to be
     /// closed: its number could be reused at once (by any thread's accept or open), and an
     /// entry submitted later would act on that new file. Entries with `tags` that wait in the
-    /// backlog are dropped; the submission queue is submitted.
-    pub fn before_close(&mut self, queued: u32, tags: &[u64]) {
+    /// backlog are dropped (bit `i` of the result is set when `tags[i]`'s was: it will never
+    /// complete); the submission queue is submitted.
+    pub fn before_close(&mut self, queued: u32, tags: &[u64]) -> u8 {
         if queued != self.generation {
-            return;
+            return 0;
         }
+        let mut dropped = 0u8;
         let before = self.backlog.len();
-        self.backlog.retain(|e| !tags.contains(&e.get_user_data()));
+        self.backlog.retain(|e| match tags.iter().position(|&t| t == e.get_user_data()) {
+            Some(i) => {
+                dropped |= 1 << i;
+                false
+            }
+            None => true,
+        });
         self.outstanding -= before - self.backlog.len();
         self.submit();
+        dropped
     }
 
     /// Hands the queued entries to the kernel now.
@@ -179,7 +189,8 @@ impl Ring {
 
     fn try_push(&mut self, entry: &squeue::Entry) -> bool {
         // SAFETY: every entry points at memory that outlives the operation: a receive at the
-        // provided buffers (owned by the ring), a poll, an accept or a cancel at nothing.
+        // provided buffers (owned by the ring), a send at bytes its caller keeps (`send`'s
+        // contract), a poll, an accept or a cancel at nothing.
         if unsafe { self.uring.submission().push(entry) }.is_ok() {
             return true;
         }
@@ -212,6 +223,19 @@ impl Ring {
     pub fn accept_multishot(&mut self, fd: RawFd, tag: u64) {
         let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
         let entry = opcode::AcceptMulti::new(types::Fd(fd)).flags(flags).build().user_data(tag);
+        self.push(&entry);
+    }
+
+    /// Sends `len` bytes at `ptr` on `fd`: completes with the count the kernel took (perhaps
+    /// fewer, once it took some and found no room for the rest), waiting for room if there is
+    /// none, or with an error.
+    ///
+    /// # Safety
+    /// The `len` bytes at `ptr` stay valid and unchanged until the send's completion is taken
+    /// (or [`finish`](Ring::finish) reports it [`leaked`](Ring::leaked)).
+    pub unsafe fn send(&mut self, fd: RawFd, ptr: *const u8, len: usize, tag: u64) {
+        let len = u32::try_from(len).unwrap_or(1 << 30);
+        let entry = opcode::Send::new(types::Fd(fd), ptr, len).flags(libc::MSG_NOSIGNAL).build().user_data(tag);
         self.push(&entry);
     }
 
@@ -298,6 +322,12 @@ impl Ring {
         }
         // Operations the kernel has not handed back could still use the buffers.
         self.leak = self.outstanding > 0;
+    }
+
+    /// [`finish`](Ring::finish) could not see every operation back: memory they use must not
+    /// be freed.
+    pub fn leaked(&self) -> bool {
+        self.leak
     }
 }
 
