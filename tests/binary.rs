@@ -195,6 +195,34 @@ fn bad_url_exits_2_naming_it() {
 }
 
 #[test]
+fn an_unknown_backend_in_the_environment_is_refused_not_ignored() {
+    let url = format!("http://127.0.0.1:{}/", support::free_port());
+    let out = bin().env("HSYS_BACKEND", "uringg").arg(&url).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("HSYS_BACKEND") && err.contains("uringg"), "{err}");
+    // `--backend` chooses explicitly: the variable does not matter then.
+    let port = support::free_port();
+    let mut child = bin()
+        .env("HSYS_BACKEND", "uringg")
+        .args(["--backend", "epoll", "--stats", "0", &format!("http://127.0.0.1:{port}/")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + STEP;
+    while TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "hsys --backend epoll did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(Client::connect(addr).exchange(&get("/")).status, 200);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
 fn port_in_use_exits_1() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
@@ -355,8 +383,8 @@ fn listening_lines_show_prefixes_as_registered() {
     let srv = start_at(addr, &args);
     assert_eq!(Client::connect(addr).exchange(&get("/a/x")).status, 200);
     srv.signal(libc::SIGTERM);
-    let (status, out, _) = srv.wait();
-    assert!(status.success());
+    let (status, out, err) = srv.wait();
+    assert!(status.success(), "{status:?}: {err}");
     let listening: Vec<&str> = out.lines().filter(|l| l.starts_with("Listening")).collect();
     assert_eq!(
         listening,

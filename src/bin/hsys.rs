@@ -141,6 +141,13 @@ fn main() -> ExitCode {
     if let Some(b) = args.backend {
         builder = builder.backend(b);
     }
+    // Signals are watched before the server starts: a SIGTERM that comes as soon as it serves
+    // stops it gracefully, rather than killing it by the default action.
+    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    // Keys only from a terminal we are in the foreground of: started with `&`, hsys must not
+    // touch the terminal (tcsetattr from the background suspends the process with SIGTTOU).
+    let terminal = if std::io::stdin().is_terminal() { terminal::RawMode::enter() } else { None };
+    watch_signals(stop_tx.clone(), terminal.as_ref().map(|t| t.saved()));
     let mut server = match builder.start(groups) {
         Ok(s) => s,
         Err(e) => {
@@ -169,11 +176,6 @@ fn main() -> ExitCode {
         println!("Listening for requests on the following url: {prefix}");
     }
 
-    let (stop_tx, stop_rx) = mpsc::channel::<()>();
-    // Keys only from a terminal we are in the foreground of: started with `&`, hsys must not
-    // touch the terminal (tcsetattr from the background suspends the process with SIGTTOU).
-    let terminal = if std::io::stdin().is_terminal() { terminal::RawMode::enter() } else { None };
-    watch_signals(stop_tx.clone(), terminal.as_ref().map(|t| t.saved()));
     if let Some(t) = &terminal {
         t.watch_keys(stop_tx);
         println!("Press any key to exit ...");

@@ -35,6 +35,9 @@ pub struct ServerBuilder {
     backlog: i32,
     half_close: bool,
     backend: Backend,
+    /// `HSYS_BACKEND` names no backend (and none was chosen with [`ServerBuilder::backend`]):
+    /// starting fails, rather than quietly running on another backend than the one asked for.
+    backend_env_error: Option<String>,
 }
 
 /// How the I/O threads wait for and move bytes.
@@ -54,10 +57,18 @@ pub enum Backend {
 
 impl Backend {
     /// The backend named by the `HSYS_BACKEND` environment variable (`auto`, `epoll`,
-    /// `io-uring`), if it names one: the default of every [`ServerBuilder`], so a whole program
-    /// (the test suite, say) can be run on either without a rebuild.
-    pub fn from_env() -> Option<Backend> {
-        std::env::var("HSYS_BACKEND").ok()?.parse().ok()
+    /// `io-uring`), `None` when it is not set: the default of every [`ServerBuilder`], so a
+    /// whole program (the test suite, say) can be run on either without a rebuild.
+    ///
+    /// # Errors
+    /// The variable is set but names no backend (a [`ServerBuilder`] then refuses to start,
+    /// unless a backend is chosen with [`ServerBuilder::backend`]).
+    pub fn from_env() -> Result<Option<Backend>, String> {
+        match std::env::var("HSYS_BACKEND") {
+            Ok(name) => name.parse().map(Some).map_err(|e| format!("HSYS_BACKEND: {e}")),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => Err("HSYS_BACKEND: not UTF-8".to_owned()),
+        }
     }
 }
 
@@ -101,7 +112,8 @@ impl ServerBuilder {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             backlog: DEFAULT_BACKLOG,
             half_close: false,
-            backend: Backend::from_env().unwrap_or_default(),
+            backend: Backend::from_env().ok().flatten().unwrap_or_default(),
+            backend_env_error: Backend::from_env().err(),
         }
     }
 
@@ -109,6 +121,7 @@ impl ServerBuilder {
     /// [`Server::backend`] for the one a started server uses.
     pub fn backend(mut self, backend: Backend) -> Self {
         self.backend = backend;
+        self.backend_env_error = None;
         self
     }
 
@@ -195,6 +208,9 @@ impl ServerBuilder {
     }
 
     fn spawn<H: Handler + ?Sized>(self, handler: Option<Arc<H>>, routes: Option<Arc<Routes>>) -> Result<Server, Error> {
+        if let Some(e) = &self.backend_env_error {
+            return Err(Error::setup(io::Error::new(io::ErrorKind::InvalidInput, e.clone())));
+        }
         // SO_REUSEPORT would let our listeners join a port that another process (another hsys)
         // listens on, so every fixed address is first checked free. All checks come before any
         // of our listeners is bound: ours on `127.0.0.1:P` would fail the check of `0.0.0.0:P`.

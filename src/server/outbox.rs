@@ -16,13 +16,15 @@ use slab::Slab;
 
 /// Spare buffers kept for reuse, at most.
 const SPARES: usize = 32;
-/// A buffer larger than this is freed after its send, not kept.
-const SPARE_MAX_CAPACITY: usize = 64 * 1024;
-/// Capacity of a new buffer: a buffer also serves as the thread's output buffer in turn (a send
-/// takes that buffer whole and leaves a spare in its place), so it has room for a pipelined batch
-/// of small answers (16 of the sample's take 10 KiB) without growing; only touched pages are
-/// resident.
-const NEW_CAPACITY: usize = 16 * 1024;
+/// Sends of copied output in flight per thread, at most ([`Outbox::has_room`]): past them,
+/// output is sent with a direct call, so what a burst of answers holds (buffers, slots) stays
+/// bounded whatever the number of connections.
+const COPIED_IN_FLIGHT: usize = 64;
+/// A buffer larger than this is freed after its send, not kept (small output is what is copied
+/// into spares; a connection's held-back output is sent from its own buffer).
+const SPARE_MAX_CAPACITY: usize = 8 * 1024;
+/// The least capacity of a new buffer (a keep-alive answer fits).
+const MIN_CAPACITY: usize = 1024;
 
 /// One send's bytes and whose they are.
 #[derive(Debug)]
@@ -45,9 +47,17 @@ pub(super) struct Outbox {
 }
 
 impl Outbox {
-    /// An empty buffer for output, with room.
-    pub fn spare(&mut self) -> Vec<u8> {
-        self.spare.pop().unwrap_or_else(|| Vec::with_capacity(NEW_CAPACITY))
+    /// An empty buffer with room for `len` bytes: a kept one if the last kept has the room.
+    pub fn spare(&mut self, len: usize) -> Vec<u8> {
+        match self.spare.pop() {
+            Some(buf) if buf.capacity() >= len => buf,
+            _ => Vec::with_capacity(len.max(MIN_CAPACITY)),
+        }
+    }
+
+    /// Whether copied output may become another send (see [`COPIED_IN_FLIGHT`]).
+    pub fn has_room(&self) -> bool {
+        self.slots.len() < COPIED_IN_FLIGHT
     }
 
     /// Takes `buf` (not empty) to send for connection `key`/`serial`; returns its slot.
@@ -120,7 +130,7 @@ mod tests {
     #[test]
     fn a_slot_holds_its_bytes_until_released_and_partial_sends_resume_where_they_stopped() {
         let mut o = Outbox::default();
-        let mut buf = o.spare();
+        let mut buf = o.spare(11);
         buf.extend_from_slice(b"hello world");
         let slot = o.put(buf, 7, 42);
         assert_eq!(o.owner(slot), Some((7, 42)));
@@ -138,8 +148,10 @@ mod tests {
         o.release(slot);
         assert!(o.slots.is_empty());
         assert_eq!(o.owner(slot), None);
-        let reused = o.spare();
-        assert!(reused.is_empty() && reused.capacity() >= 11, "the buffer is kept for the next send");
+        let reused = o.spare(11);
+        assert!(reused.is_empty() && reused.capacity() >= MIN_CAPACITY, "the buffer is kept for the next send");
+        o.spare.push(reused);
+        assert!(o.spare(MIN_CAPACITY + 1).capacity() > MIN_CAPACITY, "a kept buffer too small is not used");
     }
 
     #[test]

@@ -6,10 +6,11 @@
 //! waits for a socket to take a file (`POLL_ADD` `POLLOUT`), accepts (multishot, unless a
 //! connection limit is set: then accepting must be able to stop and leave connections in the
 //! backlog), and the readiness of the thread's `epoll` descriptor (a multishot `POLL_ADD`: the
-//! waker, and limited listeners, stay with `mio`). Large sends (a pipelined batch), `sendfile`,
-//! `shutdown` and `close` are direct calls on the non-blocking socket. So a keep-alive request
-//! costs no call of its own, only a share of the `io_uring_enter` that submits the thread's sends
-//! and receives and waits for completions.
+//! waker, and limited listeners, stay with `mio`), and closes of connections (after the entries
+//! queued before them, in order). Large sends (a pipelined batch), `sendfile` and `shutdown` are
+//! direct calls on the non-blocking socket. So a keep-alive request costs no call of its own,
+//! only a share of the `io_uring_enter` that submits the thread's sends and receives and waits
+//! for completions.
 //!
 //! The ring is set up `SINGLE_ISSUER` + `DEFER_TASKRUN` where the kernel has them (6.1): the
 //! kernel's completion work runs only inside this thread's `io_uring_enter`, in one batch.
@@ -66,9 +67,6 @@ pub(super) struct Ring {
     /// Entries that found the submission queue full and could not be submitted at once (the
     /// kernel busy with a completion overflow), in order; queued before the next wait.
     backlog: VecDeque<squeue::Entry>,
-    /// Counts submissions to the kernel: an entry queued at generation `g` has been submitted
-    /// (its descriptor looked up) once the generation has moved past `g`.
-    generation: u32,
     /// `finish` could not see every operation back: the buffers are leaked, not freed.
     leak: bool,
 }
@@ -135,45 +133,14 @@ impl Ring {
             buffers: ManuallyDrop::new(buffers),
             outstanding: 0,
             backlog: VecDeque::new(),
-            generation: 0,
             leak: false,
         })
-    }
-
-    /// The current submission generation: entries queued now are submitted once it has moved on.
-    pub fn generation(&self) -> u32 {
-        self.generation
-    }
-
-    /// Makes sure no entry queued at generation `queued` still names a descriptor about to be
-    /// closed: its number could be reused at once (by any thread's accept or open), and an
-    /// entry submitted later would act on that new file. Entries with `tags` that wait in the
-    /// backlog are dropped (bit `i` of the result is set when `tags[i]`'s was: it will never
-    /// complete); the submission queue is submitted.
-    pub fn before_close(&mut self, queued: u32, tags: &[u64]) -> u8 {
-        if queued != self.generation {
-            return 0;
-        }
-        let mut dropped = 0u8;
-        let before = self.backlog.len();
-        self.backlog.retain(|e| match tags.iter().position(|&t| t == e.get_user_data()) {
-            Some(i) => {
-                dropped |= 1 << i;
-                false
-            }
-            None => true,
-        });
-        self.outstanding -= before - self.backlog.len();
-        self.submit();
-        dropped
     }
 
     /// Hands the queued entries to the kernel now.
     fn submit(&mut self) {
         self.buffers.publish();
-        if self.uring.submit().is_ok() {
-            self.generation = self.generation.wrapping_add(1);
-        }
+        let _ = self.uring.submit();
     }
 
     /// Queues `entry`; a full submission queue is submitted first, and an entry that still
@@ -239,6 +206,12 @@ impl Ring {
         self.push(&entry);
     }
 
+    /// Closes `fd` (which the caller gives up) once the entries queued before have been taken.
+    pub fn close(&mut self, fd: RawFd, tag: u64) {
+        let entry = opcode::Close::new(types::Fd(fd)).build().user_data(tag);
+        self.push(&entry);
+    }
+
     /// Completes once `fd` can take output (or has failed).
     pub fn writable(&mut self, fd: RawFd, tag: u64) {
         let entry = opcode::PollAdd::new(types::Fd(fd), libc::POLLOUT as u32).build().user_data(tag);
@@ -263,7 +236,6 @@ impl Ring {
         // With entries still backlogged, only look at what completed (reaping makes room).
         let timeout = if self.backlog.is_empty() { timeout } else { Some(Duration::ZERO) };
         self.buffers.publish();
-        self.generation = self.generation.wrapping_add(1);
         let result = match timeout {
             Some(t) => {
                 let ts = Timespec::from(t);

@@ -27,11 +27,7 @@ impl Ring {
         Err(io::Error::new(io::ErrorKind::Unsupported, "hsys was built without the io-uring feature"))
     }
 
-    pub fn generation(&self) -> u32 {
-        match *self {}
-    }
-
-    pub fn before_close(&mut self, _: u32, _: &[u64]) -> u8 {
+    pub fn close(&mut self, _: RawFd, _: u64) {
         match *self {}
     }
 

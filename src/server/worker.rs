@@ -15,7 +15,7 @@
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown};
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -77,6 +77,9 @@ const ARMED_SEND: u8 = 8;
 /// The send in flight found the client's socket full (the kernel took part of it): its output
 /// now waits for the client, and the client's send rate is judged.
 const ARMED_STALLED: u8 = 16;
+/// The connection's deadline is one set for its send in flight (its phase has none): kept, not
+/// moved later by each drive, so a client cannot postpone it by trickling bytes.
+const ARMED_SEND_TIMED: u8 = 32;
 /// io_uring: output of at least this many bytes (a pipelined batch: 16 of the sample's answers
 /// are 10 KiB) is sent at once with a `send` call from the thread's output buffer, still in cache,
 /// the call's cost shared by many answers; smaller output (a keep-alive answer) goes through the
@@ -218,6 +221,20 @@ pub(super) struct Worker<H: ?Sized> {
     outbox: Outbox,
 }
 
+impl<H: ?Sized> Drop for Worker<H> {
+    /// Ends the ring before anything it may still use is freed (also when the loop unwinds):
+    /// every operation is cancelled and waited for (bounded), and if some did not come back, the
+    /// bytes of sends in flight are leaked rather than freed under the kernel.
+    fn drop(&mut self) {
+        if let Some(ring) = &mut self.ring {
+            ring.finish();
+            if ring.leaked() {
+                self.outbox.leak();
+            }
+        }
+    }
+}
+
 /// What to do with a connection after driving it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Verdict {
@@ -270,10 +287,8 @@ struct Connection {
     /// While output waits for the client (and there is a `min_send_rate`): what it took, per
     /// check. Boxed: only a connection that also holds unsent output (or a file tail) has one.
     stall: Option<Box<SendWindow>>,
-    /// io_uring: the operations in the ring for this connection (`ARMED_*`), and the ring's
-    /// submission generation when the last was queued.
+    /// io_uring: the operations in the ring for this connection (`ARMED_*`).
     armed: u8,
-    armed_gen: u32,
     /// io_uring: the outbox slot of the send in flight (with `ARMED_SEND`).
     send_slot: u32,
 }
@@ -563,13 +578,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                 self.shared.release_place();
             }
         }
-        if let Some(ring) = &mut self.ring {
-            ring.finish();
-            if ring.leaked() {
-                // Sends the kernel did not hand back could still read their bytes.
-                self.outbox.leak();
-            }
-        }
+        // (`Drop for Worker` ends the ring.)
     }
 
     /// What `epoll` reported.
@@ -707,7 +716,10 @@ impl<H: Handler + ?Sized> Worker<H> {
             return;
         }
         let Ok(n @ 1..) = usize::try_from(d.result) else {
-            // The client is gone (reset, broken pipe…) or took nothing: the answers cannot be sent.
+            // The client is gone (reset, broken pipe…) or took nothing: the answers cannot be
+            // sent. The send is over: its slot is freed here, not by `close`.
+            self.outbox.release(slot);
+            c.armed &= !(ARMED_SEND | ARMED_STALLED | ARMED_SEND_TIMED);
             self.close(key);
             return;
         };
@@ -723,11 +735,12 @@ impl<H: Handler + ?Sized> Worker<H> {
         }
         self.outbox.release(slot);
         let stalled = c.armed & ARMED_STALLED != 0;
-        c.armed &= !(ARMED_SEND | ARMED_STALLED);
+        c.armed &= !(ARMED_SEND | ARMED_STALLED | ARMED_SEND_TIMED);
         if c.outbuf.is_empty() {
             self.counters[self.index].responses_sent.add(u64::from(c.unsent));
             c.unsent = 0;
             if !stalled
+                && !matches!(c.phase, Phase::App | Phase::Closed)
                 && c.tail.is_none()
                 && !c.inbuf_ready
                 && !c.eof
@@ -737,7 +750,8 @@ impl<H: Handler + ?Sized> Worker<H> {
                 && !c.h1.tail_pending()
             {
                 // The common case, a keep-alive answer sent: nothing waited behind it, and the
-                // connection's receive and deadline are as they were.
+                // connection's receive and deadline are as they were (its phase's, not one set
+                // for the send: that is only in `App` or `Closed`).
                 return;
             }
         }
@@ -767,7 +781,6 @@ impl<H: Handler + ?Sized> Worker<H> {
         if (lingering || wants_input) && c.armed & ARMED_RECV == 0 {
             ring.recv(fd, TAG_RECV | tag);
             c.armed |= ARMED_RECV;
-            c.armed_gen = ring.generation();
         } else if !lingering
             && !wants_input
             && c.armed & (ARMED_RECV | ARMED_CANCELLING) == ARMED_RECV
@@ -782,13 +795,11 @@ impl<H: Handler + ?Sized> Worker<H> {
                 // SAFETY: the bytes stay in their outbox slot, untouched, until the send's
                 // completion releases it (or the ring reports them leaked).
                 unsafe { ring.send(fd, ptr, len, TAG_SEND | u64::from(c.send_slot)) };
-                c.armed_gen = ring.generation();
             }
         } else if !lingering && c.waits_for_client() && c.armed & ARMED_WRITABLE == 0 {
             // (A send in the ring waits for room itself.)
             ring.writable(fd, TAG_WRITABLE | tag);
             c.armed |= ARMED_WRITABLE;
-            c.armed_gen = ring.generation();
         }
     }
 
@@ -886,7 +897,6 @@ impl<H: Handler + ?Sized> Worker<H> {
             phase_served: 0,
             stall: None,
             armed: 0,
-            armed_gen: 0,
             send_slot: 0,
         });
         let c = self.counters();
@@ -994,8 +1004,9 @@ impl<H: Handler + ?Sized> Worker<H> {
             Verdict::Linger => {
                 let Some(conn) = self.conns.get_mut(key) else { return };
                 if conn.armed & ARMED_SEND != 0 {
-                    // The last answer is still in the ring: lingering (a `shutdown`) waits until
-                    // it is sent; its completion drives the connection here again.
+                    // (No drive lingers with a send in flight.) Were the last answer still in the
+                    // ring, lingering (a `shutdown`) would wait until it is sent: its completion
+                    // drives the connection here again.
                     self.rearm(key);
                     return;
                 }
@@ -1018,19 +1029,13 @@ impl<H: Handler + ?Sized> Worker<H> {
 
     fn close(&mut self, key: usize) {
         if let Some(conn) = self.conns.try_remove(key) {
+            let mut stream = Some(conn.stream);
             if let Some(ring) = &mut self.ring {
-                // A receive or poll in the ring holds the socket open: cancel them, and the
-                // socket closes when the kernel lets go of it (at the next submission).
+                // A receive, poll or send in the ring holds the socket open: cancel them, and
+                // the socket closes when the kernel lets go of it.
                 let tag = conn_tag(key, conn.serial);
                 let send = TAG_SEND | u64::from(conn.send_slot);
-                let mut send_queued = conn.armed & ARMED_SEND != 0 && self.outbox.is_queued(conn.send_slot);
-                if conn.armed != 0 {
-                    // An operation queued but not yet submitted must not outlive the descriptor.
-                    let tags = [TAG_RECV | tag, TAG_WRITABLE | tag, if send_queued { send } else { TAG_CANCEL }];
-                    if ring.before_close(conn.armed_gen, &tags) & 4 != 0 {
-                        send_queued = false; // dropped before the kernel saw it
-                    }
-                }
+                let send_queued = conn.armed & ARMED_SEND != 0 && self.outbox.is_queued(conn.send_slot);
                 if conn.armed & ARMED_RECV != 0 {
                     ring.cancel(TAG_RECV | tag, TAG_CANCEL);
                 }
@@ -1042,6 +1047,12 @@ impl<H: Handler + ?Sized> Worker<H> {
                     ring.cancel(send, TAG_CANCEL);
                 } else if conn.armed & ARMED_SEND != 0 {
                     self.outbox.release(conn.send_slot);
+                }
+                // The descriptor is closed in the ring too, after the entries above: the kernel
+                // takes them in order, so none queued before can act on its number once another
+                // file reuses it, and the close costs no call of its own.
+                if let Some(s) = stream.take() {
+                    ring.close(s.into_raw_fd(), TAG_CANCEL);
                 }
             }
             if let Some(flag) = &conn.disconnected {
@@ -1058,6 +1069,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             }
             // Dropping the stream closes the socket; on Linux that also removes it from the epoll
             // set (we never duplicate connection descriptors), so no deregister call is spent.
+            drop(stream);
             self.counters().current_connections.sub(1);
         }
     }
@@ -1113,11 +1125,22 @@ impl<H: Handler + ?Sized> Worker<H> {
                 Phase::Head => Wheel::after(since, t.header_wait),
                 Phase::Body => Wheel::after(since, t.entity_body),
                 Phase::Drain => Wheel::after(since, t.drain_entity_body),
-                // A send in the ring that has not completed within a check's time is stuck on its
-                // client: from then on it is judged as unsent output (`on_deadline`).
-                Phase::App | Phase::Closed if c.armed & ARMED_SEND != 0 => now_tick.saturating_add(CHECK_TICKS),
                 Phase::App | Phase::Closed => 0,
             }
+        };
+        // A send in the ring that has not completed when the connection's deadline comes is
+        // stuck on its client: from then on it is judged as unsent output (`on_deadline`). A
+        // phase without a deadline gets one a check after the send was queued.
+        let deadline = match deadline {
+            0 if c.armed & ARMED_SEND != 0 => {
+                if c.armed & ARMED_SEND_TIMED != 0 && c.deadline != 0 {
+                    c.deadline
+                } else {
+                    c.armed |= ARMED_SEND_TIMED;
+                    now_tick.saturating_add(CHECK_TICKS)
+                }
+            }
+            d => d,
         };
         c.deadline = deadline;
         if deadline != 0 && (c.armed_at == 0 || deadline < c.armed_at) {
@@ -1195,12 +1218,9 @@ impl<H: Handler + ?Sized> Worker<H> {
         } else {
             // Everything the client sent was read already, so closing sends the `408` and a FIN,
             // not a reset; a client this slow is not lingered for.
-            // The `408` is written at once, also with the ring (so the close follows it now),
-            // unless it must wait behind a send in flight: then the connection lingers once it
-            // is sent.
-            let behind = c.armed & ARMED_SEND != 0;
-            let outbox = behind.then_some(&mut self.outbox);
-            match write_out(c, &mut self.out, &self.counters[self.index], outbox) {
+            // The `408` is written at once, also with the ring, so the close follows it now (no
+            // send is in flight here: a connection with one was judged above).
+            match write_out(c, &mut self.out, &self.counters[self.index], None) {
                 Ok(false) if answered => Verdict::Linger,
                 _ => Verdict::Close,
             }
@@ -1485,9 +1505,9 @@ fn account(c: &mut Connection, p: h1::Progress, counters: &WorkerCounters) {
 /// Writes the thread's output buffer; what the kernel does not take moves to the connection.
 /// `Ok(true)`: everything was written.
 ///
-/// With the ring (`outbox`), the buffer itself becomes the connection's send (no copy; `out`
-/// gets a spare one), or waits in `outbuf` behind the send in flight: `Ok(false)`, and the
-/// send's completion drives the connection on.
+/// With the ring (`outbox`), small output becomes the connection's send (in an outbox slot), or
+/// waits in `outbuf` behind the send in flight: `Ok(false)`, and the send's completion drives
+/// the connection on.
 fn write_out(
     c: &mut Connection,
     out: &mut Vec<u8>,
@@ -1504,9 +1524,14 @@ fn write_out(
             out.clear();
             return Ok(false);
         }
-        if out.len() < DIRECT_SEND_MIN {
-            let spare = outbox.spare();
-            c.send_slot = outbox.put(std::mem::replace(out, spare), c.key, c.serial);
+        if out.len() < DIRECT_SEND_MIN && outbox.has_room() {
+            // Copied (a few hundred bytes) into a buffer of its size: the thread's output buffer
+            // stays the one, in cache, and what is kept for sends is small (and bounded: with
+            // many sends in flight, the rest go out directly).
+            let mut buf = outbox.spare(out.len());
+            buf.extend_from_slice(out);
+            out.clear();
+            c.send_slot = outbox.put(buf, c.key, c.serial);
             c.armed |= ARMED_SEND;
             return Ok(false);
         }
@@ -1600,12 +1625,7 @@ fn send_tail(
         Some(Tail::Stream(source)) => {
             let pipe = Arc::clone(source.pipe());
             loop {
-                // (With the ring the last buffer is in flight: the writer fills a spare.)
-                let spare = match outbox.as_deref_mut() {
-                    Some(o) => o.spare(),
-                    None => std::mem::take(&mut c.outbuf),
-                };
-                let taken = pipe.take(spare);
+                let taken = pipe.take(std::mem::take(&mut c.outbuf));
                 c.outbuf = taken.bytes;
                 c.out_pos = 0;
                 let empty = c.outbuf.is_empty();
