@@ -178,6 +178,18 @@ fn a_client_that_does_not_read_is_dropped_below_min_send_rate() {
 }
 
 #[test]
+fn with_no_idle_timeout_a_keep_alive_connection_stays_open() {
+    // A zero timeout means none (with io_uring, a send's own deadline must not stand in for it
+    // once the send is done).
+    let (server, addr) = server(Limits::default(), quick(|t| t.idle_connection = Duration::ZERO));
+    let mut c = Client::connect(addr);
+    assert_eq!(c.exchange(&get("/first")).body, b"/first");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(c.exchange(&get("/second")).body, b"/second");
+    assert_eq!(server.stats().timed_out, 0);
+}
+
+#[test]
 fn a_client_that_stops_reading_small_answers_is_dropped_below_min_send_rate() {
     // Small answers one at a time (with io_uring each is a send in the ring, which completes
     // only once the client makes room), to a client with a 4 KiB receive buffer that reads none:

@@ -57,7 +57,7 @@ pub enum Backend {
 
 impl Backend {
     /// The backend named by the `HSYS_BACKEND` environment variable (`auto`, `epoll`,
-    /// `io-uring`), `None` when it is not set: the default of every [`ServerBuilder`], so a
+    /// `io-uring`), `None` when it is not set (or empty): the default of every [`ServerBuilder`], so a
     /// whole program (the test suite, say) can be run on either without a rebuild.
     ///
     /// # Errors
@@ -65,6 +65,7 @@ impl Backend {
     /// unless a backend is chosen with [`ServerBuilder::backend`]).
     pub fn from_env() -> Result<Option<Backend>, String> {
         match std::env::var("HSYS_BACKEND") {
+            Ok(name) if name.is_empty() => Ok(None),
             Ok(name) => name.parse().map(Some).map_err(|e| format!("HSYS_BACKEND: {e}")),
             Err(std::env::VarError::NotPresent) => Ok(None),
             Err(std::env::VarError::NotUnicode(_)) => Err("HSYS_BACKEND: not UTF-8".to_owned()),
@@ -104,6 +105,7 @@ impl Default for ServerBuilder {
 impl ServerBuilder {
     /// A builder with one thread per core, default limits and no addresses.
     pub fn new() -> Self {
+        let env = Backend::from_env();
         ServerBuilder {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             limits: Limits::default(),
@@ -112,8 +114,8 @@ impl ServerBuilder {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             backlog: DEFAULT_BACKLOG,
             half_close: false,
-            backend: Backend::from_env().ok().flatten().unwrap_or_default(),
-            backend_env_error: Backend::from_env().err(),
+            backend: env.clone().ok().flatten().unwrap_or_default(),
+            backend_env_error: env.err(),
         }
     }
 

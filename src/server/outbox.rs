@@ -16,9 +16,10 @@ use slab::Slab;
 
 /// Spare buffers kept for reuse, at most.
 const SPARES: usize = 32;
-/// Sends of copied output in flight per thread, at most ([`Outbox::has_room`]): past them,
-/// output is sent with a direct call, so what a burst of answers holds (buffers, slots) stays
-/// bounded whatever the number of connections.
+/// Sends in flight per thread past which output is no longer copied into a send
+/// ([`Outbox::has_room`]) but sent with a direct call, so the buffers a burst of answers copies
+/// into stay bounded whatever the number of connections. (Held-back output becomes a send from
+/// its connection's own buffer whatever the count; the count includes those.)
 const COPIED_IN_FLIGHT: usize = 64;
 /// A buffer larger than this is freed after its send, not kept (small output is what is copied
 /// into spares; a connection's held-back output is sent from its own buffer).
@@ -47,11 +48,12 @@ pub(super) struct Outbox {
 }
 
 impl Outbox {
-    /// An empty buffer with room for `len` bytes: a kept one if the last kept has the room.
+    /// An empty buffer with room for `len` bytes: a kept one that has the room (the most recent
+    /// first), else a new one of the next power of two (so kept buffers come in few sizes).
     pub fn spare(&mut self, len: usize) -> Vec<u8> {
-        match self.spare.pop() {
-            Some(buf) if buf.capacity() >= len => buf,
-            _ => Vec::with_capacity(len.max(MIN_CAPACITY)),
+        match self.spare.iter().rposition(|b| b.capacity() >= len) {
+            Some(i) => self.spare.swap_remove(i),
+            None => Vec::with_capacity(len.next_power_of_two().max(MIN_CAPACITY)),
         }
     }
 
@@ -151,7 +153,11 @@ mod tests {
         let reused = o.spare(11);
         assert!(reused.is_empty() && reused.capacity() >= MIN_CAPACITY, "the buffer is kept for the next send");
         o.spare.push(reused);
-        assert!(o.spare(MIN_CAPACITY + 1).capacity() > MIN_CAPACITY, "a kept buffer too small is not used");
+        let bigger = o.spare(MIN_CAPACITY + 1);
+        assert_eq!(bigger.capacity(), 2 * MIN_CAPACITY, "a kept buffer too small is not used");
+        assert_eq!(o.spare.len(), 1, "and stays kept");
+        o.spare.push(bigger);
+        assert_eq!(o.spare(MIN_CAPACITY + 1).capacity(), 2 * MIN_CAPACITY, "the one with room is found");
     }
 
     #[test]

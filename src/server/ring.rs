@@ -278,8 +278,9 @@ impl Ring {
     }
 
     /// Cancels every operation and waits (a bounded time) until the kernel has handed them all
-    /// back, so no receive can still write into the buffers when they are freed.
-    pub fn finish(&mut self) {
+    /// back, so no receive can still write into the buffers when they are freed; what completes
+    /// meanwhile goes to `completed` (an accept may still hand over a descriptor).
+    pub fn finish(&mut self, mut completed: impl FnMut(&Done)) {
         let entry = opcode::AsyncCancel2::new(CancelBuilder::any().all()).build().user_data(0);
         self.push(&entry);
         let deadline = Instant::now() + FINISH_WAIT;
@@ -290,7 +291,7 @@ impl Ring {
                 break;
             }
             self.take(&mut sink);
-            sink.clear();
+            sink.drain(..).for_each(|d| completed(&d));
         }
         // Operations the kernel has not handed back could still use the buffers.
         self.leak = self.outstanding > 0;

@@ -77,7 +77,7 @@ impl Ring {
         match *self {}
     }
 
-    pub fn finish(&mut self) {
+    pub fn finish(&mut self, _: impl FnMut(&Done)) {
         match *self {}
     }
 }

@@ -227,7 +227,13 @@ impl<H: ?Sized> Drop for Worker<H> {
     /// bytes of sends in flight are leaked rather than freed under the kernel.
     fn drop(&mut self) {
         if let Some(ring) = &mut self.ring {
-            ring.finish();
+            // A connection an accept still handed over is closed (its client sees the close).
+            ring.finish(|d| {
+                if d.tag & (TAG_ACCEPT | TAG_SEND) == TAG_ACCEPT && d.result >= 0 {
+                    // SAFETY: the kernel just created this descriptor for us; nothing else owns it.
+                    drop(unsafe { std::os::fd::OwnedFd::from_raw_fd(d.result) });
+                }
+            });
             if ring.leaked() {
                 self.outbox.leak();
             }
@@ -734,13 +740,13 @@ impl<H: Handler + ?Sized> Worker<H> {
             return;
         }
         self.outbox.release(slot);
-        let stalled = c.armed & ARMED_STALLED != 0;
+        // Stalled, its send-rate window ends; timed, its deadline was the send's: both need a rearm.
+        let rearm = c.armed & (ARMED_STALLED | ARMED_SEND_TIMED) != 0;
         c.armed &= !(ARMED_SEND | ARMED_STALLED | ARMED_SEND_TIMED);
         if c.outbuf.is_empty() {
             self.counters[self.index].responses_sent.add(u64::from(c.unsent));
             c.unsent = 0;
-            if !stalled
-                && !matches!(c.phase, Phase::App | Phase::Closed)
+            if !rearm
                 && c.tail.is_none()
                 && !c.inbuf_ready
                 && !c.eof
@@ -750,8 +756,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                 && !c.h1.tail_pending()
             {
                 // The common case, a keep-alive answer sent: nothing waited behind it, and the
-                // connection's receive and deadline are as they were (its phase's, not one set
-                // for the send: that is only in `App` or `Closed`).
+                // connection's receive and deadline (its phase's) are as they were.
                 return;
             }
         }
@@ -1067,8 +1072,9 @@ impl<H: Handler + ?Sized> Worker<H> {
             if self.limits.max_connections.is_some() {
                 self.shared.release_place();
             }
-            // Dropping the stream closes the socket; on Linux that also removes it from the epoll
-            // set (we never duplicate connection descriptors), so no deregister call is spent.
+            // Without the ring, dropping the stream closes the socket; on Linux that also removes
+            // it from the epoll set (we never duplicate connection descriptors), so no deregister
+            // call is spent.
             drop(stream);
             self.counters().current_connections.sub(1);
         }
@@ -1114,7 +1120,9 @@ impl<H: Handler + ?Sized> Worker<H> {
             c.stall = None;
             let phase = c.h1.phase();
             let served = c.h1.served();
-            if phase != c.phase || served != c.phase_served || phase == Phase::Body {
+            // (A body's deadline restarts with each arrival, but not while a send is in flight:
+            // what arrives then is only held back, not read.)
+            if phase != c.phase || served != c.phase_served || (phase == Phase::Body && c.armed & ARMED_SEND == 0) {
                 c.phase = phase;
                 c.phase_since = now_tick;
                 c.phase_served = served;
