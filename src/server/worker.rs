@@ -686,19 +686,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                 if c.linger_until.is_some() {
                     return;
                 }
-                let env = Env { common: &self.common, limits: &self.limits, draining: self.draining.is_some() };
-                let services = services(&self.handler, &self.table, &self.return_path, self.index, now);
-                let counters = &self.counters[self.index];
-                drive(
-                    c,
-                    Input::Ring(None),
-                    &mut self.scratch,
-                    &mut self.out,
-                    &mut self.outbox,
-                    &env,
-                    &services,
-                    counters,
-                )
+                self.drive_key(key, Input::Ring(None), now)
             }
             _ => return,
         };
@@ -760,12 +748,17 @@ impl<H: Handler + ?Sized> Worker<H> {
                 return;
             }
         }
+        let verdict = self.drive_key(key, Input::Ring(None), now);
+        self.apply(key, verdict, now);
+    }
+
+    /// Drives connection `key` (there) with `input`, which brings no bytes of its own.
+    fn drive_key(&mut self, key: usize, input: Input<'static>, now: Instant) -> Verdict {
+        let Some(c) = self.conns.get_mut(key) else { return Verdict::Close };
         let env = Env { common: &self.common, limits: &self.limits, draining: self.draining.is_some() };
         let services = services(&self.handler, &self.table, &self.return_path, self.index, now);
         let counters = &self.counters[self.index];
-        let verdict =
-            drive(c, Input::Ring(None), &mut self.scratch, &mut self.out, &mut self.outbox, &env, &services, counters);
-        self.apply(key, verdict, now);
+        drive(c, input, &mut self.scratch, &mut self.out, &mut self.outbox, &env, &services, counters)
     }
 
     /// io_uring: puts in the ring what a kept connection waits for — a receive while it wants
@@ -921,19 +914,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                 if read_closed {
                     conn.eof_hint();
                 }
-                let env = Env { common: &self.common, limits: &self.limits, draining: self.draining.is_some() };
-                let services = services(&self.handler, &self.table, &self.return_path, self.index, now);
-                let counters = &self.counters[self.index];
-                drive(
-                    conn,
-                    Input::Socket,
-                    &mut self.scratch,
-                    &mut self.out,
-                    &mut self.outbox,
-                    &env,
-                    &services,
-                    counters,
-                )
+                self.drive_key(key, Input::Socket, now)
             }
         };
         self.apply(key, verdict, now);
@@ -1343,7 +1324,7 @@ fn drive<H: Handler + ?Sized>(
     // Output the kernel refused earlier goes first, then a file or stream body being sent; nothing new is read
     // until both are gone.
     // With the ring, output goes to the outbox (`ring`), sent when the thread next enters the kernel.
-    let mut ring = (!from_socket).then_some(outbox);
+    let mut ring = (!from_socket).then_some(&mut *outbox);
     match flush_outbuf(c, counters, ring.as_deref_mut()).and_then(|done| {
         if done { send_tail(c, out, counters, services.worker, ring.as_deref_mut()) } else { Ok(false) }
     }) {
@@ -1413,7 +1394,7 @@ fn drive<H: Handler + ?Sized>(
             }
         }
     }
-    match write_out(c, out, counters, ring.as_deref_mut()) {
+    match write_out(c, out, counters, ring) {
         Ok(true) => {}
         Ok(false) => return Verdict::Keep,
         Err(_) => return Verdict::Close,
@@ -1424,10 +1405,7 @@ fn drive<H: Handler + ?Sized>(
         // A file or stream answer's head is out: its body next, then whatever waited behind it.
         c.tail = Some(tail);
         let input = Input::nothing_new(!from_socket);
-        return match ring {
-            Some(outbox) => drive(c, input, scratch, out, outbox, env, services, counters),
-            None => drive(c, input, scratch, out, &mut Outbox::default(), env, services, counters),
-        };
+        return drive(c, input, scratch, out, outbox, env, services, counters);
     }
     if peer_done {
         c.eof = true;
@@ -1520,12 +1498,11 @@ fn write_out(
     c: &mut Connection,
     out: &mut Vec<u8>,
     counters: &WorkerCounters,
-    outbox: Option<&mut Outbox>,
+    mut outbox: Option<&mut Outbox>,
 ) -> io::Result<bool> {
     if out.is_empty() {
         return Ok(true);
     }
-    let mut outbox = outbox;
     if let Some(outbox) = outbox.as_deref_mut() {
         if c.armed & ARMED_SEND != 0 || !c.outbuf.is_empty() {
             c.outbuf.extend_from_slice(out);
