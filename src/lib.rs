@@ -28,7 +28,7 @@ pub mod url;
 pub use error::{Error, ErrorKind};
 pub use group::{GroupId, GroupStats, Target, UrlGroups};
 pub use h1::response::{Prepared, Reply};
-pub use h1::{Handler, IgnoreBody, Request, Response, Version};
+pub use h1::{Handler, IgnoreBody, Request, Response, Version, is_standard_method};
 pub use limits::{Limits, Strictness, Timeouts};
 pub use queue::{QueueStats, QueuedRequest, RequestQueue};
 pub use server::{Backend, Server, ServerBuilder, ShutdownHandle};

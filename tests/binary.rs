@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use support::{Client, Running, STEP, bin, digits, get};
 
+/// The binary's two ways of serving: inline on the I/O threads, and from a request queue.
+const MODES: [&[&str]; 2] = [&[], &["--queued", "2"]];
+
 #[test]
 fn get_answers_512_digits_with_headers() {
     let srv = Running::start(&[]);
@@ -35,17 +38,19 @@ fn body_size_option() {
 
 #[test]
 fn sixteen_pipelined_requests_in_one_write() {
-    let srv = Running::start(&[]);
-    let mut c = Client::connect(srv.addr);
-    let all: Vec<u8> = (0..16).flat_map(|i| get(&format!("/{i}"))).collect();
-    c.send(&all);
-    for _ in 0..16 {
-        let r = c.read(false);
-        assert_eq!(r.status, 200);
-        assert_eq!(r.body, digits(512));
+    for args in MODES {
+        let srv = Running::start(args);
+        let mut c = Client::connect(srv.addr);
+        let all: Vec<u8> = (0..16).flat_map(|i| get(&format!("/{i}"))).collect();
+        c.send(&all);
+        for _ in 0..16 {
+            let r = c.read(false);
+            assert_eq!(r.status, 200);
+            assert_eq!(r.body, digits(512));
+        }
+        // Still open and in sync.
+        assert_eq!(c.exchange(&get("/")).status, 200);
     }
-    // Still open and in sync.
-    assert_eq!(c.exchange(&get("/")).status, 200);
 }
 
 #[test]
@@ -63,29 +68,51 @@ fn request_split_byte_by_byte() {
 
 #[test]
 fn head_has_length_but_no_body() {
-    let srv = Running::start(&[]);
-    let mut c = Client::connect(srv.addr);
-    c.send(b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n");
-    let r = c.read(true);
-    assert_eq!(r.status, 200);
-    assert_eq!(r.header("content-length"), Some("512"));
-    // The next answer starts right after the head: no body bytes were sent.
-    let r = c.exchange(&get("/"));
-    assert_eq!(r.status, 200);
-    assert_eq!(r.body, digits(512));
+    for args in MODES {
+        let srv = Running::start(args);
+        let mut c = Client::connect(srv.addr);
+        c.send(b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n");
+        let r = c.read(true);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-length"), Some("512"));
+        // The next answer starts right after the head: no body bytes were sent.
+        let r = c.exchange(&get("/"));
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, digits(512));
+    }
 }
 
 #[test]
 fn other_methods_get_405_and_keep_the_connection() {
-    let srv = Running::start(&[]);
-    let mut c = Client::connect(srv.addr);
-    let r = c.exchange(b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello");
-    assert_eq!(r.status, 405);
-    assert_eq!(r.header("allow"), Some("GET, HEAD"));
-    assert_eq!(r.header("connection"), None);
-    let r = c.exchange(b"DELETE /x HTTP/1.1\r\nHost: t\r\n\r\n");
-    assert_eq!(r.status, 405);
-    assert_eq!(c.exchange(&get("/")).status, 200);
+    for args in MODES {
+        let srv = Running::start(args);
+        let mut c = Client::connect(srv.addr);
+        let r = c.exchange(b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello");
+        assert_eq!(r.status, 405);
+        assert_eq!(r.header("allow"), Some("GET, HEAD"));
+        assert_eq!(r.header("connection"), None);
+        let r = c.exchange(b"DELETE /x HTTP/1.1\r\nHost: t\r\n\r\n");
+        assert_eq!(r.status, 405);
+        assert_eq!(c.exchange(&get("/")).status, 200);
+    }
+}
+
+#[test]
+fn a_method_http_does_not_define_gets_501_and_a_close_inline_and_queued() {
+    for args in MODES {
+        let srv = Running::start(args);
+        let mut c = Client::connect(srv.addr);
+        // The request after it is never answered: nothing after a refused request is read.
+        c.send(b"BREW /pot HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n");
+        let r = c.read(false);
+        assert_eq!((r.status, r.header("connection")), (501, Some("close")), "{args:?}");
+        assert!(c.closed(), "{args:?}");
+        // Methods are case-sensitive: `get` is not `GET`.
+        let mut c = Client::connect(srv.addr);
+        assert_eq!(c.exchange(b"get / HTTP/1.1\r\nHost: t\r\n\r\n").status, 501, "{args:?}");
+        let mut c = Client::connect(srv.addr);
+        assert_eq!(c.exchange(&get("/")).status, 200, "{args:?}");
+    }
 }
 
 #[test]
@@ -181,6 +208,38 @@ fn stats_lines_are_printed() {
     assert!(status.success());
     assert!(out.contains("Requests Received,   Responses Sent\n"));
     assert!(out.contains(&format!("{:>17},{:>17}\n", 3, 3)), "{out}");
+}
+
+#[test]
+fn help_names_every_option_with_its_default() {
+    let out = bin().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    let want = [
+        ("[URL]...", "[default: http://localhost:8080/]"),
+        ("--threads <N>", ""),
+        ("--body-size <BYTES>", "[default: 512]"),
+        ("--stats <SECS>", "[default: 3]"),
+        ("--shutdown-timeout <SECS>", "[default: 15]"),
+        ("--queued <N>", ""),
+        ("--backend <NAME>", ""),
+        ("--max-request-bytes <BYTES>", "[default: 16384]"),
+        ("--max-field-length <BYTES>", "[default: 16384]"),
+        ("--max-body-size <BYTES>", "[default: 1048576]"),
+        ("--max-connections <N>", "[default: 0]"),
+        ("--queue-length <N>", "[default: 1000]"),
+        ("--header-wait <SECS>", "[default: 120]"),
+        ("--idle-timeout <SECS>", "[default: 120]"),
+        ("--entity-body-timeout <SECS>", "[default: 120]"),
+        ("--min-send-rate <BYTES_PER_SEC>", "[default: 150]"),
+    ];
+    for (option, default) in want {
+        // clap puts an option's default at the end of its (possibly wrapped) description.
+        let at = help.find(option).unwrap_or_else(|| panic!("{option} missing from:\n{help}"));
+        let entry = &help[at..];
+        let end = entry[option.len()..].find("\n  -").map_or(entry.len(), |e| e + option.len());
+        assert!(entry[..end].contains(default), "{option}: {default} missing from:\n{}", &entry[..end]);
+    }
 }
 
 #[test]

@@ -130,4 +130,25 @@ fn a_body_that_stops_arriving_gets_408_after_entity_body_timeout() {
     let r = c.read(false);
     assert_eq!((r.status, r.header("connection")), (408, Some("close")));
     assert!(c.closed());
+    assert_eq!(Client::connect(server.local_addrs()[0]).exchange(&get("/ok")).status, 200);
+}
+
+#[test]
+fn each_arrival_of_body_bytes_restarts_entity_body_timeout() {
+    let server = Server::builder()
+        .threads(1)
+        .bind("127.0.0.1:0".parse().unwrap())
+        .timeouts(hsys::Timeouts { entity_body: Duration::from_millis(500), ..hsys::Timeouts::default() })
+        .serve(|req: &Request<'_>, res: &mut Response<'_>| res.body(req.body()))
+        .expect("serve");
+    let mut c = Client::connect(server.local_addrs()[0]);
+    // 12 bytes, one every 100 ms: 1.2 s in all, over twice the timeout, never 500 ms apart.
+    c.send(b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 12\r\n\r\n");
+    for b in b"0123456789ab" {
+        std::thread::sleep(Duration::from_millis(100));
+        c.send(&[*b]);
+    }
+    let r = c.read(false);
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"0123456789ab"[..]));
+    assert_eq!(c.exchange(&get("/next")).status, 200, "the connection stays open");
 }

@@ -118,6 +118,48 @@ fn expect_100_continue_is_sent_when_the_application_reads() {
 }
 
 #[test]
+fn no_100_continue_is_sent_before_the_application_reads() {
+    fn late(req: QueuedRequest) {
+        std::thread::sleep(Duration::from_millis(600));
+        digest(req);
+    }
+    let (_s, addr) = queued(Limits::default(), late);
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"POST /e HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n").unwrap();
+    // The application has not read yet: nothing comes (the read times out).
+    s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let mut byte = [0u8; 1];
+    let early = s.read(&mut byte);
+    assert!(early.is_err(), "{early:?}: something was sent before the application read");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 25];
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(b"\x01\x01\x01").unwrap();
+    let mut c = Client { reader: BufReader::new(s) };
+    assert_eq!(c.read(false).body, b"3 3");
+}
+
+#[test]
+fn an_http_1_0_client_gets_no_100_continue_even_when_it_asks() {
+    let (_s, addr) = queued(Limits::default(), digest);
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"POST /e HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n").unwrap();
+    // The application reads at once, but HTTP/1.0 has no 1xx answers: nothing comes before the body.
+    s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let mut byte = [0u8; 1];
+    let early = s.read(&mut byte);
+    assert!(early.is_err(), "{early:?}: an HTTP/1.0 client was sent something before its body");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"\x01\x01\x01").unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.starts_with("HTTP/1.1 200 "), "{got}");
+    assert!(got.ends_with("\r\n\r\n3 3"), "{got}");
+}
+
+#[test]
 fn an_answer_without_reading_drains_the_body_and_keeps_the_connection() {
     fn ignore(req: QueuedRequest) {
         req.respond(Reply::new(201).body(&b"ignored"[..]));

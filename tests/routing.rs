@@ -86,6 +86,22 @@ fn already_registered_is_a_typed_error_and_classes_coexist() {
 }
 
 #[test]
+fn paths_are_matched_decoded_and_normalised_but_an_encoded_slash_splits_no_segment() {
+    let port = free_port();
+    let mut g = UrlGroups::new();
+    let ab = g.create_group(answer("ab"));
+    g.add_url(ab, &format!("http://+:{port}/a/b/")).unwrap();
+    let (_s, addr) = start(g, port);
+    let mut cl = Client::connect(addr);
+    let r = cl.exchange(&req("/a/%62/x", "h"));
+    assert_eq!((r.status, r.header("x-path")), (200, Some("/a/b/x")), "an unreserved escape is decoded");
+    assert_eq!(cl.exchange(&req("/A/./c/../B", "h")).status, 200, "dot segments and case");
+    assert_eq!(cl.exchange(&req("/a%2Fb/x", "h")).status, 404, "%2F stays inside its segment");
+    assert_eq!(cl.exchange(&req("/a/b/../../..", "h")).status, 400, "above the root");
+    assert!(cl.closed(), "a path above the root is refused and closed");
+}
+
+#[test]
 fn live_registration_takes_effect_without_restart() {
     let port = free_port();
     let mut g = UrlGroups::new();
@@ -102,9 +118,10 @@ fn live_registration_takes_effect_without_restart() {
     server.set_target(a, answer("A2")).unwrap();
     assert_eq!(cl.exchange(&req("/a/", "h")).body, b"A2");
     assert_eq!(server.add_url(a, "http://+:1/x/").unwrap_err().kind(), ErrorKind::PortNotListening);
+    cl.send(b"HEAD /a/ HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_eq!(cl.read(true).status, 200);
     let stats = server.group_stats(a).unwrap();
-    assert_eq!(stats.all_requests, 1);
-    assert_eq!(stats.get_requests, 1);
+    assert_eq!((stats.all_requests, stats.get_requests, stats.head_requests), (2, 1, 1));
     assert!(stats.bytes_sent > 0 && stats.bytes_received > 0);
 }
 
@@ -275,6 +292,7 @@ fn group_connection_counts_and_limit() {
     let mut b = Client::connect(addr);
     let r = b.exchange(&req("/api/y", "h"));
     assert_eq!((r.status, r.header("connection")), (503, Some("close")));
+    assert!(b.closed());
     let mut c = Client::connect(addr);
     assert_eq!(c.exchange(&req("/web", "h")).body, b"web");
     let stats = s.group_stats(api).unwrap();

@@ -18,19 +18,19 @@ use hsys::{
 #[command(version, about)]
 struct Args {
     /// URL prefixes to serve, `http://host:port/path/` (host: a name, an IP literal, `+` or `*`).
-    #[arg(default_value = "http://localhost:8080/")]
+    #[arg(value_name = "URL", default_value = "http://localhost:8080/")]
     urls: Vec<String>,
     /// I/O threads (default: the number of cores).
     #[arg(short, long, value_name = "N", value_parser = at_least_one)]
     threads: Option<usize>,
     /// Size of the answer body in bytes.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, value_name = "BYTES", default_value_t = 512)]
     body_size: usize,
     /// Seconds between stats lines; 0 turns them off.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, value_name = "SECS", default_value_t = 3)]
     stats: u64,
     /// Bound on a graceful stop, in seconds.
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, value_name = "SECS", default_value_t = 15)]
     shutdown_timeout: u64,
     /// Serve from a request queue taken by N application threads (the sample's
     /// receive/respond model) instead of inline on the I/O threads.
@@ -41,31 +41,31 @@ struct Args {
     #[arg(long, value_name = "NAME")]
     backend: Option<hsys::Backend>,
     /// Request line plus headers, in bytes (over it: 431).
-    #[arg(long, default_value_t = lim::DEFAULT_MAX_REQUEST_BYTES, help_heading = "Limits")]
+    #[arg(long, value_name = "BYTES", default_value_t = lim::DEFAULT_MAX_REQUEST_BYTES, help_heading = "Limits")]
     max_request_bytes: usize,
     /// One header line, in bytes (over it: 431).
-    #[arg(long, default_value_t = lim::DEFAULT_MAX_FIELD_LENGTH, help_heading = "Limits")]
+    #[arg(long, value_name = "BYTES", default_value_t = lim::DEFAULT_MAX_FIELD_LENGTH, help_heading = "Limits")]
     max_field_length: usize,
     /// Request body, in bytes; 0 = unlimited (over it: 413).
-    #[arg(long, default_value_t = lim::DEFAULT_MAX_BODY_SIZE, help_heading = "Limits")]
+    #[arg(long, value_name = "BYTES", default_value_t = lim::DEFAULT_MAX_BODY_SIZE, help_heading = "Limits")]
     max_body_size: u64,
     /// Open connections; 0 = unlimited (past it, new connections wait in the backlog).
-    #[arg(long, default_value_t = 0, help_heading = "Limits")]
+    #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Limits")]
     max_connections: usize,
     /// Requests waiting in the queue with --queued (past it: 503).
-    #[arg(long, default_value_t = hsys::queue::DEFAULT_QUEUE_LENGTH, help_heading = "Limits")]
+    #[arg(long, value_name = "N", default_value_t = hsys::queue::DEFAULT_QUEUE_LENGTH, help_heading = "Limits")]
     queue_length: usize,
     /// Seconds for a request head to arrive once begun (late: 408).
-    #[arg(long, default_value_t = lim::DEFAULT_HEADER_WAIT.as_secs(), help_heading = "Timeouts")]
+    #[arg(long, value_name = "SECS", default_value_t = lim::DEFAULT_HEADER_WAIT.as_secs(), help_heading = "Timeouts")]
     header_wait: u64,
     /// Seconds a keep-alive connection may sit idle.
-    #[arg(long, default_value_t = lim::DEFAULT_IDLE_CONNECTION.as_secs(), help_heading = "Timeouts")]
+    #[arg(long, value_name = "SECS", default_value_t = lim::DEFAULT_IDLE_CONNECTION.as_secs(), help_heading = "Timeouts")]
     idle_timeout: u64,
     /// Seconds between arrivals of request-body bytes (late: 408); also the drain bound.
-    #[arg(long, default_value_t = lim::DEFAULT_ENTITY_BODY.as_secs(), help_heading = "Timeouts")]
+    #[arg(long, value_name = "SECS", default_value_t = lim::DEFAULT_ENTITY_BODY.as_secs(), help_heading = "Timeouts")]
     entity_body_timeout: u64,
     /// Bytes per second a client must read answers at; 0 = no minimum.
-    #[arg(long, default_value_t = lim::DEFAULT_MIN_SEND_RATE, help_heading = "Timeouts")]
+    #[arg(long, value_name = "BYTES_PER_SEC", default_value_t = lim::DEFAULT_MIN_SEND_RATE, help_heading = "Timeouts")]
     min_send_rate: u64,
 }
 
@@ -111,9 +111,8 @@ fn main() -> ExitCode {
         // sent, and a body that comes anyway is drained (or the connection closed past a bound).
         None => {
             let answers = Arc::clone(&answers);
-            Target::inline(IgnoreBody(move |req: &Request<'_>, res: &mut Response<'_>| match req.method() {
-                "GET" | "HEAD" => res.prepared(&answers.ok),
-                _ => res.prepared(&answers.not_allowed),
+            Target::inline(IgnoreBody(move |req: &Request<'_>, res: &mut Response<'_>| {
+                res.prepared(answers.to(req.method()));
             }))
         }
     };
@@ -161,11 +160,8 @@ fn main() -> ExitCode {
                 let (q, answers) = (q.clone(), Arc::clone(&answers));
                 std::thread::spawn(move || {
                     while let Some(req) = q.receive() {
-                        let answer = match req.method() {
-                            "GET" | "HEAD" => &answers.ok,
-                            _ => &answers.not_allowed,
-                        };
-                        req.respond(Reply::prepared(Arc::clone(answer)));
+                        let answer = Arc::clone(answers.to(req.method()));
+                        req.respond(Reply::prepared(answer));
                     }
                 })
             })
@@ -217,11 +213,15 @@ fn main() -> ExitCode {
     }
 }
 
-/// The sample's two answers, encoded once (`Prepared`): per request only the status line, the
+/// The sample's answers, encoded once (`Prepared`): per request only the status line, the
 /// cached `Server`/`Date` block and `Connection` (when needed) are added, inline or queued.
 struct Answers {
     ok: Arc<Prepared>,
+    /// Any other method HTTP defines: `405` with `Allow`, the connection kept.
     not_allowed: Arc<Prepared>,
+    /// A method HTTP does not define (`BREW`): `501`, and the connection closed, as for any
+    /// request hsys cannot make sense of.
+    not_implemented: Arc<Prepared>,
 }
 
 impl Answers {
@@ -233,6 +233,20 @@ impl Answers {
                 [("Allow", &b"GET, HEAD"[..]), ("Content-Type", b"text/plain")],
                 b"Method Not Allowed\n",
             )),
+            not_implemented: Arc::new(Prepared::new(
+                501,
+                [("Content-Type", &b"text/plain"[..]), ("Connection", b"close")],
+                b"Not Implemented\n",
+            )),
+        }
+    }
+
+    /// The answer to a request with `method`.
+    fn to(&self, method: &str) -> &Arc<Prepared> {
+        match method {
+            "GET" | "HEAD" => &self.ok,
+            m if hsys::is_standard_method(m) => &self.not_allowed,
+            _ => &self.not_implemented,
         }
     }
 }

@@ -12,5 +12,5 @@ pub mod request;
 pub mod response;
 
 pub use conn::{Conn, Env, Handler, IgnoreBody, Phase, Progress};
-pub use request::{Request, Version};
+pub use request::{Request, Version, is_standard_method};
 pub use response::Response;

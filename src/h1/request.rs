@@ -100,3 +100,10 @@ impl<'a> Request<'a> {
         self.method == "HEAD"
     }
 }
+
+/// Whether `method` is one HTTP defines (RFC 9110's eight, and `PATCH` from RFC 5789), matched
+/// case-sensitively as methods are. An application that does not serve a method answers `405`
+/// for one of these (with `Allow`) and `501 Not Implemented` for any other (RFC 9110 §15.6.2).
+pub fn is_standard_method(method: &str) -> bool {
+    matches!(method, "GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "CONNECT" | "OPTIONS" | "TRACE" | "PATCH")
+}
