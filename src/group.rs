@@ -339,6 +339,20 @@ impl Routes {
         }
     }
 
+    /// Applies `change` to a copy of the table and publishes it if it succeeds (a failed change
+    /// leaves the table as it was).
+    pub(crate) fn try_update<R, E>(&self, change: impl FnOnce(&mut UrlGroups) -> Result<R, E>) -> Result<R, E> {
+        let mut guard = match self.current.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut next = UrlGroups::clone(&guard);
+        let r = change(&mut next)?;
+        *guard = Arc::new(next);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(r)
+    }
+
     /// Applies `change` to a copy of the table and publishes it.
     pub(crate) fn update<R>(&self, change: impl FnOnce(&mut UrlGroups) -> R) -> R {
         let mut guard = match self.current.lock() {

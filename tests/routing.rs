@@ -125,6 +125,34 @@ fn live_registration_takes_effect_without_restart() {
     assert!(stats.bytes_sent > 0 && stats.bytes_received > 0);
 }
 
+#[test]
+fn a_prefix_on_a_new_port_makes_the_server_listen_there() {
+    let (p1, p2) = (free_port(), free_port());
+    let mut g = UrlGroups::new();
+    let a = g.create_group(answer("A"));
+    g.add_url(a, &format!("http://127.0.0.1:{p1}/")).unwrap();
+    // No `bind`: the listeners follow the prefixes.
+    let server = Server::builder().threads(2).start(g).expect("start");
+    let b = server.create_group(answer("B")).unwrap();
+    server.add_url(b, &format!("http://127.0.0.1:{p2}/new/")).unwrap();
+    let new: SocketAddr = format!("127.0.0.1:{p2}").parse().unwrap();
+    assert!(server.local_addrs().contains(&new), "{:?}", server.local_addrs());
+    // Several connections, so both I/O threads' listeners are met.
+    for _ in 0..8 {
+        let mut c = Client::connect(new);
+        assert_eq!(c.exchange(&req("/new/x", "h")).body, b"B");
+        assert_eq!(c.exchange(&req("/other", "h")).status, 404);
+    }
+    let old: SocketAddr = format!("127.0.0.1:{p1}").parse().unwrap();
+    assert_eq!(Client::connect(old).exchange(&req("/new/x", "h")).body, b"A", "the first port is not /new/'s");
+    // A port another socket holds: the error says so and the prefix is not added.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let p3 = taken.local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{p3}/");
+    assert_eq!(server.add_url(b, &url).unwrap_err().kind(), ErrorKind::AddrInUse);
+    assert!(!server.remove_url(&url).unwrap(), "a prefix whose port could not be bound was added");
+}
+
 fn queued_server(queue: &RequestQueue) -> (Server, SocketAddr) {
     let port = free_port();
     let mut g = UrlGroups::new();

@@ -14,7 +14,7 @@ mod worker;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -195,56 +195,29 @@ impl ServerBuilder {
     /// Starts a server that routes by URL groups (http.sys precedence). It listens on the
     /// addresses given to [`bind`](ServerBuilder::bind) if any (say, loopback only), else on what
     /// the groups' prefixes need (see [`UrlGroups::listen_addrs`]). Groups and prefixes can be
-    /// changed while it runs.
+    /// changed while it runs; when the addresses follow the prefixes, a prefix added on a new
+    /// port makes the server listen there too (see [`Server::add_url`]).
     ///
     /// # Errors
     /// As [`serve`](ServerBuilder::serve).
     pub fn start(mut self, mut groups: UrlGroups) -> Result<Server, Error> {
-        if self.addrs.is_empty() {
+        let follow_prefixes = self.addrs.is_empty();
+        if follow_prefixes {
             self.addrs = groups.listen_addrs();
         }
         // This server's counters are its own: a table cloned into two servers must not share
         // per-thread slots (each has its own thread 0, and the slots are single-writer).
         groups.detach_counters();
-        self.spawn(None::<Arc<dyn Handler>>, Some(Arc::new(Routes::new(groups))))
+        let mut server = self.spawn(None::<Arc<dyn Handler>>, Some(Arc::new(Routes::new(groups))))?;
+        server.follow_prefixes = follow_prefixes;
+        Ok(server)
     }
 
     fn spawn<H: Handler + ?Sized>(self, handler: Option<Arc<H>>, routes: Option<Arc<Routes>>) -> Result<Server, Error> {
         if let Some(e) = &self.backend_env_error {
             return Err(Error::setup(io::Error::new(io::ErrorKind::InvalidInput, e.clone())));
         }
-        // SO_REUSEPORT would let our listeners join a port that another process (another hsys)
-        // listens on, so every fixed address is first checked free. All checks come before any
-        // of our listeners is bound: ours on `127.0.0.1:P` would fail the check of `0.0.0.0:P`.
-        // (A listener that appears between the check and the bind still shares the port.)
-        for &(addr, required) in &self.addrs {
-            if addr.port() != 0
-                && let Err(e) = listener::check_free(addr)
-                && (required || !is_unavailable(&e))
-            {
-                return Err(Error::listen(addr, e));
-            }
-        }
-        // Bind the first thread's listeners first: port 0 becomes a real port that the other
-        // threads then share through SO_REUSEPORT.
-        let mut local_addrs = Vec::new();
-        let mut per_thread: Vec<Vec<std::net::TcpListener>> = (0..self.threads).map(|_| Vec::new()).collect();
-        for &(addr, required) in &self.addrs {
-            let first = match listener::bind(addr, self.backlog) {
-                Ok(l) => l,
-                Err(e) if !required && is_unavailable(&e) => continue,
-                Err(e) => return Err(Error::listen(addr, e)),
-            };
-            let real = first.local_addr().map_err(|e| Error::listen(addr, e))?;
-            local_addrs.push(real);
-            let mut listeners = vec![first];
-            for _ in 1..self.threads {
-                listeners.push(listener::bind(real, self.backlog).map_err(|e| Error::listen(real, e))?);
-            }
-            for (slot, l) in per_thread.iter_mut().zip(listeners) {
-                slot.push(l);
-            }
-        }
+        let (local_addrs, per_thread) = bind_listeners(&self.addrs, self.threads, self.backlog)?;
         let counters: Arc<[WorkerCounters]> = (0..self.threads).map(|_| WorkerCounters::default()).collect();
         let mut polls = Vec::new();
         let mut wakers = Vec::new();
@@ -254,7 +227,8 @@ impl ServerBuilder {
             polls.push(poll);
             wakers.push(waker);
         }
-        let shared = Arc::new(Shared { stopping: AtomicBool::new(false), wakers, open: AtomicUsize::new(0) });
+        let adopt = (0..self.threads).map(|_| Mutex::default()).collect();
+        let shared = Arc::new(Shared { stopping: AtomicBool::new(false), wakers, open: AtomicUsize::new(0), adopt });
         let mut threads = Vec::new();
         let mut started = Vec::new();
         for (index, (poll, listeners)) in polls.into_iter().zip(per_thread).enumerate() {
@@ -300,8 +274,59 @@ impl ServerBuilder {
                 Err(_) => return Err(stop_started(&shared, threads, io::Error::other("an I/O thread ended at start"))),
             }
         }
-        Ok(Server { shared, counters, threads, local_addrs, routes, backend })
+        Ok(Server {
+            shared,
+            counters,
+            threads,
+            local_addrs: Mutex::new(local_addrs),
+            routes,
+            backend,
+            follow_prefixes: false,
+            backlog: self.backlog,
+        })
     }
+}
+
+/// Binds every address of `addrs` (`true`: required, else skipped where this host lacks it) once
+/// per I/O thread; the listeners of thread `t` are `per_thread[t]`, with the real addresses.
+fn bind_listeners(
+    addrs: &[(SocketAddr, bool)],
+    threads: usize,
+    backlog: i32,
+) -> Result<(Vec<SocketAddr>, Vec<Vec<std::net::TcpListener>>), Error> {
+    // SO_REUSEPORT would let our listeners join a port that another process (another hsys)
+    // listens on, so every fixed address is first checked free. All checks come before any
+    // of our listeners is bound: ours on `127.0.0.1:P` would fail the check of `0.0.0.0:P`.
+    // (A listener that appears between the check and the bind still shares the port.)
+    for &(addr, required) in addrs {
+        if addr.port() != 0
+            && let Err(e) = listener::check_free(addr)
+            && (required || !is_unavailable(&e))
+        {
+            return Err(Error::listen(addr, e));
+        }
+    }
+    // Bind the first thread's listeners first: port 0 becomes a real port that the other
+    // threads then share through SO_REUSEPORT.
+    let mut local_addrs = Vec::new();
+    let mut per_thread: Vec<Vec<std::net::TcpListener>> = (0..threads).map(|_| Vec::new()).collect();
+    for &(addr, required) in addrs {
+        let first = match listener::bind(addr, backlog) {
+            Ok(l) => l,
+            Err(e) if !required && is_unavailable(&e) => continue,
+            Err(e) => return Err(Error::listen(addr, e)),
+        };
+        let real = first.local_addr().map_err(|e| Error::listen(addr, e))?;
+        local_addrs.push(real);
+        let mut listeners = vec![first];
+        for _ in 1..threads {
+            listeners.push(listener::bind(real, backlog).map_err(|e| Error::listen(real, e))?);
+        }
+        for (slot, l) in per_thread.iter_mut().zip(listeners) {
+            slot.push(l);
+        }
+    }
+    Ok((local_addrs, per_thread))
 }
 
 /// A thread could not start: stops and joins the others (so their listeners are closed when
@@ -312,6 +337,12 @@ fn stop_started(shared: &Shared, threads: Vec<JoinHandle<()>>, e: io::Error) -> 
         let _ = t.join();
     }
     Error::setup(e)
+}
+
+/// Locks `m`, also after a panic elsewhere (what it guards stays consistent: each holder only
+/// pushes or takes whole values).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn is_unavailable(e: &io::Error) -> bool {
@@ -325,16 +356,28 @@ pub(crate) struct Shared {
     stopping: AtomicBool,
     wakers: Vec<Arc<mio::Waker>>,
     open: AtomicUsize,
+    /// Per I/O thread: listeners bound while serving (a prefix on a new port), for it to adopt
+    /// when it sees the routing table change.
+    adopt: Vec<Mutex<Vec<std::net::TcpListener>>>,
 }
 
 impl Shared {
     fn stop(&self) {
         if !self.stopping.swap(true, Ordering::SeqCst) {
-            for w in &self.wakers {
-                // A failed wake leaves that thread to notice the flag at its next wakeup.
-                let _ = w.wake();
-            }
+            self.wake_all();
         }
+    }
+
+    fn wake_all(&self) {
+        for w in &self.wakers {
+            // A failed wake leaves that thread to notice at its next wakeup.
+            let _ = w.wake();
+        }
+    }
+
+    /// The listeners bound for I/O thread `index` since it last looked.
+    pub(crate) fn take_adopted(&self, index: usize) -> Vec<std::net::TcpListener> {
+        self.adopt.get(index).map(|inbox| std::mem::take(&mut *lock(inbox))).unwrap_or_default()
     }
 
     pub(crate) fn is_stopping(&self) -> bool {
@@ -358,9 +401,14 @@ pub struct Server {
     shared: Arc<Shared>,
     counters: Arc<[WorkerCounters]>,
     threads: Vec<JoinHandle<()>>,
-    local_addrs: Vec<SocketAddr>,
+    /// Grows when a prefix on a new port is added (`follow_prefixes`).
+    local_addrs: Mutex<Vec<SocketAddr>>,
     routes: Option<Arc<Routes>>,
     backend: Backend,
+    /// Started from URL groups without [`bind`](ServerBuilder::bind): the listeners follow the
+    /// prefixes, so [`add_url`](Server::add_url) on a new port binds it.
+    follow_prefixes: bool,
+    backlog: i32,
 }
 
 /// Stops a server from another thread (a signal handler thread, say).
@@ -381,8 +429,8 @@ impl Server {
     }
 
     /// The addresses listened on, with real ports (one per bound address).
-    pub fn local_addrs(&self) -> &[SocketAddr] {
-        &self.local_addrs
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        lock(&self.local_addrs).clone()
     }
 
     /// The backend the I/O threads use: [`Backend::Epoll`] or [`Backend::IoUring`] (the first
@@ -396,18 +444,42 @@ impl Server {
         Snapshot::sum(self.counters.iter())
     }
 
-    /// Adds a URL prefix to a group of a running server; new requests see it at once.
+    /// Adds a URL prefix to a group of a running server; new requests see it at once. On a port
+    /// the server does not listen on yet, a server whose addresses follow its prefixes (started
+    /// from URL groups without [`bind`](ServerBuilder::bind)) binds what the prefix needs, as
+    /// http.sys does; the port stays open until the server stops. A port already listened on
+    /// keeps its addresses: a `+` prefix added where only `localhost` listens serves loopback.
     ///
     /// # Errors
-    /// An invalid or already registered prefix, an unknown group, a port the server does not
-    /// listen on, or a server built without URL groups.
+    /// An invalid or already registered prefix, an unknown group, a server built without URL
+    /// groups, a new port on a server bound explicitly
+    /// ([`PortNotListening`](crate::ErrorKind::PortNotListening)), or a new port that cannot be
+    /// bound (the prefix is then not added).
     pub fn add_url(&self, group: GroupId, url: &str) -> Result<(), Error> {
         let routes = self.routes.as_ref().ok_or_else(Error::unknown_group)?;
         let prefix = crate::url::UrlPrefix::parse(url).map_err(|e| Error::url(url, e))?;
-        if !self.local_addrs.iter().any(|a| a.port() == prefix.port()) {
+        let mut local_addrs = lock(&self.local_addrs);
+        let port = prefix.port();
+        if local_addrs.iter().any(|a| a.port() == port) {
+            return routes.try_update(|g| g.add_url(group, url));
+        }
+        if !self.follow_prefixes {
             return Err(Error::not_listening(url));
         }
-        routes.update(|g| g.add_url(group, url))
+        routes.try_update(|g| {
+            g.add_url(group, url)?;
+            let wanted: Vec<_> = g.listen_addrs().into_iter().filter(|(a, _)| a.port() == port).collect();
+            let (bound, per_thread) = bind_listeners(&wanted, self.shared.wakers.len(), self.backlog)?;
+            // Handed over before the new table is published: a thread that sees the new
+            // generation takes its listeners first, then the table with the prefix in it.
+            for (inbox, listeners) in self.shared.adopt.iter().zip(per_thread) {
+                lock(inbox).extend(listeners);
+            }
+            local_addrs.extend(bound);
+            Ok(())
+        })?;
+        self.shared.wake_all();
+        Ok(())
     }
 
     /// Removes a URL prefix from a running server; `false` if it was not registered.

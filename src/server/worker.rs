@@ -479,6 +479,30 @@ impl<H: Handler + ?Sized> Worker<H> {
         }
     }
 
+    /// Takes the listeners bound for this thread while serving (a prefix on a new port): on
+    /// `epoll`, or in the ring as the others are. Dropped (closed) once the server stops.
+    fn adopt_listeners(&mut self) {
+        for l in self.shared.take_adopted(self.index) {
+            if self.draining.is_some() {
+                continue;
+            }
+            let Ok(addr) = l.local_addr() else { continue };
+            let i = self.listeners.len();
+            let mut l = TcpListener::from_std(l);
+            let in_ring = self.ring.is_some() && self.limits.max_connections.is_none();
+            if !in_ring && self.poll.registry().register(&mut l, Token(LISTENER_BASE + i), Interest::READABLE).is_err()
+            {
+                continue;
+            }
+            self.listeners.push(l);
+            self.listener_addrs.push((addr.port(), (!addr.ip().is_unspecified()).then_some(addr.ip())));
+            if in_ring {
+                self.accept_armed.push(false);
+            }
+        }
+        self.arm_accepts();
+    }
+
     /// Listener `i` accepted a connection through the ring (or failed to).
     fn on_accept(&mut self, i: usize, d: &Done, now: Instant) {
         if !d.more()
@@ -541,12 +565,14 @@ impl<H: Handler + ?Sized> Worker<H> {
                 self.next_date_at = now + Duration::from_nanos(1_000_000_000 - u64::from(into_second));
             }
             self.now_tick = self.wheel.tick_of(now);
-            if let Some(routes) = &self.routes {
-                let generation = routes.generation();
-                if generation != self.table_generation {
-                    self.table_generation = generation;
-                    self.table = Some(routes.load());
-                }
+            let generation = self.routes.as_ref().map(|r| r.generation());
+            if let Some(generation) = generation
+                && generation != self.table_generation
+            {
+                self.table_generation = generation;
+                // Listeners first: the table loaded after them has the prefixes they serve.
+                self.adopt_listeners();
+                self.table = self.routes.as_ref().map(|r| r.load());
             }
             if self.ring.is_some() {
                 self.on_ring(&mut events, now);
