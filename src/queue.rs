@@ -249,7 +249,11 @@ impl RequestQueue {
     /// and one waiting task, if any (with both kinds of receiver, one of them finds nothing and
     /// waits again), and never the reaper (see `REAPER_IDLE`).
     #[allow(clippy::result_large_err)]
-    pub(crate) fn offer(&self, req: QueuedRequest) -> Result<(), QueuedRequest> {
+    ///
+    /// The receiver it wakes is woken when `owed` is fired, at the end of the I/O thread's pass:
+    /// the pipelined requests of one read are all queued before a thread is woken, so a burst
+    /// costs one wake (and the woken thread passes it on to a second), not one per request.
+    pub(crate) fn offer(&self, req: QueuedRequest, owed: &OwedWakes) -> Result<(), QueuedRequest> {
         let mut st = self.inner.lock();
         if st.closed || st.items.len() >= self.inner.capacity {
             drop(st);
@@ -261,8 +265,63 @@ impl RequestQueue {
         self.inner.arrivals.fetch_add(1, Ordering::Relaxed);
         let wake = st.wake_one();
         drop(st);
-        self.inner.fire(wake);
+        owed.add(&self.inner, wake);
         Ok(())
+    }
+}
+
+/// The wakes an I/O thread owes receivers for the requests it queued in its current pass,
+/// fired once at the pass's end ([`fire`](OwedWakes::fire)) and when dropped.
+#[derive(Debug, Default)]
+pub(crate) struct OwedWakes {
+    /// Per queue, what is owed. Kept with its capacity between passes.
+    owed: std::cell::RefCell<Vec<Owed>>,
+}
+
+/// The wakes owed one queue's receivers.
+#[derive(Debug)]
+struct Owed {
+    queue: Arc<QueueInner>,
+    /// Blocked threads to signal.
+    threads: usize,
+    /// Waiting tasks to wake.
+    tasks: Vec<Waker>,
+}
+
+impl OwedWakes {
+    fn add(&self, queue: &Arc<QueueInner>, (thread, task): Wake) {
+        if !thread && task.is_none() {
+            return; // every receiver is busy or already signalled: nothing owed
+        }
+        let mut owed = self.owed.borrow_mut();
+        let i = match owed.iter().position(|o| Arc::ptr_eq(&o.queue, queue)) {
+            Some(i) => i,
+            None => {
+                owed.push(Owed { queue: Arc::clone(queue), threads: 0, tasks: Vec::new() });
+                owed.len() - 1
+            }
+        };
+        owed[i].threads += usize::from(thread);
+        owed[i].tasks.extend(task);
+    }
+
+    /// Wakes every receiver owed a wake.
+    pub(crate) fn fire(&self) {
+        let mut owed = self.owed.borrow_mut();
+        for Owed { queue, threads, tasks } in owed.drain(..) {
+            for _ in 0..threads {
+                queue.ready.notify_one();
+            }
+            for task in tasks {
+                task.wake();
+            }
+        }
+    }
+}
+
+impl Drop for OwedWakes {
+    fn drop(&mut self) {
+        self.fire();
     }
 }
 
@@ -779,6 +838,12 @@ mod tests {
         }
     }
 
+    /// Offers `req` and fires its wake at once (as the I/O thread does at the end of its pass).
+    #[allow(clippy::result_large_err)]
+    fn offer_now(q: &RequestQueue, req: QueuedRequest) -> Result<(), QueuedRequest> {
+        q.offer(req, &OwedWakes::default())
+    }
+
     fn waker() -> (Arc<Count>, Waker) {
         let count = Arc::new(Count::default());
         (Arc::clone(&count), Waker::from(count))
@@ -795,10 +860,10 @@ mod tests {
     #[test]
     fn capacity_counts_only_requests_waiting_now() {
         let q = RequestQueue::new(1);
-        q.offer(request("/1")).unwrap();
-        assert!(q.offer(request("/2")).is_err());
+        offer_now(&q, request("/1")).unwrap();
+        assert!(offer_now(&q, request("/2")).is_err());
         assert_eq!(q.try_receive().map(|r| r.path().to_owned()), Some("/1".to_owned()));
-        q.offer(request("/3")).unwrap();
+        offer_now(&q, request("/3")).unwrap();
         let stats = q.stats();
         assert_eq!((stats.arrivals, stats.current_queue_size, stats.rejected_requests), (2, 1, 1));
     }
@@ -806,7 +871,7 @@ mod tests {
     #[test]
     fn a_late_request_leaves_the_queue_with_nobody_receiving() {
         let q = RequestQueue::with_timeout(4, Duration::from_millis(50));
-        q.offer(request("/late")).unwrap();
+        offer_now(&q, request("/late")).unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
         while q.stats().current_queue_size > 0 {
             assert!(Instant::now() < deadline, "the reaper did not take the request");
@@ -815,7 +880,7 @@ mod tests {
         let stats = q.stats();
         assert_eq!((stats.rejected_requests, stats.max_queue_item_age), (1, Duration::ZERO));
         // Room again.
-        q.offer(request("/next")).unwrap();
+        offer_now(&q, request("/next")).unwrap();
         assert_eq!(q.try_receive().map(|r| r.path().to_owned()), Some("/next".to_owned()));
     }
 
@@ -823,9 +888,9 @@ mod tests {
     fn max_queue_item_age_is_the_oldest_waiting_now() {
         let q = RequestQueue::new(4);
         assert_eq!(q.stats().max_queue_item_age, Duration::ZERO);
-        q.offer(request("/1")).unwrap();
+        offer_now(&q, request("/1")).unwrap();
         std::thread::sleep(Duration::from_millis(30));
-        q.offer(request("/2")).unwrap();
+        offer_now(&q, request("/2")).unwrap();
         assert!(q.stats().max_queue_item_age >= Duration::from_millis(30));
         drop(q.try_receive());
         assert!(q.stats().max_queue_item_age < Duration::from_millis(30));
@@ -841,7 +906,7 @@ mod tests {
         let mut fb = Box::pin(q.receive_async());
         assert!(poll(fa.as_mut(), &wa).is_pending());
         assert!(poll(fb.as_mut(), &wb).is_pending());
-        q.offer(request("/1")).unwrap();
+        offer_now(&q, request("/1")).unwrap();
         assert_eq!((wakes(&a), wakes(&b)), (1, 0));
         drop(fa);
         assert_eq!(wakes(&b), 1);
@@ -858,7 +923,7 @@ mod tests {
         assert!(poll(fa.as_mut(), &wa).is_pending());
         assert!(poll(fb.as_mut(), &wb).is_pending());
         drop(fa);
-        q.offer(request("/1")).unwrap();
+        offer_now(&q, request("/1")).unwrap();
         assert_eq!((wakes(&a), wakes(&b)), (0, 1));
         assert!(matches!(poll(fb.as_mut(), &wb), Poll::Ready(Some(_))));
         assert!(q.inner.lock().waiters.is_empty());
@@ -886,8 +951,8 @@ mod tests {
         while q.inner.lock().sleepers < 2 {
             std::thread::yield_now();
         }
-        q.offer(request("/1")).unwrap();
-        q.offer(request("/2")).unwrap();
+        offer_now(&q, request("/1")).unwrap();
+        offer_now(&q, request("/2")).unwrap();
         let mut got: Vec<String> =
             (0..2).filter_map(|_| taken.recv_timeout(Duration::from_secs(5)).ok().flatten()).collect();
         got.sort();
@@ -895,6 +960,29 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
+    }
+
+    /// The requests of one pass are all queued before anyone is woken, and each receiver owed a
+    /// wake gets exactly one when the pass ends.
+    #[test]
+    fn wakes_owed_for_a_pass_are_fired_once_at_its_end() {
+        let q = RequestQueue::new(16);
+        let ((a, wa), (b, wb)) = (waker(), waker());
+        let mut fa = Box::pin(q.receive_async());
+        let mut fb = Box::pin(q.receive_async());
+        assert!(poll(fa.as_mut(), &wa).is_pending());
+        assert!(poll(fb.as_mut(), &wb).is_pending());
+        let owed = OwedWakes::default();
+        for i in 0..5 {
+            q.offer(request(&format!("/{i}")), &owed).unwrap();
+        }
+        assert_eq!((wakes(&a), wakes(&b)), (0, 0), "woken before the pass ended");
+        owed.fire();
+        assert_eq!((wakes(&a), wakes(&b)), (1, 1));
+        owed.fire();
+        assert_eq!((wakes(&a), wakes(&b)), (1, 1), "a wake fired twice");
+        assert!(matches!(poll(fa.as_mut(), &wa), Poll::Ready(Some(_))));
+        assert!(matches!(poll(fb.as_mut(), &wb), Poll::Ready(Some(_))));
     }
 
     #[test]
@@ -927,11 +1015,11 @@ mod tests {
         assert!(blocked.join().unwrap(), "a blocked receiver gets None");
         assert_eq!(wakes(&a), 1);
         assert!(matches!(poll(fa.as_mut(), &wa), Poll::Ready(None)));
-        assert!(q.offer(request("/1")).is_err());
+        assert!(offer_now(&q, request("/1")).is_err());
         assert!(q.try_receive().is_none());
 
         let q = RequestQueue::new(4);
-        q.offer(request("/1")).unwrap();
+        offer_now(&q, request("/1")).unwrap();
         q.shutdown();
         assert_eq!(q.stats().current_queue_size, 0);
     }

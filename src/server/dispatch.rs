@@ -12,7 +12,7 @@ use crate::group::{Group, GroupCounters, Target, UrlGroups};
 use crate::h1::conn::{BodyMode, BodyPlan, Outcome, Service};
 use crate::h1::framing::BodyKind;
 use crate::h1::{Handler, Request, Response};
-use crate::queue::{Handle, QueuedRequest, RequestText, ReturnPath};
+use crate::queue::{Handle, OwedWakes, QueuedRequest, RequestText, ReturnPath};
 use crate::url::{Route, normalize_path, split_target, target_authority};
 
 /// What every request on one I/O thread is dispatched with.
@@ -28,6 +28,8 @@ pub(super) struct Services<'a, H: ?Sized> {
     /// When the loop's current pass began: a queued request's arrival time (one clock read per
     /// wakeup, not per request).
     pub now: Instant,
+    /// The receivers to wake at the end of the pass for the requests it queued.
+    pub wakes: &'a OwedWakes,
 }
 
 /// The [`Service`] for one connection.
@@ -194,7 +196,7 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
                         .header("expect")
                         .is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"100-continue")),
                 };
-                match q.offer(queued) {
+                match q.offer(queued, self.services.wakes) {
                     Ok(()) => {
                         if let Some(old) = std::mem::replace(self.body_pipe, body) {
                             old.disconnect();

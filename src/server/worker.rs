@@ -38,7 +38,7 @@ use crate::h1::encode::CommonHeaders;
 use crate::h1::response::Tail;
 use crate::h1::{self, Env, Handler, Phase};
 use crate::limits::{Limits, Timeouts};
-use crate::queue::{Completion, Message, ReturnPath};
+use crate::queue::{Completion, Message, OwedWakes, ReturnPath};
 use crate::stats::WorkerCounters;
 
 /// The waker's token.
@@ -187,6 +187,8 @@ pub(super) struct Worker<H: ?Sized> {
     batch: Vec<Completion>,
     /// Shared by every queued request's handle (one reference count per request, not three).
     return_path: Arc<ReturnPath>,
+    /// Receivers to wake for requests queued in this pass (fired at its end).
+    wakes: OwedWakes,
     shared: Arc<Shared>,
     counters: Arc<[WorkerCounters]>,
     index: usize,
@@ -406,6 +408,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             completions,
             batch: Vec::new(),
             return_path: Arc::new(ReturnPath { tx, waker: setup.waker, wake_pending: Arc::default() }),
+            wakes: OwedWakes::default(),
             shared: setup.shared,
             counters: setup.counters,
             index: setup.index,
@@ -588,6 +591,8 @@ impl<H: Handler + ?Sized> Worker<H> {
             }
             self.expire_lingering(now);
             self.expire_timers(now);
+            // The pass has queued all it read: now the receivers are woken, once per burst.
+            self.wakes.fire();
             if self.draining.is_none() && self.shared.is_stopping() {
                 self.begin_drain(now);
             }
@@ -687,7 +692,8 @@ impl<H: Handler + ?Sized> Worker<H> {
                         c.eof = true;
                     }
                     let env = Env { common: &self.common, limits: &self.limits, draining: self.draining.is_some() };
-                    let services = services(&self.handler, &self.table, &self.return_path, self.index, now);
+                    let services =
+                        services(&self.handler, &self.table, &self.return_path, &self.wakes, self.index, now);
                     let counters = &self.counters[self.index];
                     let input = Input::Ring((!bytes.is_empty()).then_some(bytes));
                     drive(c, input, &mut self.scratch, &mut self.out, &mut self.outbox, &env, &services, counters)
@@ -782,7 +788,7 @@ impl<H: Handler + ?Sized> Worker<H> {
     fn drive_key(&mut self, key: usize, input: Input<'static>, now: Instant) -> Verdict {
         let Some(c) = self.conns.get_mut(key) else { return Verdict::Close };
         let env = Env { common: &self.common, limits: &self.limits, draining: self.draining.is_some() };
-        let services = services(&self.handler, &self.table, &self.return_path, self.index, now);
+        let services = services(&self.handler, &self.table, &self.return_path, &self.wakes, self.index, now);
         let counters = &self.counters[self.index];
         drive(c, input, &mut self.scratch, &mut self.out, &mut self.outbox, &env, &services, counters)
     }
@@ -996,7 +1002,8 @@ impl<H: Handler + ?Sized> Worker<H> {
                         conn.outbuf.extend_from_slice(&self.out);
                         self.out.clear();
                     }
-                    let services = services(&self.handler, &self.table, &self.return_path, self.index, now);
+                    let services =
+                        services(&self.handler, &self.table, &self.return_path, &self.wakes, self.index, now);
                     let counters = &self.counters[self.index];
                     let input = Input::nothing_new(self.ring.is_some());
                     drive(conn, input, &mut self.scratch, &mut self.out, &mut self.outbox, &env, &services, counters)
@@ -1202,7 +1209,7 @@ impl<H: Handler + ?Sized> Worker<H> {
         if c.waits_for_client() {
             // First hand the socket the room the client made since the last writable edge (as a
             // spurious event would: drive only writes what fits), then judge what it took.
-            let services = services(&self.handler, &self.table, &self.return_path, self.index, now);
+            let services = services(&self.handler, &self.table, &self.return_path, &self.wakes, self.index, now);
             let counters = &self.counters[self.index];
             let input = Input::nothing_new(self.ring.is_some());
             let mut verdict =
@@ -1476,10 +1483,11 @@ fn services<'a, H: ?Sized>(
     handler: &'a Option<Arc<H>>,
     table: &'a Option<Arc<UrlGroups>>,
     path: &'a Arc<ReturnPath>,
+    wakes: &'a OwedWakes,
     worker: usize,
     now: Instant,
 ) -> Services<'a, H> {
-    Services { handler: handler.as_deref(), table: table.as_deref(), path, worker, now }
+    Services { handler: handler.as_deref(), table: table.as_deref(), path, wakes, worker, now }
 }
 
 /// Hands input to the connection's protocol state: `input`, or the connection's own `inbuf`.
