@@ -20,7 +20,9 @@ pub enum ErrorKind {
     AlreadyRegistered,
     /// No such URL group.
     UnknownGroup,
-    /// The prefix's port is not one the running server listens on.
+    /// The prefix's port is not one the running server listens on, and the server was bound
+    /// explicitly ([`ServerBuilder::bind`](crate::ServerBuilder::bind)), so it does not follow
+    /// its prefixes to new ports.
     PortNotListening,
 }
 

@@ -314,7 +314,7 @@ impl UrlGroups {
 }
 
 /// The live routing table: replaced whole on every change; I/O threads keep an `Arc` of the
-/// current one and check `generation` (one relaxed load) once per wakeup, so the request path
+/// current one and check `generation` (one acquire load) once per wakeup, so the request path
 /// takes no lock.
 #[derive(Debug, Default)]
 pub(crate) struct Routes {

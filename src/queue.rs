@@ -245,14 +245,14 @@ impl RequestQueue {
     }
 
     /// Offers a request from an I/O thread; gives it back when the queue is full or shut down
-    /// (rare and cold, so the large error is fine). One short lock; it wakes one blocked thread
-    /// and one waiting task, if any (with both kinds of receiver, one of them finds nothing and
-    /// waits again), and never the reaper (see `REAPER_IDLE`).
-    #[allow(clippy::result_large_err)]
+    /// (rare and cold, so the large error is fine). One short lock; it owes a wake to one blocked
+    /// thread and one waiting task, if any (with both kinds of receiver, one of them finds
+    /// nothing and waits again), and never the reaper (see `REAPER_IDLE`).
     ///
-    /// The receiver it wakes is woken when `owed` is fired, at the end of the I/O thread's pass:
-    /// the pipelined requests of one read are all queued before a thread is woken, so a burst
-    /// costs one wake (and the woken thread passes it on to a second), not one per request.
+    /// The wake is given when `owed` is fired, at the end of the I/O thread's pass: the
+    /// pipelined requests of one read are all queued before a thread is woken, so a burst costs
+    /// one wake (and the woken thread passes it on to a second), not one per request.
+    #[allow(clippy::result_large_err)]
     pub(crate) fn offer(&self, req: QueuedRequest, owed: &OwedWakes) -> Result<(), QueuedRequest> {
         let mut st = self.inner.lock();
         if st.closed || st.items.len() >= self.inner.capacity {
@@ -274,7 +274,8 @@ impl RequestQueue {
 /// fired once at the pass's end ([`fire`](OwedWakes::fire)) and when dropped.
 #[derive(Debug, Default)]
 pub(crate) struct OwedWakes {
-    /// Per queue, what is owed. Kept with its capacity between passes.
+    /// Per queue, what is owed (the list keeps its capacity between passes; an entry is made
+    /// per pass and queue, only when a receiver is owed a wake).
     owed: std::cell::RefCell<Vec<Owed>>,
 }
 

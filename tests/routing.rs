@@ -151,6 +151,11 @@ fn a_prefix_on_a_new_port_makes_the_server_listen_there() {
     let url = format!("http://127.0.0.1:{p3}/");
     assert_eq!(server.add_url(b, &url).unwrap_err().kind(), ErrorKind::AddrInUse);
     assert!(!server.remove_url(&url).unwrap(), "a prefix whose port could not be bound was added");
+    // A stopping server listens on no new port.
+    server.shutdown();
+    let p4 = free_port();
+    assert!(server.add_url(b, &format!("http://127.0.0.1:{p4}/")).is_err());
+    assert!(std::net::TcpListener::bind(("127.0.0.1", p4)).is_ok(), "the port was bound anyway");
 }
 
 fn queued_server(queue: &RequestQueue) -> (Server, SocketAddr) {

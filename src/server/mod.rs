@@ -227,7 +227,7 @@ impl ServerBuilder {
             polls.push(poll);
             wakers.push(waker);
         }
-        let adopt = (0..self.threads).map(|_| Mutex::default()).collect();
+        let adopt = (0..self.threads).map(|_| Mutex::new(Some(Vec::new()))).collect();
         let shared = Arc::new(Shared { stopping: AtomicBool::new(false), wakers, open: AtomicUsize::new(0), adopt });
         let mut threads = Vec::new();
         let mut started = Vec::new();
@@ -357,8 +357,9 @@ pub(crate) struct Shared {
     wakers: Vec<Arc<mio::Waker>>,
     open: AtomicUsize,
     /// Per I/O thread: listeners bound while serving (a prefix on a new port), for it to adopt
-    /// when it sees the routing table change.
-    adopt: Vec<Mutex<Vec<std::net::TcpListener>>>,
+    /// when it sees the routing table change; `None` once the thread has left its loop (a
+    /// listener handed to it then is closed at once, so the kernel routes nothing to it).
+    adopt: Vec<Mutex<Option<Vec<std::net::TcpListener>>>>,
 }
 
 impl Shared {
@@ -377,7 +378,14 @@ impl Shared {
 
     /// The listeners bound for I/O thread `index` since it last looked.
     pub(crate) fn take_adopted(&self, index: usize) -> Vec<std::net::TcpListener> {
-        self.adopt.get(index).map(|inbox| std::mem::take(&mut *lock(inbox))).unwrap_or_default()
+        self.adopt.get(index).and_then(|inbox| lock(inbox).as_mut().map(std::mem::take)).unwrap_or_default()
+    }
+
+    /// I/O thread `index` has left its loop: it adopts nothing more (what waits is closed).
+    pub(crate) fn close_adoption(&self, index: usize) {
+        if let Some(inbox) = self.adopt.get(index) {
+            drop(lock(inbox).take());
+        }
     }
 
     pub(crate) fn is_stopping(&self) -> bool {
@@ -428,7 +436,8 @@ impl Server {
         ServerBuilder::new()
     }
 
-    /// The addresses listened on, with real ports (one per bound address).
+    /// The addresses listened on, with real ports (one per bound address); the list grows when
+    /// [`add_url`](Server::add_url) listens on a new port.
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         lock(&self.local_addrs).clone()
     }
@@ -467,13 +476,19 @@ impl Server {
             return Err(Error::not_listening(url));
         }
         routes.try_update(|g| {
+            if self.shared.is_stopping() {
+                return Err(Error::setup(io::Error::other("the server is stopping: no new port is listened on")));
+            }
             g.add_url(group, url)?;
             let wanted: Vec<_> = g.listen_addrs().into_iter().filter(|(a, _)| a.port() == port).collect();
             let (bound, per_thread) = bind_listeners(&wanted, self.shared.wakers.len(), self.backlog)?;
             // Handed over before the new table is published: a thread that sees the new
             // generation takes its listeners first, then the table with the prefix in it.
             for (inbox, listeners) in self.shared.adopt.iter().zip(per_thread) {
-                lock(inbox).extend(listeners);
+                // A thread that has left its loop (its event queue failed) closes its share.
+                if let Some(waiting) = lock(inbox).as_mut() {
+                    waiting.extend(listeners);
+                }
             }
             local_addrs.extend(bound);
             Ok(())

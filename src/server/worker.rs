@@ -603,6 +603,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                 }
             }
         }
+        self.shared.close_adoption(self.index);
         let open = self.conns.len() as u64;
         self.counters().current_connections.sub(open);
         for (_, c) in &self.conns {
