@@ -311,6 +311,59 @@ fn curl_gets_the_body() {
     std::io::stdout().flush().unwrap();
 }
 
+/// The CPU time (user + system) a process has used so far.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<u64> = rest.split(' ').skip(11).take(2).map(|x| x.parse().unwrap()).collect();
+    // SAFETY: sysconf reads a constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Duration::from_millis((f[0] + f[1]) * 1000 / hz)
+}
+
+#[test]
+fn out_of_descriptors_it_neither_spins_nor_stops_and_recovers() {
+    use std::os::unix::process::CommandExt;
+    let port = support::free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut cmd = bin();
+    cmd.arg(format!("http://127.0.0.1:{port}/")).args(["--threads", "2", "--stats", "0"]);
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    // SAFETY: setrlimit is async-signal-safe; the closure touches nothing else.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit { rlim_cur: 64, rlim_max: 64 };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+        });
+    }
+    let child = cmd.spawn().unwrap();
+    let srv = Running { child, addr };
+    let deadline = Instant::now() + STEP;
+    while TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "hsys did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Twice what its 64 descriptors allow: the rest wait in the backlog, accepts fail EMFILE.
+    let mut clients: Vec<Client> = (0..128).map(|_| Client::connect(addr)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let open = std::fs::read_dir(format!("/proc/{}/fd", srv.child.id())).unwrap().count();
+    assert!(open >= 60, "only {open} descriptors open: the limit was not reached");
+    let before = cpu_time(srv.child.id());
+    std::thread::sleep(Duration::from_millis(1500));
+    let used = cpu_time(srv.child.id()) - before;
+    assert!(used < Duration::from_millis(500), "{used:?} of CPU in 1.5 s out of descriptors: it spins");
+    // Still serving the connections it holds.
+    assert_eq!(clients[0].exchange(&get("/")).status, 200);
+    // Descriptors given back: the waiting connections and new ones are served.
+    let waiting = clients.split_off(100);
+    drop(clients);
+    for mut c in waiting {
+        assert_eq!(c.exchange(&get("/")).status, 200);
+    }
+    assert_eq!(Client::connect(addr).exchange(&get("/")).status, 200);
+}
+
 #[test]
 fn limit_and_timeout_options_take_effect() {
     let srv = Running::start(&["--max-body-size", "10", "--header-wait", "1", "--max-field-length", "64"]);
