@@ -608,8 +608,24 @@ impl QueuedRequest {
         self.text.text(self.text.method_end, self.text.target_end)
     }
 
-    /// The normalised path the request was routed by.
+    /// The path part of the target, before any `?`, not decoded (as [`Request::path`]).
+    ///
+    /// [`Request::path`]: crate::Request::path
     pub fn path(&self) -> &str {
+        let target = self.target();
+        target.split_once('?').map_or(target, |(p, _)| p)
+    }
+
+    /// The query part of the target, after the first `?`.
+    pub fn query(&self) -> Option<&str> {
+        self.target().split_once('?').map(|(_, q)| q)
+    }
+
+    /// The normalised path the request was routed by (unreserved escapes decoded, dot segments
+    /// removed; as [`Request::normalized_path`]).
+    ///
+    /// [`Request::normalized_path`]: crate::Request::normalized_path
+    pub fn normalized_path(&self) -> &str {
         self.text.text(self.text.target_end, self.text.path_end)
     }
 
@@ -992,7 +1008,8 @@ mod tests {
         let text = RequestText::new("POST", "/a/../b?q=1", "/b", headers.iter().copied(), 64);
         let mut req = request("/");
         req.text = text;
-        assert_eq!((req.method(), req.target(), req.path()), ("POST", "/a/../b?q=1", "/b"));
+        assert_eq!((req.method(), req.target(), req.normalized_path()), ("POST", "/a/../b?q=1", "/b"));
+        assert_eq!((req.path(), req.query()), ("/a/../b", Some("q=1")));
         assert_eq!(req.headers().collect::<Vec<_>>(), headers);
         assert_eq!(req.header("x-bin"), Some(&b"\x80\xff"[..]));
         assert_eq!(req.header("empty"), Some(&b""[..]));

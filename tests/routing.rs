@@ -178,6 +178,21 @@ fn take(queue: &RequestQueue) -> hsys::QueuedRequest {
 }
 
 #[test]
+fn a_queued_request_has_its_raw_path_query_and_normalised_path() {
+    let queue = RequestQueue::new(10);
+    let (_s, addr) = queued_server(&queue);
+    let mut cl = Client::connect(addr);
+    cl.send(&get("/a/%62/../c?x=1"));
+    let r = take(&queue);
+    assert_eq!(
+        (r.target(), r.path(), r.query(), r.normalized_path()),
+        ("/a/%62/../c?x=1", "/a/%62/../c", Some("x=1"), "/a/c")
+    );
+    r.respond(Reply::new(204));
+    assert_eq!(cl.read(false).status, 204);
+}
+
+#[test]
 fn queued_requests_are_answered_from_other_threads() {
     let queue = RequestQueue::new(100);
     let (_s, addr) = queued_server(&queue);
