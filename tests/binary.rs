@@ -329,7 +329,6 @@ fn out_of_descriptors_it_neither_spins_nor_stops_and_recovers() {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut cmd = bin();
     cmd.arg(format!("http://127.0.0.1:{port}/")).args(["--threads", "2", "--stats", "0"]);
-    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
     // SAFETY: setrlimit is async-signal-safe; the closure touches nothing else.
     unsafe {
         cmd.pre_exec(|| {
@@ -337,13 +336,7 @@ fn out_of_descriptors_it_neither_spins_nor_stops_and_recovers() {
             if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
         });
     }
-    let child = cmd.spawn().unwrap();
-    let srv = Running { child, addr };
-    let deadline = Instant::now() + STEP;
-    while TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "hsys did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let srv = Running::spawn(cmd, addr).expect("hsys did not start");
     // Twice what its 64 descriptors allow: the rest wait in the backlog, accepts fail EMFILE.
     let mut clients: Vec<Client> = (0..128).map(|_| Client::connect(addr)).collect();
     std::thread::sleep(Duration::from_millis(300));
@@ -384,14 +377,7 @@ fn limit_and_timeout_options_take_effect() {
 fn start_at(addr: SocketAddr, args: &[String]) -> Running {
     let mut cmd = bin();
     cmd.args(args).args(["--threads", "2"]);
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let child = cmd.spawn().expect("spawn hsys");
-    let deadline = Instant::now() + STEP;
-    while TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "hsys did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Running { child, addr }
+    Running::spawn(cmd, addr).expect("hsys did not start")
 }
 
 /// Waits up to `bound` for `child` to exit; kills it and fails the test if it does not.

@@ -110,23 +110,56 @@ pub fn bin() -> Command {
 pub struct Running {
     pub child: Child,
     pub addr: SocketAddr,
+    /// Collects the child's stdout (read from the start, to see it say it listens).
+    stdout: Option<std::thread::JoinHandle<String>>,
 }
 
 impl Running {
     pub fn start(extra: &[&str]) -> Running {
-        let port = free_port();
-        let url = format!("http://127.0.0.1:{port}/");
-        let mut cmd = bin();
-        cmd.arg(&url).args(["--threads", "2"]).args(extra);
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let child = cmd.spawn().expect("spawn hsys");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let deadline = Instant::now() + STEP;
-        while TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "hsys did not start");
-            std::thread::sleep(Duration::from_millis(20));
+        // A port found free may be taken by another test's server before ours binds it: ours
+        // then exits (port in use) and another free port is tried.
+        for _ in 0..5 {
+            let port = free_port();
+            let mut cmd = bin();
+            cmd.arg(format!("http://127.0.0.1:{port}/")).args(["--threads", "2"]).args(extra);
+            if let Some(running) = Running::spawn(cmd, format!("127.0.0.1:{port}").parse().unwrap()) {
+                return running;
+            }
         }
-        Running { child, addr }
+        panic!("hsys did not start on any of 5 free ports");
+    }
+
+    /// Spawns `cmd` (the binary, listening on `addr`) and waits until it says it listens, so a
+    /// connection to `addr` reaches this process and not another that held the port; `None` if
+    /// it exits first (its port was taken, say).
+    pub fn spawn(mut cmd: Command, addr: SocketAddr) -> Option<Running> {
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn hsys");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (listening, told) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let (mut out, mut line) = (String::new(), String::new());
+            let mut r = BufReader::new(stdout);
+            while r.read_line(&mut line).unwrap_or(0) > 0 {
+                if line.starts_with("Listening for requests on the following url: ") {
+                    let _ = listening.send(());
+                }
+                out.push_str(&line);
+                line.clear();
+            }
+            out
+        });
+        match told.recv_timeout(STEP) {
+            Ok(()) => Some(Running { child, addr, stdout: Some(reader) }),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                let _ = child.wait();
+                None
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                panic!("hsys did not start");
+            }
+        }
     }
 
     pub fn signal(&self, sig: i32) {
@@ -140,9 +173,9 @@ impl Running {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                let mut out = String::new();
+                // (An `Option` only so it can be taken out of a value that implements `Drop`.)
+                let out = self.stdout.take().map(|reader| reader.join().unwrap()).unwrap_or_default();
                 let mut err = String::new();
-                self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
                 self.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
                 return (status, out, err);
             }
