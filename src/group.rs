@@ -355,14 +355,9 @@ impl Routes {
 
     /// Applies `change` to a copy of the table and publishes it.
     pub(crate) fn update<R>(&self, change: impl FnOnce(&mut UrlGroups) -> R) -> R {
-        let mut guard = match self.current.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let mut next = UrlGroups::clone(&guard);
-        let r = change(&mut next);
-        *guard = Arc::new(next);
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        r
+        match self.try_update(|g| Ok::<R, std::convert::Infallible>(change(g))) {
+            Ok(r) => r,
+            Err(never) => match never {},
+        }
     }
 }

@@ -7,15 +7,21 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use hsys::{Limits, Request, Response, Server};
+use hsys::{Limits, Request, Response, Server, Timeouts};
 use support::{Client, get};
 
 /// Answers with the body it was given, and its length in `X-Len`.
 fn echo_body(limits: Limits) -> (Server, SocketAddr) {
+    echo_body_with(limits, Timeouts::default())
+}
+
+/// [`echo_body`] with `timeouts`.
+fn echo_body_with(limits: Limits, timeouts: Timeouts) -> (Server, SocketAddr) {
     let server = Server::builder()
         .threads(1)
         .bind("127.0.0.1:0".parse().unwrap())
         .limits(limits)
+        .timeouts(timeouts)
         .serve(|req: &Request<'_>, res: &mut Response<'_>| {
             res.header("X-Len", req.body().len().to_string()).header("X-Path", req.path()).body(req.body());
         })
@@ -119,29 +125,21 @@ fn a_malformed_chunked_body_gets_400_and_a_close() {
 
 #[test]
 fn a_body_that_stops_arriving_gets_408_after_entity_body_timeout() {
-    let server = Server::builder()
-        .threads(1)
-        .bind("127.0.0.1:0".parse().unwrap())
-        .timeouts(hsys::Timeouts { entity_body: Duration::from_millis(300), ..hsys::Timeouts::default() })
-        .serve(|req: &Request<'_>, res: &mut Response<'_>| res.body(req.body()))
-        .expect("serve");
-    let mut c = Client::connect(server.local_addrs()[0]);
+    let timeouts = Timeouts { entity_body: Duration::from_millis(300), ..Timeouts::default() };
+    let (_server, addr) = echo_body_with(Limits::default(), timeouts);
+    let mut c = Client::connect(addr);
     c.send(b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n0123");
     let r = c.read(false);
     assert_eq!((r.status, r.header("connection")), (408, Some("close")));
     assert!(c.closed());
-    assert_eq!(Client::connect(server.local_addrs()[0]).exchange(&get("/ok")).status, 200);
+    assert_eq!(Client::connect(addr).exchange(&get("/ok")).status, 200);
 }
 
 #[test]
 fn each_arrival_of_body_bytes_restarts_entity_body_timeout() {
-    let server = Server::builder()
-        .threads(1)
-        .bind("127.0.0.1:0".parse().unwrap())
-        .timeouts(hsys::Timeouts { entity_body: Duration::from_millis(500), ..hsys::Timeouts::default() })
-        .serve(|req: &Request<'_>, res: &mut Response<'_>| res.body(req.body()))
-        .expect("serve");
-    let mut c = Client::connect(server.local_addrs()[0]);
+    let timeouts = Timeouts { entity_body: Duration::from_millis(500), ..Timeouts::default() };
+    let (_server, addr) = echo_body_with(Limits::default(), timeouts);
+    let mut c = Client::connect(addr);
     // 12 bytes, one every 100 ms: 1.2 s in all, over twice the timeout, never 500 ms apart.
     c.send(b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 12\r\n\r\n");
     for b in b"0123456789ab" {

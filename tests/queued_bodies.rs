@@ -103,18 +103,32 @@ fn a_large_body_read_slowly_is_delivered_whole_under_back_pressure() {
     writer.join().unwrap();
 }
 
-#[test]
-fn expect_100_continue_is_sent_when_the_application_reads() {
-    let (_s, addr) = queued(Limits::default(), digest);
-    let mut s = TcpStream::connect(addr).unwrap();
+/// Nothing arrives on `s` for 300 ms (`what` says what would have been wrong).
+fn assert_silent(s: &mut TcpStream, what: &str) {
+    s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let mut byte = [0u8; 1];
+    let early = s.read(&mut byte);
+    assert!(early.is_err(), "{early:?}: {what}");
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"POST /e HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n").unwrap();
+}
+
+/// Reads `100 Continue`, sends the 3-byte body `digest` expects, and reads its answer.
+fn continue_then_body(mut s: TcpStream) {
     let mut buf = [0u8; 25];
     s.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"HTTP/1.1 100 Continue\r\n\r\n");
     s.write_all(b"\x01\x01\x01").unwrap();
     let mut c = Client { reader: BufReader::new(s) };
     assert_eq!(c.read(false).body, b"3 3");
+}
+
+#[test]
+fn expect_100_continue_is_sent_when_the_application_reads() {
+    let (_s, addr) = queued(Limits::default(), digest);
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"POST /e HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n").unwrap();
+    continue_then_body(s);
 }
 
 #[test]
@@ -127,17 +141,8 @@ fn no_100_continue_is_sent_before_the_application_reads() {
     let mut s = TcpStream::connect(addr).unwrap();
     s.write_all(b"POST /e HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n").unwrap();
     // The application has not read yet: nothing comes (the read times out).
-    s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
-    let mut byte = [0u8; 1];
-    let early = s.read(&mut byte);
-    assert!(early.is_err(), "{early:?}: something was sent before the application read");
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut buf = [0u8; 25];
-    s.read_exact(&mut buf).unwrap();
-    assert_eq!(&buf, b"HTTP/1.1 100 Continue\r\n\r\n");
-    s.write_all(b"\x01\x01\x01").unwrap();
-    let mut c = Client { reader: BufReader::new(s) };
-    assert_eq!(c.read(false).body, b"3 3");
+    assert_silent(&mut s, "something was sent before the application read");
+    continue_then_body(s);
 }
 
 #[test]
@@ -146,11 +151,7 @@ fn an_http_1_0_client_gets_no_100_continue_even_when_it_asks() {
     let mut s = TcpStream::connect(addr).unwrap();
     s.write_all(b"POST /e HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n").unwrap();
     // The application reads at once, but HTTP/1.0 has no 1xx answers: nothing comes before the body.
-    s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
-    let mut byte = [0u8; 1];
-    let early = s.read(&mut byte);
-    assert!(early.is_err(), "{early:?}: an HTTP/1.0 client was sent something before its body");
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_silent(&mut s, "an HTTP/1.0 client was sent something before its body");
     s.write_all(b"\x01\x01\x01").unwrap();
     let mut got = Vec::new();
     s.read_to_end(&mut got).unwrap();

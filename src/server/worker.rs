@@ -58,6 +58,12 @@ const TAG_SEND: u64 = (3 << 62) | (2 << 32);
 const TAG_CANCEL: u64 = 0;
 const TAG_KEYS: usize = 1 << 30;
 
+/// A listener's entry in `Worker::listener_addrs`: its port, and its address unless it is a
+/// wildcard.
+fn listener_addr(addr: std::net::SocketAddr) -> (u16, Option<IpAddr>) {
+    (addr.port(), (!addr.ip().is_unspecified()).then_some(addr.ip()))
+}
+
 /// The key-and-serial part of a connection's ring tags.
 fn conn_tag(key: usize, serial: u64) -> u64 {
     (u64::from(serial as u32) << 30) | (key & (TAG_KEYS - 1)) as u64
@@ -386,7 +392,7 @@ impl<H: Handler + ?Sized> Worker<H> {
         let mut listener_addrs = Vec::new();
         for (i, l) in setup.listeners.into_iter().enumerate() {
             let addr = l.local_addr()?;
-            listener_addrs.push((addr.port(), (!addr.ip().is_unspecified()).then_some(addr.ip())));
+            listener_addrs.push(listener_addr(addr));
             let mut l = TcpListener::from_std(l);
             setup.poll.registry().register(&mut l, Token(LISTENER_BASE + i), Interest::READABLE)?;
             listeners.push(l);
@@ -485,6 +491,8 @@ impl<H: Handler + ?Sized> Worker<H> {
     /// Takes the listeners bound for this thread while serving (a prefix on a new port): on
     /// `epoll`, or in the ring as the others are. Dropped (closed) once the server stops.
     fn adopt_listeners(&mut self) {
+        // In the ring as the listeners of `start_backend` are, else with `mio`.
+        let in_ring = self.ring.is_some() && self.limits.max_connections.is_none();
         for l in self.shared.take_adopted(self.index) {
             if self.draining.is_some() {
                 continue;
@@ -492,13 +500,12 @@ impl<H: Handler + ?Sized> Worker<H> {
             let Ok(addr) = l.local_addr() else { continue };
             let i = self.listeners.len();
             let mut l = TcpListener::from_std(l);
-            let in_ring = self.ring.is_some() && self.limits.max_connections.is_none();
             if !in_ring && self.poll.registry().register(&mut l, Token(LISTENER_BASE + i), Interest::READABLE).is_err()
             {
                 continue;
             }
             self.listeners.push(l);
-            self.listener_addrs.push((addr.port(), (!addr.ip().is_unspecified()).then_some(addr.ip())));
+            self.listener_addrs.push(listener_addr(addr));
             if in_ring {
                 self.accept_armed.push(false);
             }
