@@ -11,9 +11,10 @@ use std::mem::MaybeUninit;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hsys::Limits;
-use hsys::h1::conn::Inline;
+use hsys::app::service::Inline;
 use hsys::h1::encode::{self, CommonHeaders};
-use hsys::h1::{Conn, Env, Request, Response, framing, parse};
+use hsys::h1::{Conn, Env, framing, parse};
+use hsys::{Request, Response};
 
 /// A head as a desktop browser sends it (about 400 bytes).
 const BROWSER_HEAD: &[u8] = b"GET /static/css/site.min.css?v=3 HTTP/1.1\r\n\

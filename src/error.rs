@@ -26,46 +26,46 @@ pub enum ErrorKind {
     PortNotListening,
 }
 
-/// An error from building or running a server.
+/// An error from building or running a server: a kind to react to, the address or URL concerned,
+/// and the underlying error as [`source`](std::error::Error::source).
 #[derive(Debug)]
 pub struct Error {
     kind: ErrorKind,
     addr: Option<SocketAddr>,
-    source: io::Error,
-}
-
-fn other(msg: String) -> io::Error {
-    io::Error::other(msg)
+    /// The URL prefix concerned, as the caller gave it.
+    url: Option<Box<str>>,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl Error {
+    fn new(kind: ErrorKind) -> Self {
+        Error { kind, addr: None, url: None, source: None }
+    }
+
     pub(crate) fn listen(addr: SocketAddr, source: io::Error) -> Self {
         let kind = if source.kind() == io::ErrorKind::AddrInUse { ErrorKind::AddrInUse } else { ErrorKind::Listen };
-        Error { kind, addr: Some(addr), source }
+        Error { addr: Some(addr), source: Some(source.into()), ..Error::new(kind) }
     }
 
-    pub(crate) fn setup(source: io::Error) -> Self {
-        Error { kind: ErrorKind::Setup, addr: None, source }
+    pub(crate) fn setup(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Error { source: Some(source.into()), ..Error::new(ErrorKind::Setup) }
     }
 
-    pub(crate) fn url(url: &str, e: crate::url::PrefixError) -> Self {
-        Error { kind: ErrorKind::InvalidUrl, addr: None, source: other(format!("invalid URL {url:?}: {e}")) }
+    /// `url` is not a valid prefix; `source` says why.
+    pub(crate) fn invalid_url(url: &str, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error { url: Some(url.into()), source: Some(Box::new(source)), ..Error::new(ErrorKind::InvalidUrl) }
     }
 
     pub(crate) fn already(url: &str) -> Self {
-        Error { kind: ErrorKind::AlreadyRegistered, addr: None, source: other(format!("{url} is already registered")) }
+        Error { url: Some(url.into()), ..Error::new(ErrorKind::AlreadyRegistered) }
     }
 
     pub(crate) fn unknown_group() -> Self {
-        Error { kind: ErrorKind::UnknownGroup, addr: None, source: other("no such URL group".into()) }
+        Error::new(ErrorKind::UnknownGroup)
     }
 
     pub(crate) fn not_listening(url: &str) -> Self {
-        Error {
-            kind: ErrorKind::PortNotListening,
-            addr: None,
-            source: other(format!("{url}: the server does not listen on that port")),
-        }
+        Error { url: Some(url.into()), ..Error::new(ErrorKind::PortNotListening) }
     }
 
     /// The kind of error.
@@ -77,21 +77,32 @@ impl Error {
     pub fn addr(&self) -> Option<SocketAddr> {
         self.addr
     }
+
+    /// The URL prefix concerned, if any.
+    pub fn url(&self) -> Option<&str> {
+        self.url.as_deref()
+    }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.kind, self.addr) {
-            (ErrorKind::AddrInUse, Some(a)) => write!(f, "cannot listen on {a}: address already in use"),
-            (_, Some(a)) => write!(f, "cannot listen on {a}: {}", self.source),
-            (ErrorKind::Setup, None) => write!(f, "cannot start the server: {}", self.source),
-            (_, None) => write!(f, "{}", self.source),
+        let url = self.url.as_deref().unwrap_or_default();
+        match (self.kind, self.addr, &self.source) {
+            (ErrorKind::AddrInUse, Some(a), _) => write!(f, "cannot listen on {a}: address already in use"),
+            (_, Some(a), Some(e)) => write!(f, "cannot listen on {a}: {e}"),
+            (ErrorKind::Setup, _, Some(e)) => write!(f, "cannot start the server: {e}"),
+            (ErrorKind::InvalidUrl, _, Some(e)) => write!(f, "invalid URL {url:?}: {e}"),
+            (ErrorKind::AlreadyRegistered, ..) => write!(f, "{url} is already registered"),
+            (ErrorKind::UnknownGroup, ..) => f.write_str("no such URL group"),
+            (ErrorKind::PortNotListening, ..) => write!(f, "{url}: the server does not listen on that port"),
+            (kind, _, Some(e)) => write!(f, "{kind:?}: {e}"),
+            (kind, ..) => write!(f, "{kind:?}"),
         }
     }
 }
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
     }
 }

@@ -6,9 +6,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::app::{Handler, RequestQueue};
 use crate::error::Error;
-use crate::h1::Handler;
-use crate::queue::RequestQueue;
 use crate::url::{Host, Namespace, RegisterError, UrlPrefix};
 
 /// Where a URL group's requests go.
@@ -266,13 +265,13 @@ impl UrlGroups {
         if group.0 >= self.groups.len() {
             return Err(Error::unknown_group());
         }
-        let prefix = UrlPrefix::parse(url).map_err(|e| Error::url(url, e))?;
+        let prefix = UrlPrefix::parse(url).map_err(|e| Error::invalid_url(url, e))?;
         self.namespace.register(prefix, group.0).map_err(|RegisterError::AlreadyRegistered| Error::already(url))
     }
 
     /// Removes a URL prefix; `false` if it was not registered.
     pub fn remove_url(&mut self, url: &str) -> Result<bool, Error> {
-        let prefix = UrlPrefix::parse(url).map_err(|e| Error::url(url, e))?;
+        let prefix = UrlPrefix::parse(url).map_err(|e| Error::invalid_url(url, e))?;
         Ok(self.namespace.unregister(&prefix).is_some())
     }
 

@@ -121,3 +121,8 @@ impl Default for Timeouts {
         }
     }
 }
+
+/// Default request-queue length (http.sys: 1000).
+pub const DEFAULT_QUEUE_LENGTH: usize = 1000;
+/// Default time a request may wait in the queue before it is answered `503` (http.sys: 120 s).
+pub const DEFAULT_REQUEST_QUEUE_TIMEOUT: Duration = Duration::from_secs(120);

@@ -23,10 +23,12 @@
 
 use hsys::Reply;
 use hsys::Strictness;
-use hsys::h1::conn::{BodyMode, BodyPlan, CONTINUE, Inline, Outcome, Service};
+use hsys::app::service::{BodyMode, BodyPlan, Inline, Outcome, Service};
+use hsys::h1::conn::CONTINUE;
 use hsys::h1::encode::CommonHeaders;
 use hsys::h1::framing::BodyKind;
-use hsys::h1::{Conn, Env, IgnoreBody, Request, Response};
+use hsys::h1::{Conn, Env};
+use hsys::{IgnoreBody, Request, Response};
 use hsys::limits::Limits;
 use libfuzzer_sys::fuzz_target;
 

@@ -53,7 +53,7 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Limits")]
     max_connections: usize,
     /// Requests waiting in the queue with --queued (past it: 503).
-    #[arg(long, value_name = "N", default_value_t = hsys::queue::DEFAULT_QUEUE_LENGTH, help_heading = "Limits")]
+    #[arg(long, value_name = "N", default_value_t = hsys::limits::DEFAULT_QUEUE_LENGTH, help_heading = "Limits")]
     queue_length: usize,
     /// Seconds for a request head to arrive once begun (late: 408).
     #[arg(long, value_name = "SECS", default_value_t = lim::DEFAULT_HEADER_WAIT.as_secs(), help_heading = "Timeouts")]

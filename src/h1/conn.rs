@@ -13,10 +13,13 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::decode::{BodyDecoder, Decoded};
 use super::encode::CommonHeaders;
+use super::encode::{self, H1Encoder};
 use super::framing::{self, BodyKind};
 use super::parse;
-use super::request::{Request, Version};
-use super::response::{self, Response, Tail};
+use crate::app::reply::Answer;
+use crate::app::response::Tail;
+use crate::app::service::{BodyMode, BodyPlan, INLINE_BODY_CAP, Outcome, Service};
+use crate::app::{Request, Response, Version};
 use crate::limits::{Limits, MAX_HEADERS_CAP};
 
 /// Output past which no further pipelined request is answered until the caller has written it out:
@@ -34,140 +37,8 @@ pub struct Env<'a> {
     pub draining: bool,
 }
 
-/// The fast-path request handler: runs inline on the I/O thread.
-pub trait Handler: Send + Sync + 'static {
-    /// Answers `req` by writing into `res`. A handler that returns without answering produces a
-    /// `500`; one that panics produces a `500` and a closed connection.
-    fn handle(&self, req: &Request<'_>, res: &mut Response<'_>);
-
-    /// Whether the answer to `req` (which has a body) needs its body. `true` (the default): hsys
-    /// collects the body (sending `100 Continue` first when the client asked for it) up to the
-    /// body-size limit, and [`handle`](Handler::handle) sees it in [`Request::body`]. `false`: the
-    /// handler runs as soon as the head is in, no `100 Continue` is sent, and the body is dropped
-    /// as it arrives (or the connection closed after the answer when the client waits for
-    /// `100 Continue` or the body is larger than [`Limits::max_drain_bytes`]).
-    fn reads_body(&self, _req: &Request<'_>) -> bool {
-        true
-    }
-}
-
-/// A [`Handler`] that answers from the head alone: request bodies are never collected (see
-/// [`Handler::reads_body`]).
-#[derive(Debug, Clone, Copy)]
-pub struct IgnoreBody<F>(pub F);
-
-impl<F> Handler for IgnoreBody<F>
-where
-    F: Fn(&Request<'_>, &mut Response<'_>) + Send + Sync + 'static,
-{
-    #[inline]
-    fn handle(&self, req: &Request<'_>, res: &mut Response<'_>) {
-        (self.0)(req, res)
-    }
-
-    fn reads_body(&self, _req: &Request<'_>) -> bool {
-        false
-    }
-}
-
-impl<F> Handler for F
-where
-    F: Fn(&Request<'_>, &mut Response<'_>) + Send + Sync + 'static,
-{
-    #[inline]
-    fn handle(&self, req: &Request<'_>, res: &mut Response<'_>) {
-        self(req, res)
-    }
-}
-
-/// What became of a request handed to a [`Service`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// The answer was written into the `Response`.
-    Answered,
-    /// The answer comes later through [`Conn::complete`] with this request's sequence number;
-    /// the `Response` must be left untouched.
-    Deferred,
-}
-
-/// How a request body reaches the service.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BodyMode {
-    /// Collected whole (de-chunked, bounded by the body-size limit) before [`Service::call`],
-    /// which sees it in [`Request::body`]: for answers given inline.
-    Buffered,
-    /// [`Service::call`] runs when the head arrives and defers; the body follows in pieces
-    /// through [`Service::body_data`] as it arrives, ended by [`Service::body_end`].
-    Streamed,
-    /// [`Service::call`] runs when the head arrives and answers without the body, which is
-    /// drained after the answer (or the connection closed; see [`Handler::reads_body`]).
-    Unread,
-}
-
-impl BodyMode {
-    /// How an inline handler takes the body of `req`: collected, or left unread.
-    pub fn inline<H: Handler + ?Sized>(handler: &H, req: &Request<'_>) -> Self {
-        if handler.reads_body(req) { BodyMode::Buffered } else { BodyMode::Unread }
-    }
-}
-
-/// How the body of one request is taken: how it reaches the service, and how large it may be.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BodyPlan {
-    /// How the body reaches the service.
-    pub mode: BodyMode,
-    /// The most body bytes taken (`None`: no limit); a declared `Content-Length` over it is a
-    /// `413` before the service is called, a body that grows past it a `413` when it does.
-    pub max_size: Option<u64>,
-}
-
-/// What a connection hands each request to: a [`Handler`] (always answers inline) or the
-/// server's dispatcher (routes, and may queue the request for application threads).
-pub trait Service {
-    /// Answers `req` into `res`, or defers it; `seq` identifies it for [`Conn::complete`].
-    fn call(&mut self, req: &Request<'_>, res: &mut Response<'_>, seq: u32) -> Outcome;
-
-    /// How the body of `req` (which has one) is to be taken; `max_size` is the server's
-    /// [`Limits::max_body_size`] (a URL group may set its own).
-    fn body_plan(&mut self, _req: &Request<'_>, max_size: Option<u64>) -> BodyPlan {
-        BodyPlan { mode: BodyMode::Buffered, max_size }
-    }
-
-    /// Whether deferred request `seq` can take more body now; `false` pauses reading until the
-    /// caller says [`Conn::resume_body`]. The service must arrange that wake-up when it says no.
-    fn body_room(&mut self, _seq: u32) -> bool {
-        true
-    }
-
-    /// The next piece of the (de-chunked) body of streamed request `seq`.
-    fn body_data(&mut self, _seq: u32, _data: &[u8]) {}
-
-    /// The body of streamed request `seq` ended: `None` when whole, `Some(status)` when it failed
-    /// (`400` malformed, `413` too large, `408` too slow); the connection has answered that status.
-    fn body_end(&mut self, _seq: u32, _error: Option<u16>) {}
-}
-
 /// What [`Conn`] sends when a client waiting on `Expect: 100-continue` should send its body.
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
-
-/// Cap on a body collected for an inline answer when [`Limits::max_body_size`] is `None`.
-pub const INLINE_BODY_CAP: u64 = 64 * 1024 * 1024;
-
-/// Adapts a [`Handler`] to a [`Service`] that always answers inline.
-#[derive(Debug)]
-pub struct Inline<'a, H: ?Sized>(pub &'a H);
-
-impl<H: Handler + ?Sized> Service for Inline<'_, H> {
-    #[inline]
-    fn call(&mut self, req: &Request<'_>, res: &mut Response<'_>, _seq: u32) -> Outcome {
-        self.0.handle(req, res);
-        Outcome::Answered
-    }
-
-    fn body_plan(&mut self, req: &Request<'_>, max_size: Option<u64>) -> BodyPlan {
-        BodyPlan { mode: BodyMode::inline(self.0, req), max_size }
-    }
-}
 
 /// Deferred answers a connection may wait for at once; past it, no further pipelined request is
 /// read until the oldest is answered.
@@ -470,16 +341,16 @@ impl Conn {
     /// Delivers the deferred answer for request `seq`, encoding it with the framing decided when
     /// the request arrived, and appends to `out` every answer that is now next in order.
     /// Returns the number of answers appended. Unknown or repeated `seq`s are ignored.
-    pub fn complete(&mut self, seq: u32, reply: &super::response::Reply, env: &Env<'_>, out: &mut Vec<u8>) -> u32 {
+    pub fn complete<A: Answer + ?Sized>(&mut self, seq: u32, reply: &A, env: &Env<'_>, out: &mut Vec<u8>) -> u32 {
         self.complete_counted(seq, reply, env, out).0
     }
 
     /// [`complete`](Conn::complete), also returning the bytes this answer was encoded into (its
     /// own, not those of earlier answers released with it), for `BytesSent`.
-    pub fn complete_counted(
+    pub fn complete_counted<A: Answer + ?Sized>(
         &mut self,
         seq: u32,
-        reply: &super::response::Reply,
+        reply: &A,
         env: &Env<'_>,
         out: &mut Vec<u8>,
     ) -> (u32, usize) {
@@ -489,11 +360,11 @@ impl Conn {
         (released, encoded)
     }
 
-    fn complete_at(
+    fn complete_at<A: Answer + ?Sized>(
         &mut self,
         pos: usize,
         seq: u32,
-        reply: &super::response::Reply,
+        reply: &A,
         env: &Env<'_>,
         out: &mut Vec<u8>,
         encoded: &mut usize,
@@ -525,10 +396,10 @@ impl Conn {
         // Otherwise into the slot, sized once for the answer.
         let next_out = pos == 0 && !self.tail_pending();
         let Some(slot) = self.in_flight.get_mut(pos) else { return 0 };
-        let mut bytes = if next_out { Vec::new() } else { Vec::with_capacity(reply.encoded_len_hint()) };
+        let mut bytes = if next_out { Vec::new() } else { Vec::with_capacity(reply.size_hint()) };
         let target = if next_out { &mut *out } else { &mut bytes };
-        let mut res = Response::new(target, env.common, head_only, close || env.draining, keep_alive_10);
-        res.set_http10(http10);
+        let mut enc = H1Encoder::new(target, env.common, keep_alive_10, http10);
+        let mut res = Response::new(&mut enc, head_only, close || env.draining);
         reply.write_to(&mut res);
         *encoded = res.written();
         let close = res.closes();
@@ -787,7 +658,7 @@ impl Conn {
         self.linger = true;
         let Some(slot) = self.in_flight.iter_mut().find(|s| s.seq == seq) else { return 0 };
         let mut bytes = Vec::new();
-        response::write_error(&mut bytes, env.common, status, false);
+        encode::write_error(&mut bytes, env.common, status, false);
         slot.state = SlotState::Ready { bytes, close: true, tail: None };
         self.release(out)
     }
@@ -958,7 +829,8 @@ impl Conn {
         let queued_behind = !self.in_flight.is_empty();
         let target = if queued_behind { &mut side } else { &mut *out };
         let keep_alive_10 = version == Version::Http10 && !answer_close;
-        let mut res = Response::new(target, env.common, request.is_head(), answer_close, keep_alive_10);
+        let mut enc = H1Encoder::new(target, env.common, keep_alive_10, version == Version::Http10);
+        let mut res = Response::new(&mut enc, request.is_head(), answer_close);
         let outcome = match catch_unwind(AssertUnwindSafe(|| service.call(&request, &mut res, seq))) {
             Ok(Outcome::Answered) => {
                 if !res.is_done() {
@@ -1026,11 +898,11 @@ impl Conn {
     #[cold]
     fn fail(&mut self, status: u16, env: &Env<'_>, out: &mut Vec<u8>, progress: &mut Progress) {
         if self.in_flight.is_empty() {
-            response::write_error(out, env.common, status, false);
+            encode::write_error(out, env.common, status, false);
             progress.responses += 1;
         } else {
             let mut bytes = Vec::new();
-            response::write_error(&mut bytes, env.common, status, false);
+            encode::write_error(&mut bytes, env.common, status, false);
             let seq = self.next_seq;
             self.next_seq = self.next_seq.wrapping_add(1);
             self.in_flight.push_back(Slot { seq, state: SlotState::Ready { bytes, close: true, tail: None } });

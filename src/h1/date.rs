@@ -1,4 +1,5 @@
-//! The `Date` header value, formatted once a second per thread, never per request.
+//! The `Date` header value, formatted once a second per thread, never per request, from the
+//! time the caller hands in.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -15,15 +16,14 @@ pub struct DateCache {
     text: [u8; DATE_LEN],
 }
 
-impl Default for DateCache {
-    fn default() -> Self {
+impl DateCache {
+    /// The cache for `now` (the caller's clock: this module never reads one).
+    pub fn new(now: SystemTime) -> Self {
         let mut cache = DateCache { secs: u64::MAX, text: *b"Thu, 01 Jan 1970 00:00:00 GMT" };
-        cache.update(SystemTime::now());
+        cache.update(now);
         cache
     }
-}
 
-impl DateCache {
     /// Brings the cached text up to `now`; cheap when the second has not changed.
     #[inline]
     pub fn update(&mut self, now: SystemTime) {
@@ -58,7 +58,7 @@ mod tests {
 
     #[test]
     fn formats_imf_fixdate() {
-        let mut d = DateCache::default();
+        let mut d = DateCache::new(UNIX_EPOCH);
         d.update(UNIX_EPOCH + Duration::from_secs(784_111_777));
         assert_eq!(d.as_bytes(), b"Sun, 06 Nov 1994 08:49:37 GMT");
         d.update(UNIX_EPOCH + Duration::from_secs(784_111_778));

@@ -5,6 +5,8 @@
 //! integer formatter. Nothing here allocates beyond growing the caller's buffer.
 
 use super::date::DATE_LEN;
+use crate::app::response::{BodyLength, Encode, Response};
+use crate::semantics::{reason, status_has_body};
 
 /// The `Server` header value.
 pub const SERVER: &str = concat!("hsys/", env!("CARGO_PKG_VERSION"));
@@ -37,47 +39,6 @@ impl CommonHeaders {
     #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         &self.block
-    }
-}
-
-/// The reason phrase of a status code (empty for codes hsys does not know; the status line stays valid).
-pub fn reason(status: u16) -> &'static str {
-    match status {
-        100 => "Continue",
-        101 => "Switching Protocols",
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        204 => "No Content",
-        206 => "Partial Content",
-        301 => "Moved Permanently",
-        302 => "Found",
-        303 => "See Other",
-        304 => "Not Modified",
-        307 => "Temporary Redirect",
-        308 => "Permanent Redirect",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        409 => "Conflict",
-        411 => "Length Required",
-        412 => "Precondition Failed",
-        413 => "Content Too Large",
-        414 => "URI Too Long",
-        415 => "Unsupported Media Type",
-        417 => "Expectation Failed",
-        429 => "Too Many Requests",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        505 => "HTTP Version Not Supported",
-        _ => "",
     }
 }
 
@@ -116,54 +77,104 @@ pub fn write_decimal(out: &mut Vec<u8>, mut n: u64) {
     out.extend_from_slice(&buf[i..]);
 }
 
-/// Whether a response with this status (to a request with this method) may carry a body
-/// (RFC 9110 §6.4.1: never for 1xx, 204, 304).
-#[inline]
-pub fn status_has_body(status: u16) -> bool {
-    !(status < 200 || status == 204 || status == 304)
+/// The HTTP/1 side of the [`Encode`] seam: writes an answer's head and body into the
+/// connection's output buffer.
+#[derive(Debug)]
+pub struct H1Encoder<'a> {
+    out: &'a mut Vec<u8>,
+    common: &'a CommonHeaders,
+    /// Offset in `out` where this answer starts, so a failed handler's partial output can be undone.
+    start: usize,
+    /// HTTP/1.0 keep-alive: `Connection: keep-alive` is written.
+    keep_alive_10: bool,
+    /// The request was HTTP/1.0: a body of unknown length is sent raw until the close, not chunked.
+    http10: bool,
 }
 
-/// Whether `name` is a valid header field name (an RFC 9110 token).
-pub fn is_token(name: &[u8]) -> bool {
-    // One table load per byte, folded without branches (this runs for every header a handler sets).
-    !name.is_empty() && name.iter().fold(true, |ok, &b| ok & TCHAR[usize::from(b)])
-}
-
-/// `tchar` (RFC 9110 §5.6.2) by byte value.
-static TCHAR: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        t[b] = super::framing::is_tchar(b as u8);
-        b += 1;
+impl<'a> H1Encoder<'a> {
+    /// An encoder appending to `out`; `keep_alive_10` and `http10` from the request.
+    pub fn new(out: &'a mut Vec<u8>, common: &'a CommonHeaders, keep_alive_10: bool, http10: bool) -> Self {
+        let start = out.len();
+        H1Encoder { out, common, start, keep_alive_10, http10 }
     }
-    t
-};
+}
 
-/// Whether `value` may be sent as a header value: no CR, LF or NUL (response splitting).
-///
-/// Eight bytes at a time (this runs for every header a handler sets): a word holds one of the
-/// three bytes when the word XORed with that byte repeated has a zero byte.
-pub fn is_safe_value(value: &[u8]) -> bool {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    const CR: u64 = u64::from_ne_bytes([b'\r'; 8]);
-    const LF: u64 = u64::from_ne_bytes([b'\n'; 8]);
-    let has_zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGHS != 0;
-    let mut words = value.chunks_exact(8);
-    let words_bad = words.by_ref().fold(false, |bad, chunk| {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(chunk);
-        let w = u64::from_ne_bytes(b);
-        bad | has_zero(w) | has_zero(w ^ CR) | has_zero(w ^ LF)
-    });
-    let tail_bad = words.remainder().iter().fold(false, |bad, &b| bad | (b == b'\r') | (b == b'\n') | (b == 0));
-    !(words_bad | tail_bad)
+impl Encode for H1Encoder<'_> {
+    #[inline]
+    fn start(&mut self, status: u16) {
+        write_status_line(self.out, status);
+        self.out.extend_from_slice(self.common.as_bytes());
+    }
+
+    #[inline]
+    fn header(&mut self, name: &str, value: &[u8]) {
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b": ");
+        self.out.extend_from_slice(value);
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    #[inline]
+    fn header_lines(&mut self, lines: &[u8]) {
+        self.out.extend_from_slice(lines);
+    }
+
+    fn end_head(&mut self, status: u16, length: BodyLength, close: bool) -> bool {
+        let has_body = status_has_body(status);
+        // A body of unknown length is chunked, except to HTTP/1.0, which knows no chunks: there
+        // the close delimits it.
+        let close = close || (length == BodyLength::Unknown && self.http10 && has_body);
+        if close {
+            self.out.extend_from_slice(b"Connection: close\r\n");
+        } else if self.keep_alive_10 {
+            self.out.extend_from_slice(b"Connection: keep-alive\r\n");
+        }
+        match length {
+            BodyLength::Known(n) if status >= 200 && status != 204 && !(status == 304 && n == 0) => {
+                self.out.extend_from_slice(b"Content-Length: ");
+                write_decimal(self.out, n);
+                self.out.extend_from_slice(b"\r\n\r\n");
+            }
+            BodyLength::Unknown if has_body && !self.http10 => {
+                self.out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+            }
+            _ => self.out.extend_from_slice(b"\r\n"),
+        }
+        close
+    }
+
+    #[inline]
+    fn body(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+
+    #[inline]
+    fn written(&self) -> usize {
+        self.out.len().saturating_sub(self.start)
+    }
+
+    fn discard(&mut self) {
+        self.out.truncate(self.start);
+    }
+}
+
+/// Writes a complete error answer (`text/plain`, the reason phrase as body, `Connection: close`).
+pub(crate) fn write_error(out: &mut Vec<u8>, common: &CommonHeaders, status: u16, head_only: bool) {
+    write_error_body(out, common, status, reason(status), head_only);
+}
+
+/// Writes a complete error answer with its own body text and `Connection: close`.
+pub(crate) fn write_error_body(out: &mut Vec<u8>, common: &CommonHeaders, status: u16, text: &str, head_only: bool) {
+    let mut enc = H1Encoder::new(out, common, false, false);
+    let mut res = Response::new(&mut enc, head_only, true);
+    res.status(status).header("Content-Type", "text/plain");
+    res.body(text.as_bytes());
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::reply::Prepared;
 
     #[test]
     fn status_lines() {
@@ -199,24 +210,156 @@ mod tests {
         assert!(c.as_bytes().ends_with(b"Mon, 07 Nov 1994 08:49:37 GMT\r\n"));
     }
 
+    /// Writes an answer through the HTTP/1 encoder: `f` gets the `Response`.
+    fn h1(
+        out: &mut Vec<u8>,
+        c: &CommonHeaders,
+        head_only: bool,
+        close: bool,
+        ka10: bool,
+        f: impl FnOnce(&mut Response<'_>),
+    ) {
+        let mut enc = H1Encoder::new(out, c, ka10, false);
+        let mut res = Response::new(&mut enc, head_only, close);
+        f(&mut res);
+    }
+
+    fn common() -> CommonHeaders {
+        CommonHeaders::new(b"Sun, 06 Nov 1994 08:49:37 GMT")
+    }
+
+    fn text(out: &[u8]) -> String {
+        String::from_utf8(out.to_vec()).unwrap().replace(SERVER, "S")
+    }
+
+    const DATE: &str = "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n";
+
     #[test]
-    fn header_checks() {
-        assert!(is_token(b"Content-Type"));
-        assert!(!is_token(b"Bad Name"));
-        assert!(!is_token(b""));
-        assert!(is_safe_value(b"text/plain"));
-        assert!(!is_safe_value(b"a\r\nSet-Cookie: x"));
-        // Every position, in and past the 8-byte words, and bytes next to the forbidden ones.
-        for len in 0..40 {
-            let clean: Vec<u8> = (0..len).map(|i| [b'a', 0x0b, 0x0c, 0x0e, 0x09, 0xff, 0x01][i % 7]).collect();
-            assert!(is_safe_value(&clean), "{clean:?}");
-            for at in 0..len {
-                for bad in [b'\r', b'\n', 0] {
-                    let mut v = clean.clone();
-                    v[at] = bad;
-                    assert!(!is_safe_value(&v), "{v:?}");
+    fn plain_answer() {
+        let c = common();
+        let mut out = Vec::new();
+        h1(&mut out, &c, false, false, false, |r| r.header("Content-Type", "text/plain").body(b"hi"));
+        assert_eq!(
+            text(&out),
+            format!("HTTP/1.1 200 OK\r\nServer: S\r\n{DATE}Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi")
+        );
+    }
+
+    /// A prepared answer is byte for byte what the same answer written header by header is, for
+    /// every status class, `HEAD`, close and HTTP/1.0 keep-alive.
+    #[test]
+    fn prepared_answers_match_written_ones() {
+        let c = common();
+        let common_headers: [(&str, &[u8]); 5] = [
+            ("Content-Type", b"text/plain"),
+            ("Bad Name", b"x"),
+            ("Content-Length", b"9"),
+            ("X-Split", b"a\r\nb"),
+            // Invalid: dropped, and asks nothing.
+            ("Connection", b"close\n"),
+        ];
+        let closing = [common_headers.as_slice(), &[("Connection", b"keep-alive, close")]].concat();
+        for headers in [&common_headers[..], &closing] {
+            for status in [200, 204, 304, 404, 405, 100, 7] {
+                for body in [&b""[..], b"hello"] {
+                    let prepared = Prepared::new(status, headers.iter().copied(), body);
+                    for (head_only, close, keep_alive_10) in
+                        [(false, false, false), (true, false, false), (false, true, false), (false, false, true)]
+                    {
+                        let (mut a, mut b) = (Vec::new(), Vec::new());
+                        h1(&mut a, &c, head_only, close, keep_alive_10, |r| r.prepared(&prepared));
+                        h1(&mut b, &c, head_only, close, keep_alive_10, |res| {
+                            res.status(status);
+                            for (n, v) in headers {
+                                res.header(n, v);
+                            }
+                            res.body(body);
+                        });
+                        assert_eq!(text(&a), text(&b), "{status} {body:?} {head_only} {close} {keep_alive_10}");
+                    }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn head_keeps_length_drops_body() {
+        let c = common();
+        let mut out = Vec::new();
+        h1(&mut out, &c, true, false, false, |r| r.body(b"hello"));
+        assert_eq!(text(&out), format!("HTTP/1.1 200 OK\r\nServer: S\r\n{DATE}Content-Length: 5\r\n\r\n"));
+    }
+
+    #[test]
+    fn no_content_has_no_length() {
+        let c = common();
+        let mut out = Vec::new();
+        h1(&mut out, &c, false, false, false, |r| r.status(204).body(b"ignored"));
+        assert_eq!(text(&out), format!("HTTP/1.1 204 No Content\r\nServer: S\r\n{DATE}\r\n"));
+    }
+
+    #[test]
+    fn framing_and_unsafe_headers_dropped() {
+        let c = common();
+        let mut out = Vec::new();
+        h1(&mut out, &c, false, false, true, |r| {
+            r.header("Content-Length", "99")
+                .header("X-A", "a\r\nb")
+                .header("Bad Name", "x")
+                .header("Connection", "Close");
+            assert!(r.closes());
+            r.body(b"");
+        });
+        assert_eq!(
+            text(&out),
+            format!("HTTP/1.1 200 OK\r\nServer: S\r\n{DATE}Connection: close\r\nContent-Length: 0\r\n\r\n")
+        );
+    }
+
+    #[test]
+    fn unfinished_becomes_500_and_error_replaces() {
+        let c = common();
+        let mut out = b"prev".to_vec();
+        h1(&mut out, &c, false, false, false, |r| {
+            r.finish();
+            assert!(r.closes());
+        });
+        assert!(text(&out).starts_with("prevHTTP/1.1 500 Internal Server Error\r\n"));
+        let mut out = b"prev".to_vec();
+        h1(&mut out, &c, false, false, false, |r| {
+            r.header("X", "1");
+            r.replace_with_error(500);
+        });
+        assert!(!text(&out).contains("X: 1"));
+        assert!(text(&out).starts_with("prevHTTP/1.1 500"));
+        assert!(text(&out).ends_with("Connection: close\r\nContent-Length: 21\r\n\r\nInternal Server Error"));
+    }
+
+    #[test]
+    fn keep_alive_10() {
+        let c = common();
+        let mut out = Vec::new();
+        h1(&mut out, &c, false, false, true, |r| r.body(b""));
+        assert!(text(&out).contains("Connection: keep-alive\r\n"));
+    }
+
+    /// A body of unknown length: chunked to HTTP/1.1, raw until the close to HTTP/1.0, and no
+    /// framing at all for a status without a body.
+    #[test]
+    fn unknown_length_framing() {
+        let c = common();
+        for (http10, status, want_te, want_close) in
+            [(false, 200, true, false), (true, 200, false, true), (false, 204, false, false), (true, 304, false, false)]
+        {
+            let mut out = Vec::new();
+            let mut enc = H1Encoder::new(&mut out, &c, false, http10);
+            enc.start(status);
+            let closes = enc.end_head(status, BodyLength::Unknown, false);
+            assert_eq!(closes, want_close, "{http10} {status}");
+            let t = text(&out);
+            assert_eq!(t.contains("Transfer-Encoding: chunked\r\n"), want_te, "{t}");
+            assert_eq!(t.contains("Connection: close\r\n"), want_close, "{t}");
+            assert!(t.ends_with("\r\n\r\n"), "{t}");
         }
     }
 }

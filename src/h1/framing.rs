@@ -4,16 +4,7 @@ use crate::limits::Strictness;
 use std::fmt;
 use std::net::Ipv6Addr;
 
-/// How the request body is delimited, so the connection knows which decoder reads it and where the next request starts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BodyKind {
-    /// No body (no `Content-Length` nor `Transfer-Encoding`, or `Content-Length: 0`): the next request starts right after the head.
-    Empty,
-    /// Exactly this many body bytes (never 0, that is [`BodyKind::Empty`]) follow the head.
-    Length(u64),
-    /// The chunked transfer coding (RFC 9112 §7.1), the only coding applied: the body ends at the last chunk and trailers.
-    Chunked,
-}
+pub use crate::app::BodyKind;
 
 /// What the headers of one request say about its body and its connection, found in one pass over them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,9 +8,5 @@ pub mod decode;
 pub mod encode;
 pub mod framing;
 pub mod parse;
-pub mod request;
-pub mod response;
 
-pub use conn::{Conn, Env, Handler, IgnoreBody, Phase, Progress};
-pub use request::{Request, Version, is_standard_method};
-pub use response::Response;
+pub use conn::{Conn, Env, Phase, Progress};

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use crate::body::BodyPipe;
+use crate::app::queue::OwedWakes;
+use crate::app::queued::{Handle, RequestText, ReturnPath};
+use crate::app::service::{BodyMode, BodyPlan, Outcome, Service};
+use crate::app::{BodyKind, Handler, QueuedRequest, Request, Response};
 use crate::group::{Group, GroupCounters, Target, UrlGroups};
-use crate::h1::conn::{BodyMode, BodyPlan, Outcome, Service};
-use crate::h1::framing::BodyKind;
-use crate::h1::{Handler, Request, Response};
-use crate::queue::{Handle, OwedWakes, QueuedRequest, RequestText, ReturnPath};
+use crate::pipe::BodyPipe;
 use crate::url::{Route, normalize_path, split_target, target_authority};
 
 /// What every request on one I/O thread is dispatched with.

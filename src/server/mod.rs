@@ -18,9 +18,9 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::app::Handler;
 use crate::error::Error;
 use crate::group::{GroupId, GroupStats, Routes, Target, UrlGroups};
-use crate::h1::Handler;
 use crate::limits::{DEFAULT_BACKLOG, DEFAULT_SHUTDOWN_TIMEOUT, Limits, Timeouts};
 use crate::stats::{Snapshot, WorkerCounters};
 
@@ -215,7 +215,7 @@ impl ServerBuilder {
 
     fn spawn<H: Handler + ?Sized>(self, handler: Option<Arc<H>>, routes: Option<Arc<Routes>>) -> Result<Server, Error> {
         if let Some(e) = &self.backend_env_error {
-            return Err(Error::setup(io::Error::new(io::ErrorKind::InvalidInput, e.clone())));
+            return Err(Error::setup(e.clone()));
         }
         let (local_addrs, per_thread) = bind_listeners(&self.addrs, self.threads, self.backlog)?;
         let counters: Arc<[WorkerCounters]> = (0..self.threads).map(|_| WorkerCounters::default()).collect();
@@ -466,7 +466,7 @@ impl Server {
     /// bound (the prefix is then not added).
     pub fn add_url(&self, group: GroupId, url: &str) -> Result<(), Error> {
         let routes = self.routes.as_ref().ok_or_else(Error::unknown_group)?;
-        let prefix = crate::url::UrlPrefix::parse(url).map_err(|e| Error::url(url, e))?;
+        let prefix = crate::url::UrlPrefix::parse(url).map_err(|e| Error::invalid_url(url, e))?;
         let mut local_addrs = lock(&self.local_addrs);
         let port = prefix.port();
         if local_addrs.iter().any(|a| a.port() == port) {
@@ -477,7 +477,7 @@ impl Server {
         }
         routes.try_update(|g| {
             if self.shared.is_stopping() {
-                return Err(Error::setup(io::Error::other("the server is stopping: no new port is listened on")));
+                return Err(Error::setup("the server is stopping: no new port is listened on"));
             }
             g.add_url(group, url)?;
             let wanted: Vec<_> = g.listen_addrs().into_iter().filter(|(a, _)| a.port() == port).collect();

@@ -30,15 +30,17 @@ use super::outbox::Outbox;
 use super::ring::{Done, Ring};
 use super::timer::{self, Entry, Wheel};
 use super::{Backend, Shared};
-use crate::body::BodyPipe;
+use crate::app::Handler;
+use crate::app::queue::OwedWakes;
+use crate::app::queued::{Completion, Message, ReturnPath, Wake};
+use crate::app::response::Tail;
 use crate::group::{GroupCounters, Routes, UrlGroups};
 use crate::h1::conn::OUT_HIGH_WATER;
 use crate::h1::date::DateCache;
 use crate::h1::encode::CommonHeaders;
-use crate::h1::response::Tail;
-use crate::h1::{self, Env, Handler, Phase};
+use crate::h1::{self, Env, Phase};
 use crate::limits::{Limits, Timeouts};
-use crate::queue::{Completion, Message, OwedWakes, ReturnPath};
+use crate::pipe::BodyPipe;
 use crate::stats::WorkerCounters;
 
 /// The waker's token.
@@ -397,7 +399,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             setup.poll.registry().register(&mut l, Token(LISTENER_BASE + i), Interest::READABLE)?;
             listeners.push(l);
         }
-        let date = DateCache::default();
+        let date = DateCache::new(SystemTime::now());
         let common = CommonHeaders::new(date.as_bytes());
         let (tx, completions) = mpsc::channel();
         let table = setup.routes.as_ref().map(|r| r.load());
@@ -1725,6 +1727,14 @@ fn linger_read(c: &mut Connection, scratch: &mut [u8]) -> Verdict {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => return Verdict::Close,
         }
+    }
+}
+
+/// Queued answers wake their I/O thread through its `mio` waker (an `eventfd` write).
+impl Wake for mio::Waker {
+    fn wake(&self) {
+        // A failed wake only delays the messages to the thread's next wakeup.
+        let _ = mio::Waker::wake(self);
     }
 }
 

@@ -1,5 +1,6 @@
-//! Streamed answers to queued requests: the application writes the body in pieces from any
-//! thread ([`ResponseWriter`]); the connection's I/O thread sends them as the client takes them.
+//! The pipe of a streamed answer: an application thread writes the body in pieces (through
+//! [`ResponseWriter`](crate::ResponseWriter)); the connection's I/O thread takes them as the
+//! client can take them.
 //!
 //! The writer chunk-encodes into a shared buffer and blocks while more than
 //! [`STREAM_HIGH_WATER`] bytes wait there, so a slow client slows the writer instead of making
@@ -8,15 +9,13 @@
 //! per write.
 
 use std::io;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use crate::queue::{Handle, Message};
-
 /// Bytes a streamed answer may hold in hsys before its writer blocks.
-pub const STREAM_HIGH_WATER: usize = 256 * 1024;
+pub(crate) const STREAM_HIGH_WATER: usize = 256 * 1024;
 
 #[derive(Debug, Default)]
 struct State {
@@ -131,51 +130,54 @@ impl Drop for StreamSource {
     }
 }
 
-/// Writes the body of a streamed answer from any thread: `write` (blocking under
-/// back-pressure), then [`finish`](ResponseWriter::finish). Dropped unfinished, the answer is cut
-/// short and the connection closed (the client sees an incomplete response, as with a reset).
-#[derive(Debug)]
-pub struct ResponseWriter {
-    pipe: Arc<StreamPipe>,
-    handle: Handle,
-    finished: bool,
-}
-
-impl ResponseWriter {
-    pub(crate) fn new(pipe: Arc<StreamPipe>, handle: Handle) -> Self {
-        ResponseWriter { pipe, handle, finished: false }
-    }
-
+/// The writer's side of a pipe: what [`ResponseWriter`](crate::ResponseWriter) does, without
+/// knowing who owns the connection. `gone` is the connection's disconnect flag; `wake_io` tells
+/// the I/O thread that it has bytes to take (it is called only when that thread waits for them).
+impl StreamPipe {
     /// The answer can no longer reach the client.
     /// (A body that is not sent — `HEAD`, 204/304, a zero length — has no I/O-side hold once its
     /// head is out: only a disconnect ends it.)
-    fn gone(&self, s: &State) -> bool {
-        (s.sources == 0 && !s.discard) || self.handle.disconnected.load(Ordering::Acquire)
+    fn gone_locked(s: &State, disconnected: &AtomicBool) -> bool {
+        (s.sources == 0 && !s.discard) || disconnected.load(Ordering::Acquire)
+    }
+
+    /// Whether the answer can no longer reach the client.
+    pub(crate) fn is_gone(&self, disconnected: &AtomicBool) -> bool {
+        Self::gone_locked(&self.lock(), disconnected)
     }
 
     /// Appends, blocking while the buffer is over the high-water mark.
-    fn append(&self, data: &[u8], last: bool) -> io::Result<()> {
-        let mut s = self.pipe.lock();
+    pub(crate) fn write(
+        &self,
+        data: &[u8],
+        last: bool,
+        disconnected: &AtomicBool,
+        wake_io: impl Fn(),
+    ) -> io::Result<()> {
+        let mut s = self.lock();
         loop {
-            if self.gone(&s) {
+            if Self::gone_locked(&s, disconnected) {
                 return Err(io::ErrorKind::ConnectionAborted.into());
             }
             if !full(&s) {
-                return self.append_now(s, data, last);
+                return Self::append_now(s, data, last, wake_io);
             }
             // Timed: a disconnect is noticed even if no one wakes the writer.
-            s = self
-                .pipe
-                .drained
-                .wait_timeout(s, Duration::from_millis(100))
-                .map_or_else(|e| e.into_inner().0, |r| r.0);
+            s = self.drained.wait_timeout(s, Duration::from_millis(100)).map_or_else(|e| e.into_inner().0, |r| r.0);
         }
     }
 
     /// Appends if there is room; otherwise registers the task to be woken when there is.
-    fn poll_append(&self, cx: &mut Context<'_>, data: &[u8], last: bool) -> Poll<io::Result<()>> {
-        let mut s = self.pipe.lock();
-        if self.gone(&s) {
+    pub(crate) fn poll_write(
+        &self,
+        cx: &mut Context<'_>,
+        data: &[u8],
+        last: bool,
+        disconnected: &AtomicBool,
+        wake_io: impl Fn(),
+    ) -> Poll<io::Result<()>> {
+        let mut s = self.lock();
+        if Self::gone_locked(&s, disconnected) {
             return Poll::Ready(Err(io::ErrorKind::ConnectionAborted.into()));
         }
         if full(&s) {
@@ -184,13 +186,24 @@ impl ResponseWriter {
             }
             return Poll::Pending;
         }
-        Poll::Ready(self.append_now(s, data, last))
+        Poll::Ready(Self::append_now(s, data, last, wake_io))
+    }
+
+    /// The writer gave up: the answer is cut short and the connection will close.
+    pub(crate) fn abort(&self, wake_io: impl Fn()) {
+        let mut s = self.lock();
+        s.aborted = true;
+        let wake = std::mem::take(&mut s.io_waiting);
+        drop(s);
+        if wake {
+            wake_io();
+        }
     }
 
     /// Encodes `data` (and the last chunk) into the buffer and wakes the I/O thread if it waits.
     /// With an announced length, writing past it is refused (nothing is taken) and finishing
     /// short of it cuts the answer (the connection closes: its framing cannot be kept).
-    fn append_now(&self, mut s: MutexGuard<'_, State>, data: &[u8], last: bool) -> io::Result<()> {
+    fn append_now(mut s: MutexGuard<'_, State>, data: &[u8], last: bool, wake_io: impl Fn()) -> io::Result<()> {
         if let Some(left) = s.remaining {
             let n = data.len() as u64;
             if n > left {
@@ -203,7 +216,7 @@ impl ResponseWriter {
                 let wake = std::mem::take(&mut s.io_waiting);
                 drop(s);
                 if wake {
-                    self.handle.notify(Message::Stream);
+                    wake_io();
                 }
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -229,41 +242,9 @@ impl ResponseWriter {
         let wake = std::mem::take(&mut s.io_waiting);
         drop(s);
         if wake {
-            self.handle.notify(Message::Stream);
+            wake_io();
         }
         Ok(())
-    }
-
-    /// Writes `data` without blocking a thread (async; usable from tokio or any executor): the
-    /// task waits while the client is slow to take what was written before.
-    ///
-    /// # Errors
-    /// `ConnectionAborted` if the client went away.
-    pub async fn write_async(&mut self, data: &[u8]) -> io::Result<()> {
-        std::future::poll_fn(|cx| self.poll_append(cx, data, false)).await
-    }
-
-    /// Ends the body without blocking a thread; see [`finish`](ResponseWriter::finish).
-    ///
-    /// # Errors
-    /// `ConnectionAborted` if the client went away.
-    pub async fn finish_async(mut self) -> io::Result<()> {
-        self.finished = true;
-        std::future::poll_fn(|cx| self.poll_append(cx, &[], true)).await
-    }
-
-    /// Ends the body (the last chunk); the answer is complete.
-    ///
-    /// # Errors
-    /// `ConnectionAborted` if the client went away.
-    pub fn finish(mut self) -> io::Result<()> {
-        self.finished = true;
-        self.append(&[], true)
-    }
-
-    /// Whether the client has gone away (further writes fail).
-    pub fn is_disconnected(&self) -> bool {
-        self.gone(&self.pipe.lock())
     }
 }
 
@@ -290,29 +271,4 @@ fn push_chunk_size(buf: &mut Vec<u8>, len: usize) {
     }
     buf.extend_from_slice(digits.get(at..).unwrap_or_default());
     buf.extend_from_slice(b"\r\n");
-}
-
-impl io::Write for ResponseWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.append(buf, false)?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Drop for ResponseWriter {
-    fn drop(&mut self) {
-        if !self.finished {
-            let mut s = self.pipe.lock();
-            s.aborted = true;
-            let wake = std::mem::take(&mut s.io_waiting);
-            drop(s);
-            if wake {
-                self.handle.notify(Message::Stream);
-            }
-        }
-    }
 }

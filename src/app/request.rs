@@ -1,6 +1,17 @@
-//! A parsed request head, seen by handlers as zero-copy views into the read buffer.
+//! A request head as the application sees it: zero-copy views into the connection's read buffer,
+//! whichever protocol parsed it.
 
-use super::framing::BodyKind;
+/// How a request's body is delimited on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyKind {
+    /// No body (HTTP/1: no `Content-Length` nor `Transfer-Encoding`, or `Content-Length: 0`).
+    Empty,
+    /// Exactly this many body bytes (never 0, that is [`BodyKind::Empty`]).
+    Length(u64),
+    /// A body whose length is known only at its end (HTTP/1: the chunked transfer coding, RFC
+    /// 9112 §7.1, the only coding applied).
+    Chunked,
+}
 
 /// The HTTP version of a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,26 @@
+//! The application layer, the same whichever protocol carried a request: the request view
+//! ([`Request`]), the answer writer ([`Response`]) and owned answers ([`Reply`], [`Prepared`]),
+//! the inline [`Handler`], request queues ([`RequestQueue`], [`QueuedRequest`]) with streamed
+//! bodies both ways ([`ResponseWriter`]).
+//!
+//! A protocol codec (`h1`) parses bytes into a [`Request`] and hands it to a `Service`; it
+//! encodes answers through the `Encode` seam and takes deferred ones through `Answer`. Nothing
+//! here knows a wire format, a socket or an event loop.
+
+pub(crate) mod handler;
+pub(crate) mod queue;
+pub(crate) mod queued;
+pub(crate) mod reply;
+pub(crate) mod request;
+pub(crate) mod response;
+#[doc(hidden)] // for the fuzz targets and benches
+pub mod service;
+pub(crate) mod writer;
+
+pub use handler::{Handler, IgnoreBody};
+pub use queue::{QueueStats, RequestQueue};
+pub use queued::QueuedRequest;
+pub use reply::{Prepared, Reply};
+pub use request::{BodyKind, Request, Version, is_standard_method};
+pub use response::Response;
+pub use writer::ResponseWriter;

@@ -1,0 +1,173 @@
+//! Answers made away from the connection: [`Prepared`] (encoded once, sent many times) and
+//! [`Reply`] (an owned answer built on any thread, encoded later by the connection's I/O thread).
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::sync::Arc;
+
+use super::response::{FileBody, Response, is_close_request, is_framing_header};
+use crate::pipe::StreamSource;
+use crate::semantics;
+
+/// An answer checked once and sent many times: its headers are validated and laid out when it
+/// is made. Per request [`Response::prepared`] adds only the status line, `Server` and `Date`
+/// (the thread's cached block), `Content-Length` and, when needed, `Connection`, then copies the
+/// rest: a static answer costs three copies.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub(crate) status: u16,
+    /// The handler's header lines, validated, as `name: value\r\n`.
+    pub(crate) headers: Box<[u8]>,
+    /// The body (empty for 1xx, 204 and 304, which carry none).
+    pub(crate) body: Box<[u8]>,
+    /// The body's length as given, which a `304` announces though it sends no body.
+    pub(crate) length: u64,
+    /// A `Connection: close` among the headers: the connection ends after the answer.
+    pub(crate) close: bool,
+}
+
+impl Prepared {
+    /// `status` (100–999; others become 500), `headers` (dropped as [`Response::header`] drops
+    /// them: invalid, or framing headers hsys writes itself) and `body`.
+    pub fn new<'a>(status: u16, headers: impl IntoIterator<Item = (&'a str, &'a [u8])>, body: &[u8]) -> Self {
+        let status = if (100..=999).contains(&status) { status } else { 500 };
+        let mut head = Vec::new();
+        let mut close = false;
+        for (name, value) in headers {
+            if !semantics::is_token(name.as_bytes()) || !semantics::is_safe_value(value) {
+                continue; // dropped, as `Response::header` drops it
+            }
+            close |= is_close_request(name, value);
+            if !is_framing_header(name) {
+                head.extend_from_slice(name.as_bytes());
+                head.extend_from_slice(b": ");
+                head.extend_from_slice(value);
+                head.extend_from_slice(b"\r\n");
+            }
+        }
+        let length = body.len() as u64;
+        let body = if semantics::status_has_body(status) { body.into() } else { Box::default() };
+        Prepared { status, headers: head.into_boxed_slice(), body, length, close }
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+}
+
+/// An answer that reaches its connection later (a queued request's): the seam through which a
+/// protocol codec takes it, encoding it when its turn in the pipeline comes.
+pub trait Answer {
+    /// About how many bytes the encoded answer takes, to size its buffer once.
+    fn size_hint(&self) -> usize;
+    /// Writes the answer into `res`.
+    fn write_to(&self, res: &mut Response<'_>);
+}
+
+/// An owned response, built on any thread and encoded later by the connection's I/O thread
+/// (the queued path). The same framing rules as [`Response`] apply.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    status: u16,
+    headers: Vec<(String, Vec<u8>)>,
+    body: Cow<'static, [u8]>,
+    file: Option<FileBody>,
+    stream: Option<StreamSource>,
+    /// A streamed body's length, when the application announced it.
+    stream_length: Option<u64>,
+    /// An answer encoded once (status, headers and body in it).
+    prepared: Option<Arc<Prepared>>,
+    close: bool,
+}
+
+impl Reply {
+    /// A reply with `status` and no headers or body.
+    pub fn new(status: u16) -> Self {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: Cow::Borrowed(b""),
+            file: None,
+            stream: None,
+            stream_length: None,
+            prepared: None,
+            close: false,
+        }
+    }
+
+    /// A reply that sends a [`Prepared`] answer (its status, headers and body; headers and a
+    /// body added to the reply are ignored): nothing is allocated or checked per reply.
+    pub fn prepared(answer: Arc<Prepared>) -> Self {
+        let mut reply = Reply::new(answer.status);
+        reply.prepared = Some(answer);
+        reply
+    }
+
+    /// Adds a header (dropped when written if invalid, as [`Response::header`] does).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets the body; a `&'static [u8]` is not copied.
+    pub fn body(mut self, body: impl Into<Cow<'static, [u8]>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Sets the body to the contents of `file`, sent with `sendfile(2)` (see [`Response::file`]).
+    ///
+    /// # Errors
+    /// When the file's length cannot be read.
+    pub fn file(mut self, file: File) -> std::io::Result<Self> {
+        let len = file.metadata()?.len();
+        self.file = Some(FileBody { file: Arc::new(file), offset: 0, len });
+        Ok(self)
+    }
+
+    /// This reply's body is streamed through `pipe`, `length` bytes of it when known.
+    pub(crate) fn streamed(mut self, pipe: StreamSource, length: Option<u64>) -> Self {
+        self.stream = Some(pipe);
+        self.stream_length = length;
+        self
+    }
+
+    /// Closes the connection after this reply.
+    pub fn close(mut self) -> Self {
+        self.close = true;
+        self
+    }
+
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+}
+
+impl Answer for Reply {
+    fn size_hint(&self) -> usize {
+        let headers: usize = self.headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+        let body = self.prepared.as_ref().map_or(self.body.len(), |p| p.headers.len() + 24 + p.body.len());
+        160 + headers + body
+    }
+
+    fn write_to(&self, res: &mut Response<'_>) {
+        if self.close {
+            res.close();
+        }
+        if let Some(p) = &self.prepared {
+            // Its status, headers and body are the prepared ones.
+            return res.prepared(p);
+        }
+        res.status(self.status);
+        for (n, v) in &self.headers {
+            res.header(n, v);
+        }
+        match (&self.file, &self.stream) {
+            (_, Some(source)) => res.stream_body(source.clone(), self.stream_length),
+            (Some(f), None) => res.file_body(f.clone()),
+            (None, None) => res.body(&self.body),
+        }
+    }
+}

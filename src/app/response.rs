@@ -1,0 +1,288 @@
+//! The answer a handler writes ([`Response`]), and the seam ([`Encode`]) through which a protocol
+//! codec puts it on the wire.
+//!
+//! `Response` knows HTTP's semantics (a status, header fields, a body whose length is known or
+//! not, `HEAD` answers without a body, which statuses carry none); it knows nothing of a wire
+//! format. Each call goes straight to the connection's encoder, which writes into the
+//! connection's output buffer: nothing is stored or allocated per request.
+
+use std::fs::File;
+use std::sync::Arc;
+
+use crate::pipe::StreamSource;
+use crate::semantics;
+
+/// How the body that follows a head is delimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyLength {
+    /// Exactly this many bytes (sent as `Content-Length` where the status allows one).
+    Known(u64),
+    /// Streamed by the application, its length unknown until it ends.
+    Unknown,
+}
+
+/// The seam between the application layer and a protocol codec: how an answer's head is put on
+/// the wire. HTTP/1 implements it (`h1::encode::H1Encoder`); an HTTP/2 codec would implement it
+/// by collecting the fields into a HEADERS frame. Calls come in order: `start`, any number of
+/// `header`/`header_lines`, `end_head`, then any number of `body`. Header names and values are
+/// validated before they reach the encoder, and framing headers never do.
+pub trait Encode {
+    /// Begins an answer with `status` (100–999).
+    fn start(&mut self, status: u16);
+    /// One header field.
+    fn header(&mut self, name: &str, value: &[u8]);
+    /// Header fields already validated and laid out as `name: value\r\n` lines (a
+    /// [`Prepared`](crate::Prepared) answer's).
+    fn header_lines(&mut self, lines: &[u8]);
+    /// Ends the head. `close`: the connection ends after this answer. Returns whether it does in
+    /// the end (a codec may have to close to delimit a body of unknown length).
+    fn end_head(&mut self, status: u16, length: BodyLength, close: bool) -> bool;
+    /// Body bytes, after the head.
+    fn body(&mut self, bytes: &[u8]);
+    /// Bytes this answer has put in the output so far.
+    fn written(&self) -> usize;
+    /// Throws away everything this answer has put in the output.
+    fn discard(&mut self);
+}
+
+/// Where a [`Response`] is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Nothing written yet; the status may still change.
+    Fresh,
+    /// Status line and some headers written.
+    Headers,
+    /// The whole response is written.
+    Done,
+}
+
+/// A file answer's body, sent with `sendfile(2)` by the I/O thread after the head.
+#[derive(Clone, Debug)]
+pub struct FileBody {
+    /// The open file.
+    pub file: Arc<File>,
+    /// Where the next byte comes from.
+    pub offset: u64,
+    /// Bytes still to send.
+    pub len: u64,
+}
+
+/// What follows an answer's head on the wire besides bytes in the output buffer: a file, or a
+/// stream written by an application thread. The I/O thread sends it before anything else.
+#[derive(Clone, Debug)]
+pub enum Tail {
+    /// Sent with `sendfile(2)` (boxed: a connection's state holds room for a tail, and most never
+    /// send a file).
+    File(Box<FileBody>),
+    /// Sent as the writer fills it.
+    Stream(StreamSource),
+}
+
+/// A response being written by a handler.
+///
+/// Call [`status`](Response::status) first (default `200`), then [`header`](Response::header) any
+/// number of times, then [`body`](Response::body) once. hsys owns the framing: it writes `Server`,
+/// `Date`, `Content-Length` and `Connection` itself and drops those names if a handler sets them
+/// (a handler's `Connection: close` is honoured as [`close`](Response::close)). For `HEAD` requests
+/// and 1xx/204/304 answers the body is not sent.
+pub struct Response<'a> {
+    enc: &'a mut dyn Encode,
+    status: u16,
+    stage: Stage,
+    /// The request was `HEAD`: headers (with the real `Content-Length`) but no body bytes.
+    head_only: bool,
+    /// The connection closes after this response.
+    close: bool,
+    /// A body to send after the head.
+    tail: Option<Tail>,
+}
+
+impl std::fmt::Debug for Response<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("stage", &self.stage)
+            .field("head_only", &self.head_only)
+            .field("close", &self.close)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Response<'a> {
+    /// A response written through `enc`; `head_only` for a `HEAD` request, `close` when the
+    /// connection ends after it whatever the handler says.
+    pub(crate) fn new(enc: &'a mut dyn Encode, head_only: bool, close: bool) -> Self {
+        Response { enc, status: 200, stage: Stage::Fresh, head_only, close, tail: None }
+    }
+
+    /// Sets the status code (100–999; others are sent as 500). Has no effect once a header or the
+    /// body was written.
+    pub fn status(&mut self, code: u16) -> &mut Self {
+        if self.stage == Stage::Fresh {
+            self.status = if (100..=999).contains(&code) { code } else { 500 };
+        }
+        self
+    }
+
+    /// Asks hsys to close the connection after this response (`Connection: close` is sent).
+    /// Has no effect once the body was written.
+    pub fn close(&mut self) -> &mut Self {
+        if self.stage != Stage::Done {
+            self.close = true;
+        }
+        self
+    }
+
+    /// Adds a header. A name that is not a token, a value holding CR, LF or NUL (response splitting),
+    /// and the framing headers hsys writes itself are dropped.
+    pub fn header(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
+        let value = value.as_ref();
+        if self.stage == Stage::Done || !semantics::is_token(name.as_bytes()) || !semantics::is_safe_value(value) {
+            return self;
+        }
+        if is_framing_header(name) {
+            self.close |= is_close_request(name, value);
+            return self;
+        }
+        self.begin();
+        self.enc.header(name, value);
+        self
+    }
+
+    /// Answers with a [`Prepared`](crate::Prepared) answer and completes the response. Does
+    /// nothing once a header or body was written (the status and headers are the prepared ones).
+    pub fn prepared(&mut self, answer: &crate::Prepared) {
+        if self.stage != Stage::Fresh {
+            return;
+        }
+        self.status = answer.status;
+        self.close |= answer.close;
+        self.begin();
+        self.enc.header_lines(&answer.headers);
+        self.close = self.enc.end_head(self.status, BodyLength::Known(answer.length), self.close);
+        if !self.head_only {
+            self.enc.body(&answer.body);
+        }
+        self.stage = Stage::Done;
+    }
+
+    /// Writes the body and completes the response. Later calls do nothing.
+    pub fn body(&mut self, body: &[u8]) {
+        if self.stage == Stage::Done {
+            return;
+        }
+        self.begin();
+        self.close = self.enc.end_head(self.status, BodyLength::Known(body.len() as u64), self.close);
+        if !self.head_only && semantics::status_has_body(self.status) {
+            self.enc.body(body);
+        }
+        self.stage = Stage::Done;
+    }
+
+    /// Answers with the contents of `file` (its length now, as `Content-Length`), sent with
+    /// `sendfile(2)` straight from the page cache once the head is out. Later body calls do
+    /// nothing. The file must not shrink while it is sent (the connection is closed if it does).
+    ///
+    /// # Errors
+    /// When the file's length cannot be read; nothing is written then.
+    pub fn file(&mut self, file: File) -> std::io::Result<()> {
+        let len = file.metadata()?.len();
+        self.file_body(FileBody { file: Arc::new(file), offset: 0, len });
+        Ok(())
+    }
+
+    pub(crate) fn file_body(&mut self, body: FileBody) {
+        if self.stage == Stage::Done {
+            return;
+        }
+        self.begin();
+        self.close = self.enc.end_head(self.status, BodyLength::Known(body.len), self.close);
+        if !self.head_only && semantics::status_has_body(self.status) && body.len > 0 {
+            self.tail = Some(Tail::File(Box::new(body)));
+        }
+        self.stage = Stage::Done;
+    }
+
+    /// Writes a head whose body an application thread streams through `pipe`, `length` bytes of
+    /// it when known.
+    pub(crate) fn stream_body(&mut self, pipe: StreamSource, length: Option<u64>) {
+        if self.stage == Stage::Done {
+            return;
+        }
+        let has_body = semantics::status_has_body(self.status);
+        self.begin();
+        let framing = length.map_or(BodyLength::Unknown, BodyLength::Known);
+        self.close = self.enc.end_head(self.status, framing, self.close);
+        if !self.head_only && has_body && length != Some(0) {
+            self.tail = Some(Tail::Stream(pipe));
+        }
+        self.stage = Stage::Done;
+    }
+
+    /// The body to send after what was written, if any.
+    pub(crate) fn take_tail(&mut self) -> Option<Tail> {
+        self.tail.take()
+    }
+
+    /// Bytes this response has written so far.
+    pub(crate) fn written(&self) -> usize {
+        self.enc.written()
+    }
+
+    /// Whether the response is complete.
+    pub fn is_done(&self) -> bool {
+        self.stage == Stage::Done
+    }
+
+    /// Whether the connection closes after this response.
+    pub fn closes(&self) -> bool {
+        self.close
+    }
+
+    /// Completes a response its handler left unfinished: with no status or header written it
+    /// becomes a `500`; otherwise it gets an empty body.
+    pub(crate) fn finish(&mut self) {
+        if self.stage == Stage::Fresh && self.status == 200 {
+            self.status = 500;
+            self.close = true;
+        }
+        self.body(b"");
+    }
+
+    /// Throws away whatever was written and writes an error answer instead (after a handler panic).
+    pub(crate) fn replace_with_error(&mut self, status: u16) {
+        self.enc.discard();
+        self.tail = None;
+        self.stage = Stage::Fresh;
+        self.status = status;
+        self.close = true;
+        self.header("Content-Type", "text/plain");
+        self.body(semantics::reason(status).as_bytes());
+    }
+
+    fn begin(&mut self) {
+        if self.stage == Stage::Fresh {
+            self.enc.start(self.status);
+            self.stage = Stage::Headers;
+        }
+    }
+}
+
+/// Whether a handler's header asks to close the connection (`Connection: close`).
+pub(crate) fn is_close_request(name: &str, value: &[u8]) -> bool {
+    name.eq_ignore_ascii_case("connection")
+        && value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+}
+
+/// Headers whose meaning hsys owns.
+pub(crate) fn is_framing_header(name: &str) -> bool {
+    // By length first: most names a handler sets have none of these lengths.
+    match name.len() {
+        4 => name.eq_ignore_ascii_case("date"),
+        6 => name.eq_ignore_ascii_case("server"),
+        10 => name.eq_ignore_ascii_case("connection") || name.eq_ignore_ascii_case("keep-alive"),
+        14 => name.eq_ignore_ascii_case("content-length"),
+        17 => name.eq_ignore_ascii_case("transfer-encoding"),
+        _ => false,
+    }
+}
