@@ -212,7 +212,7 @@ impl RequestQueue {
         }
         self.inner.wake_reaper();
         for req in waiting {
-            req.respond(Reply::new(503).close());
+            req.respond(Reply::unavailable());
         }
     }
 
@@ -375,7 +375,7 @@ impl QueueInner {
     /// a client that has its `503` sees it in the stats.
     fn refuse_late(&self, req: QueuedRequest) {
         self.rejected.fetch_add(1, Ordering::Relaxed);
-        req.respond(Reply::new(503).header("Content-Type", "text/plain").body(&b"Service Unavailable"[..]).close());
+        req.respond(Reply::unavailable());
     }
 
     /// Moves the requests past their deadline into `late` (oldest first) and says how long the

@@ -6,7 +6,7 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use super::reply::Reply;
-use super::request::Version;
+use super::request::{Version, split_query};
 use crate::pipe::BodyPipe;
 
 /// How an application thread wakes the I/O thread that owns a connection (the server hands the
@@ -145,13 +145,12 @@ impl QueuedRequest {
     ///
     /// [`Request::path`]: crate::Request::path
     pub fn path(&self) -> &str {
-        let target = self.target();
-        target.split_once('?').map_or(target, |(p, _)| p)
+        split_query(self.target()).0
     }
 
     /// The query part of the target, after the first `?`.
     pub fn query(&self) -> Option<&str> {
-        self.target().split_once('?').map(|(_, q)| q)
+        split_query(self.target()).1
     }
 
     /// The normalised path the request was routed by (unreserved escapes decoded, dot segments

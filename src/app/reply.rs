@@ -143,7 +143,16 @@ impl Reply {
     pub fn status(&self) -> u16 {
         self.status
     }
+
+    /// hsys's own `503` (a request a queue refused, timed out or shut down on), the same as
+    /// [`Response::unavailable`] writes.
+    pub(crate) fn unavailable() -> Self {
+        Reply::new(503).header("Content-Type", "text/plain").body(UNAVAILABLE).close()
+    }
 }
+
+/// The body of hsys's own `503` answers.
+pub(crate) const UNAVAILABLE: &[u8] = b"Service Unavailable";
 
 impl Answer for Reply {
     fn size_hint(&self) -> usize {

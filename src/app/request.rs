@@ -55,12 +55,12 @@ impl<'a> Request<'a> {
 
     /// The path part of the target, before any `?`, not decoded.
     pub fn path(&self) -> &'a str {
-        self.target.split_once('?').map_or(self.target, |(p, _)| p)
+        split_query(self.target).0
     }
 
     /// The query part of the target, after the first `?`.
     pub fn query(&self) -> Option<&'a str> {
-        self.target.split_once('?').map(|(_, q)| q)
+        split_query(self.target).1
     }
 
     /// The path after normalisation (unreserved escapes decoded, dot segments removed), as the
@@ -109,6 +109,14 @@ impl<'a> Request<'a> {
     #[inline]
     pub fn is_head(&self) -> bool {
         self.method == "HEAD"
+    }
+}
+
+/// A request target's path and query: split at the first `?`, neither decoded.
+pub(crate) fn split_query(target: &str) -> (&str, Option<&str>) {
+    match target.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (target, None),
     }
 }
 

@@ -249,6 +249,12 @@ impl<'a> Response<'a> {
         self.body(b"");
     }
 
+    /// Writes hsys's own `503` (no target, a group's connection limit, a full queue) and closes:
+    /// the same answer as [`Reply::unavailable`](crate::Reply) sends.
+    pub(crate) fn unavailable(&mut self) {
+        self.status(503).close().header("Content-Type", "text/plain").body(super::reply::UNAVAILABLE);
+    }
+
     /// Throws away whatever was written and writes an error answer instead (after a handler panic).
     pub(crate) fn replace_with_error(&mut self, status: u16) {
         self.enc.discard();
