@@ -1,0 +1,286 @@
+//! The io_uring backend's dispatch: setting up the ring, arming operations, completions.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::time::{Duration, Instant};
+
+use mio::Events;
+use mio::net::TcpStream;
+
+use super::connection::{ARMED_CANCELLING, ARMED_RECV, ARMED_SEND, ARMED_SEND_TIMED, ARMED_STALLED, ARMED_WRITABLE};
+use super::pipeline::{Input, drive, services};
+use super::tag::{TAG_ACCEPT, TAG_CANCEL, TAG_EPOLL, TAG_RECV, TAG_SEND, TAG_WRITABLE, conn_tag, tag_conn};
+use super::{ACCEPT_BACKOFF, Verdict, Worker};
+use crate::h1::{Env, Handler};
+use crate::server::Backend;
+use crate::server::listener;
+use crate::server::ring::{Done, Ring};
+
+/// io_uring: input a connection holds back (its output waits, its body reader is full…) beyond
+/// which its multishot receive is cancelled, to be armed again once it wants input.
+pub(super) const STASH_LIMIT: usize = 64 * 1024;
+impl<H: Handler + ?Sized> Worker<H> {
+    /// Sets up `backend` on this thread (the one that will submit to a ring) and tells `ready`
+    /// which it got.
+    pub(super) fn start_backend(&mut self, backend: Backend) -> io::Result<Backend> {
+        let ring = match backend {
+            Backend::Epoll => return Ok(Backend::Epoll),
+            Backend::IoUring => Ring::new()?,
+            Backend::Auto => match Ring::new() {
+                Ok(ring) => ring,
+                Err(_) => return Ok(Backend::Epoll),
+            },
+        };
+        let ring = self.ring.insert(ring);
+        // The waker stays registered with `mio`; the ring reports when its epoll descriptor has
+        // events.
+        ring.readable_multishot(self.poll.as_raw_fd(), TAG_EPOLL);
+        if self.limits.max_connections.is_none() {
+            // Without a connection limit accepting never has to stop: the listeners accept
+            // through the ring (no `epoll_wait` and `accept4` per connection).
+            for l in &mut self.listeners {
+                let _ = self.poll.registry().deregister(l);
+            }
+            self.accept_armed = vec![false; self.listeners.len()];
+            self.arm_accepts();
+        }
+        Ok(Backend::IoUring)
+    }
+
+    /// io_uring: arms a multishot accept on every listener that has none (not while accepting
+    /// is paused or the server stops).
+    pub(super) fn arm_accepts(&mut self) {
+        // With a connection limit, listeners stay with `mio` (see `start_backend`).
+        if self.limits.max_connections.is_some() || self.accept_paused_until.is_some() || self.draining.is_some() {
+            return;
+        }
+        let Some(ring) = &mut self.ring else { return };
+        for (i, (l, armed)) in self.listeners.iter().zip(&mut self.accept_armed).enumerate() {
+            if !*armed {
+                ring.accept_multishot(l.as_raw_fd(), TAG_ACCEPT | i as u64);
+                *armed = true;
+            }
+        }
+    }
+
+    /// Listener `i` accepted a connection through the ring (or failed to).
+    pub(super) fn on_accept(&mut self, i: usize, d: &Done, now: Instant) {
+        if !d.more()
+            && let Some(armed) = self.accept_armed.get_mut(i)
+        {
+            *armed = false;
+        }
+        if d.result >= 0 {
+            // SAFETY: the kernel just created this descriptor for us; nothing else owns it.
+            let stream = unsafe { TcpStream::from_raw_fd(d.result) };
+            if self.draining.is_some() && self.listeners.is_empty() {
+                return; // accepted as the listeners closed: dropped (closed) at once
+            }
+            let (port, ip) = self.listener_addrs.get(i).copied().unwrap_or((0, None));
+            self.add_connection(stream, port, ip);
+        } else if !matches!(-d.result, libc::ECANCELED | libc::EINTR | libc::EAGAIN)
+            && !listener::is_transient(&io::Error::from_raw_os_error(-d.result))
+        {
+            // Out of descriptors or memory (or an unknown failure): back off, never spin.
+            self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
+        }
+        if !d.more() {
+            self.arm_accepts();
+        }
+    }
+
+    /// What the ring completed, in order.
+    pub(super) fn on_ring(&mut self, events: &mut Events, now: Instant) {
+        let mut done = std::mem::take(&mut self.done);
+        if let Some(ring) = &mut self.ring {
+            ring.take(&mut done);
+        }
+        for d in &done {
+            match d.tag & (3 << 62) {
+                TAG_RECV => self.on_recv(d, now),
+                TAG_WRITABLE => self.on_writable(d, now),
+                TAG_EPOLL if d.tag & TAG_SEND == TAG_SEND => self.on_send((d.tag & 0xFFFF_FFFF) as u32, d, now),
+                TAG_EPOLL if d.tag & TAG_ACCEPT == TAG_ACCEPT => self.on_accept((d.tag & 0xFFFF_FFFF) as usize, d, now),
+                TAG_EPOLL => {
+                    if !d.more()
+                        && let Some(ring) = &mut self.ring
+                    {
+                        // The multishot poll ended (an overflow, say): arm it again.
+                        ring.readable_multishot(self.poll.as_raw_fd(), TAG_EPOLL);
+                    }
+                    // Every event that is there: edge-triggered registrations report each once.
+                    loop {
+                        match self.poll.poll(events, Some(Duration::ZERO)) {
+                            Ok(()) => {}
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                            Err(_) => break,
+                        }
+                        self.on_events(events, now);
+                        if events.iter().count() < events.capacity() {
+                            break;
+                        }
+                    }
+                }
+                _ => {} // a cancel's own completion
+            }
+        }
+        done.clear();
+        self.done = done;
+    }
+
+    /// A receive completed: the bytes go to the connection (or are dropped, lingering), and the
+    /// buffer back to the ring.
+    pub(super) fn on_recv(&mut self, d: &Done, now: Instant) {
+        let (key, serial) = tag_conn(d.tag);
+        let Some(ring) = &self.ring else { return };
+        let (bytes, bid) = ring.received(d);
+        let verdict = match self.conns.get_mut(key) {
+            Some(c) if c.serial as u32 == serial && c.armed & ARMED_RECV != 0 => {
+                if !d.more() {
+                    c.armed &= !(ARMED_RECV | ARMED_CANCELLING);
+                }
+                Some(if d.result < 0 {
+                    match -d.result {
+                        // No buffer was free, a signal, or our cancel: receive again when wanted.
+                        libc::ENOBUFS | libc::EINTR | libc::EAGAIN | libc::ECANCELED => Verdict::Keep,
+                        _ => Verdict::Close,
+                    }
+                } else if c.linger_until.is_some() {
+                    if bytes.is_empty() { Verdict::Close } else { c.lingered(bytes.len()) }
+                } else {
+                    if bytes.is_empty() {
+                        c.eof = true;
+                    }
+                    let env = Env { common: &self.common, limits: &self.limits, draining: self.draining.is_some() };
+                    let services =
+                        services(&self.handler, &self.table, &self.return_path, &self.wakes, self.index, now);
+                    let counters = &self.counters[self.index];
+                    let input = Input::Ring((!bytes.is_empty()).then_some(bytes));
+                    drive(c, input, &mut self.scratch, &mut self.out, &mut self.outbox, &env, &services, counters)
+                })
+            }
+            _ => None, // stale: the connection is gone
+        };
+        if let (Some(bid), Some(ring)) = (bid, &mut self.ring) {
+            ring.give_back(bid);
+        }
+        if let Some(verdict) = verdict {
+            self.apply(key, verdict, now);
+        }
+    }
+
+    /// A connection's socket has room for its output again (or failed).
+    pub(super) fn on_writable(&mut self, d: &Done, now: Instant) {
+        let (key, serial) = tag_conn(d.tag);
+        let verdict = match self.conns.get_mut(key) {
+            Some(c) if c.serial as u32 == serial && c.armed & ARMED_WRITABLE != 0 => {
+                c.armed &= !ARMED_WRITABLE;
+                if c.linger_until.is_some() {
+                    return;
+                }
+                self.drive_key(key, Input::Ring(None), now)
+            }
+            _ => return,
+        };
+        self.apply(key, verdict, now);
+    }
+
+    /// A send completed: the kernel took its bytes (or part of them, or failed). All taken, the
+    /// connection goes on with what waited behind it; part, the rest is sent as room opens.
+    pub(super) fn on_send(&mut self, slot: u32, d: &Done, now: Instant) {
+        let Some((key, serial)) = self.outbox.owner(slot) else { return };
+        let Some(c) =
+            self.conns.get_mut(key).filter(|c| c.serial == serial && c.armed & ARMED_SEND != 0 && c.send_slot == slot)
+        else {
+            // Its connection is gone (the send was cancelled, or completed first).
+            self.outbox.release(slot);
+            return;
+        };
+        if d.result < 0 && matches!(-d.result, libc::EINTR | libc::EAGAIN) {
+            self.outbox.requeue(slot);
+            self.arm(key);
+            return;
+        }
+        let Ok(n @ 1..) = usize::try_from(d.result) else {
+            // The client is gone (reset, broken pipe…) or took nothing: the answers cannot be
+            // sent. The send is over: its slot is freed here, not by `close`.
+            self.outbox.release(slot);
+            c.armed &= !(ARMED_SEND | ARMED_STALLED | ARMED_SEND_TIMED);
+            self.close(key);
+            return;
+        };
+        if let Some(window) = &mut c.stall {
+            window.took(n);
+        }
+        if self.outbox.took(slot, n) {
+            // The client's socket is full: the rest goes as room opens, and from now on the
+            // client is judged by the rate it reads at.
+            c.armed |= ARMED_STALLED;
+            self.rearm(key);
+            return;
+        }
+        self.outbox.release(slot);
+        // Stalled, its send-rate window ends; timed, its deadline was the send's: both need a rearm.
+        let rearm = c.armed & (ARMED_STALLED | ARMED_SEND_TIMED) != 0;
+        c.armed &= !(ARMED_SEND | ARMED_STALLED | ARMED_SEND_TIMED);
+        if c.outbuf.is_empty() {
+            self.counters[self.index].responses_sent.add(u64::from(c.unsent));
+            c.unsent = 0;
+            if !rearm
+                && c.tail.is_none()
+                && !c.inbuf_ready
+                && !c.eof
+                && c.armed & ARMED_RECV != 0
+                && c.h1.wants_input()
+                && !c.h1.is_finished()
+                && !c.h1.tail_pending()
+            {
+                // The common case, a keep-alive answer sent: nothing waited behind it, and the
+                // connection's receive and deadline (its phase's) are as they were.
+                return;
+            }
+        }
+        let verdict = self.drive_key(key, Input::Ring(None), now);
+        self.apply(key, verdict, now);
+    }
+
+    /// io_uring: puts in the ring what a kept connection waits for — a receive while it wants
+    /// input (or lingers), a wait for room while its output waits for the client.
+    pub(super) fn arm(&mut self, key: usize) {
+        let Some(ring) = &mut self.ring else { return };
+        let Some(c) = self.conns.get_mut(key) else { return };
+        let fd = c.stream.as_raw_fd();
+        let tag = conn_tag(key, c.serial);
+        let lingering = c.linger_until.is_some();
+        let wants_input = !c.eof
+            && !c.inbuf_ready
+            && c.outbuf.is_empty()
+            && c.armed & ARMED_SEND == 0
+            && c.tail.is_none()
+            && c.h1.wants_input()
+            && !c.h1.is_finished();
+        if (lingering || wants_input) && c.armed & ARMED_RECV == 0 {
+            ring.recv(fd, TAG_RECV | tag);
+            c.armed |= ARMED_RECV;
+        } else if !lingering
+            && !wants_input
+            && c.armed & (ARMED_RECV | ARMED_CANCELLING) == ARMED_RECV
+            && c.inbuf.len() >= STASH_LIMIT
+        {
+            // Bounded buffering: stop receiving what cannot be used yet.
+            ring.cancel(TAG_RECV | tag, TAG_CANCEL);
+            c.armed |= ARMED_CANCELLING;
+        }
+        if c.armed & ARMED_SEND != 0 {
+            if let Some((ptr, len)) = self.outbox.next_send(c.send_slot) {
+                // SAFETY: the bytes stay in their outbox slot, untouched, until the send's
+                // completion releases it (or the ring reports them leaked).
+                unsafe { ring.send(fd, ptr, len, TAG_SEND | u64::from(c.send_slot)) };
+            }
+        } else if !lingering && c.waits_for_client() && c.armed & ARMED_WRITABLE == 0 {
+            // (A send in the ring waits for room itself.)
+            ring.writable(fd, TAG_WRITABLE | tag);
+            c.armed |= ARMED_WRITABLE;
+        }
+    }
+}
