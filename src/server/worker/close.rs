@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::connection::{ARMED_RECV, ARMED_SEND, ARMED_WRITABLE, Connection};
-use super::tag::{TAG_ACCEPT, TAG_CANCEL, TAG_RECV, TAG_SEND, TAG_WRITABLE, conn_tag};
+use super::tag::Op;
 use super::{Draining, Verdict, Worker};
 use crate::h1::Handler;
 
@@ -72,18 +72,17 @@ impl<H: Handler + ?Sized> Worker<H> {
             if let Some(ring) = &mut self.ring {
                 // A receive, poll or send in the ring holds the socket open: cancel them, and
                 // the socket closes when the kernel lets go of it.
-                let tag = conn_tag(key, conn.serial);
-                let send = TAG_SEND | u64::from(conn.send_slot);
+                let cancel = Op::Cancel.encode();
                 let send_queued = conn.armed & ARMED_SEND != 0 && self.outbox.is_queued(conn.send_slot);
                 if conn.armed & ARMED_RECV != 0 {
-                    ring.cancel(TAG_RECV | tag, TAG_CANCEL);
+                    ring.cancel(Op::recv(key, conn.serial).encode(), cancel);
                 }
                 if conn.armed & ARMED_WRITABLE != 0 {
-                    ring.cancel(TAG_WRITABLE | tag, TAG_CANCEL);
+                    ring.cancel(Op::writable(key, conn.serial).encode(), cancel);
                 }
                 if send_queued {
                     // The slot is freed at the send's completion (cancelled, or done after all).
-                    ring.cancel(send, TAG_CANCEL);
+                    ring.cancel(Op::Send(conn.send_slot).encode(), cancel);
                 } else if conn.armed & ARMED_SEND != 0 {
                     self.outbox.release(conn.send_slot);
                 }
@@ -91,7 +90,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                 // takes them in order, so none queued before can act on its number once another
                 // file reuses it, and the close costs no call of its own.
                 if let Some(s) = stream.take() {
-                    ring.close(s.into_raw_fd(), TAG_CANCEL);
+                    ring.close(s.into_raw_fd(), cancel);
                 }
             }
             if let Some(flag) = &conn.disconnected {
@@ -138,7 +137,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             // hands over is closed at once, as one arriving after the close would be refused).
             for (i, armed) in self.accept_armed.iter_mut().enumerate() {
                 if std::mem::take(armed) {
-                    ring.cancel(TAG_ACCEPT | i as u64, TAG_CANCEL);
+                    ring.cancel(Op::Accept(i).encode(), Op::Cancel.encode());
                 }
             }
         }

@@ -10,7 +10,7 @@ use mio::{Interest, Token};
 
 use super::close::LINGER_MAX_BYTES;
 use super::send_rate::SendWindow;
-use super::tag::TAG_KEYS;
+use super::tag;
 use super::{Verdict, Worker};
 use crate::body::BodyPipe;
 use crate::group::GroupCounters;
@@ -117,7 +117,7 @@ impl<H: Handler + ?Sized> Worker<H> {
         let key = entry.key();
         let registered = if self.ring.is_some() {
             // The ring's operations carry the key in 30 bits.
-            key < TAG_KEYS
+            key < tag::KEYS
         } else {
             self.poll.registry().register(&mut stream, Token(key), Interest::READABLE | Interest::WRITABLE).is_ok()
         };

@@ -18,7 +18,7 @@
 //! - `pipeline.rs`: one connection's pipeline: read, hand input to `h1`, write the answers out.
 //! - `epoll.rs`: readiness events and accepting from `mio` listeners.
 //! - `uring.rs`: the io_uring backend: what is armed in the ring, and its completions.
-//! - `tag.rs`: what each ring operation is for, packed into its 64-bit tag.
+//! - `tag.rs`: [`Op`](tag::Op), what each ring operation is for, and its 64-bit tag.
 //! - `completions.rs`: messages from application threads (queued answers and the like).
 //! - `close.rs`: closing, lingering after a server-side close, the graceful drain.
 //! - `deadline.rs`: connection deadlines.
@@ -57,7 +57,7 @@ use crate::limits::{Limits, Timeouts};
 use crate::queue::{Completion, OwedWakes, ReturnPath};
 use crate::stats::WorkerCounters;
 use connection::Connection;
-use tag::{TAG_ACCEPT, TAG_SEND};
+use tag::Op;
 
 /// The waker's token.
 pub(super) const WAKER: Token = Token(usize::MAX);
@@ -164,7 +164,9 @@ impl<H: ?Sized> Drop for Worker<H> {
         if let Some(ring) = &mut self.ring {
             // A connection an accept still handed over is closed (its client sees the close).
             ring.finish(|d| {
-                if d.tag & (TAG_ACCEPT | TAG_SEND) == TAG_ACCEPT && d.result >= 0 {
+                if let Some(Op::Accept(_)) = Op::decode(d.tag)
+                    && d.result >= 0
+                {
                     // SAFETY: the kernel just created this descriptor for us; nothing else owns it.
                     drop(unsafe { std::os::fd::OwnedFd::from_raw_fd(d.result) });
                 }

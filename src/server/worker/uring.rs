@@ -9,7 +9,7 @@ use mio::net::TcpStream;
 
 use super::connection::{ARMED_CANCELLING, ARMED_RECV, ARMED_SEND, ARMED_SEND_TIMED, ARMED_STALLED, ARMED_WRITABLE};
 use super::pipeline::{Input, drive, services};
-use super::tag::{TAG_ACCEPT, TAG_CANCEL, TAG_EPOLL, TAG_RECV, TAG_SEND, TAG_WRITABLE, conn_tag, tag_conn};
+use super::tag::Op;
 use super::{ACCEPT_BACKOFF, Verdict, Worker};
 use crate::h1::{Env, Handler};
 use crate::server::Backend;
@@ -34,7 +34,7 @@ impl<H: Handler + ?Sized> Worker<H> {
         let ring = self.ring.insert(ring);
         // The waker stays registered with `mio`; the ring reports when its epoll descriptor has
         // events.
-        ring.readable_multishot(self.poll.as_raw_fd(), TAG_EPOLL);
+        ring.readable_multishot(self.poll.as_raw_fd(), Op::Epoll.encode());
         if self.limits.max_connections.is_none() {
             // Without a connection limit accepting never has to stop: the listeners accept
             // through the ring (no `epoll_wait` and `accept4` per connection).
@@ -57,7 +57,7 @@ impl<H: Handler + ?Sized> Worker<H> {
         let Some(ring) = &mut self.ring else { return };
         for (i, (l, armed)) in self.listeners.iter().zip(&mut self.accept_armed).enumerate() {
             if !*armed {
-                ring.accept_multishot(l.as_raw_fd(), TAG_ACCEPT | i as u64);
+                ring.accept_multishot(l.as_raw_fd(), Op::Accept(i).encode());
                 *armed = true;
             }
         }
@@ -96,17 +96,17 @@ impl<H: Handler + ?Sized> Worker<H> {
             ring.take(&mut done);
         }
         for d in &done {
-            match d.tag & (3 << 62) {
-                TAG_RECV => self.on_recv(d, now),
-                TAG_WRITABLE => self.on_writable(d, now),
-                TAG_EPOLL if d.tag & TAG_SEND == TAG_SEND => self.on_send((d.tag & 0xFFFF_FFFF) as u32, d, now),
-                TAG_EPOLL if d.tag & TAG_ACCEPT == TAG_ACCEPT => self.on_accept((d.tag & 0xFFFF_FFFF) as usize, d, now),
-                TAG_EPOLL => {
+            match Op::decode(d.tag) {
+                Some(Op::Recv { key, serial }) => self.on_recv(key, serial, d, now),
+                Some(Op::Writable { key, serial }) => self.on_writable(key, serial, now),
+                Some(Op::Send(slot)) => self.on_send(slot, d, now),
+                Some(Op::Accept(i)) => self.on_accept(i, d, now),
+                Some(Op::Epoll) => {
                     if !d.more()
                         && let Some(ring) = &mut self.ring
                     {
                         // The multishot poll ended (an overflow, say): arm it again.
-                        ring.readable_multishot(self.poll.as_raw_fd(), TAG_EPOLL);
+                        ring.readable_multishot(self.poll.as_raw_fd(), Op::Epoll.encode());
                     }
                     // Every event that is there: edge-triggered registrations report each once.
                     loop {
@@ -121,7 +121,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                         }
                     }
                 }
-                _ => {} // a cancel's own completion
+                Some(Op::Cancel) | None => {} // a cancel's own completion (`None`: never made)
             }
         }
         done.clear();
@@ -130,8 +130,7 @@ impl<H: Handler + ?Sized> Worker<H> {
 
     /// A receive completed: the bytes go to the connection (or are dropped, lingering), and the
     /// buffer back to the ring.
-    pub(super) fn on_recv(&mut self, d: &Done, now: Instant) {
-        let (key, serial) = tag_conn(d.tag);
+    pub(super) fn on_recv(&mut self, key: usize, serial: u32, d: &Done, now: Instant) {
         let Some(ring) = &self.ring else { return };
         let (bytes, bid) = ring.received(d);
         let verdict = match self.conns.get_mut(key) {
@@ -170,8 +169,7 @@ impl<H: Handler + ?Sized> Worker<H> {
     }
 
     /// A connection's socket has room for its output again (or failed).
-    pub(super) fn on_writable(&mut self, d: &Done, now: Instant) {
-        let (key, serial) = tag_conn(d.tag);
+    pub(super) fn on_writable(&mut self, key: usize, serial: u32, now: Instant) {
         let verdict = match self.conns.get_mut(key) {
             Some(c) if c.serial as u32 == serial && c.armed & ARMED_WRITABLE != 0 => {
                 c.armed &= !ARMED_WRITABLE;
@@ -250,7 +248,7 @@ impl<H: Handler + ?Sized> Worker<H> {
         let Some(ring) = &mut self.ring else { return };
         let Some(c) = self.conns.get_mut(key) else { return };
         let fd = c.stream.as_raw_fd();
-        let tag = conn_tag(key, c.serial);
+        let (recv, writable) = (Op::recv(key, c.serial), Op::writable(key, c.serial));
         let lingering = c.linger_until.is_some();
         let wants_input = !c.eof
             && !c.inbuf_ready
@@ -260,7 +258,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             && c.h1.wants_input()
             && !c.h1.is_finished();
         if (lingering || wants_input) && c.armed & ARMED_RECV == 0 {
-            ring.recv(fd, TAG_RECV | tag);
+            ring.recv(fd, recv.encode());
             c.armed |= ARMED_RECV;
         } else if !lingering
             && !wants_input
@@ -268,18 +266,18 @@ impl<H: Handler + ?Sized> Worker<H> {
             && c.inbuf.len() >= STASH_LIMIT
         {
             // Bounded buffering: stop receiving what cannot be used yet.
-            ring.cancel(TAG_RECV | tag, TAG_CANCEL);
+            ring.cancel(recv.encode(), Op::Cancel.encode());
             c.armed |= ARMED_CANCELLING;
         }
         if c.armed & ARMED_SEND != 0 {
             if let Some((ptr, len)) = self.outbox.next_send(c.send_slot) {
                 // SAFETY: the bytes stay in their outbox slot, untouched, until the send's
                 // completion releases it (or the ring reports them leaked).
-                unsafe { ring.send(fd, ptr, len, TAG_SEND | u64::from(c.send_slot)) };
+                unsafe { ring.send(fd, ptr, len, Op::Send(c.send_slot).encode()) };
             }
         } else if !lingering && c.waits_for_client() && c.armed & ARMED_WRITABLE == 0 {
             // (A send in the ring waits for room itself.)
-            ring.writable(fd, TAG_WRITABLE | tag);
+            ring.writable(fd, writable.encode());
             c.armed |= ARMED_WRITABLE;
         }
     }
