@@ -56,7 +56,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                     self.lingering.push_back((key, conn.serial, until));
                     // Whatever the client sent meanwhile is read (and dropped) now (with a receive
                     // in the ring too: these bytes are dropped, so their order does not matter).
-                    if linger_read(conn, &mut self.scratch) == Verdict::Close {
+                    if linger_read(conn, &mut self.bufs.scratch) == Verdict::Close {
                         self.close(key);
                     } else {
                         self.arm(key);
@@ -73,7 +73,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                 // A receive, poll or send in the ring holds the socket open: cancel them, and
                 // the socket closes when the kernel lets go of it.
                 let cancel = Op::Cancel.encode();
-                let send_queued = conn.armed & ARMED_SEND != 0 && self.outbox.is_queued(conn.send_slot);
+                let send_queued = conn.armed & ARMED_SEND != 0 && self.bufs.outbox.is_queued(conn.send_slot);
                 if conn.armed & ARMED_RECV != 0 {
                     ring.cancel(Op::recv(key, conn.serial).encode(), cancel);
                 }
@@ -84,7 +84,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                     // The slot is freed at the send's completion (cancelled, or done after all).
                     ring.cancel(Op::Send(conn.send_slot).encode(), cancel);
                 } else if conn.armed & ARMED_SEND != 0 {
-                    self.outbox.release(conn.send_slot);
+                    self.bufs.outbox.release(conn.send_slot);
                 }
                 // The descriptor is closed in the ring too, after the entries above: the kernel
                 // takes them in order, so none queued before can act on its number once another
@@ -102,14 +102,14 @@ impl<H: Handler + ?Sized> Worker<H> {
             if let Some(group) = &conn.group {
                 group.leave();
             }
-            if self.limits.max_connections.is_some() {
+            if self.context.limits.max_connections.is_some() {
                 self.shared.release_place();
             }
             // Without the ring, dropping the stream closes the socket; on Linux that also removes
             // it from the epoll set (we never duplicate connection descriptors), so no deregister
             // call is spent.
             drop(stream);
-            self.counters().current_connections.sub(1);
+            self.context.counters().current_connections.sub(1);
         }
     }
 

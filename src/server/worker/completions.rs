@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use super::Worker;
 use super::connection::ARMED_SEND;
-use super::pipeline::{Input, drive, services};
-use crate::h1::{Env, Handler};
+use super::pipeline::{Input, drive};
+use crate::h1::Handler;
 use crate::queue::Message;
 
 impl<H: Handler + ?Sized> Worker<H> {
@@ -15,7 +15,7 @@ impl<H: Handler + ?Sized> Worker<H> {
     pub(super) fn on_completions(&mut self, now: Instant) {
         // Cleared before draining: a message sent from here on wakes the thread again, and any
         // sent before is drained below.
-        self.return_path.wake_pending.swap(false, Ordering::AcqRel);
+        self.context.return_path.wake_pending.swap(false, Ordering::AcqRel);
         let mut batch = std::mem::take(&mut self.batch);
         batch.extend(self.completions.try_iter());
         // One connection's messages keep their order: sorted by connection, then arrival (an
@@ -32,21 +32,21 @@ impl<H: Handler + ?Sized> Worker<H> {
             start = end;
             let verdict = match self.conns.get_mut(key) {
                 Some(conn) if conn.linger_until.is_none() && run.iter().any(|d| d.serial == conn.serial) => {
-                    let env = Env { common: &self.common, limits: &self.limits, draining: self.draining.is_some() };
+                    let ctx = self.context.drive_ctx(self.draining.is_some(), now);
                     for done in run.iter().filter(|d| d.serial == conn.serial) {
                         match &done.what {
                             Message::Reply(reply) => {
                                 let (released, encoded) =
-                                    conn.h1.complete_counted(done.seq, reply, &env, &mut self.out);
+                                    conn.h1.complete_counted(done.seq, reply, &ctx.env, &mut self.bufs.out);
                                 conn.unsent += released;
                                 // `BytesSent` of this queued answer (inline answers released with
                                 // it were counted when encoded), to the connection's group.
                                 if let Some(group) = &conn.group {
-                                    group.sent(self.index, encoded);
+                                    group.sent(ctx.services.worker, encoded);
                                 }
                             }
                             Message::Continue => {
-                                conn.h1.send_continue(done.seq, &mut self.out);
+                                conn.h1.send_continue(done.seq, &mut self.bufs.out);
                             }
                             Message::Resume => conn.h1.resume_body(),
                             // `drive` below takes what the writer added.
@@ -57,14 +57,11 @@ impl<H: Handler + ?Sized> Worker<H> {
                     conn.inbuf_ready = !conn.inbuf.is_empty();
                     if !conn.outbuf.is_empty() || conn.armed & ARMED_SEND != 0 {
                         // Earlier output is still queued: keep the order.
-                        conn.outbuf.extend_from_slice(&self.out);
-                        self.out.clear();
+                        conn.outbuf.extend_from_slice(&self.bufs.out);
+                        self.bufs.out.clear();
                     }
-                    let services =
-                        services(&self.handler, &self.table, &self.return_path, &self.wakes, self.index, now);
-                    let counters = &self.counters[self.index];
                     let input = Input::nothing_new(self.ring.is_some());
-                    drive(conn, input, &mut self.scratch, &mut self.out, &mut self.outbox, &env, &services, counters)
+                    drive(conn, input, &ctx, &mut self.bufs)
                 }
                 _ => continue,
             };

@@ -122,7 +122,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             self.poll.registry().register(&mut stream, Token(key), Interest::READABLE | Interest::WRITABLE).is_ok()
         };
         if !registered {
-            if self.limits.max_connections.is_some() {
+            if self.context.limits.max_connections.is_some() {
                 self.shared.release_place();
             }
             return;
@@ -157,7 +157,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             armed: 0,
             send_slot: 0,
         });
-        let c = self.counters();
+        let c = self.context.counters();
         c.connections_accepted.add(1);
         c.current_connections.add(1);
         // The first request may already be waiting; registration reports it as an event anyway.

@@ -3,10 +3,10 @@
 use std::time::Instant;
 
 use super::connection::{ARMED_SEND, ARMED_SEND_TIMED, ARMED_STALLED};
-use super::pipeline::{Input, drive, services, write_out};
+use super::pipeline::{Input, drive, write_out};
 use super::send_rate::{CHECK_TICKS, SendWindow, window_period};
 use super::{Verdict, Worker};
-use crate::h1::{Env, Handler, Phase};
+use crate::h1::{Handler, Phase};
 use crate::server::timer::Wheel;
 
 impl<H: Handler + ?Sized> Worker<H> {
@@ -109,22 +109,19 @@ impl<H: Handler + ?Sized> Worker<H> {
             self.rearm(key);
             return;
         }
-        let env = Env { common: &self.common, limits: &self.limits, draining: self.draining.is_some() };
+        let ctx = self.context.drive_ctx(self.draining.is_some(), now);
         if c.waits_for_client() {
             // First hand the socket the room the client made since the last writable edge (as a
             // spurious event would: drive only writes what fits), then judge what it took.
-            let services = services(&self.handler, &self.table, &self.return_path, &self.wakes, self.index, now);
-            let counters = &self.counters[self.index];
             let input = Input::nothing_new(self.ring.is_some());
-            let mut verdict =
-                drive(c, input, &mut self.scratch, &mut self.out, &mut self.outbox, &env, &services, counters);
+            let mut verdict = drive(c, input, &ctx, &mut self.bufs);
             if verdict == Verdict::Keep
                 && c.waits_for_client()
                 && let Some(window) = &mut c.stall
                 && let Some(taken) = window.roll(now_tick)
                 && u128::from(taken) * 1000 < u128::from(self.timeouts.min_send_rate) * window.length().as_millis()
             {
-                counters.timed_out.add(1);
+                ctx.counters.timed_out.add(1);
                 verdict = Verdict::Close;
             }
             self.apply(key, verdict, now);
@@ -135,9 +132,9 @@ impl<H: Handler + ?Sized> Worker<H> {
         {
             pipe.finish(Some(408));
         }
-        let answered = c.h1.time_out(&env, &mut self.out);
+        let answered = c.h1.time_out(&ctx.env, &mut self.bufs.out);
         c.unsent += u32::from(answered);
-        self.counters[self.index].timed_out.add(1);
+        ctx.counters.timed_out.add(1);
         let verdict = if c.h1.has_in_flight() {
             // The `408` waits behind answers still owed; the connection ends after them.
             Verdict::Keep
@@ -146,7 +143,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             // not a reset; a client this slow is not lingered for.
             // The `408` is written at once, also with the ring, so the close follows it now (no
             // send is in flight here: a connection with one was judged above).
-            match write_out(c, &mut self.out, &self.counters[self.index], None) {
+            match write_out(c, &mut self.bufs.out, ctx.counters, None) {
                 Ok(false) if answered => Verdict::Linger,
                 _ => Verdict::Close,
             }

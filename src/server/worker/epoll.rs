@@ -29,7 +29,7 @@ impl<H: Handler + ?Sized> Worker<H> {
         }
         loop {
             let Some(listener) = self.listeners.get(i) else { return };
-            let limited = self.limits.max_connections;
+            let limited = self.context.limits.max_connections;
             if let Some(max) = limited
                 && !self.shared.take_place(max)
             {
@@ -61,7 +61,7 @@ impl<H: Handler + ?Sized> Worker<H> {
     pub(super) fn on_conn_event(&mut self, key: usize, read_closed: bool, now: Instant) {
         let verdict = match self.conns.get_mut(key) {
             None => return,
-            Some(conn) if conn.linger_until.is_some() => linger_read(conn, &mut self.scratch),
+            Some(conn) if conn.linger_until.is_some() => linger_read(conn, &mut self.bufs.scratch),
             Some(conn) => {
                 if read_closed {
                     conn.eof_hint();

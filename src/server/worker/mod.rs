@@ -49,7 +49,7 @@ use super::outbox::Outbox;
 use super::ring::{Done, Ring};
 use super::timer::{Entry, Wheel};
 use super::{Backend, Shared};
-use crate::group::{Routes, UrlGroups};
+use crate::group::Routes;
 use crate::h1::Handler;
 use crate::h1::date::DateCache;
 use crate::h1::encode::CommonHeaders;
@@ -57,6 +57,7 @@ use crate::limits::{Limits, Timeouts};
 use crate::queue::{Completion, OwedWakes, ReturnPath};
 use crate::stats::WorkerCounters;
 use connection::Connection;
+use pipeline::{Buffers, Context};
 use tag::Op;
 
 /// The waker's token.
@@ -110,31 +111,23 @@ pub(super) struct Worker<H: ?Sized> {
     /// local address, no `getsockname` needed).
     listener_addrs: Vec<(u16, Option<IpAddr>)>,
     conns: Slab<Connection>,
-    handler: Option<Arc<H>>,
+    /// What answering reads (handler, routing table, limits, counters…), lent to each drive.
+    context: Context<H>,
+    /// The scratch, output and outbox buffers every drive writes into.
+    bufs: Buffers,
     routes: Option<Arc<Routes>>,
-    /// This thread's copy of the routing table and its generation.
-    table: Option<Arc<UrlGroups>>,
+    /// The generation of the routing table in `context`.
     table_generation: u64,
     completions: mpsc::Receiver<Completion>,
     /// Messages taken in one wakeup (kept to reuse its capacity).
     batch: Vec<Completion>,
-    /// Shared by every queued request's handle (one reference count per request, not three).
-    return_path: Arc<ReturnPath>,
-    /// Receivers to wake for requests queued in this pass (fired at its end).
-    wakes: OwedWakes,
     shared: Arc<Shared>,
-    counters: Arc<[WorkerCounters]>,
-    index: usize,
-    limits: Limits,
     timeouts: Timeouts,
     shutdown_timeout: Duration,
     half_close: bool,
     date: DateCache,
     /// When the next second begins on the wall clock: the `Date` text changes then.
     next_date_at: Instant,
-    common: CommonHeaders,
-    scratch: Box<[u8]>,
-    out: Vec<u8>,
     accept_paused_until: Option<Instant>,
     /// Connections lingering after a server-side close, oldest first, with their serial numbers
     /// (a slab key may be reused by then).
@@ -152,8 +145,6 @@ pub(super) struct Worker<H: ?Sized> {
     done: Vec<Done>,
     /// io_uring without a connection limit: which listeners have a multishot accept armed.
     accept_armed: Vec<bool>,
-    /// io_uring: the output of sends in flight.
-    outbox: Outbox,
 }
 
 impl<H: ?Sized> Drop for Worker<H> {
@@ -172,7 +163,7 @@ impl<H: ?Sized> Drop for Worker<H> {
                 }
             });
             if ring.leaked() {
-                self.outbox.leak();
+                self.bufs.outbox.leak();
             }
         }
     }
@@ -206,26 +197,31 @@ impl<H: Handler + ?Sized> Worker<H> {
             listeners,
             listener_addrs,
             conns: Slab::with_capacity(1024),
-            handler: setup.handler,
+            context: Context {
+                handler: setup.handler,
+                table,
+                return_path: Arc::new(ReturnPath { tx, waker: setup.waker, wake_pending: Arc::default() }),
+                wakes: OwedWakes::default(),
+                common,
+                limits: setup.limits,
+                counters: setup.counters,
+                index: setup.index,
+            },
+            bufs: Buffers {
+                scratch: vec![0u8; SCRATCH].into_boxed_slice(),
+                out: Vec::with_capacity(SCRATCH),
+                outbox: Outbox::default(),
+            },
             routes: setup.routes,
-            table,
             table_generation,
             completions,
             batch: Vec::new(),
-            return_path: Arc::new(ReturnPath { tx, waker: setup.waker, wake_pending: Arc::default() }),
-            wakes: OwedWakes::default(),
             shared: setup.shared,
-            counters: setup.counters,
-            index: setup.index,
-            limits: setup.limits,
             timeouts: setup.timeouts,
             shutdown_timeout: setup.shutdown_timeout,
             half_close: setup.half_close,
             date,
             next_date_at: Instant::now(),
-            common,
-            scratch: vec![0u8; SCRATCH].into_boxed_slice(),
-            out: Vec::with_capacity(SCRATCH),
             accept_paused_until: None,
             lingering: VecDeque::new(),
             draining: None,
@@ -236,20 +232,15 @@ impl<H: Handler + ?Sized> Worker<H> {
             ring: None,
             done: Vec::new(),
             accept_armed: Vec::new(),
-            outbox: Outbox::default(),
         })
-    }
-
-    fn counters(&self) -> &WorkerCounters {
-        &self.counters[self.index]
     }
 
     /// Takes the listeners bound for this thread while serving (a prefix on a new port): on
     /// `epoll`, or in the ring as the others are. Dropped (closed) once the server stops.
     fn adopt_listeners(&mut self) {
         // In the ring as the listeners of `start_backend` are, else with `mio`.
-        let in_ring = self.ring.is_some() && self.limits.max_connections.is_none();
-        for l in self.shared.take_adopted(self.index) {
+        let in_ring = self.ring.is_some() && self.context.limits.max_connections.is_none();
+        for l in self.shared.take_adopted(self.context.index) {
             if self.draining.is_some() {
                 continue;
             }
@@ -300,7 +291,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                 // The wall clock is read once a second, at its turn, not on every wakeup.
                 let wall = SystemTime::now();
                 self.date.update(wall);
-                self.common.set_date(self.date.as_bytes());
+                self.context.common.set_date(self.date.as_bytes());
                 let into_second = wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
                 self.next_date_at = now + Duration::from_nanos(1_000_000_000 - u64::from(into_second));
             }
@@ -312,7 +303,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                 self.table_generation = generation;
                 // Listeners first: the table loaded after them has the prefixes they serve.
                 self.adopt_listeners();
-                self.table = self.routes.as_ref().map(|r| r.load());
+                self.context.table = self.routes.as_ref().map(|r| r.load());
             }
             if self.ring.is_some() {
                 self.on_ring(&mut events, now);
@@ -329,7 +320,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             self.expire_lingering(now);
             self.expire_timers(now);
             // The pass has queued all it read: now the receivers are woken, once per burst.
-            self.wakes.fire();
+            self.context.wakes.fire();
             if self.draining.is_none() && self.shared.is_stopping() {
                 self.begin_drain(now);
             }
@@ -340,15 +331,15 @@ impl<H: Handler + ?Sized> Worker<H> {
                 }
             }
         }
-        self.shared.close_adoption(self.index);
+        self.shared.close_adoption(self.context.index);
         let open = self.conns.len() as u64;
-        self.counters().current_connections.sub(open);
+        self.context.counters().current_connections.sub(open);
         for (_, c) in &self.conns {
             if let Some(group) = &c.group {
                 group.leave();
             }
         }
-        if self.limits.max_connections.is_some() {
+        if self.context.limits.max_connections.is_some() {
             for _ in 0..open {
                 self.shared.release_place();
             }

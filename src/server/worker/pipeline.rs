@@ -10,8 +10,10 @@ use super::connection::{ARMED_SEND, ARMED_STALLED, Connection};
 use super::{Verdict, Worker};
 use crate::group::UrlGroups;
 use crate::h1::conn::OUT_HIGH_WATER;
+use crate::h1::encode::CommonHeaders;
 use crate::h1::response::Tail;
 use crate::h1::{self, Env, Handler};
+use crate::limits::Limits;
 use crate::queue::{OwedWakes, ReturnPath};
 use crate::server::dispatch::{Dispatch, Services};
 use crate::server::outbox::Outbox;
@@ -24,6 +26,66 @@ use crate::stats::WorkerCounters;
 /// more CPU per request than direct sends in two of three runs; the differences are near the
 /// run-to-run noise.)
 pub(super) const DIRECT_SEND_MIN: usize = 4 * 1024;
+
+/// What answering requests reads on one thread, the same for every connection (owned by the
+/// [`Worker`]; each drive borrows it as a [`DriveCtx`]).
+pub(super) struct Context<H: ?Sized> {
+    /// The handler of a server built without URL groups.
+    pub(super) handler: Option<Arc<H>>,
+    /// This thread's copy of the routing table (a server built with URL groups).
+    pub(super) table: Option<Arc<UrlGroups>>,
+    /// Shared by every queued request's handle (one reference count per request, not three).
+    pub(super) return_path: Arc<ReturnPath>,
+    /// Receivers to wake for requests queued in this pass (fired at its end).
+    pub(super) wakes: OwedWakes,
+    /// The `Server` and `Date` lines, the latter refreshed once a second by the loop.
+    pub(super) common: CommonHeaders,
+    pub(super) limits: Limits,
+    /// Every thread's counters, and this thread's index among them.
+    pub(super) counters: Arc<[WorkerCounters]>,
+    pub(super) index: usize,
+}
+
+impl<H: ?Sized> Context<H> {
+    /// This thread's counters.
+    pub(super) fn counters(&self) -> &WorkerCounters {
+        &self.counters[self.index]
+    }
+
+    /// What a drive in the pass that began at `now` reads (`draining`: the server is stopping).
+    pub(super) fn drive_ctx(&self, draining: bool, now: Instant) -> DriveCtx<'_, H> {
+        DriveCtx {
+            env: Env { common: &self.common, limits: &self.limits, draining },
+            services: Services {
+                handler: self.handler.as_deref(),
+                table: self.table.as_deref(),
+                path: &self.return_path,
+                wakes: &self.wakes,
+                worker: self.index,
+                now,
+            },
+            counters: self.counters(),
+        }
+    }
+}
+
+/// What a drive reads: the protocol's environment, the services requests are dispatched to, and
+/// the thread's counters.
+pub(super) struct DriveCtx<'a, H: ?Sized> {
+    pub(super) env: Env<'a>,
+    pub(super) services: Services<'a, H>,
+    pub(super) counters: &'a WorkerCounters,
+}
+
+/// The thread's buffers a drive writes into (one set per thread, reused by every connection).
+pub(super) struct Buffers {
+    /// Every read lands here ([`SCRATCH`](super::SCRATCH) bytes).
+    pub(super) scratch: Box<[u8]>,
+    /// Every answer is encoded here, then written with one call per wakeup.
+    pub(super) out: Vec<u8>,
+    /// io_uring: the output of sends in flight.
+    pub(super) outbox: Outbox,
+}
 
 /// Where a drive takes new input from.
 #[derive(Clone, Copy, Debug)]
@@ -45,17 +107,13 @@ impl Input<'_> {
 }
 
 /// Reads and answers what a connection sent, writes the answers, and says what becomes of it.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn drive<H: Handler + ?Sized>(
     c: &mut Connection,
     input: Input<'_>,
-    scratch: &mut [u8],
-    out: &mut Vec<u8>,
-    outbox: &mut Outbox,
-    env: &Env<'_>,
-    services: &Services<'_, H>,
-    counters: &WorkerCounters,
+    ctx: &DriveCtx<'_, H>,
+    bufs: &mut Buffers,
 ) -> Verdict {
+    let counters = ctx.counters;
     let (from_socket, mut fresh) = match input {
         Input::Socket => (true, None),
         Input::Ring(bytes) => (false, bytes),
@@ -75,16 +133,16 @@ pub(super) fn drive<H: Handler + ?Sized>(
     // Output the kernel refused earlier goes first, then a file or stream body being sent; nothing new is read
     // until both are gone.
     // With the ring, output goes to the outbox (`ring`), sent when the thread next enters the kernel.
-    let mut ring = (!from_socket).then_some(&mut *outbox);
-    match flush_outbuf(c, counters, ring.as_deref_mut()).and_then(|done| {
-        if done { send_tail(c, out, counters, services.worker, ring.as_deref_mut()) } else { Ok(false) }
-    }) {
+    let mut ring = (!from_socket).then_some(&mut bufs.outbox);
+    match flush_outbuf(c, counters, ring.as_deref_mut())
+        .and_then(|done| if done { send_tail(c, &mut bufs.out, ctx, ring.as_deref_mut()) } else { Ok(false) })
+    {
         Ok(true) => {}
         Ok(false) => return Verdict::Keep,
         Err(_) => return Verdict::Close,
     }
     let mut peer_done = false;
-    if services.table.is_some() && c.local_ip.is_none() {
+    if ctx.services.table.is_some() && c.local_ip.is_none() {
         // A wildcard listener: the IP-literal class routes by the connection's local address.
         c.local_ip = Some(c.stream.local_addr().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip()));
     }
@@ -93,10 +151,10 @@ pub(super) fn drive<H: Handler + ?Sized>(
             break;
         }
         if c.inbuf_ready {
-            process_inbuf(c, env, services, out, counters);
+            process_inbuf(c, ctx, &mut bufs.out);
         } else {
             let input: &[u8] = if from_socket {
-                let n = match c.stream.read(scratch) {
+                let n = match c.stream.read(&mut bufs.scratch) {
                     Ok(0) => {
                         peer_done = true;
                         0
@@ -109,7 +167,7 @@ pub(super) fn drive<H: Handler + ?Sized>(
                 if n == 0 {
                     break;
                 }
-                scratch.get(..n).unwrap_or_default()
+                bufs.scratch.get(..n).unwrap_or_default()
             } else {
                 match fresh.take() {
                     Some(bytes) => bytes,
@@ -121,31 +179,31 @@ pub(super) fn drive<H: Handler + ?Sized>(
             };
             let n = input.len();
             if c.inbuf.is_empty() {
-                let p = feed(c, Some(input), env, services, out);
+                let p = feed(c, Some(input), ctx, &mut bufs.out);
                 account(c, p, counters);
                 if let Some(rest) = input.get(p.consumed..)
                     && !rest.is_empty()
                 {
                     c.inbuf.extend_from_slice(rest);
-                    c.inbuf_ready = out.len() >= OUT_HIGH_WATER || !c.h1.wants_input();
+                    c.inbuf_ready = bufs.out.len() >= OUT_HIGH_WATER || !c.h1.wants_input();
                 }
             } else {
                 c.inbuf.extend_from_slice(input);
-                process_inbuf(c, env, services, out, counters);
+                process_inbuf(c, ctx, &mut bufs.out);
             }
-            if from_socket && n < scratch.len() && !c.eof && !c.inbuf_ready {
+            if from_socket && n < bufs.scratch.len() && !c.eof && !c.inbuf_ready {
                 break;
             }
         }
-        if out.len() >= OUT_HIGH_WATER {
-            match write_out(c, out, counters, ring.as_deref_mut()) {
+        if bufs.out.len() >= OUT_HIGH_WATER {
+            match write_out(c, &mut bufs.out, counters, ring.as_deref_mut()) {
                 Ok(true) => {}
                 Ok(false) => return Verdict::Keep,
                 Err(_) => return Verdict::Close,
             }
         }
     }
-    match write_out(c, out, counters, ring) {
+    match write_out(c, &mut bufs.out, counters, ring) {
         Ok(true) => {}
         Ok(false) => return Verdict::Keep,
         Err(_) => return Verdict::Close,
@@ -156,7 +214,7 @@ pub(super) fn drive<H: Handler + ?Sized>(
         // A file or stream answer's head is out: its body next, then whatever waited behind it.
         c.tail = Some(tail);
         let input = Input::nothing_new(!from_socket);
-        return drive(c, input, scratch, out, outbox, env, services, counters);
+        return drive(c, input, ctx, bufs);
     }
     if peer_done {
         c.eof = true;
@@ -179,15 +237,9 @@ pub(super) fn drive<H: Handler + ?Sized>(
 }
 
 /// Answers requests held in the connection's own input buffer.
-pub(super) fn process_inbuf<H: Handler + ?Sized>(
-    c: &mut Connection,
-    env: &Env<'_>,
-    services: &Services<'_, H>,
-    out: &mut Vec<u8>,
-    counters: &WorkerCounters,
-) {
-    let p = feed(c, None, env, services, out);
-    account(c, p, counters);
+pub(super) fn process_inbuf<H: Handler + ?Sized>(c: &mut Connection, ctx: &DriveCtx<'_, H>, out: &mut Vec<u8>) {
+    let p = feed(c, None, ctx, out);
+    account(c, p, ctx.counters);
     c.inbuf.drain(..p.consumed.min(c.inbuf.len()));
     c.inbuf_ready = !c.inbuf.is_empty() && (out.len() >= OUT_HIGH_WATER || !c.h1.wants_input());
     if c.inbuf.is_empty() && c.inbuf.capacity() > 0 {
@@ -196,28 +248,15 @@ pub(super) fn process_inbuf<H: Handler + ?Sized>(
     }
 }
 
-/// The services of one thread, borrowed for one call.
-pub(super) fn services<'a, H: ?Sized>(
-    handler: &'a Option<Arc<H>>,
-    table: &'a Option<Arc<UrlGroups>>,
-    path: &'a Arc<ReturnPath>,
-    wakes: &'a OwedWakes,
-    worker: usize,
-    now: Instant,
-) -> Services<'a, H> {
-    Services { handler: handler.as_deref(), table: table.as_deref(), path, wakes, worker, now }
-}
-
 /// Hands input to the connection's protocol state: `input`, or the connection's own `inbuf`.
 pub(super) fn feed<H: Handler + ?Sized>(
     c: &mut Connection,
     input: Option<&[u8]>,
-    env: &Env<'_>,
-    services: &Services<'_, H>,
+    ctx: &DriveCtx<'_, H>,
     out: &mut Vec<u8>,
 ) -> h1::Progress {
     let mut dispatch = Dispatch {
-        services,
+        services: &ctx.services,
         port: c.port,
         local_ip: c.local_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
         key: c.key,
@@ -227,7 +266,7 @@ pub(super) fn feed<H: Handler + ?Sized>(
         group: &mut c.group,
     };
     let input = input.unwrap_or(&c.inbuf);
-    c.h1.handle_input(input, env, &mut dispatch, out)
+    c.h1.handle_input(input, &ctx.env, &mut dispatch, out)
 }
 
 pub(super) fn account(c: &mut Connection, p: h1::Progress, counters: &WorkerCounters) {
@@ -354,13 +393,13 @@ pub(super) fn flush_outbuf(
 /// `Ok(true)`: nothing is left to send.
 /// File and stream body bytes count to the connection's group (`BytesSent`) as the kernel takes
 /// them.
-pub(super) fn send_tail(
+pub(super) fn send_tail<H: ?Sized>(
     c: &mut Connection,
     out: &mut Vec<u8>,
-    counters: &WorkerCounters,
-    worker: usize,
+    ctx: &DriveCtx<'_, H>,
     mut outbox: Option<&mut Outbox>,
 ) -> io::Result<bool> {
+    let (counters, worker) = (ctx.counters, ctx.services.worker);
     match &mut c.tail {
         None => return Ok(true),
         Some(Tail::Stream(source)) => {
@@ -428,9 +467,7 @@ impl<H: Handler + ?Sized> Worker<H> {
     /// Drives connection `key` (there) with `input`, which brings no bytes of its own.
     pub(super) fn drive_key(&mut self, key: usize, input: Input<'static>, now: Instant) -> Verdict {
         let Some(c) = self.conns.get_mut(key) else { return Verdict::Close };
-        let env = Env { common: &self.common, limits: &self.limits, draining: self.draining.is_some() };
-        let services = services(&self.handler, &self.table, &self.return_path, &self.wakes, self.index, now);
-        let counters = &self.counters[self.index];
-        drive(c, input, &mut self.scratch, &mut self.out, &mut self.outbox, &env, &services, counters)
+        let ctx = self.context.drive_ctx(self.draining.is_some(), now);
+        drive(c, input, &ctx, &mut self.bufs)
     }
 }

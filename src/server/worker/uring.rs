@@ -8,10 +8,10 @@ use mio::Events;
 use mio::net::TcpStream;
 
 use super::connection::{ARMED_CANCELLING, ARMED_RECV, ARMED_SEND, ARMED_SEND_TIMED, ARMED_STALLED, ARMED_WRITABLE};
-use super::pipeline::{Input, drive, services};
+use super::pipeline::{Input, drive};
 use super::tag::Op;
 use super::{ACCEPT_BACKOFF, Verdict, Worker};
-use crate::h1::{Env, Handler};
+use crate::h1::Handler;
 use crate::server::Backend;
 use crate::server::listener;
 use crate::server::ring::{Done, Ring};
@@ -35,7 +35,7 @@ impl<H: Handler + ?Sized> Worker<H> {
         // The waker stays registered with `mio`; the ring reports when its epoll descriptor has
         // events.
         ring.readable_multishot(self.poll.as_raw_fd(), Op::Epoll.encode());
-        if self.limits.max_connections.is_none() {
+        if self.context.limits.max_connections.is_none() {
             // Without a connection limit accepting never has to stop: the listeners accept
             // through the ring (no `epoll_wait` and `accept4` per connection).
             for l in &mut self.listeners {
@@ -51,7 +51,10 @@ impl<H: Handler + ?Sized> Worker<H> {
     /// is paused or the server stops).
     pub(super) fn arm_accepts(&mut self) {
         // With a connection limit, listeners stay with `mio` (see `start_backend`).
-        if self.limits.max_connections.is_some() || self.accept_paused_until.is_some() || self.draining.is_some() {
+        if self.context.limits.max_connections.is_some()
+            || self.accept_paused_until.is_some()
+            || self.draining.is_some()
+        {
             return;
         }
         let Some(ring) = &mut self.ring else { return };
@@ -150,12 +153,9 @@ impl<H: Handler + ?Sized> Worker<H> {
                     if bytes.is_empty() {
                         c.eof = true;
                     }
-                    let env = Env { common: &self.common, limits: &self.limits, draining: self.draining.is_some() };
-                    let services =
-                        services(&self.handler, &self.table, &self.return_path, &self.wakes, self.index, now);
-                    let counters = &self.counters[self.index];
+                    let ctx = self.context.drive_ctx(self.draining.is_some(), now);
                     let input = Input::Ring((!bytes.is_empty()).then_some(bytes));
-                    drive(c, input, &mut self.scratch, &mut self.out, &mut self.outbox, &env, &services, counters)
+                    drive(c, input, &ctx, &mut self.bufs)
                 })
             }
             _ => None, // stale: the connection is gone
@@ -186,23 +186,23 @@ impl<H: Handler + ?Sized> Worker<H> {
     /// A send completed: the kernel took its bytes (or part of them, or failed). All taken, the
     /// connection goes on with what waited behind it; part, the rest is sent as room opens.
     pub(super) fn on_send(&mut self, slot: u32, d: &Done, now: Instant) {
-        let Some((key, serial)) = self.outbox.owner(slot) else { return };
+        let Some((key, serial)) = self.bufs.outbox.owner(slot) else { return };
         let Some(c) =
             self.conns.get_mut(key).filter(|c| c.serial == serial && c.armed & ARMED_SEND != 0 && c.send_slot == slot)
         else {
             // Its connection is gone (the send was cancelled, or completed first).
-            self.outbox.release(slot);
+            self.bufs.outbox.release(slot);
             return;
         };
         if d.result < 0 && matches!(-d.result, libc::EINTR | libc::EAGAIN) {
-            self.outbox.requeue(slot);
+            self.bufs.outbox.requeue(slot);
             self.arm(key);
             return;
         }
         let Ok(n @ 1..) = usize::try_from(d.result) else {
             // The client is gone (reset, broken pipe…) or took nothing: the answers cannot be
             // sent. The send is over: its slot is freed here, not by `close`.
-            self.outbox.release(slot);
+            self.bufs.outbox.release(slot);
             c.armed &= !(ARMED_SEND | ARMED_STALLED | ARMED_SEND_TIMED);
             self.close(key);
             return;
@@ -210,19 +210,19 @@ impl<H: Handler + ?Sized> Worker<H> {
         if let Some(window) = &mut c.stall {
             window.took(n);
         }
-        if self.outbox.took(slot, n) {
+        if self.bufs.outbox.took(slot, n) {
             // The client's socket is full: the rest goes as room opens, and from now on the
             // client is judged by the rate it reads at.
             c.armed |= ARMED_STALLED;
             self.rearm(key);
             return;
         }
-        self.outbox.release(slot);
+        self.bufs.outbox.release(slot);
         // Stalled, its send-rate window ends; timed, its deadline was the send's: both need a rearm.
         let rearm = c.armed & (ARMED_STALLED | ARMED_SEND_TIMED) != 0;
         c.armed &= !(ARMED_SEND | ARMED_STALLED | ARMED_SEND_TIMED);
         if c.outbuf.is_empty() {
-            self.counters[self.index].responses_sent.add(u64::from(c.unsent));
+            self.context.counters().responses_sent.add(u64::from(c.unsent));
             c.unsent = 0;
             if !rearm
                 && c.tail.is_none()
@@ -270,7 +270,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             c.armed |= ARMED_CANCELLING;
         }
         if c.armed & ARMED_SEND != 0 {
-            if let Some((ptr, len)) = self.outbox.next_send(c.send_slot) {
+            if let Some((ptr, len)) = self.bufs.outbox.next_send(c.send_slot) {
                 // SAFETY: the bytes stay in their outbox slot, untouched, until the send's
                 // completion releases it (or the ring reports them leaked).
                 unsafe { ring.send(fd, ptr, len, Op::Send(c.send_slot).encode()) };
