@@ -6,7 +6,7 @@ use std::os::fd::IntoRawFd;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::connection::{ARMED_RECV, ARMED_SEND, ARMED_WRITABLE, Connection};
+use super::connection::{Connection, Mode};
 use super::tag::Op;
 use super::{Draining, Verdict, Worker};
 use crate::h1::Handler;
@@ -42,17 +42,17 @@ impl<H: Handler + ?Sized> Worker<H> {
             Verdict::Close => self.close(key),
             Verdict::Linger => {
                 let Some(conn) = self.conns.get_mut(key) else { return };
-                if conn.armed & ARMED_SEND != 0 {
+                if conn.armed.sending() {
                     // (No drive lingers with a send in flight.) Were the last answer still in the
                     // ring, lingering (a `shutdown`) would wait until it is sent: its completion
                     // drives the connection here again.
                     self.rearm(key);
                     return;
                 }
-                if conn.linger_until.is_none() {
+                if !conn.is_lingering() {
                     let _ = conn.stream.shutdown(Shutdown::Write);
                     let until = now + LINGER;
-                    conn.linger_until = Some(until);
+                    conn.mode = Mode::Lingering { dropped: 0 };
                     self.lingering.push_back((key, conn.serial, until));
                     // Whatever the client sent meanwhile is read (and dropped) now (with a receive
                     // in the ring too: these bytes are dropped, so their order does not matter).
@@ -73,18 +73,19 @@ impl<H: Handler + ?Sized> Worker<H> {
                 // A receive, poll or send in the ring holds the socket open: cancel them, and
                 // the socket closes when the kernel lets go of it.
                 let cancel = Op::Cancel.encode();
-                let send_queued = conn.armed & ARMED_SEND != 0 && self.bufs.outbox.is_queued(conn.send_slot);
-                if conn.armed & ARMED_RECV != 0 {
+                if conn.armed.receiving() {
                     ring.cancel(Op::recv(key, conn.serial).encode(), cancel);
                 }
-                if conn.armed & ARMED_WRITABLE != 0 {
+                if conn.armed.writable {
                     ring.cancel(Op::writable(key, conn.serial).encode(), cancel);
                 }
-                if send_queued {
-                    // The slot is freed at the send's completion (cancelled, or done after all).
-                    ring.cancel(Op::Send(conn.send_slot).encode(), cancel);
-                } else if conn.armed & ARMED_SEND != 0 {
-                    self.bufs.outbox.release(conn.send_slot);
+                if let Some(send) = conn.armed.send {
+                    if self.bufs.outbox.is_queued(send.slot) {
+                        // The slot is freed at the send's completion (cancelled, or done after all).
+                        ring.cancel(Op::Send(send.slot).encode(), cancel);
+                    } else {
+                        self.bufs.outbox.release(send.slot);
+                    }
                 }
                 // The descriptor is closed in the ring too, after the entries above: the kernel
                 // takes them in order, so none queued before can act on its number once another
@@ -153,7 +154,7 @@ impl<H: Handler + ?Sized> Worker<H> {
         let idle: Vec<usize> = self
             .conns
             .iter()
-            .filter(|(_, c)| c.linger_until.is_none() && c.is_idle() && (c.h1.served() > 0 || fresh_expired))
+            .filter(|(_, c)| !c.is_lingering() && c.is_idle() && (c.h1.served() > 0 || fresh_expired))
             .map(|(k, _)| k)
             .collect();
         for key in idle {

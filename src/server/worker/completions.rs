@@ -4,7 +4,6 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::Worker;
-use super::connection::ARMED_SEND;
 use super::pipeline::{Input, drive};
 use crate::h1::Handler;
 use crate::queue::Message;
@@ -31,7 +30,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             let run = batch.get(start..end).unwrap_or_default();
             start = end;
             let verdict = match self.conns.get_mut(key) {
-                Some(conn) if conn.linger_until.is_none() && run.iter().any(|d| d.serial == conn.serial) => {
+                Some(conn) if !conn.is_lingering() && run.iter().any(|d| d.serial == conn.serial) => {
                     let ctx = self.context.drive_ctx(self.draining.is_some(), now);
                     for done in run.iter().filter(|d| d.serial == conn.serial) {
                         match &done.what {
@@ -55,7 +54,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                     }
                     // Input held back (no room for a body, too many answers owed) may go on now.
                     conn.inbuf_ready = !conn.inbuf.is_empty();
-                    if !conn.outbuf.is_empty() || conn.armed & ARMED_SEND != 0 {
+                    if !conn.outbuf.is_empty() || conn.armed.sending() {
                         // Earlier output is still queued: keep the order.
                         conn.outbuf.extend_from_slice(&self.bufs.out);
                         self.bufs.out.clear();

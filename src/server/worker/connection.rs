@@ -3,7 +3,6 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Instant;
 
 use mio::net::TcpStream;
 use mio::{Interest, Token};
@@ -17,19 +16,83 @@ use crate::group::GroupCounters;
 use crate::h1::response::Tail;
 use crate::h1::{self, Handler, Phase};
 
-/// `Connection::armed` bits: a receive, a wait for room to write, is in the ring.
-pub(super) const ARMED_RECV: u8 = 1;
-pub(super) const ARMED_WRITABLE: u8 = 2;
-/// The receive is being cancelled (input held back grew past [`STASH_LIMIT`]).
-pub(super) const ARMED_CANCELLING: u8 = 4;
-/// A send is in flight (outbox slot `Connection::send_slot`), queued in the ring or about to be.
-pub(super) const ARMED_SEND: u8 = 8;
-/// The send in flight found the client's socket full (the kernel took part of it): its output
-/// now waits for the client, and the client's send rate is judged.
-pub(super) const ARMED_STALLED: u8 = 16;
-/// The connection's deadline is one set for its send in flight (its phase has none): kept, not
-/// moved later by each drive, so a client cannot postpone it by trickling bytes.
-pub(super) const ARMED_SEND_TIMED: u8 = 32;
+/// Whether a connection is served, or lingers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// Requests are read and answered.
+    Serving,
+    /// The server closed its side after its last answer, and drops what the client still sends
+    /// (so the client reads that answer rather than a reset) until the client ends, it sends too
+    /// much, or [`LINGER`](super::close::LINGER) passes (the deadline is kept in
+    /// `Worker::lingering`). `dropped`: the bytes dropped so far.
+    Lingering { dropped: u32 },
+}
+
+/// io_uring: what the ring holds for a connection (on epoll, always nothing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Armed {
+    /// The connection's multishot receive.
+    pub(super) recv: Recv,
+    /// A wait for room to write (`POLLOUT`) is in the ring.
+    pub(super) writable: bool,
+    /// The connection's send in flight, queued in the ring or about to be (at most one).
+    pub(super) send: Option<Sending>,
+}
+
+/// io_uring: a connection's multishot receive.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) enum Recv {
+    /// None in the ring.
+    #[default]
+    Off,
+    /// In the ring: its completions bring what the client sends.
+    On,
+    /// In the ring, and being cancelled (input held back grew past
+    /// [`STASH_LIMIT`](super::uring::STASH_LIMIT)); its last completion turns it `Off`.
+    Cancelling,
+}
+
+/// io_uring: a connection's send in flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Sending {
+    /// The outbox slot holding its bytes.
+    pub(super) slot: u32,
+    /// It found the client's socket full (the kernel took part of it): its output now waits for
+    /// the client, and the client's send rate is judged.
+    pub(super) stalled: bool,
+    /// The connection's deadline is one set for this send (its phase has none): kept, not moved
+    /// later by each drive, so a client cannot postpone it by trickling bytes.
+    pub(super) timed: bool,
+}
+
+impl Armed {
+    /// A receive is in the ring (cancelled or not).
+    pub(super) fn receiving(&self) -> bool {
+        self.recv != Recv::Off
+    }
+
+    /// A send is in flight.
+    pub(super) fn sending(&self) -> bool {
+        self.send.is_some()
+    }
+
+    /// The send in flight waits for the client (see [`Sending::stalled`]).
+    pub(super) fn stalled(&self) -> bool {
+        self.send.is_some_and(|s| s.stalled)
+    }
+
+    /// A send of outbox slot `slot` is now in flight.
+    pub(super) fn start_send(&mut self, slot: u32) {
+        self.send = Some(Sending { slot, stalled: false, timed: false });
+    }
+
+    /// The send in flight (if any) found the client's socket full.
+    pub(super) fn stall(&mut self) {
+        if let Some(send) = &mut self.send {
+            send.stalled = true;
+        }
+    }
+}
 
 /// One connection: its socket, protocol state, and the bytes it could not hand on yet.
 pub(super) struct Connection {
@@ -48,9 +111,8 @@ pub(super) struct Connection {
     pub(super) eof: bool,
     /// Answers owed when the peer's end-of-file arrives are still sent (`ServerBuilder::half_close`).
     pub(super) half_close: bool,
-    /// `Some(deadline)` once the server has closed its side and only drops reads.
-    pub(super) linger_until: Option<Instant>,
-    pub(super) lingered_bytes: u32,
+    /// Served, or lingering after the server closed its side.
+    pub(super) mode: Mode,
     pub(super) serial: u64,
     pub(super) key: usize,
     /// The listener's port and the connection's local address (found lazily on wildcard listeners).
@@ -75,29 +137,43 @@ pub(super) struct Connection {
     /// While output waits for the client (and there is a `min_send_rate`): what it took, per
     /// check. Boxed: only a connection that also holds unsent output (or a file tail) has one.
     pub(super) stall: Option<Box<SendWindow>>,
-    /// io_uring: the operations in the ring for this connection (`ARMED_*`).
-    pub(super) armed: u8,
-    /// io_uring: the outbox slot of the send in flight (with `ARMED_SEND`).
-    pub(super) send_slot: u32,
+    /// io_uring: the operations in the ring for this connection.
+    pub(super) armed: Armed,
 }
 
 impl Connection {
+    /// Nothing is owed either way: no input held, no output waiting, between requests, no
+    /// answer in flight (a stopping server closes such a connection).
     pub(super) fn is_idle(&self) -> bool {
         self.inbuf.is_empty()
             && self.outbuf.is_empty()
-            && self.armed & ARMED_SEND == 0
+            && !self.armed.sending()
             && self.h1.is_between_requests()
             && !self.h1.has_in_flight()
     }
-}
 
-impl Connection {
     /// Output is waiting for the client to take it (not for an application still writing).
     pub(super) fn waits_for_client(&self) -> bool {
         // (With the ring, `outbuf` behind a send in flight waits for that send, not the client.)
-        (!self.outbuf.is_empty() && self.armed & ARMED_SEND == 0)
-            || self.armed & ARMED_STALLED != 0
+        (!self.outbuf.is_empty() && !self.armed.sending())
+            || self.armed.stalled()
             || matches!(self.tail, Some(Tail::File(_)))
+    }
+
+    /// Whether the connection takes new input now: the client may still send, no request waits
+    /// in `inbuf` to be answered, no output waits (in `outbuf`, in a send in flight, or as a file
+    /// or stream body), and its protocol state reads (`h1::Conn::wants_input`: not once it is
+    /// closed, nor while a body reader is full or too many answers are owed). The one definition:
+    /// the ring keeps a receive armed while this holds (or the connection lingers), a send's
+    /// completion skips the drive when it still holds, and a receive's bytes go straight to `h1`
+    /// only while it holds and `inbuf` is empty.
+    pub(super) fn wants_input(&self) -> bool {
+        !self.eof
+            && !self.inbuf_ready
+            && self.outbuf.is_empty()
+            && !self.armed.sending()
+            && self.tail.is_none()
+            && self.h1.wants_input()
     }
 
     pub(super) fn eof_hint(&mut self) {
@@ -106,10 +182,21 @@ impl Connection {
 
     /// A lingering connection dropped `n` more bytes: `Close` once they are too many.
     pub(super) fn lingered(&mut self, n: usize) -> Verdict {
-        self.lingered_bytes = self.lingered_bytes.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
-        if self.lingered_bytes as usize > LINGER_MAX_BYTES { Verdict::Close } else { Verdict::Keep }
+        if let Mode::Lingering { dropped } = &mut self.mode {
+            *dropped = dropped.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+            if *dropped as usize > LINGER_MAX_BYTES {
+                return Verdict::Close;
+            }
+        }
+        Verdict::Keep
+    }
+
+    /// The server closed its side: the connection only drops what the client still sends.
+    pub(super) fn is_lingering(&self) -> bool {
+        matches!(self.mode, Mode::Lingering { .. })
     }
 }
+
 impl<H: Handler + ?Sized> Worker<H> {
     pub(super) fn add_connection(&mut self, mut stream: TcpStream, port: u16, local_ip: Option<IpAddr>) {
         // TCP_NODELAY came from the listener (see `listener::bind`).
@@ -138,8 +225,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             unsent: 0,
             eof: false,
             half_close: self.half_close,
-            linger_until: None,
-            lingered_bytes: 0,
+            mode: Mode::Serving,
             serial: self.next_serial,
             key,
             port,
@@ -154,8 +240,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             phase_since: self.now_tick,
             phase_served: 0,
             stall: None,
-            armed: 0,
-            send_slot: 0,
+            armed: Armed::default(),
         });
         let c = self.context.counters();
         c.connections_accepted.add(1);

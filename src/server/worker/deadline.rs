@@ -2,7 +2,6 @@
 
 use std::time::Instant;
 
-use super::connection::{ARMED_SEND, ARMED_SEND_TIMED, ARMED_STALLED};
 use super::pipeline::{Input, drive, write_out};
 use super::send_rate::{CHECK_TICKS, SendWindow, window_period};
 use super::{Verdict, Worker};
@@ -16,7 +15,7 @@ impl<H: Handler + ?Sized> Worker<H> {
         self.arm(key);
         let now_tick = self.now_tick;
         let Some(c) = self.conns.get_mut(key) else { return };
-        if c.linger_until.is_some() {
+        if c.is_lingering() {
             c.deadline = 0;
             return;
         }
@@ -40,7 +39,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             let served = c.h1.served();
             // (A body's deadline restarts with each arrival, but not while a send is in flight:
             // what arrives then is only held back, not read.)
-            if phase != c.phase || served != c.phase_served || (phase == Phase::Body && c.armed & ARMED_SEND == 0) {
+            if phase != c.phase || served != c.phase_served || (phase == Phase::Body && !c.armed.sending()) {
                 c.phase = phase;
                 c.phase_since = now_tick;
                 c.phase_served = served;
@@ -57,16 +56,16 @@ impl<H: Handler + ?Sized> Worker<H> {
         // A send in the ring that has not completed when the connection's deadline comes is
         // stuck on its client: from then on it is judged as unsent output (`on_deadline`). A
         // phase without a deadline gets one a check after the send was queued.
-        let deadline = match deadline {
-            0 if c.armed & ARMED_SEND != 0 => {
-                if c.armed & ARMED_SEND_TIMED != 0 && c.deadline != 0 {
+        let deadline = match (deadline, &mut c.armed.send) {
+            (0, Some(send)) => {
+                if send.timed && c.deadline != 0 {
                     c.deadline
                 } else {
-                    c.armed |= ARMED_SEND_TIMED;
+                    send.timed = true;
                     now_tick.saturating_add(CHECK_TICKS)
                 }
             }
-            d => d,
+            (d, _) => d,
         };
         c.deadline = deadline;
         if deadline != 0 && (c.armed_at == 0 || deadline < c.armed_at) {
@@ -102,10 +101,10 @@ impl<H: Handler + ?Sized> Worker<H> {
     pub(super) fn on_deadline(&mut self, key: usize, now: Instant) {
         let now_tick = self.now_tick;
         let Some(c) = self.conns.get_mut(key) else { return };
-        if c.armed & (ARMED_SEND | ARMED_STALLED) == ARMED_SEND {
+        if c.armed.sending() && !c.armed.stalled() {
             // Its answer is still in the ring when the connection's deadline came: the client is
             // not taking it. It is judged by its send rate from now on, not timed out as idle.
-            c.armed |= ARMED_STALLED;
+            c.armed.stall();
             self.rearm(key);
             return;
         }

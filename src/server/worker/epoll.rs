@@ -61,7 +61,7 @@ impl<H: Handler + ?Sized> Worker<H> {
     pub(super) fn on_conn_event(&mut self, key: usize, read_closed: bool, now: Instant) {
         let verdict = match self.conns.get_mut(key) {
             None => return,
-            Some(conn) if conn.linger_until.is_some() => linger_read(conn, &mut self.bufs.scratch),
+            Some(conn) if conn.is_lingering() => linger_read(conn, &mut self.bufs.scratch),
             Some(conn) => {
                 if read_closed {
                     conn.eof_hint();

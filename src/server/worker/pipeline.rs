@@ -6,7 +6,7 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::connection::{ARMED_SEND, ARMED_STALLED, Connection};
+use super::connection::Connection;
 use super::{Verdict, Worker};
 use crate::group::UrlGroups;
 use crate::h1::conn::OUT_HIGH_WATER;
@@ -119,11 +119,7 @@ pub(super) fn drive<H: Handler + ?Sized>(
         Input::Ring(bytes) => (false, bytes),
     };
     if let Some(bytes) = fresh
-        && (!c.inbuf.is_empty()
-            || !c.outbuf.is_empty()
-            || c.armed & ARMED_SEND != 0
-            || c.tail.is_some()
-            || !c.h1.wants_input())
+        && !(c.inbuf.is_empty() && c.wants_input())
     {
         // Bytes a receive brought while earlier input or output is held back wait behind it.
         c.inbuf.extend_from_slice(bytes);
@@ -295,7 +291,7 @@ pub(super) fn write_out(
         return Ok(true);
     }
     if let Some(outbox) = outbox.as_deref_mut() {
-        if c.armed & ARMED_SEND != 0 || !c.outbuf.is_empty() {
+        if c.armed.sending() || !c.outbuf.is_empty() {
             c.outbuf.extend_from_slice(out);
             out.clear();
             return Ok(false);
@@ -307,8 +303,7 @@ pub(super) fn write_out(
             let mut buf = outbox.spare(out.len());
             buf.extend_from_slice(out);
             out.clear();
-            c.send_slot = outbox.put(buf, c.key, c.serial);
-            c.armed |= ARMED_SEND;
+            c.armed.start_send(outbox.put(buf, c.key, c.serial));
             return Ok(false);
         }
         // A large output (a pipelined batch) is sent at once from the thread's buffer, still
@@ -339,7 +334,7 @@ pub(super) fn write_out(
         // The rest goes through the ring; the client's socket is full, so its send rate is
         // watched from now on.
         flush_outbuf(c, counters, outbox)?;
-        c.armed |= ARMED_STALLED;
+        c.armed.stall();
     }
     Ok(false)
 }
@@ -354,15 +349,14 @@ pub(super) fn flush_outbuf(
     outbox: Option<&mut Outbox>,
 ) -> io::Result<bool> {
     if let Some(outbox) = outbox {
-        if c.armed & ARMED_SEND != 0 {
+        if c.armed.sending() {
             return Ok(false);
         }
         if c.outbuf.is_empty() {
             return Ok(true);
         }
-        c.send_slot = outbox.put(std::mem::take(&mut c.outbuf), c.key, c.serial);
+        c.armed.start_send(outbox.put(std::mem::take(&mut c.outbuf), c.key, c.serial));
         c.out_pos = 0;
-        c.armed |= ARMED_SEND;
         return Ok(false);
     }
     while c.out_pos < c.outbuf.len() {

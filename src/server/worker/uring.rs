@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use mio::Events;
 use mio::net::TcpStream;
 
-use super::connection::{ARMED_CANCELLING, ARMED_RECV, ARMED_SEND, ARMED_SEND_TIMED, ARMED_STALLED, ARMED_WRITABLE};
+use super::connection::Recv;
 use super::pipeline::{Input, drive};
 use super::tag::Op;
 use super::{ACCEPT_BACKOFF, Verdict, Worker};
@@ -137,9 +137,9 @@ impl<H: Handler + ?Sized> Worker<H> {
         let Some(ring) = &self.ring else { return };
         let (bytes, bid) = ring.received(d);
         let verdict = match self.conns.get_mut(key) {
-            Some(c) if c.serial as u32 == serial && c.armed & ARMED_RECV != 0 => {
+            Some(c) if c.serial as u32 == serial && c.armed.receiving() => {
                 if !d.more() {
-                    c.armed &= !(ARMED_RECV | ARMED_CANCELLING);
+                    c.armed.recv = Recv::Off;
                 }
                 Some(if d.result < 0 {
                     match -d.result {
@@ -147,7 +147,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                         libc::ENOBUFS | libc::EINTR | libc::EAGAIN | libc::ECANCELED => Verdict::Keep,
                         _ => Verdict::Close,
                     }
-                } else if c.linger_until.is_some() {
+                } else if c.is_lingering() {
                     if bytes.is_empty() { Verdict::Close } else { c.lingered(bytes.len()) }
                 } else {
                     if bytes.is_empty() {
@@ -171,9 +171,9 @@ impl<H: Handler + ?Sized> Worker<H> {
     /// A connection's socket has room for its output again (or failed).
     pub(super) fn on_writable(&mut self, key: usize, serial: u32, now: Instant) {
         let verdict = match self.conns.get_mut(key) {
-            Some(c) if c.serial as u32 == serial && c.armed & ARMED_WRITABLE != 0 => {
-                c.armed &= !ARMED_WRITABLE;
-                if c.linger_until.is_some() {
+            Some(c) if c.serial as u32 == serial && c.armed.writable => {
+                c.armed.writable = false;
+                if c.is_lingering() {
                     return;
                 }
                 self.drive_key(key, Input::Ring(None), now)
@@ -188,7 +188,7 @@ impl<H: Handler + ?Sized> Worker<H> {
     pub(super) fn on_send(&mut self, slot: u32, d: &Done, now: Instant) {
         let Some((key, serial)) = self.bufs.outbox.owner(slot) else { return };
         let Some(c) =
-            self.conns.get_mut(key).filter(|c| c.serial == serial && c.armed & ARMED_SEND != 0 && c.send_slot == slot)
+            self.conns.get_mut(key).filter(|c| c.serial == serial && c.armed.send.is_some_and(|s| s.slot == slot))
         else {
             // Its connection is gone (the send was cancelled, or completed first).
             self.bufs.outbox.release(slot);
@@ -203,7 +203,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             // The client is gone (reset, broken pipe…) or took nothing: the answers cannot be
             // sent. The send is over: its slot is freed here, not by `close`.
             self.bufs.outbox.release(slot);
-            c.armed &= !(ARMED_SEND | ARMED_STALLED | ARMED_SEND_TIMED);
+            c.armed.send = None;
             self.close(key);
             return;
         };
@@ -213,26 +213,17 @@ impl<H: Handler + ?Sized> Worker<H> {
         if self.bufs.outbox.took(slot, n) {
             // The client's socket is full: the rest goes as room opens, and from now on the
             // client is judged by the rate it reads at.
-            c.armed |= ARMED_STALLED;
+            c.armed.stall();
             self.rearm(key);
             return;
         }
         self.bufs.outbox.release(slot);
         // Stalled, its send-rate window ends; timed, its deadline was the send's: both need a rearm.
-        let rearm = c.armed & (ARMED_STALLED | ARMED_SEND_TIMED) != 0;
-        c.armed &= !(ARMED_SEND | ARMED_STALLED | ARMED_SEND_TIMED);
+        let rearm = c.armed.send.take().is_some_and(|s| s.stalled || s.timed);
         if c.outbuf.is_empty() {
             self.context.counters().responses_sent.add(u64::from(c.unsent));
             c.unsent = 0;
-            if !rearm
-                && c.tail.is_none()
-                && !c.inbuf_ready
-                && !c.eof
-                && c.armed & ARMED_RECV != 0
-                && c.h1.wants_input()
-                && !c.h1.is_finished()
-                && !c.h1.tail_pending()
-            {
+            if !rearm && c.armed.receiving() && c.wants_input() {
                 // The common case, a keep-alive answer sent: nothing waited behind it, and the
                 // connection's receive and deadline (its phase's) are as they were.
                 return;
@@ -249,36 +240,26 @@ impl<H: Handler + ?Sized> Worker<H> {
         let Some(c) = self.conns.get_mut(key) else { return };
         let fd = c.stream.as_raw_fd();
         let (recv, writable) = (Op::recv(key, c.serial), Op::writable(key, c.serial));
-        let lingering = c.linger_until.is_some();
-        let wants_input = !c.eof
-            && !c.inbuf_ready
-            && c.outbuf.is_empty()
-            && c.armed & ARMED_SEND == 0
-            && c.tail.is_none()
-            && c.h1.wants_input()
-            && !c.h1.is_finished();
-        if (lingering || wants_input) && c.armed & ARMED_RECV == 0 {
+        let lingering = c.is_lingering();
+        let wants_input = c.wants_input();
+        if (lingering || wants_input) && !c.armed.receiving() {
             ring.recv(fd, recv.encode());
-            c.armed |= ARMED_RECV;
-        } else if !lingering
-            && !wants_input
-            && c.armed & (ARMED_RECV | ARMED_CANCELLING) == ARMED_RECV
-            && c.inbuf.len() >= STASH_LIMIT
-        {
+            c.armed.recv = Recv::On;
+        } else if !lingering && !wants_input && c.armed.recv == Recv::On && c.inbuf.len() >= STASH_LIMIT {
             // Bounded buffering: stop receiving what cannot be used yet.
             ring.cancel(recv.encode(), Op::Cancel.encode());
-            c.armed |= ARMED_CANCELLING;
+            c.armed.recv = Recv::Cancelling;
         }
-        if c.armed & ARMED_SEND != 0 {
-            if let Some((ptr, len)) = self.bufs.outbox.next_send(c.send_slot) {
+        if let Some(send) = c.armed.send {
+            if let Some((ptr, len)) = self.bufs.outbox.next_send(send.slot) {
                 // SAFETY: the bytes stay in their outbox slot, untouched, until the send's
                 // completion releases it (or the ring reports them leaked).
-                unsafe { ring.send(fd, ptr, len, Op::Send(c.send_slot).encode()) };
+                unsafe { ring.send(fd, ptr, len, Op::Send(send.slot).encode()) };
             }
-        } else if !lingering && c.waits_for_client() && c.armed & ARMED_WRITABLE == 0 {
+        } else if !lingering && c.waits_for_client() && !c.armed.writable {
             // (A send in the ring waits for room itself.)
             ring.writable(fd, writable.encode());
-            c.armed |= ARMED_WRITABLE;
+            c.armed.writable = true;
         }
     }
 }
