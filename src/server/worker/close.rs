@@ -35,7 +35,9 @@ pub(super) fn linger_read(c: &mut Connection, scratch: &mut [u8]) -> Verdict {
         }
     }
 }
+
 impl<H: Handler + ?Sized> Worker<H> {
+    /// Does what a drive decided for connection `key`: keep it (and rearm), close it, or linger.
     pub(super) fn apply(&mut self, key: usize, verdict: Verdict, now: Instant) {
         match verdict {
             Verdict::Keep => self.rearm(key),
@@ -66,6 +68,8 @@ impl<H: Handler + ?Sized> Worker<H> {
         }
     }
 
+    /// Closes connection `key` (if there) and releases what it holds: its ring operations, its
+    /// send's slot, its queued requests, its group and its connection place.
     pub(super) fn close(&mut self, key: usize) {
         if let Some(conn) = self.conns.try_remove(key) {
             let mut stream = Some(conn.stream);
@@ -114,6 +118,7 @@ impl<H: Handler + ?Sized> Worker<H> {
         }
     }
 
+    /// Closes the lingering connections whose time is up.
     pub(super) fn expire_lingering(&mut self, now: Instant) {
         while let Some(&(key, serial, until)) = self.lingering.front() {
             if until > now {
@@ -126,6 +131,7 @@ impl<H: Handler + ?Sized> Worker<H> {
         }
     }
 
+    /// Starts a graceful stop: accepts what the backlog holds, then closes the listeners.
     pub(super) fn begin_drain(&mut self, now: Instant) {
         self.draining = Some(Draining { started: now, deadline: now + self.shutdown_timeout });
         // Connections already in the backlog were accepted by the kernel: serve them too.

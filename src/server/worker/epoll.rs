@@ -23,6 +23,8 @@ impl<H: Handler + ?Sized> Worker<H> {
         }
     }
 
+    /// Accepts from listener `i` (through `mio`) until `WouldBlock`, the connection limit, or an
+    /// error that pauses accepting.
     pub(super) fn accept(&mut self, i: usize, now: Instant) {
         if self.accept_paused_until.is_some() {
             return;
@@ -58,6 +60,8 @@ impl<H: Handler + ?Sized> Worker<H> {
         }
     }
 
+    /// Connection `key` is readable or writable (or its peer half-closed): drive it, or drop what
+    /// it sends if it lingers.
     pub(super) fn on_conn_event(&mut self, key: usize, read_closed: bool, now: Instant) {
         let verdict = match self.conns.get_mut(key) {
             None => return,

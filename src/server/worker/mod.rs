@@ -18,7 +18,7 @@
 //! - `pipeline.rs`: one connection's pipeline: read, hand input to `h1`, write the answers out.
 //! - `epoll.rs`: readiness events and accepting from `mio` listeners.
 //! - `uring.rs`: the io_uring backend: what is armed in the ring, and its completions.
-//! - `tag.rs`: [`Op`](tag::Op), what each ring operation is for, and its 64-bit tag.
+//! - `tag.rs`: `Op`, what each ring operation is for, and its 64-bit tag.
 //! - `completions.rs`: messages from application threads (queued answers and the like).
 //! - `close.rs`: closing, lingering after a server-side close, the graceful drain.
 //! - `deadline.rs`: connection deadlines.
@@ -63,11 +63,6 @@ use tag::Op;
 /// The waker's token.
 pub(super) const WAKER: Token = Token(usize::MAX);
 
-/// A listener's entry in `Worker::listener_addrs`: its port, and its address unless it is a
-/// wildcard.
-fn listener_addr(addr: std::net::SocketAddr) -> (u16, Option<IpAddr>) {
-    (addr.port(), (!addr.ip().is_unspecified()).then_some(addr.ip()))
-}
 /// Listener `i` has token `LISTENER_BASE + i`; connections have their slab keys, far below.
 const LISTENER_BASE: usize = usize::MAX / 2;
 /// Size of the per-thread read buffer.
@@ -78,6 +73,12 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 const DRAIN_TICK: Duration = Duration::from_millis(20);
 /// How often accepting is retried while the server is at its connection limit.
 const FULL_RETRY: Duration = Duration::from_millis(20);
+
+/// A listener's entry in `Worker::listener_addrs`: its port, and its address unless it is a
+/// wildcard.
+fn listener_addr(addr: std::net::SocketAddr) -> (u16, Option<IpAddr>) {
+    (addr.port(), (!addr.ip().is_unspecified()).then_some(addr.ip()))
+}
 
 /// Everything a worker is built from.
 pub(super) struct Setup<H: ?Sized> {
@@ -176,6 +177,7 @@ enum Verdict {
     Close,
     Linger,
 }
+
 impl<H: Handler + ?Sized> Worker<H> {
     pub(super) fn new(setup: Setup<H>) -> io::Result<Self> {
         let mut listeners = Vec::new();

@@ -457,6 +457,7 @@ pub(super) fn send_tail<H: ?Sized>(
     c.unsent += c.h1.tail_sent(out);
     Ok(true)
 }
+
 impl<H: Handler + ?Sized> Worker<H> {
     /// Drives connection `key` (there) with `input`, which brings no bytes of its own.
     pub(super) fn drive_key(&mut self, key: usize, input: Input<'static>, now: Instant) -> Verdict {

@@ -19,6 +19,7 @@ use crate::server::ring::{Done, Ring};
 /// io_uring: input a connection holds back (its output waits, its body reader is full…) beyond
 /// which its multishot receive is cancelled, to be armed again once it wants input.
 pub(super) const STASH_LIMIT: usize = 64 * 1024;
+
 impl<H: Handler + ?Sized> Worker<H> {
     /// Sets up `backend` on this thread (the one that will submit to a ring) and tells `ready`
     /// which it got.
