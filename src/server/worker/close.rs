@@ -1,0 +1,170 @@
+//! The end of a connection: close, linger after a server-side close, and the graceful drain.
+
+use std::io::{self, Read};
+use std::net::Shutdown;
+use std::os::fd::IntoRawFd;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::connection::{Connection, Mode};
+use super::tag::Op;
+use super::{Draining, Verdict, Worker};
+use crate::app::Handler;
+
+/// How long a connection closed by the server keeps reading (and dropping) what the client still
+/// sends, so the client reads the last answer instead of a reset.
+pub(super) const LINGER: Duration = Duration::from_secs(2);
+/// Bytes dropped while lingering before giving up on the client.
+pub(super) const LINGER_MAX_BYTES: usize = 1024 * 1024;
+/// During a graceful stop, how long a connection that has not sent a request yet may take to.
+pub(super) const FRESH_GRACE: Duration = Duration::from_secs(1);
+
+/// Drops what a lingering connection sends; `Close` at its end-of-file, an error, or too much.
+pub(super) fn linger_read(c: &mut Connection, scratch: &mut [u8]) -> Verdict {
+    loop {
+        match c.stream.read(scratch) {
+            Ok(0) => return Verdict::Close,
+            Ok(n) => {
+                if c.lingered(n) == Verdict::Close {
+                    return Verdict::Close;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Verdict::Keep,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return Verdict::Close,
+        }
+    }
+}
+
+impl<H: Handler + ?Sized> Worker<H> {
+    /// Does what a drive decided for connection `key`: keep it (and rearm), close it, or linger.
+    pub(super) fn apply(&mut self, key: usize, verdict: Verdict, now: Instant) {
+        match verdict {
+            Verdict::Keep => self.rearm(key),
+            Verdict::Close => self.close(key),
+            Verdict::Linger => {
+                let Some(conn) = self.conns.get_mut(key) else { return };
+                if conn.armed.sending() {
+                    // (No drive lingers with a send in flight.) Were the last answer still in the
+                    // ring, lingering (a `shutdown`) would wait until it is sent: its completion
+                    // drives the connection here again.
+                    self.rearm(key);
+                    return;
+                }
+                if !conn.is_lingering() {
+                    let _ = conn.stream.shutdown(Shutdown::Write);
+                    let until = now + LINGER;
+                    conn.mode = Mode::Lingering { dropped: 0 };
+                    self.lingering.push_back((key, conn.serial, until));
+                    // Whatever the client sent meanwhile is read (and dropped) now (with a receive
+                    // in the ring too: these bytes are dropped, so their order does not matter).
+                    if linger_read(conn, &mut self.bufs.scratch) == Verdict::Close {
+                        self.close(key);
+                    } else {
+                        self.arm(key);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Closes connection `key` (if there) and releases what it holds: its ring operations, its
+    /// send's slot, its queued requests, its group and its connection place.
+    pub(super) fn close(&mut self, key: usize) {
+        if let Some(conn) = self.conns.try_remove(key) {
+            let mut stream = Some(conn.stream);
+            if let Some(ring) = &mut self.ring {
+                // A receive, poll or send in the ring holds the socket open: cancel them, and
+                // the socket closes when the kernel lets go of it.
+                let cancel = Op::Cancel.encode();
+                if conn.armed.receiving() {
+                    ring.cancel(Op::recv(key, conn.serial).encode(), cancel);
+                }
+                if conn.armed.writable {
+                    ring.cancel(Op::writable(key, conn.serial).encode(), cancel);
+                }
+                if let Some(send) = conn.armed.send {
+                    if self.bufs.outbox.is_queued(send.slot) {
+                        // The slot is freed at the send's completion (cancelled, or done after all).
+                        ring.cancel(Op::Send(send.slot).encode(), cancel);
+                    } else {
+                        self.bufs.outbox.release(send.slot);
+                    }
+                }
+                // The descriptor is closed in the ring too, after the entries above: the kernel
+                // takes them in order, so none queued before can act on its number once another
+                // file reuses it, and the close costs no call of its own.
+                if let Some(s) = stream.take() {
+                    ring.close(s.into_raw_fd(), cancel);
+                }
+            }
+            if let Some(flag) = &conn.disconnected {
+                flag.store(true, Ordering::Release);
+            }
+            if let Some(pipe) = &conn.body_pipe {
+                pipe.disconnect();
+            }
+            if let Some(group) = &conn.group {
+                group.leave();
+            }
+            if self.context.limits.max_connections.is_some() {
+                self.shared.release_place();
+            }
+            // Without the ring, dropping the stream closes the socket; on Linux that also removes
+            // it from the epoll set (we never duplicate connection descriptors), so no deregister
+            // call is spent.
+            drop(stream);
+            self.context.counters().current_connections.sub(1);
+        }
+    }
+
+    /// Closes the lingering connections whose time is up.
+    pub(super) fn expire_lingering(&mut self, now: Instant) {
+        while let Some(&(key, serial, until)) = self.lingering.front() {
+            if until > now {
+                break;
+            }
+            self.lingering.pop_front();
+            if self.conns.get(key).is_some_and(|c| c.serial == serial) {
+                self.close(key);
+            }
+        }
+    }
+
+    /// Starts a graceful stop: accepts what the backlog holds, then closes the listeners.
+    pub(super) fn begin_drain(&mut self, now: Instant) {
+        self.draining = Some(Draining { started: now, deadline: now + self.shutdown_timeout });
+        // Connections already in the backlog were accepted by the kernel: serve them too.
+        for i in 0..self.listeners.len() {
+            self.accept_paused_until = None;
+            self.accept(i, now);
+        }
+        if let Some(ring) = &mut self.ring {
+            // An accept in the ring holds its listener open: cancel it (a connection it still
+            // hands over is closed at once, as one arriving after the close would be refused).
+            for (i, armed) in self.accept_armed.iter_mut().enumerate() {
+                if std::mem::take(armed) {
+                    ring.cancel(Op::Accept(i).encode(), Op::Cancel.encode());
+                }
+            }
+        }
+        for mut l in self.listeners.drain(..) {
+            let _ = self.poll.registry().deregister(&mut l);
+        }
+    }
+
+    /// Closes every connection that has nothing in flight; a connection that has not sent its
+    /// first request yet gets [`FRESH_GRACE`] to do so.
+    pub(super) fn sweep_draining(&mut self, d: Draining, now: Instant) {
+        let fresh_expired = now >= d.started + FRESH_GRACE;
+        let idle: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.is_lingering() && c.is_idle() && (c.h1.served() > 0 || fresh_expired))
+            .map(|(k, _)| k)
+            .collect();
+        for key in idle {
+            self.close(key);
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! One connection's state, and how an accepted socket becomes one.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use mio::net::TcpStream;
+use mio::{Interest, Token};
+
+use super::close::LINGER_MAX_BYTES;
+use super::send_rate::SendWindow;
+use super::tag;
+use super::{Verdict, Worker};
+use crate::app::Handler;
+use crate::app::response::Tail;
+use crate::group::GroupCounters;
+use crate::h1::{self, Phase};
+use crate::pipe::BodyPipe;
+
+/// Whether a connection is served, or lingers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// Requests are read and answered.
+    Serving,
+    /// The server closed its side after its last answer, and drops what the client still sends
+    /// (so the client reads that answer rather than a reset) until the client ends, it sends too
+    /// much, or [`LINGER`](super::close::LINGER) passes (the deadline is kept in
+    /// `Worker::lingering`). `dropped`: the bytes dropped so far.
+    Lingering { dropped: u32 },
+}
+
+/// io_uring: what the ring holds for a connection (on epoll, always nothing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Armed {
+    /// The connection's multishot receive.
+    pub(super) recv: Recv,
+    /// A wait for room to write (`POLLOUT`) is in the ring.
+    pub(super) writable: bool,
+    /// The connection's send in flight, queued in the ring or about to be (at most one).
+    pub(super) send: Option<Sending>,
+}
+
+/// io_uring: a connection's multishot receive.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) enum Recv {
+    /// None in the ring.
+    #[default]
+    Off,
+    /// In the ring: its completions bring what the client sends.
+    On,
+    /// In the ring, and being cancelled (input held back grew past
+    /// [`STASH_LIMIT`](super::uring::STASH_LIMIT)); its last completion turns it `Off`.
+    Cancelling,
+}
+
+/// io_uring: a connection's send in flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Sending {
+    /// The outbox slot holding its bytes.
+    pub(super) slot: u32,
+    /// It found the client's socket full (the kernel took part of it): its output now waits for
+    /// the client, and the client's send rate is judged.
+    pub(super) stalled: bool,
+    /// The connection's deadline is one set for this send (its phase has none): kept, not moved
+    /// later by each drive, so a client cannot postpone it by trickling bytes.
+    pub(super) timed: bool,
+}
+
+impl Armed {
+    /// A receive is in the ring (cancelled or not).
+    pub(super) fn receiving(&self) -> bool {
+        self.recv != Recv::Off
+    }
+
+    /// A send is in flight.
+    pub(super) fn sending(&self) -> bool {
+        self.send.is_some()
+    }
+
+    /// The send in flight waits for the client (see [`Sending::stalled`]).
+    pub(super) fn stalled(&self) -> bool {
+        self.send.is_some_and(|s| s.stalled)
+    }
+
+    /// A send of outbox slot `slot` is now in flight.
+    pub(super) fn start_send(&mut self, slot: u32) {
+        self.send = Some(Sending { slot, stalled: false, timed: false });
+    }
+
+    /// The send in flight (if any) found the client's socket full.
+    pub(super) fn stall(&mut self) {
+        if let Some(send) = &mut self.send {
+            send.stalled = true;
+        }
+    }
+}
+
+/// One connection: its socket, protocol state, and the bytes it could not hand on yet.
+pub(super) struct Connection {
+    pub(super) stream: TcpStream,
+    pub(super) h1: h1::Conn,
+    /// Input not consumed yet: a partial request, or requests held back while output drains.
+    pub(super) inbuf: Vec<u8>,
+    /// `inbuf` may hold complete requests (processing stopped at the output high-water mark).
+    pub(super) inbuf_ready: bool,
+    /// Output the kernel has not taken yet, from `out_pos`.
+    pub(super) outbuf: Vec<u8>,
+    pub(super) out_pos: usize,
+    /// Responses encoded but not yet fully handed to the kernel.
+    pub(super) unsent: u32,
+    /// The peer has finished sending.
+    pub(super) eof: bool,
+    /// Answers owed when the peer's end-of-file arrives are still sent (`ServerBuilder::half_close`).
+    pub(super) half_close: bool,
+    /// Served, or lingering after the server closed its side.
+    pub(super) mode: Mode,
+    pub(super) serial: u64,
+    pub(super) key: usize,
+    /// The listener's port and the connection's local address (found lazily on wildcard listeners).
+    pub(super) port: u16,
+    pub(super) local_ip: Option<IpAddr>,
+    /// Shared with this connection's queued requests; set when it closes.
+    pub(super) disconnected: Option<Arc<AtomicBool>>,
+    /// The body of the queued request streaming now.
+    pub(super) body_pipe: Option<Arc<BodyPipe>>,
+    /// The URL group this connection is counted in.
+    pub(super) group: Option<Arc<GroupCounters>>,
+    /// An answer's body being sent after `outbuf` and before anything else: a file (with
+    /// `sendfile`) or a stream an application thread writes.
+    pub(super) tail: Option<Tail>,
+    /// Timer state (wheel ticks; 0: none): the current deadline and the tick of the live wheel
+    /// entry; the phase last seen, since when, and at which request.
+    pub(super) deadline: u32,
+    pub(super) armed_at: u32,
+    pub(super) phase: Phase,
+    pub(super) phase_since: u32,
+    pub(super) phase_served: u32,
+    /// While output waits for the client (and there is a `min_send_rate`): what it took, per
+    /// check. Boxed: only a connection that also holds unsent output (or a file tail) has one.
+    pub(super) stall: Option<Box<SendWindow>>,
+    /// io_uring: the operations in the ring for this connection.
+    pub(super) armed: Armed,
+}
+
+impl Connection {
+    /// Nothing is owed either way: no input held, no output waiting, between requests, no
+    /// answer in flight (a stopping server closes such a connection).
+    pub(super) fn is_idle(&self) -> bool {
+        self.inbuf.is_empty()
+            && self.outbuf.is_empty()
+            && !self.armed.sending()
+            && self.h1.is_between_requests()
+            && !self.h1.has_in_flight()
+    }
+
+    /// Output is waiting for the client to take it (not for an application still writing).
+    pub(super) fn waits_for_client(&self) -> bool {
+        // (With the ring, `outbuf` behind a send in flight waits for that send, not the client.)
+        (!self.outbuf.is_empty() && !self.armed.sending())
+            || self.armed.stalled()
+            || matches!(self.tail, Some(Tail::File(_)))
+    }
+
+    /// Whether the connection takes new input now: the client may still send, no request waits
+    /// in `inbuf` to be answered, no output waits (in `outbuf`, in a send in flight, or as a file
+    /// or stream body), and its protocol state reads (`h1::Conn::wants_input`: not once it is
+    /// closed, nor while a body reader is full or too many answers are owed). The one definition:
+    /// the ring keeps a receive armed while this holds (or the connection lingers), a send's
+    /// completion skips the drive when it still holds, and a receive's bytes go straight to `h1`
+    /// only while it holds and `inbuf` is empty.
+    pub(super) fn wants_input(&self) -> bool {
+        !self.eof
+            && !self.inbuf_ready
+            && self.outbuf.is_empty()
+            && !self.armed.sending()
+            && self.tail.is_none()
+            && self.h1.wants_input()
+    }
+
+    pub(super) fn eof_hint(&mut self) {
+        self.eof = true;
+    }
+
+    /// A lingering connection dropped `n` more bytes: `Close` once they are too many.
+    pub(super) fn lingered(&mut self, n: usize) -> Verdict {
+        if let Mode::Lingering { dropped } = &mut self.mode {
+            *dropped = dropped.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+            if *dropped as usize > LINGER_MAX_BYTES {
+                return Verdict::Close;
+            }
+        }
+        Verdict::Keep
+    }
+
+    /// The server closed its side: the connection only drops what the client still sends.
+    pub(super) fn is_lingering(&self) -> bool {
+        matches!(self.mode, Mode::Lingering { .. })
+    }
+}
+
+impl<H: Handler + ?Sized> Worker<H> {
+    pub(super) fn add_connection(&mut self, mut stream: TcpStream, port: u16, local_ip: Option<IpAddr>) {
+        // TCP_NODELAY came from the listener (see `listener::bind`).
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        let registered = if self.ring.is_some() {
+            // The ring's operations carry the key in 30 bits.
+            key < tag::KEYS
+        } else {
+            self.poll.registry().register(&mut stream, Token(key), Interest::READABLE | Interest::WRITABLE).is_ok()
+        };
+        if !registered {
+            if self.context.limits.max_connections.is_some() {
+                self.shared.release_place();
+            }
+            return;
+        }
+        self.next_serial += 1;
+        entry.insert(Connection {
+            stream,
+            h1: h1::Conn::new(),
+            inbuf: Vec::new(),
+            inbuf_ready: false,
+            outbuf: Vec::new(),
+            out_pos: 0,
+            unsent: 0,
+            eof: false,
+            half_close: self.half_close,
+            mode: Mode::Serving,
+            serial: self.next_serial,
+            key,
+            port,
+            local_ip,
+            disconnected: None,
+            body_pipe: None,
+            group: None,
+            tail: None,
+            deadline: 0,
+            armed_at: 0,
+            phase: Phase::Idle,
+            phase_since: self.now_tick,
+            phase_served: 0,
+            stall: None,
+            armed: Armed::default(),
+        });
+        let c = self.context.counters();
+        c.connections_accepted.add(1);
+        c.current_connections.add(1);
+        // The first request may already be waiting; registration reports it as an event anyway.
+        // Until then the connection is idle: a client that connects and says nothing is closed
+        // after `idle_connection`.
+        self.rearm(key);
+    }
+}

@@ -1,0 +1,153 @@
+//! Connection deadlines: setting them from what a connection waits for, and acting when they pass.
+
+use std::time::Instant;
+
+use super::pipeline::{Input, drive, write_out};
+use super::send_rate::{CHECK_TICKS, SendWindow, window_period};
+use super::{Verdict, Worker};
+use crate::app::Handler;
+use crate::h1::Phase;
+use crate::server::timer::Wheel;
+
+impl<H: Handler + ?Sized> Worker<H> {
+    /// Sets a kept connection's deadline from what it waits for now; arms the wheel only when the
+    /// deadline moved earlier than its live entry (a later one is found when that entry fires).
+    pub(super) fn rearm(&mut self, key: usize) {
+        self.arm(key);
+        let now_tick = self.now_tick;
+        let Some(c) = self.conns.get_mut(key) else { return };
+        if c.is_lingering() {
+            c.deadline = 0;
+            return;
+        }
+        let t = &self.timeouts;
+        let deadline = if c.waits_for_client() {
+            if t.min_send_rate == 0 {
+                0
+            } else {
+                let stream = &c.stream;
+                let window = c.stall.get_or_insert_with(|| {
+                    // No segment size (cannot happen on a connected socket): the shortest window.
+                    let mss = socket2::SockRef::from(stream).tcp_mss().unwrap_or(0);
+                    Box::new(SendWindow::new(now_tick, window_period(mss, t.min_send_rate)))
+                });
+                // Checks keep to their schedule: writes in between do not move them.
+                window.next
+            }
+        } else {
+            c.stall = None;
+            let phase = c.h1.phase();
+            let served = c.h1.served();
+            // (A body's deadline restarts with each arrival, but not while a send is in flight:
+            // what arrives then is only held back, not read.)
+            if phase != c.phase || served != c.phase_served || (phase == Phase::Body && !c.armed.sending()) {
+                c.phase = phase;
+                c.phase_since = now_tick;
+                c.phase_served = served;
+            }
+            let since = c.phase_since;
+            match phase {
+                Phase::Idle => Wheel::after(since, t.idle_connection),
+                Phase::Head => Wheel::after(since, t.header_wait),
+                Phase::Body => Wheel::after(since, t.entity_body),
+                Phase::Drain => Wheel::after(since, t.drain_entity_body),
+                Phase::App | Phase::Closed => 0,
+            }
+        };
+        // A send in the ring that has not completed when the connection's deadline comes is
+        // stuck on its client: from then on it is judged as unsent output (`on_deadline`). A
+        // phase without a deadline gets one a check after the send was queued.
+        let deadline = match (deadline, &mut c.armed.send) {
+            (0, Some(send)) => {
+                if send.timed && c.deadline != 0 {
+                    c.deadline
+                } else {
+                    send.timed = true;
+                    now_tick.saturating_add(CHECK_TICKS)
+                }
+            }
+            (d, _) => d,
+        };
+        c.deadline = deadline;
+        if deadline != 0 && (c.armed_at == 0 || deadline < c.armed_at) {
+            c.armed_at = self.wheel.insert(key, c.serial, deadline);
+        }
+    }
+
+    /// Acts on every connection whose deadline has come.
+    pub(super) fn expire_timers(&mut self, now: Instant) {
+        let mut due = std::mem::take(&mut self.due);
+        self.wheel.expire(self.now_tick, &mut due);
+        for e in due.drain(..) {
+            let key = e.key as usize;
+            let Some(c) = self.conns.get_mut(key) else { continue };
+            if c.serial as u32 != e.serial || c.armed_at != e.at {
+                continue; // stale: the connection re-armed earlier, or is another one
+            }
+            c.armed_at = 0;
+            if c.deadline == 0 {
+                continue;
+            }
+            if c.deadline > self.now_tick {
+                c.armed_at = self.wheel.insert(key, c.serial, c.deadline);
+                continue;
+            }
+            self.on_deadline(key, now);
+        }
+        self.due = due;
+    }
+
+    /// A connection's deadline passed: a client too slow to read is dropped; a partial request
+    /// gets `408`; an idle or draining connection is closed.
+    pub(super) fn on_deadline(&mut self, key: usize, now: Instant) {
+        let now_tick = self.now_tick;
+        let Some(c) = self.conns.get_mut(key) else { return };
+        if c.armed.sending() && !c.armed.stalled() {
+            // Its answer is still in the ring when the connection's deadline came: the client is
+            // not taking it. It is judged by its send rate from now on, not timed out as idle.
+            c.armed.stall();
+            self.rearm(key);
+            return;
+        }
+        let ctx = self.context.drive_ctx(self.draining.is_some(), now);
+        if c.waits_for_client() {
+            // First hand the socket the room the client made since the last writable edge (as a
+            // spurious event would: drive only writes what fits), then judge what it took.
+            let input = Input::nothing_new(self.ring.is_some());
+            let mut verdict = drive(c, input, &ctx, &mut self.bufs);
+            if verdict == Verdict::Keep
+                && c.waits_for_client()
+                && let Some(window) = &mut c.stall
+                && let Some(taken) = window.roll(now_tick)
+                && u128::from(taken) * 1000 < u128::from(self.timeouts.min_send_rate) * window.length().as_millis()
+            {
+                ctx.counters.timed_out.add(1);
+                verdict = Verdict::Close;
+            }
+            self.apply(key, verdict, now);
+            return;
+        }
+        if c.h1.phase() == Phase::Body
+            && let Some(pipe) = c.body_pipe.take()
+        {
+            pipe.finish(Some(408));
+        }
+        let answered = c.h1.time_out(&ctx.env, &mut self.bufs.out);
+        c.unsent += u32::from(answered);
+        ctx.counters.timed_out.add(1);
+        let verdict = if c.h1.has_in_flight() {
+            // The `408` waits behind answers still owed; the connection ends after them.
+            Verdict::Keep
+        } else {
+            // Everything the client sent was read already, so closing sends the `408` and a FIN,
+            // not a reset; a client this slow is not lingered for.
+            // The `408` is written at once, also with the ring, so the close follows it now (no
+            // send is in flight here: a connection with one was judged above).
+            match write_out(c, &mut self.bufs.out, ctx.counters, None) {
+                Ok(false) if answered => Verdict::Linger,
+                _ => Verdict::Close,
+            }
+        };
+        self.apply(key, verdict, now);
+    }
+}

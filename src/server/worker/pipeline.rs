@@ -1,0 +1,470 @@
+//! The per-connection pipeline: read, hand input to `h1`, write the answers out.
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::connection::Connection;
+use super::{Verdict, Worker};
+use crate::app::Handler;
+use crate::app::queue::OwedWakes;
+use crate::app::queued::ReturnPath;
+use crate::app::response::Tail;
+use crate::group::UrlGroups;
+use crate::h1::conn::OUT_HIGH_WATER;
+use crate::h1::encode::CommonHeaders;
+use crate::h1::{self, Env};
+use crate::limits::Limits;
+use crate::server::dispatch::{Dispatch, Services};
+use crate::server::outbox::Outbox;
+use crate::stats::WorkerCounters;
+
+/// io_uring: output of at least this many bytes (a pipelined batch: 16 of the sample's answers
+/// are 10 KiB) is sent at once with a `send` call from the thread's output buffer, still in cache,
+/// the call's cost shared by many answers; smaller output (a keep-alive answer) goes through the
+/// ring, which saves the call. (Measured at pipeline16, every send through the ring cost 3–9%
+/// more CPU per request than direct sends in two of three runs; the differences are near the
+/// run-to-run noise.)
+pub(super) const DIRECT_SEND_MIN: usize = 4 * 1024;
+
+/// What answering requests reads on one thread, the same for every connection (owned by the
+/// [`Worker`]; each drive borrows it as a [`DriveCtx`]).
+pub(super) struct Context<H: ?Sized> {
+    /// The handler of a server built without URL groups.
+    pub(super) handler: Option<Arc<H>>,
+    /// This thread's copy of the routing table (a server built with URL groups).
+    pub(super) table: Option<Arc<UrlGroups>>,
+    /// Shared by every queued request's handle (one reference count per request, not three).
+    pub(super) return_path: Arc<ReturnPath>,
+    /// Receivers to wake for requests queued in this pass (fired at its end).
+    pub(super) wakes: OwedWakes,
+    /// The `Server` and `Date` lines, the latter refreshed once a second by the loop.
+    pub(super) common: CommonHeaders,
+    pub(super) limits: Limits,
+    /// Every thread's counters, and this thread's index among them.
+    pub(super) counters: Arc<[WorkerCounters]>,
+    pub(super) index: usize,
+}
+
+impl<H: ?Sized> Context<H> {
+    /// This thread's counters.
+    pub(super) fn counters(&self) -> &WorkerCounters {
+        &self.counters[self.index]
+    }
+
+    /// What a drive in the pass that began at `now` reads (`draining`: the server is stopping).
+    pub(super) fn drive_ctx(&self, draining: bool, now: Instant) -> DriveCtx<'_, H> {
+        DriveCtx {
+            env: Env { common: &self.common, limits: &self.limits, draining },
+            services: Services {
+                handler: self.handler.as_deref(),
+                table: self.table.as_deref(),
+                path: &self.return_path,
+                wakes: &self.wakes,
+                worker: self.index,
+                now,
+            },
+            counters: self.counters(),
+        }
+    }
+}
+
+/// What a drive reads: the protocol's environment, the services requests are dispatched to, and
+/// the thread's counters.
+pub(super) struct DriveCtx<'a, H: ?Sized> {
+    pub(super) env: Env<'a>,
+    pub(super) services: Services<'a, H>,
+    pub(super) counters: &'a WorkerCounters,
+}
+
+/// The thread's buffers a drive writes into (one set per thread, reused by every connection).
+pub(super) struct Buffers {
+    /// Every read lands here ([`SCRATCH`](super::SCRATCH) bytes).
+    pub(super) scratch: Box<[u8]>,
+    /// Every answer is encoded here, then written with one call per wakeup.
+    pub(super) out: Vec<u8>,
+    /// io_uring: the output of sends in flight.
+    pub(super) outbox: Outbox,
+}
+
+/// Where a drive takes new input from.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Input<'a> {
+    /// epoll: the socket, read until it is empty.
+    Socket,
+    /// io_uring: the bytes a receive brought, if any (the socket is never read directly: a
+    /// receive in the ring could take bytes that come before); the end of input is
+    /// `Connection::eof`.
+    Ring(Option<&'a [u8]>),
+}
+
+impl Input<'_> {
+    /// A drive that brings no bytes of its own (an answer came, a deadline, room to write): the
+    /// socket may be read (epoll), or not (ring).
+    pub(super) fn nothing_new(ring: bool) -> Input<'static> {
+        if ring { Input::Ring(None) } else { Input::Socket }
+    }
+}
+
+/// Reads and answers what a connection sent, writes the answers, and says what becomes of it.
+pub(super) fn drive<H: Handler + ?Sized>(
+    c: &mut Connection,
+    input: Input<'_>,
+    ctx: &DriveCtx<'_, H>,
+    bufs: &mut Buffers,
+) -> Verdict {
+    let counters = ctx.counters;
+    let (from_socket, mut fresh) = match input {
+        Input::Socket => (true, None),
+        Input::Ring(bytes) => (false, bytes),
+    };
+    if let Some(bytes) = fresh
+        && !(c.inbuf.is_empty() && c.wants_input())
+    {
+        // Bytes a receive brought while earlier input or output is held back wait behind it.
+        c.inbuf.extend_from_slice(bytes);
+        c.inbuf_ready = true;
+        fresh = None;
+    }
+    // Output the kernel refused earlier goes first, then a file or stream body being sent; nothing new is read
+    // until both are gone.
+    // With the ring, output goes to the outbox (`ring`), sent when the thread next enters the kernel.
+    let mut ring = (!from_socket).then_some(&mut bufs.outbox);
+    match flush_outbuf(c, counters, ring.as_deref_mut())
+        .and_then(|done| if done { send_tail(c, &mut bufs.out, ctx, ring.as_deref_mut()) } else { Ok(false) })
+    {
+        Ok(true) => {}
+        Ok(false) => return Verdict::Keep,
+        Err(_) => return Verdict::Close,
+    }
+    let mut peer_done = false;
+    if ctx.services.table.is_some() && c.local_ip.is_none() {
+        // A wildcard listener: the IP-literal class routes by the connection's local address.
+        c.local_ip = Some(c.stream.local_addr().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip()));
+    }
+    loop {
+        if !c.h1.wants_input() {
+            break;
+        }
+        if c.inbuf_ready {
+            process_inbuf(c, ctx, &mut bufs.out);
+        } else {
+            let input: &[u8] = if from_socket {
+                let n = match c.stream.read(&mut bufs.scratch) {
+                    Ok(0) => {
+                        peer_done = true;
+                        0
+                    }
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => return Verdict::Close,
+                };
+                if n == 0 {
+                    break;
+                }
+                bufs.scratch.get(..n).unwrap_or_default()
+            } else {
+                match fresh.take() {
+                    Some(bytes) => bytes,
+                    None => {
+                        peer_done = c.eof;
+                        break;
+                    }
+                }
+            };
+            let n = input.len();
+            if c.inbuf.is_empty() {
+                let p = feed(c, Some(input), ctx, &mut bufs.out);
+                account(c, p, counters);
+                if let Some(rest) = input.get(p.consumed..)
+                    && !rest.is_empty()
+                {
+                    c.inbuf.extend_from_slice(rest);
+                    c.inbuf_ready = bufs.out.len() >= OUT_HIGH_WATER || !c.h1.wants_input();
+                }
+            } else {
+                c.inbuf.extend_from_slice(input);
+                process_inbuf(c, ctx, &mut bufs.out);
+            }
+            if from_socket && n < bufs.scratch.len() && !c.eof && !c.inbuf_ready {
+                break;
+            }
+        }
+        if bufs.out.len() >= OUT_HIGH_WATER {
+            match write_out(c, &mut bufs.out, counters, ring.as_deref_mut()) {
+                Ok(true) => {}
+                Ok(false) => return Verdict::Keep,
+                Err(_) => return Verdict::Close,
+            }
+        }
+    }
+    match write_out(c, &mut bufs.out, counters, ring) {
+        Ok(true) => {}
+        Ok(false) => return Verdict::Keep,
+        Err(_) => return Verdict::Close,
+    }
+    if c.tail.is_none()
+        && let Some(tail) = c.h1.take_tail()
+    {
+        // A file or stream answer's head is out: its body next, then whatever waited behind it.
+        c.tail = Some(tail);
+        let input = Input::nothing_new(!from_socket);
+        return drive(c, input, ctx, bufs);
+    }
+    if peer_done {
+        c.eof = true;
+    }
+    if c.h1.is_finished() {
+        if c.h1.wants_linger() && !c.eof { Verdict::Linger } else { Verdict::Close }
+    } else if peer_done && c.half_close && c.inbuf.is_empty() && c.h1.owes_only_answers() {
+        // The client finished sending (a half-close, as `printf … | nc -N` does, or it is gone
+        // altogether: a FIN cannot tell). No further request is read, and the answers still owed
+        // are sent; a write that fails closes the connection then.
+        c.h1.close();
+        Verdict::Keep
+    } else if peer_done {
+        // The client went away in the middle of a request (or with nothing owed): close; a
+        // queued request sees `is_disconnected` and a body being read ends `Gone`.
+        Verdict::Close
+    } else {
+        Verdict::Keep
+    }
+}
+
+/// Answers requests held in the connection's own input buffer.
+pub(super) fn process_inbuf<H: Handler + ?Sized>(c: &mut Connection, ctx: &DriveCtx<'_, H>, out: &mut Vec<u8>) {
+    let p = feed(c, None, ctx, out);
+    account(c, p, ctx.counters);
+    c.inbuf.drain(..p.consumed.min(c.inbuf.len()));
+    c.inbuf_ready = !c.inbuf.is_empty() && (out.len() >= OUT_HIGH_WATER || !c.h1.wants_input());
+    if c.inbuf.is_empty() && c.inbuf.capacity() > 0 {
+        // An idle connection holds no buffer.
+        c.inbuf = Vec::new();
+    }
+}
+
+/// Hands input to the connection's protocol state: `input`, or the connection's own `inbuf`.
+pub(super) fn feed<H: Handler + ?Sized>(
+    c: &mut Connection,
+    input: Option<&[u8]>,
+    ctx: &DriveCtx<'_, H>,
+    out: &mut Vec<u8>,
+) -> h1::Progress {
+    let mut dispatch = Dispatch {
+        services: &ctx.services,
+        port: c.port,
+        local_ip: c.local_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        key: c.key,
+        serial: c.serial,
+        disconnected: &mut c.disconnected,
+        body_pipe: &mut c.body_pipe,
+        group: &mut c.group,
+    };
+    let input = input.unwrap_or(&c.inbuf);
+    c.h1.handle_input(input, &ctx.env, &mut dispatch, out)
+}
+
+pub(super) fn account(c: &mut Connection, p: h1::Progress, counters: &WorkerCounters) {
+    if p.requests > 0 {
+        counters.requests_received.add(u64::from(p.requests));
+    }
+    if p.too_large > 0 {
+        counters.too_large.add(u64::from(p.too_large));
+    }
+    c.unsent += p.responses;
+}
+
+/// Writes the thread's output buffer; what the kernel does not take moves to the connection.
+/// `Ok(true)`: everything was written.
+///
+/// With the ring (`outbox`), small output becomes the connection's send (in an outbox slot), or
+/// waits in `outbuf` behind the send in flight: `Ok(false)`, and the send's completion drives
+/// the connection on.
+pub(super) fn write_out(
+    c: &mut Connection,
+    out: &mut Vec<u8>,
+    counters: &WorkerCounters,
+    mut outbox: Option<&mut Outbox>,
+) -> io::Result<bool> {
+    if out.is_empty() {
+        return Ok(true);
+    }
+    if let Some(outbox) = outbox.as_deref_mut() {
+        if c.armed.sending() || !c.outbuf.is_empty() {
+            c.outbuf.extend_from_slice(out);
+            out.clear();
+            return Ok(false);
+        }
+        if out.len() < DIRECT_SEND_MIN && outbox.has_room() {
+            // Copied (a few hundred bytes) into a buffer of its size: the thread's output buffer
+            // stays the one, in cache, and what is kept for sends is small (and bounded: with
+            // many sends in flight, the rest go out directly).
+            let mut buf = outbox.spare(out.len());
+            buf.extend_from_slice(out);
+            out.clear();
+            c.armed.start_send(outbox.put(buf, c.key, c.serial));
+            return Ok(false);
+        }
+        // A large output (a pipelined batch) is sent at once from the thread's buffer, still
+        // in cache; what the kernel does not take becomes the connection's send.
+    }
+    let mut written = 0;
+    while written < out.len() {
+        match c.stream.write(out.get(written..).unwrap_or_default()) {
+            Ok(0) => break,
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                out.clear();
+                return Err(e);
+            }
+        }
+    }
+    if written == out.len() {
+        out.clear();
+        counters.responses_sent.add(u64::from(c.unsent));
+        c.unsent = 0;
+        return Ok(true);
+    }
+    c.outbuf.extend_from_slice(out.get(written..).unwrap_or_default());
+    out.clear();
+    if outbox.is_some() {
+        // The rest goes through the ring; the client's socket is full, so its send rate is
+        // watched from now on.
+        flush_outbuf(c, counters, outbox)?;
+        c.armed.stall();
+    }
+    Ok(false)
+}
+
+/// Writes what the connection holds back. `Ok(true)`: nothing is left.
+///
+/// With the ring (`outbox`): `Ok(false)` while a send is in flight; what waits in `outbuf` becomes
+/// the next send.
+pub(super) fn flush_outbuf(
+    c: &mut Connection,
+    counters: &WorkerCounters,
+    outbox: Option<&mut Outbox>,
+) -> io::Result<bool> {
+    if let Some(outbox) = outbox {
+        if c.armed.sending() {
+            return Ok(false);
+        }
+        if c.outbuf.is_empty() {
+            return Ok(true);
+        }
+        c.armed.start_send(outbox.put(std::mem::take(&mut c.outbuf), c.key, c.serial));
+        c.out_pos = 0;
+        return Ok(false);
+    }
+    while c.out_pos < c.outbuf.len() {
+        match c.stream.write(c.outbuf.get(c.out_pos..).unwrap_or_default()) {
+            Ok(0) => return Ok(false),
+            Ok(n) => {
+                c.out_pos += n;
+                if let Some(window) = &mut c.stall {
+                    window.took(n);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    if !c.outbuf.is_empty() {
+        c.outbuf = Vec::new();
+        c.out_pos = 0;
+        counters.responses_sent.add(u64::from(c.unsent));
+        c.unsent = 0;
+    }
+    Ok(true)
+}
+
+/// Sends what follows the last answer's head: a file with `sendfile(2)`, or what a stream's
+/// writer has added. When it is all out, releases the answers that waited behind it into `out`.
+/// `Ok(true)`: nothing is left to send.
+/// File and stream body bytes count to the connection's group (`BytesSent`) as the kernel takes
+/// them.
+pub(super) fn send_tail<H: ?Sized>(
+    c: &mut Connection,
+    out: &mut Vec<u8>,
+    ctx: &DriveCtx<'_, H>,
+    mut outbox: Option<&mut Outbox>,
+) -> io::Result<bool> {
+    let (counters, worker) = (ctx.counters, ctx.services.worker);
+    match &mut c.tail {
+        None => return Ok(true),
+        Some(Tail::Stream(source)) => {
+            let pipe = Arc::clone(source.pipe());
+            loop {
+                let taken = pipe.take(std::mem::take(&mut c.outbuf));
+                c.outbuf = taken.bytes;
+                c.out_pos = 0;
+                let empty = c.outbuf.is_empty();
+                if let Some(group) = &c.group {
+                    group.sent(worker, c.outbuf.len());
+                }
+                if !flush_outbuf(c, counters, outbox.as_deref_mut())? {
+                    return Ok(false);
+                }
+                if taken.aborted {
+                    // The writer gave up: the answer cannot be completed.
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                if taken.finished && empty {
+                    break;
+                }
+                if empty {
+                    return Ok(false); // the writer wakes us with `Message::Stream`
+                }
+            }
+        }
+        Some(Tail::File(f)) => {
+            while f.len > 0 {
+                let count = usize::try_from(f.len.min(1 << 30)).unwrap_or(1 << 30);
+                let mut offset =
+                    libc::off_t::try_from(f.offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+                // SAFETY: both descriptors are open for the duration of the call (the stream and the
+                // `Arc<File>` are borrowed), and `offset` is a valid, exclusive pointer.
+                let n = unsafe { libc::sendfile(c.stream.as_raw_fd(), f.file.as_raw_fd(), &mut offset, count) };
+                if n < 0 {
+                    let e = io::Error::last_os_error();
+                    match e.kind() {
+                        io::ErrorKind::WouldBlock => return Ok(false),
+                        io::ErrorKind::Interrupted => continue,
+                        _ => return Err(e),
+                    }
+                }
+                if n == 0 {
+                    // The file shrank below its announced length: the framing cannot be kept.
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                if let Some(group) = &c.group {
+                    group.sent(worker, n as usize);
+                }
+                if let Some(window) = &mut c.stall {
+                    window.took(n as usize);
+                }
+                let n = n as u64;
+                f.offset += n;
+                f.len -= n;
+            }
+        }
+    }
+    c.tail = None;
+    c.unsent += c.h1.tail_sent(out);
+    Ok(true)
+}
+
+impl<H: Handler + ?Sized> Worker<H> {
+    /// Drives connection `key` (there) with `input`, which brings no bytes of its own.
+    pub(super) fn drive_key(&mut self, key: usize, input: Input<'static>, now: Instant) -> Verdict {
+        let Some(c) = self.conns.get_mut(key) else { return Verdict::Close };
+        let ctx = self.context.drive_ctx(self.draining.is_some(), now);
+        drive(c, input, &ctx, &mut self.bufs)
+    }
+}
