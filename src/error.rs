@@ -24,6 +24,8 @@ pub enum ErrorKind {
     /// explicitly ([`ServerBuilder::bind`](crate::ServerBuilder::bind)), so it does not follow
     /// its prefixes to new ports.
     PortNotListening,
+    /// An I/O thread ended by unwinding (a defect in hsys; see [`Server::wait`](crate::Server::wait)).
+    ThreadDied,
 }
 
 /// An error from building or running a server: a kind to react to, the address or URL concerned,
@@ -58,6 +60,13 @@ impl Error {
 
     pub(crate) fn already(url: &str) -> Self {
         Error { url: Some(url.into()), ..Error::new(ErrorKind::AlreadyRegistered) }
+    }
+
+    pub(crate) fn thread_died(count: usize) -> Self {
+        Error {
+            source: Some(format!("{count} I/O thread(s) ended by a panic").into()),
+            ..Error::new(ErrorKind::ThreadDied)
+        }
     }
 
     pub(crate) fn unknown_group() -> Self {

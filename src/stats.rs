@@ -61,6 +61,9 @@ pub struct Snapshot {
     pub timed_out: u64,
     /// Requests answered `413`.
     pub too_large: u64,
+    /// I/O threads that ended by unwinding (a defect in hsys; see
+    /// [`Server::wait`](crate::Server::wait)); their connections and listeners were closed.
+    pub io_threads_died: u64,
 }
 
 impl Snapshot {

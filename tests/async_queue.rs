@@ -49,7 +49,7 @@ impl Fixture {
         let ended = self.rt.block_on(async { tokio::time::timeout(STEP, self.dispatcher).await });
         assert!(matches!(ended, Ok(Ok(()))), "the dispatcher did not end: {ended:?}");
         self.server.shutdown();
-        assert!(self.server.wait(STEP), "the server did not stop");
+        assert!(self.server.wait(STEP).expect("no I/O thread died"), "the server did not stop");
         self.rt.shutdown_timeout(STEP);
     }
 }

@@ -88,7 +88,7 @@ fn shutdown_closes_idle_connections_and_ends_threads() {
     let mut c = Client::connect(addr);
     assert_eq!(c.exchange(&get("/x")).status, 200);
     server.shutdown();
-    assert!(server.wait(Duration::from_secs(5)));
+    assert!(server.wait(Duration::from_secs(5)).expect("no I/O thread died"));
     assert!(c.closed());
     assert!(std::net::TcpStream::connect(addr).is_err());
 }

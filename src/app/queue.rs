@@ -208,7 +208,7 @@ impl RequestQueue {
         };
         self.inner.ready.notify_all();
         for (_, task) in tasks {
-            task.wake();
+            crate::pipe::wake(task);
         }
         self.inner.wake_reaper();
         for req in waiting {
@@ -309,7 +309,7 @@ impl OwedWakes {
                 queue.ready.notify_one();
             }
             for task in tasks {
-                task.wake();
+                crate::pipe::wake(task);
             }
         }
     }
@@ -356,7 +356,7 @@ impl QueueInner {
             self.ready.notify_one();
         }
         if let Some(task) = task {
-            task.wake();
+            crate::pipe::wake(task);
         }
     }
 

@@ -205,11 +205,16 @@ fn main() -> ExitCode {
     drop(terminal);
     println!("Stopped. Requests Received,   Responses Sent");
     print_stats(server.stats());
-    if stopped {
-        ExitCode::SUCCESS
-    } else {
-        eprintln!("hsys: the graceful stop timed out");
-        ExitCode::from(1)
+    match stopped {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("hsys: the graceful stop timed out");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("hsys: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 

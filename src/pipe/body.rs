@@ -87,7 +87,7 @@ impl BodyPipe {
             drop(s);
             self.readable.notify_all();
             if let Some(w) = waker {
-                w.wake();
+                super::wake(w);
             }
         }
     }
@@ -111,7 +111,7 @@ impl BodyPipe {
         drop(s);
         self.readable.notify_all();
         if let Some(w) = waker {
-            w.wake();
+            super::wake(w);
         }
     }
 

@@ -77,7 +77,7 @@ impl StreamPipe {
         drop(s);
         self.drained.notify_all();
         if let Some(w) = waker {
-            w.wake();
+            super::wake(w);
         }
     }
 

@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::net::IpAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -45,6 +46,15 @@ pub(super) struct Dispatch<'a, 's, H: ?Sized> {
     pub body_pipe: &'s mut Option<Arc<BodyPipe>>,
     /// The group whose connection count includes this connection.
     pub group: &'s mut Option<Arc<GroupCounters>>,
+    /// The application's [`Handler::reads_body`] panicked for the request being planned: its
+    /// answer is a `500` and a close, without calling the handler again.
+    pub plan_panicked: bool,
+}
+
+/// How an inline handler takes a body, asked of the application under containment: `None` when
+/// its `reads_body` panicked.
+fn inline_mode<H: Handler + ?Sized>(handler: &H, req: &Request<'_>) -> Option<BodyMode> {
+    catch_unwind(AssertUnwindSafe(|| BodyMode::inline(handler, req))).ok()
 }
 
 /// Why a request routes to no group; each is answered with its own status.
@@ -96,23 +106,32 @@ impl<H: Handler + ?Sized> Dispatch<'_, '_, H> {
     }
 }
 
+impl<H: Handler + ?Sized> Dispatch<'_, '_, H> {
+    /// The plan for a body taken in `mode`; `None` (the application panicked deciding) leaves the
+    /// body unread and makes the answer a `500`.
+    fn plan(&mut self, mode: Option<BodyMode>, max_size: Option<u64>) -> BodyPlan {
+        self.plan_panicked = mode.is_none();
+        BodyPlan { mode: mode.unwrap_or(BodyMode::Unread), max_size }
+    }
+}
+
 impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
     /// Routes once more for a request with a body (so only those pay twice): a queue streams
     /// the body, an inline handler has it collected unless it says it does not read it; the
     /// group's own body limit, if set, replaces the server's.
     fn body_plan(&mut self, req: &Request<'_>, max_size: Option<u64>) -> BodyPlan {
         let Some(table) = self.services.table else {
-            let mode = self.services.handler.map_or(BodyMode::Buffered, |h| BodyMode::inline(h, req));
-            return BodyPlan { mode, max_size };
+            let mode = self.services.handler.map_or(Some(BodyMode::Buffered), |h| inline_mode(h, req));
+            return self.plan(mode, max_size);
         };
         match self.route(table, req) {
             Ok((group, _)) => {
                 let mode = match &group.target {
-                    Some(Target::Queue(_)) => BodyMode::Streamed,
-                    Some(Target::Inline(h)) => BodyMode::inline(&**h, req),
-                    None => BodyMode::Buffered,
+                    Some(Target::Queue(_)) => Some(BodyMode::Streamed),
+                    Some(Target::Inline(h)) => inline_mode(&**h, req),
+                    None => Some(BodyMode::Buffered),
                 };
-                BodyPlan { mode, max_size: group.max_body_size.unwrap_or(max_size) }
+                self.plan(mode, group.max_body_size.unwrap_or(max_size))
             }
             // Refused at the head: the body is never read.
             Err(_) => BodyPlan { mode: BodyMode::Unread, max_size },
@@ -140,6 +159,10 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
 
     #[inline]
     fn call(&mut self, req: &Request<'_>, res: &mut Response<'_>, seq: u32) -> Outcome {
+        if std::mem::take(&mut self.plan_panicked) {
+            res.replace_with_error(500);
+            return Outcome::Answered;
+        }
         let Some(table) = self.services.table else {
             if let Some(h) = self.services.handler {
                 h.handle(req, res);

@@ -13,6 +13,7 @@ mod worker;
 
 use std::io;
 use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
@@ -228,7 +229,14 @@ impl ServerBuilder {
             wakers.push(waker);
         }
         let adopt = (0..self.threads).map(|_| Mutex::new(Some(Vec::new()))).collect();
-        let shared = Arc::new(Shared { stopping: AtomicBool::new(false), wakers, open: AtomicUsize::new(0), adopt });
+        let shared = Arc::new(Shared {
+            stopping: AtomicBool::new(false),
+            wakers,
+            open: AtomicUsize::new(0),
+            adopt,
+            died: AtomicUsize::new(0),
+        });
+        quiet_io_thread_panics();
         let mut threads = Vec::new();
         let mut started = Vec::new();
         for (index, (poll, listeners)) in polls.into_iter().zip(per_thread).enumerate() {
@@ -249,8 +257,15 @@ impl ServerBuilder {
             .map_err(Error::setup)?;
             let (ready, started_rx) = mpsc::channel();
             let backend = self.backend;
-            let spawned =
-                std::thread::Builder::new().name(format!("hsys-io-{index}")).spawn(move || worker.run(backend, ready));
+            let thread_shared = Arc::clone(&shared);
+            let spawned = std::thread::Builder::new().name(format!("{IO_THREAD_PREFIX}{index}")).spawn(move || {
+                // A panic that gets here is hsys's own; the worker's `Drop` has let go of what it
+                // held while unwinding. The server learns of it (`wait`, `stats`).
+                if catch_unwind(AssertUnwindSafe(|| worker.run(backend, ready))).is_err() {
+                    thread_shared.died.fetch_add(1, Ordering::AcqRel);
+                    thread_shared.wake_all();
+                }
+            });
             match spawned {
                 Ok(t) => threads.push(t),
                 Err(e) => {
@@ -360,6 +375,10 @@ pub(crate) struct Shared {
     /// when it sees the routing table change; `None` once the thread has left its loop (a
     /// listener handed to it then is closed at once, so the kernel routes nothing to it).
     adopt: Vec<Mutex<Option<Vec<std::net::TcpListener>>>>,
+    /// I/O threads that ended by unwinding (a defect in hsys: every call into the application is
+    /// contained). Such a thread has let go of what it held (see `worker::Holds`, `Drop for
+    /// Worker`); its connections and listeners are closed.
+    died: AtomicUsize,
 }
 
 impl Shared {
@@ -401,6 +420,27 @@ impl Shared {
     pub(crate) fn release_place(&self) {
         self.open.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// The name of every I/O thread starts with this.
+const IO_THREAD_PREFIX: &str = "hsys-io-";
+
+/// Keeps the panic hook quiet on hsys's I/O threads: a panic there is either an application's,
+/// contained and answered `500`, or one that ends the thread, reported through [`Server::wait`]
+/// and [`Snapshot::io_threads_died`]; the library prints nothing. Panics on every other thread go
+/// to the hook that was installed before (the default one prints them). Installed once, when the
+/// first server starts.
+fn quiet_io_thread_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let on_io_thread = std::thread::current().name().is_some_and(|n| n.starts_with(IO_THREAD_PREFIX));
+            if !on_io_thread {
+                previous(info);
+            }
+        }));
+    });
 }
 
 /// A running server. Dropping it stops it gracefully and waits for its threads.
@@ -450,7 +490,9 @@ impl Server {
 
     /// The counters, summed over every I/O thread.
     pub fn stats(&self) -> Snapshot {
-        Snapshot::sum(self.counters.iter())
+        let mut s = Snapshot::sum(self.counters.iter());
+        s.io_threads_died = self.shared.died.load(Ordering::Acquire) as u64;
+        s
     }
 
     /// Adds a URL prefix to a group of a running server; new requests see it at once. On a port
@@ -549,19 +591,32 @@ impl Server {
         self.shared.stop();
     }
 
-    /// Waits until every I/O thread has ended or `timeout` passed; `true` if they all ended.
-    pub fn wait(&mut self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while self.threads.iter().any(|t| !t.is_finished()) {
-            if Instant::now() >= deadline {
-                return false;
+    /// Waits until every I/O thread has ended or `timeout` passed (`Duration::MAX`: for as long
+    /// as it takes); `Ok(true)` if they all ended, `Ok(false)` on timeout.
+    ///
+    /// # Errors
+    /// [`ErrorKind::ThreadDied`](crate::ErrorKind::ThreadDied) when an I/O thread ended by
+    /// unwinding (a defect in hsys: application code it calls is contained); the others go on
+    /// serving, so this is returned as soon as it is known, whether or not they have ended.
+    pub fn wait(&mut self, timeout: Duration) -> Result<bool, Error> {
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            let died = self.shared.died.load(Ordering::Acquire);
+            if died > 0 {
+                return Err(Error::thread_died(died));
+            }
+            if self.threads.iter().all(|t| t.is_finished()) {
+                break;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(false);
             }
             std::thread::sleep(Duration::from_millis(5));
         }
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
-        true
+        Ok(true)
     }
 }
 

@@ -3,7 +3,6 @@
 use std::io::{self, Read};
 use std::net::Shutdown;
 use std::os::fd::IntoRawFd;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::connection::{Connection, Mode};
@@ -98,15 +97,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                     ring.close(s.into_raw_fd(), cancel);
                 }
             }
-            if let Some(flag) = &conn.disconnected {
-                flag.store(true, Ordering::Release);
-            }
-            if let Some(pipe) = &conn.body_pipe {
-                pipe.disconnect();
-            }
-            if let Some(group) = &conn.group {
-                group.leave();
-            }
+            // (Its queued requests, body reader and group are let go by `Holds` as it drops.)
             if self.context.limits.max_connections.is_some() {
                 self.shared.release_place();
             }

@@ -40,7 +40,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                                 conn.unsent += released;
                                 // `BytesSent` of this queued answer (inline answers released with
                                 // it were counted when encoded), to the connection's group.
-                                if let Some(group) = &conn.group {
+                                if let Some(group) = &conn.holds.group {
                                     group.sent(ctx.services.worker, encoded);
                                 }
                             }

@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use mio::net::TcpStream;
 use mio::{Interest, Token};
@@ -95,6 +95,34 @@ impl Armed {
     }
 }
 
+/// What a connection holds outside its own state: released by `Drop`, whether the connection is
+/// closed, its thread ends or its thread unwinds, so no exit path can forget one (a queued
+/// request waiting for ever on a connection that is gone, a group counting it for ever).
+#[derive(Debug, Default)]
+pub(super) struct Holds {
+    /// Shared with this connection's queued requests: set when it goes, so they see
+    /// `is_disconnected` and their answers are dropped.
+    pub(super) disconnected: Option<Arc<AtomicBool>>,
+    /// The body of the queued request streaming now: its reader sees a disconnect.
+    pub(super) body_pipe: Option<Arc<BodyPipe>>,
+    /// The URL group this connection is counted in: it leaves.
+    pub(super) group: Option<Arc<GroupCounters>>,
+}
+
+impl Drop for Holds {
+    fn drop(&mut self) {
+        if let Some(flag) = &self.disconnected {
+            flag.store(true, Ordering::Release);
+        }
+        if let Some(pipe) = &self.body_pipe {
+            pipe.disconnect();
+        }
+        if let Some(group) = &self.group {
+            group.leave();
+        }
+    }
+}
+
 /// One connection: its socket, protocol state, and the bytes it could not hand on yet.
 pub(super) struct Connection {
     pub(super) stream: TcpStream,
@@ -119,12 +147,8 @@ pub(super) struct Connection {
     /// The listener's port and the connection's local address (found lazily on wildcard listeners).
     pub(super) port: u16,
     pub(super) local_ip: Option<IpAddr>,
-    /// Shared with this connection's queued requests; set when it closes.
-    pub(super) disconnected: Option<Arc<AtomicBool>>,
-    /// The body of the queued request streaming now.
-    pub(super) body_pipe: Option<Arc<BodyPipe>>,
-    /// The URL group this connection is counted in.
-    pub(super) group: Option<Arc<GroupCounters>>,
+    /// What the connection holds outside its own state, released when it is dropped.
+    pub(super) holds: Holds,
     /// An answer's body being sent after `outbuf` and before anything else: a file (with
     /// `sendfile`) or a stream an application thread writes.
     pub(super) tail: Option<Tail>,
@@ -231,9 +255,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             key,
             port,
             local_ip,
-            disconnected: None,
-            body_pipe: None,
-            group: None,
+            holds: Holds::default(),
             tail: None,
             deadline: 0,
             armed_at: 0,

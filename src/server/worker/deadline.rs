@@ -128,7 +128,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             return;
         }
         if c.h1.phase() == Phase::Body
-            && let Some(pipe) = c.body_pipe.take()
+            && let Some(pipe) = c.holds.body_pipe.take()
         {
             pipe.finish(Some(408));
         }

@@ -154,6 +154,18 @@ impl<H: ?Sized> Drop for Worker<H> {
     /// every operation is cancelled and waited for (bounded), and if some did not come back, the
     /// bytes of sends in flight are leaked rather than freed under the kernel.
     fn drop(&mut self) {
+        // The thread takes nothing more: listeners handed to it are closed (its own close as the
+        // worker drops, so the kernel stops sending it connections).
+        self.shared.close_adoption(self.context.index);
+        let open = self.conns.len() as u64;
+        self.context.counters().current_connections.sub(open);
+        if self.context.limits.max_connections.is_some() {
+            for _ in 0..open {
+                self.shared.release_place();
+            }
+        }
+        // The connections' `Holds` let go of their queued requests, body readers and groups as
+        // the slab drops, after the ring (below) gave back every operation on their sockets.
         if let Some(ring) = &mut self.ring {
             // A connection an accept still handed over is closed (its client sees the close).
             ring.finish(|d| {
@@ -334,20 +346,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                 }
             }
         }
-        self.shared.close_adoption(self.context.index);
-        let open = self.conns.len() as u64;
-        self.context.counters().current_connections.sub(open);
-        for (_, c) in &self.conns {
-            if let Some(group) = &c.group {
-                group.leave();
-            }
-        }
-        if self.context.limits.max_connections.is_some() {
-            for _ in 0..open {
-                self.shared.release_place();
-            }
-        }
-        // (`Drop for Worker` ends the ring.)
+        // (`Drop for Worker` lets go of the connections left and ends the ring.)
     }
 
     fn next_timeout(&self, now: Instant) -> Option<Duration> {

@@ -259,9 +259,10 @@ pub(super) fn feed<H: Handler + ?Sized>(
         local_ip: c.local_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
         key: c.key,
         serial: c.serial,
-        disconnected: &mut c.disconnected,
-        body_pipe: &mut c.body_pipe,
-        group: &mut c.group,
+        disconnected: &mut c.holds.disconnected,
+        body_pipe: &mut c.holds.body_pipe,
+        group: &mut c.holds.group,
+        plan_panicked: false,
     };
     let input = input.unwrap_or(&c.inbuf);
     c.h1.handle_input(input, &ctx.env, &mut dispatch, out)
@@ -405,7 +406,7 @@ pub(super) fn send_tail<H: ?Sized>(
                 c.outbuf = taken.bytes;
                 c.out_pos = 0;
                 let empty = c.outbuf.is_empty();
-                if let Some(group) = &c.group {
+                if let Some(group) = &c.holds.group {
                     group.sent(worker, c.outbuf.len());
                 }
                 if !flush_outbuf(c, counters, outbox.as_deref_mut())? {
@@ -443,7 +444,7 @@ pub(super) fn send_tail<H: ?Sized>(
                     // The file shrank below its announced length: the framing cannot be kept.
                     return Err(io::ErrorKind::UnexpectedEof.into());
                 }
-                if let Some(group) = &c.group {
+                if let Some(group) = &c.holds.group {
                     group.sent(worker, n as usize);
                 }
                 if let Some(window) = &mut c.stall {
