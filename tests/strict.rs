@@ -179,6 +179,10 @@ fn refused_always() -> Vec<(&'static str, Vec<u8>, u16)> {
         ("method with a NUL", "G\0T / HTTP/1.1\r\nHost: t\r\n\r\n".into(), 400),
         ("two spaces in the request line", "GET  / HTTP/1.1\r\nHost: t\r\n\r\n".into(), 400),
         ("not HTTP", "GET / HTXP/1.1\r\nHost: t\r\n\r\n".into(), 400),
+        // Raw bytes of 0x80 or more in the target (unencoded UTF-8), anywhere in it.
+        ("raw UTF-8 in the path", "GET /caf\u{e9} HTTP/1.1\r\nHost: t\r\n\r\n".into(), 400),
+        ("raw UTF-8 in the query", "GET /q?x=\u{20ac} HTTP/1.1\r\nHost: t\r\n\r\n".into(), 400),
+        ("raw UTF-8 in an absolute-form authority", "GET http://\u{e9}t/ HTTP/1.1\r\nHost: t\r\n\r\n".into(), 400),
         // Versions.
         ("HTTP/2.0", "GET / HTTP/2.0\r\nHost: t\r\n\r\n".into(), 505),
         ("HTTP/1.2", "GET / HTTP/1.2\r\nHost: t\r\n\r\n".into(), 505),
@@ -273,6 +277,13 @@ const BARE_LF_HEADS: &[(&str, &[u8], &str)] = &[
     ("bare LF ending the head", b"GET /lf3 HTTP/1.1\r\nHost: t\r\n\n", "/lf3"),
 ];
 
+/// Targets with a `\`: refused when strict, accepted when lenient (the target is answered as sent).
+const BACKSLASH_TARGETS: &[(&str, &[u8], &str)] = &[
+    ("backslash in the path", b"GET /a\\b HTTP/1.1\r\nHost: t\r\n\r\n", "/a\\b"),
+    ("backslash first", b"GET \\x HTTP/1.1\r\nHost: t\r\n\r\n", "\\x"),
+    ("backslash in the query", b"GET /q?\\ HTTP/1.1\r\nHost: t\r\n\r\n", "/q?\\"),
+];
+
 fn chunked_post(body: &[u8]) -> Vec<u8> {
     [&b"POST /body HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"[..], body].concat()
 }
@@ -299,6 +310,9 @@ fn strict_refuses_each_rule_and_reads_nothing_after() {
     }
     for (name, body) in BARE_LF_CHUNKED {
         assert_refused(addr, name, &chunked_post(body), 400);
+    }
+    for (name, raw, _) in BACKSLASH_TARGETS {
+        assert_refused(addr, name, raw, 400);
     }
 }
 
@@ -338,6 +352,14 @@ fn lenient_accepts_bare_lf() {
     }
     for (name, body) in BARE_LF_CHUNKED {
         assert_accepted(addr, name, &chunked_post(body), "/body");
+    }
+}
+
+#[test]
+fn lenient_accepts_a_backslash_in_the_target() {
+    let (_server, addr) = start(Strictness::Lenient);
+    for (name, raw, target) in BACKSLASH_TARGETS {
+        assert_accepted(addr, name, raw, target);
     }
 }
 
