@@ -111,6 +111,19 @@ fn refused_always() -> Vec<(&'static str, Vec<u8>, u16)> {
         ("Host with a path", "GET / HTTP/1.1\r\nHost: t/x\r\n\r\n".into(), 400),
         ("Host with a bad port", "GET / HTTP/1.1\r\nHost: t:65536\r\n\r\n".into(), 400),
         ("Host with userinfo", "GET / HTTP/1.1\r\nHost: u@t\r\n\r\n".into(), 400),
+        ("empty Host, origin-form", "GET / HTTP/1.1\r\nHost:\r\n\r\n".into(), 400),
+        ("empty Host, asterisk-form", "OPTIONS * HTTP/1.1\r\nHost: \r\n\r\n".into(), 400),
+        // The authority of an absolute-form target, by the same grammar as Host (RFC 9112 §3.2.2).
+        ("authority with a non-digit port", "GET http://t:8x/ HTTP/1.1\r\nHost: t\r\n\r\n".into(), 400),
+        ("authority with two ports", "GET http://t:80:80/ HTTP/1.1\r\nHost: t\r\n\r\n".into(), 400),
+        ("authority with an empty name", "GET http://:80/ HTTP/1.1\r\nHost: t\r\n\r\n".into(), 400),
+        ("authority with an empty port", "GET http://t:/ HTTP/1.1\r\nHost: t\r\n\r\n".into(), 400),
+        ("empty authority", "GET http:///x HTTP/1.1\r\nHost: t\r\n\r\n".into(), 400),
+        ("unclosed IPv6 literal", "GET http://[::1/x HTTP/1.1\r\nHost: t\r\n\r\n".into(), 400),
+        ("unbracketed IPv6 literal", "GET http://::1/x HTTP/1.1\r\nHost: t\r\n\r\n".into(), 400),
+        ("malformed IPv6 literal", "GET http://[::g]/x HTTP/1.1\r\nHost: t\r\n\r\n".into(), 400),
+        ("authority with userinfo", "GET http://u@t/x HTTP/1.1\r\nHost: t\r\n\r\n".into(), 400),
+        ("bad authority in HTTP/1.0", "GET http://t:8x/ HTTP/1.0\r\n\r\n".into(), 400),
         // Body framing (RFC 9112 §6), the smuggling vectors.
         (
             "Content-Length and Transfer-Encoding",
@@ -235,7 +248,11 @@ const ACCEPTED_ALWAYS: &[(&str, &[u8], &str)] = &[
         "/ch",
     ),
     ("Host with a port", b"GET /hp HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", "/hp"),
-    ("empty Host", b"GET /eh HTTP/1.1\r\nHost:\r\n\r\n", "/eh"),
+    // An empty Host stands beside an absolute-form target (whose authority counts), and in HTTP/1.0.
+    ("empty Host, absolute-form", b"GET http://t/eh HTTP/1.1\r\nHost:\r\n\r\n", "http://t/eh"),
+    ("empty Host, HTTP/1.0", b"GET /eh HTTP/1.0\r\nHost:\r\nConnection: keep-alive\r\n\r\n", "/eh"),
+    ("absolute-form", b"GET http://t:8080/af?q HTTP/1.1\r\nHost: t\r\n\r\n", "http://t:8080/af?q"),
+    ("absolute-form, IPv6", b"GET http://[::1]:80/v6 HTTP/1.1\r\nHost: t\r\n\r\n", "http://[::1]:80/v6"),
 ];
 
 /// Chunked bodies refused whatever the strictness (RFC 9112 §7.1): (name, body after the head).

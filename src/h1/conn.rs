@@ -876,7 +876,7 @@ impl Conn {
         let minor = head.req.version.unwrap_or(1);
         let raw_head = rest.get(..head.len).unwrap_or_default();
         let framing = match framing::check_line_endings(raw_head, env.limits.strictness)
-            .and_then(|()| framing::request_framing(minor, head.req.headers))
+            .and_then(|()| framing::request_framing(minor, head.req.path.unwrap_or_default(), head.req.headers))
         {
             Ok(f) => f,
             Err(e) => {
