@@ -7,7 +7,7 @@ use std::io::{ErrorKind, Read};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hsys::{Limits, Request, Response, Server, Strictness};
+use hsys::{Limits, Request, Response, Server, Strictness, Timeouts};
 use support::{Client, Resp, get};
 
 /// Bound on every read: a server that neither answers nor closes fails the test instead of hanging it.
@@ -410,4 +410,82 @@ fn unfinished_long_lines_are_refused_early() {
         assert_eof(&mut c, name);
         assert_serves(addr, name);
     }
+}
+
+/// Every request [`refused_always`] (and the strict-only ones) sent as `HEAD` instead of its own
+/// method, when its method token leads it: (name, the `HEAD` request, its `GET` twin, status).
+fn as_head() -> Vec<(String, Vec<u8>, Vec<u8>, u16)> {
+    let strict_only = BARE_LF_HEADS.iter().chain(BACKSLASH_TARGETS).map(|(name, raw, _)| (*name, raw.to_vec(), 400));
+    let mut rows = Vec::new();
+    for (name, raw, status) in refused_always().into_iter().chain(strict_only) {
+        let Some(at) = raw.iter().position(|&b| b == b' ') else { continue };
+        let method = &raw[..at];
+        // Only requests whose method is known (a token): a head too malformed for that may keep its body.
+        if method.is_empty() || !method.iter().all(u8::is_ascii_uppercase) {
+            continue;
+        }
+        let head = [&b"HEAD"[..], &raw[at..]].concat();
+        let get = [&b"GET"[..], &raw[at..]].concat();
+        rows.push((format!("HEAD for {name}"), head, get, status));
+    }
+    rows
+}
+
+/// Reads one answer's head (the answer to `HEAD`) and asserts nothing follows it but the close.
+fn read_head_only(c: &mut Client, name: &str) -> Resp {
+    let r = c.try_read(true).unwrap_or_else(|| panic!("{name}: no answer"));
+    assert_eof(c, name);
+    r
+}
+
+/// A `HEAD` drawing any error hsys generates gets the error's head, with the `Content-Length`
+/// its `GET` twin's answer has, and no body: every refusal [`refused_always`] lists (400, 413,
+/// 414, 431, 501, 505, and a bad chunked body), and a `408` for a head or a body that stops.
+#[test]
+fn a_head_that_draws_an_error_gets_no_body() {
+    let server = Server::builder()
+        .threads(1)
+        .bind("127.0.0.1:0".parse().unwrap())
+        .limits(limits(Strictness::Strict))
+        .timeouts(Timeouts {
+            header_wait: Duration::from_millis(300),
+            entity_body: Duration::from_millis(300),
+            ..Timeouts::default()
+        })
+        .serve(|req: &Request<'_>, res: &mut Response<'_>| res.body(req.target().as_bytes()))
+        .expect("serve");
+    let addr = server.local_addrs()[0];
+    let rows = as_head();
+    assert!(rows.len() > 50, "{} rows", rows.len());
+    for (name, head, get, status) in rows {
+        let mut c = connect(addr);
+        c.send(&[&get[..], AFTER].concat());
+        let want = c.try_read(false).unwrap_or_else(|| panic!("{name}: no answer to GET"));
+        assert_eq!(want.status, status, "{name}: GET {want:?}");
+        assert!(!want.body.is_empty(), "{name}: GET {want:?}");
+        let mut c = connect(addr);
+        c.send(&[&head[..], AFTER].concat());
+        let r = read_head_only(&mut c, &name);
+        assert_eq!(r.status, status, "{name}: {r:?}");
+        assert_eq!(r.header("connection"), Some("close"), "{name}: {r:?}");
+        assert_eq!(r.header("content-length"), want.header("content-length"), "{name}: {r:?}");
+    }
+    // Timeouts: a head, and a body the handler reads, that stop arriving.
+    let stalls: [&[u8]; 3] = [
+        b"HEAD / HTTP/1.1\r\nHost: t\r\n",
+        b"HEAD / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nab",
+        b"HEAD / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+    ];
+    for stall in stalls {
+        let name = String::from_utf8_lossy(stall).into_owned();
+        let mut c = connect(addr);
+        c.send(stall);
+        let r = read_head_only(&mut c, &name);
+        assert_eq!((r.status, r.header("content-length")), (408, Some("15")), "{name}: {r:?}");
+    }
+    // A head so malformed its method is unknown may keep the body.
+    let mut c = connect(addr);
+    c.send(b"HEAD\t/ HTTP/1.1\r\nHost: t\r\n\r\n");
+    let r = c.try_read(false).expect("an answer");
+    assert_eq!((r.status, r.body.as_slice()), (400, &b"Bad Request"[..]));
 }

@@ -100,6 +100,15 @@ pub fn parse_head<'h, 'b>(
     }
 }
 
+/// Whether the head at the start of `buf` (complete or not, well-formed or not) is a `HEAD`
+/// request: its method token, after the empty lines httparse skips, is `HEAD`. An answer to it
+/// has no body, an error too; a head too malformed for its method to be known is not one.
+#[inline]
+pub fn is_head_request(buf: &[u8]) -> bool {
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
+    buf.get(start..).is_some_and(|rest| rest.starts_with(b"HEAD "))
+}
+
 /// Whether a request target holds a byte no target may hold (RFC 9112 §3.2, RFC 3986 §2), which
 /// httparse lets through: a raw byte of 0x80 or more (unencoded UTF-8: httparse only checks the
 /// target is UTF-8), and, when [`Strictness::Strict`], a `\` (some servers and proxies read it
@@ -419,6 +428,25 @@ mod tests {
         assert!(may_be_complete(head, 0));
         assert!(may_be_complete(head, head.len() - 1));
         assert!(may_be_complete(b"GET / HTTP/1.0\n\n", 15));
+    }
+
+    #[test]
+    fn head_requests() {
+        let cases: &[(&[u8], bool)] = &[
+            (b"HEAD / HTTP/1.1\r\n\r\n", true),
+            (b"HEAD ", true),
+            (b"\r\n\r\nHEAD / HTTP/1.1\r\n", true),
+            (b"HEAD /\xff HTTP/1.1\r\nX: \0\r\n\r\n", true),
+            (b"HEAD", false),
+            (b"HEADX / HTTP/1.1\r\n\r\n", false),
+            (b"head / HTTP/1.1\r\n\r\n", false),
+            (b" HEAD / HTTP/1.1\r\n\r\n", false),
+            (b"GET / HTTP/1.1\r\nHEAD ", false),
+            (b"", false),
+        ];
+        for (buf, want) in cases {
+            assert_eq!(is_head_request(buf), *want, "{:?}", String::from_utf8_lossy(buf));
+        }
     }
 
     /// The answer to a bad version must not depend on where the bytes were split (found by the
