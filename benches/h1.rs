@@ -78,10 +78,11 @@ fn request_framing(c: &mut Criterion) {
         let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; 64];
         let parsed = parse::parse_head(head, &mut slots, &limits).expect("valid head").expect("complete head");
         let minor = parsed.req.version.unwrap_or(1);
+        let target = parsed.req.path.unwrap_or_default();
         let headers = parsed.req.headers;
         group.throughput(Throughput::Elements(headers.len() as u64));
         group.bench_function(name, |b| {
-            b.iter(|| black_box(framing::request_framing(black_box(minor), black_box(&*headers))))
+            b.iter(|| black_box(framing::request_framing(black_box(minor), black_box(target), black_box(&*headers))))
         });
     }
     group.finish();

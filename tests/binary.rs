@@ -683,3 +683,108 @@ fn queued_answers_reach_a_client_that_half_closes_as_nc_does() {
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
     assert!(text.ends_with("0123456789"[..].repeat(52).get(..512).unwrap()), "{text}");
 }
+
+/// Requests refused `400` + close before any routing, inline and queued: an absolute-form
+/// target's authority by the `Host` grammar, raw bytes ≥ 0x80 and `\` in the target, an empty
+/// `Host` beside a target without an authority. The valid forms of each are served.
+#[test]
+fn bad_targets_and_empty_host_are_400_and_close_inline_and_queued() {
+    let refused: &[&[u8]] = &[
+        b"GET http://127.0.0.1:8x/ HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET http://127.0.0.1:80:80/ HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET http://:80/ HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET http://[::1/x HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET http://::1/x HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET http://[::1]:/x HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET http:///x HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET /?q=\xe2\x82\xac HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET /a\\b HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost:\r\n\r\n",
+        b"HEAD / HTTP/1.1\r\nHost: \r\n\r\n",
+    ];
+    let served: &[&[u8]] = &[
+        b"GET http://127.0.0.1/x HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET http://[::1]:80/x HTTP/1.1\r\nHost: t\r\n\r\n",
+        b"GET http://t/x HTTP/1.1\r\nHost:\r\n\r\n",
+        b"GET /caf%C3%A9 HTTP/1.1\r\nHost: t\r\n\r\n",
+    ];
+    for args in MODES {
+        let srv = Running::start(args);
+        for raw in refused {
+            let name = format!("{args:?} {:?}", String::from_utf8_lossy(raw));
+            let mut c = Client::connect(srv.addr);
+            c.send(&[raw, &get("/after")[..]].concat());
+            let head = raw.starts_with(b"HEAD");
+            let r = c.try_read(head).unwrap_or_else(|| panic!("{name}: no answer"));
+            assert_eq!((r.status, r.header("connection")), (400, Some("close")), "{name}");
+            assert!(c.closed(), "{name}: not closed, or bytes after the answer");
+        }
+        for raw in served {
+            let name = format!("{args:?} {:?}", String::from_utf8_lossy(raw));
+            let mut c = Client::connect(srv.addr);
+            let r = c.exchange(raw);
+            assert_eq!((r.status, r.body.len()), (200, 512), "{name}");
+            assert_eq!(c.exchange(&get("/")).status, 200, "{name}");
+        }
+    }
+}
+
+/// A `HEAD` answered with an error, inline and queued: routing's `404` and `400 Invalid
+/// Hostname` (which keep the connection) and hsys's refusals (which close) carry the `GET`
+/// answer's `Content-Length` and no body.
+#[test]
+fn a_head_answered_with_an_error_has_no_body_inline_and_queued() {
+    // (request after the method, status, keeps the connection)
+    let rows: &[(&str, u16, bool)] = &[
+        (" /b/ HTTP/1.1\r\nHost: localhost\r\n\r\n", 404, true),
+        (" /a/ HTTP/1.1\r\nHost: elsewhere\r\n\r\n", 400, true),
+        (" /a/ HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5x\r\n\r\n", 400, false),
+        (" /a/ HTTP/1.1\r\nHost: localhost\r\nContent-Length: 9999999\r\n\r\n", 413, false),
+        (" /a/ HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: gzip\r\n\r\n", 501, false),
+        (" /a/ HTTP/2.0\r\nHost: localhost\r\n\r\n", 505, false),
+        (" /a/\u{e9} HTTP/1.1\r\nHost: localhost\r\n\r\n", 400, false),
+        (" http://localhost:x/a/ HTTP/1.1\r\nHost: localhost\r\n\r\n", 400, false),
+    ];
+    let big_header = format!(" /a/ HTTP/1.1\r\nHost: localhost\r\nX: {}\r\n\r\n", "x".repeat(17 * 1024));
+    let long_target = format!(" /a/{} HTTP/1.1\r\nHost: localhost\r\n\r\n", "x".repeat(17 * 1024));
+    let rows = rows
+        .iter()
+        .map(|&(r, s, k)| (r.to_string(), s, k))
+        .chain([(big_header, 431, false), (long_target, 414, false)]);
+    let rows: Vec<_> = rows.collect();
+    for args in MODES {
+        let port = support::free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut all: Vec<String> = vec![format!("http://localhost:{port}/a/"), "--header-wait".into(), "1".into()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        let srv = start_at(addr, &all);
+        for (rest, status, keeps) in &rows {
+            let name = format!("{args:?} {status} {:?}", &rest[..rest.len().min(60)]);
+            let mut c = Client::connect(srv.addr);
+            let get = c.exchange(format!("GET{rest}").as_bytes());
+            assert_eq!(get.status, *status, "{name}: GET");
+            assert!(!get.body.is_empty(), "{name}: GET");
+            let mut c = Client::connect(srv.addr);
+            c.send(format!("HEAD{rest}").as_bytes());
+            c.send(b"GET /a/ HTTP/1.1\r\nHost: localhost\r\n\r\n");
+            let r = c.read(true);
+            assert_eq!(r.status, *status, "{name}");
+            assert_eq!(r.header("content-length"), get.header("content-length"), "{name}");
+            if *keeps {
+                // The next answer starts right after the head.
+                let next = c.read(false);
+                assert_eq!((next.status, next.body.len()), (200, 512), "{name}");
+            } else {
+                assert_eq!(r.header("connection"), Some("close"), "{name}");
+                assert!(c.closed(), "{name}: not closed, or bytes after the answer");
+            }
+        }
+        // A head that stops arriving: 408 without a body.
+        let mut c = Client::connect(srv.addr);
+        c.send(b"HEAD /a/ HTTP/1.1\r\nHost: localhost\r\n");
+        let r = c.read(true);
+        assert_eq!((r.status, r.header("content-length")), (408, Some("15")), "{args:?}");
+        assert!(c.closed(), "{args:?}: not closed, or bytes after the 408");
+    }
+}

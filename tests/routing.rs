@@ -377,3 +377,39 @@ fn queued_answers_count_their_bytes_to_the_group() {
     assert!(stats.bytes_sent > 1000, "{stats:?}");
     assert_eq!(stats.current_connections, 1);
 }
+
+/// The queue's own errors for a `HEAD`: the `503` of a full queue and of a request that waited
+/// too long, and the `500` of a dropped request, each with its `Content-Length` and no body.
+#[test]
+fn queue_errors_to_a_head_have_no_body() {
+    let head = |path: &str| format!("HEAD {path} HTTP/1.1\r\nHost: t\r\n\r\n").into_bytes();
+    let queue = RequestQueue::with_timeout(1, Duration::from_secs(1));
+    let (_s, addr) = queued_server(&queue);
+    // Full: /1 is queued (length 1), so the HEAD is refused.
+    let mut first = Client::connect(addr);
+    first.send(&head("/1"));
+    let deadline = Instant::now() + support::STEP;
+    while queue.stats().current_queue_size < 1 {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let mut full = Client::connect(addr);
+    full.send(&head("/full"));
+    let r = full.read(true);
+    assert_eq!((r.status, r.header("content-length"), r.header("connection")), (503, Some("19"), Some("close")));
+    assert!(full.closed(), "bytes after the 503");
+    // Late: /1 waits past the queue's timeout.
+    let r = first.read(true);
+    assert_eq!((r.status, r.header("content-length")), (503, Some("19")));
+    assert!(first.closed(), "bytes after the late 503");
+    // Dropped: 500, and the connection still serves (the next answer starts right after the head).
+    let mut cl = Client::connect(addr);
+    cl.send(&head("/drop"));
+    drop(take(&queue));
+    let r = cl.read(true);
+    assert_eq!(r.status, 500);
+    assert!(r.header("content-length").is_some_and(|n| n != "0"), "{r:?}");
+    cl.send(&get("/next"));
+    take(&queue).respond(Reply::new(200).body(&b"next"[..]));
+    assert_eq!(cl.read(false).body, b"next");
+}

@@ -7,7 +7,7 @@ use std::io::{ErrorKind, Read};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hsys::{Limits, Request, Response, Server, Strictness};
+use hsys::{Limits, Request, Response, Server, Strictness, Timeouts};
 use support::{Client, Resp, get};
 
 /// Bound on every read: a server that neither answers nor closes fails the test instead of hanging it.
@@ -111,6 +111,19 @@ fn refused_always() -> Vec<(&'static str, Vec<u8>, u16)> {
         ("Host with a path", "GET / HTTP/1.1\r\nHost: t/x\r\n\r\n".into(), 400),
         ("Host with a bad port", "GET / HTTP/1.1\r\nHost: t:65536\r\n\r\n".into(), 400),
         ("Host with userinfo", "GET / HTTP/1.1\r\nHost: u@t\r\n\r\n".into(), 400),
+        ("empty Host, origin-form", "GET / HTTP/1.1\r\nHost:\r\n\r\n".into(), 400),
+        ("empty Host, asterisk-form", "OPTIONS * HTTP/1.1\r\nHost: \r\n\r\n".into(), 400),
+        // The authority of an absolute-form target, by the same grammar as Host (RFC 9112 §3.2.2).
+        ("authority with a non-digit port", "GET http://t:8x/ HTTP/1.1\r\nHost: t\r\n\r\n".into(), 400),
+        ("authority with two ports", "GET http://t:80:80/ HTTP/1.1\r\nHost: t\r\n\r\n".into(), 400),
+        ("authority with an empty name", "GET http://:80/ HTTP/1.1\r\nHost: t\r\n\r\n".into(), 400),
+        ("authority with an empty port", "GET http://t:/ HTTP/1.1\r\nHost: t\r\n\r\n".into(), 400),
+        ("empty authority", "GET http:///x HTTP/1.1\r\nHost: t\r\n\r\n".into(), 400),
+        ("unclosed IPv6 literal", "GET http://[::1/x HTTP/1.1\r\nHost: t\r\n\r\n".into(), 400),
+        ("unbracketed IPv6 literal", "GET http://::1/x HTTP/1.1\r\nHost: t\r\n\r\n".into(), 400),
+        ("malformed IPv6 literal", "GET http://[::g]/x HTTP/1.1\r\nHost: t\r\n\r\n".into(), 400),
+        ("authority with userinfo", "GET http://u@t/x HTTP/1.1\r\nHost: t\r\n\r\n".into(), 400),
+        ("bad authority in HTTP/1.0", "GET http://t:8x/ HTTP/1.0\r\n\r\n".into(), 400),
         // Body framing (RFC 9112 §6), the smuggling vectors.
         (
             "Content-Length and Transfer-Encoding",
@@ -179,6 +192,10 @@ fn refused_always() -> Vec<(&'static str, Vec<u8>, u16)> {
         ("method with a NUL", "G\0T / HTTP/1.1\r\nHost: t\r\n\r\n".into(), 400),
         ("two spaces in the request line", "GET  / HTTP/1.1\r\nHost: t\r\n\r\n".into(), 400),
         ("not HTTP", "GET / HTXP/1.1\r\nHost: t\r\n\r\n".into(), 400),
+        // Raw bytes of 0x80 or more in the target (unencoded UTF-8), anywhere in it.
+        ("raw UTF-8 in the path", "GET /caf\u{e9} HTTP/1.1\r\nHost: t\r\n\r\n".into(), 400),
+        ("raw UTF-8 in the query", "GET /q?x=\u{20ac} HTTP/1.1\r\nHost: t\r\n\r\n".into(), 400),
+        ("raw UTF-8 in an absolute-form authority", "GET http://\u{e9}t/ HTTP/1.1\r\nHost: t\r\n\r\n".into(), 400),
         // Versions.
         ("HTTP/2.0", "GET / HTTP/2.0\r\nHost: t\r\n\r\n".into(), 505),
         ("HTTP/1.2", "GET / HTTP/1.2\r\nHost: t\r\n\r\n".into(), 505),
@@ -231,7 +248,11 @@ const ACCEPTED_ALWAYS: &[(&str, &[u8], &str)] = &[
         "/ch",
     ),
     ("Host with a port", b"GET /hp HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", "/hp"),
-    ("empty Host", b"GET /eh HTTP/1.1\r\nHost:\r\n\r\n", "/eh"),
+    // An empty Host stands beside an absolute-form target (whose authority counts), and in HTTP/1.0.
+    ("empty Host, absolute-form", b"GET http://t/eh HTTP/1.1\r\nHost:\r\n\r\n", "http://t/eh"),
+    ("empty Host, HTTP/1.0", b"GET /eh HTTP/1.0\r\nHost:\r\nConnection: keep-alive\r\n\r\n", "/eh"),
+    ("absolute-form", b"GET http://t:8080/af?q HTTP/1.1\r\nHost: t\r\n\r\n", "http://t:8080/af?q"),
+    ("absolute-form, IPv6", b"GET http://[::1]:80/v6 HTTP/1.1\r\nHost: t\r\n\r\n", "http://[::1]:80/v6"),
 ];
 
 /// Chunked bodies refused whatever the strictness (RFC 9112 §7.1): (name, body after the head).
@@ -273,6 +294,13 @@ const BARE_LF_HEADS: &[(&str, &[u8], &str)] = &[
     ("bare LF ending the head", b"GET /lf3 HTTP/1.1\r\nHost: t\r\n\n", "/lf3"),
 ];
 
+/// Targets with a `\`: refused when strict, accepted when lenient (the target is answered as sent).
+const BACKSLASH_TARGETS: &[(&str, &[u8], &str)] = &[
+    ("backslash in the path", b"GET /a\\b HTTP/1.1\r\nHost: t\r\n\r\n", "/a\\b"),
+    ("backslash first", b"GET \\x HTTP/1.1\r\nHost: t\r\n\r\n", "\\x"),
+    ("backslash in the query", b"GET /q?\\ HTTP/1.1\r\nHost: t\r\n\r\n", "/q?\\"),
+];
+
 fn chunked_post(body: &[u8]) -> Vec<u8> {
     [&b"POST /body HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"[..], body].concat()
 }
@@ -299,6 +327,9 @@ fn strict_refuses_each_rule_and_reads_nothing_after() {
     }
     for (name, body) in BARE_LF_CHUNKED {
         assert_refused(addr, name, &chunked_post(body), 400);
+    }
+    for (name, raw, _) in BACKSLASH_TARGETS {
+        assert_refused(addr, name, raw, 400);
     }
 }
 
@@ -341,6 +372,14 @@ fn lenient_accepts_bare_lf() {
     }
 }
 
+#[test]
+fn lenient_accepts_a_backslash_in_the_target() {
+    let (_server, addr) = start(Strictness::Lenient);
+    for (name, raw, target) in BACKSLASH_TARGETS {
+        assert_accepted(addr, name, raw, target);
+    }
+}
+
 /// A head is refused as soon as an unfinished line is over its limit, without waiting for the
 /// line's end or for `max_request_bytes` (1024 here).
 #[test]
@@ -371,4 +410,82 @@ fn unfinished_long_lines_are_refused_early() {
         assert_eof(&mut c, name);
         assert_serves(addr, name);
     }
+}
+
+/// Every request [`refused_always`] (and the strict-only ones) sent as `HEAD` instead of its own
+/// method, when its method token leads it: (name, the `HEAD` request, its `GET` twin, status).
+fn as_head() -> Vec<(String, Vec<u8>, Vec<u8>, u16)> {
+    let strict_only = BARE_LF_HEADS.iter().chain(BACKSLASH_TARGETS).map(|(name, raw, _)| (*name, raw.to_vec(), 400));
+    let mut rows = Vec::new();
+    for (name, raw, status) in refused_always().into_iter().chain(strict_only) {
+        let Some(at) = raw.iter().position(|&b| b == b' ') else { continue };
+        let method = &raw[..at];
+        // Only requests whose method is known (a token): a head too malformed for that may keep its body.
+        if method.is_empty() || !method.iter().all(u8::is_ascii_uppercase) {
+            continue;
+        }
+        let head = [&b"HEAD"[..], &raw[at..]].concat();
+        let get = [&b"GET"[..], &raw[at..]].concat();
+        rows.push((format!("HEAD for {name}"), head, get, status));
+    }
+    rows
+}
+
+/// Reads one answer's head (the answer to `HEAD`) and asserts nothing follows it but the close.
+fn read_head_only(c: &mut Client, name: &str) -> Resp {
+    let r = c.try_read(true).unwrap_or_else(|| panic!("{name}: no answer"));
+    assert_eof(c, name);
+    r
+}
+
+/// A `HEAD` drawing any error hsys generates gets the error's head, with the `Content-Length`
+/// its `GET` twin's answer has, and no body: every refusal [`refused_always`] lists (400, 413,
+/// 414, 431, 501, 505, and a bad chunked body), and a `408` for a head or a body that stops.
+#[test]
+fn a_head_that_draws_an_error_gets_no_body() {
+    let server = Server::builder()
+        .threads(1)
+        .bind("127.0.0.1:0".parse().unwrap())
+        .limits(limits(Strictness::Strict))
+        .timeouts(Timeouts {
+            header_wait: Duration::from_millis(300),
+            entity_body: Duration::from_millis(300),
+            ..Timeouts::default()
+        })
+        .serve(|req: &Request<'_>, res: &mut Response<'_>| res.body(req.target().as_bytes()))
+        .expect("serve");
+    let addr = server.local_addrs()[0];
+    let rows = as_head();
+    assert!(rows.len() > 50, "{} rows", rows.len());
+    for (name, head, get, status) in rows {
+        let mut c = connect(addr);
+        c.send(&[&get[..], AFTER].concat());
+        let want = c.try_read(false).unwrap_or_else(|| panic!("{name}: no answer to GET"));
+        assert_eq!(want.status, status, "{name}: GET {want:?}");
+        assert!(!want.body.is_empty(), "{name}: GET {want:?}");
+        let mut c = connect(addr);
+        c.send(&[&head[..], AFTER].concat());
+        let r = read_head_only(&mut c, &name);
+        assert_eq!(r.status, status, "{name}: {r:?}");
+        assert_eq!(r.header("connection"), Some("close"), "{name}: {r:?}");
+        assert_eq!(r.header("content-length"), want.header("content-length"), "{name}: {r:?}");
+    }
+    // Timeouts: a head, and a body the handler reads, that stop arriving.
+    let stalls: [&[u8]; 3] = [
+        b"HEAD / HTTP/1.1\r\nHost: t\r\n",
+        b"HEAD / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nab",
+        b"HEAD / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+    ];
+    for stall in stalls {
+        let name = String::from_utf8_lossy(stall).into_owned();
+        let mut c = connect(addr);
+        c.send(stall);
+        let r = read_head_only(&mut c, &name);
+        assert_eq!((r.status, r.header("content-length")), (408, Some("15")), "{name}: {r:?}");
+    }
+    // A head so malformed its method is unknown may keep the body.
+    let mut c = connect(addr);
+    c.send(b"HEAD\t/ HTTP/1.1\r\nHost: t\r\n\r\n");
+    let r = c.try_read(false).expect("an answer");
+    assert_eq!((r.status, r.body.as_slice()), (400, &b"Bad Request"[..]));
 }

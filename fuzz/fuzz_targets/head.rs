@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
                     "lenient refuses a strict head"
                 );
             }
-            let framed = framing::request_framing(minor, head.req.headers);
+            let framed = framing::request_framing(minor, head.req.path.unwrap_or_default(), head.req.headers);
             if let Err(e) = lines.and(framed.map(|_| ())) {
                 assert!((400..=505).contains(&e.status()));
                 let _ = e.to_string();

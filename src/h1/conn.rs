@@ -234,6 +234,9 @@ pub struct Conn {
     tail_out: Option<Tail>,
     /// The caller is sending a file or stream body.
     sending_tail: bool,
+    /// The request being read (a partial head, or the body an inline answer waits for) is a
+    /// `HEAD`: its `408`, if it times out, has no body.
+    partial_head_only: bool,
 }
 
 impl Default for Conn {
@@ -257,6 +260,7 @@ impl Conn {
             continue_sent: false,
             tail_out: None,
             sending_tail: false,
+            partial_head_only: false,
         }
     }
 
@@ -491,7 +495,7 @@ impl Conn {
                     return self.answer_error(b.seq, 408, env, out) > 0;
                 }
                 let mut progress = Progress::default();
-                self.fail(408, env, out, &mut progress);
+                self.fail(408, self.partial_head_only, env, out, &mut progress);
                 progress.responses > 0
             }
             _ => {
@@ -576,10 +580,11 @@ impl Conn {
                         let smallest = l.max_request_bytes.min(l.max_url_length).min(l.max_field_length);
                         let checked = if rest.len() > smallest { parse::check_partial(rest, l) } else { Ok(()) };
                         if let Err(e) = checked {
-                            self.fail(e.status(), env, out, &mut progress);
+                            self.fail(e.status(), parse::is_head_request(rest), env, out, &mut progress);
                             continue;
                         }
                         self.scanned = len32(rest.len());
+                        self.partial_head_only = parse::is_head_request(rest);
                         break;
                     }
                     if !self.on_head(rest, env, service, out, &mut progress) {
@@ -657,8 +662,9 @@ impl Conn {
         self.reading = Reading::Closed;
         self.linger = true;
         let Some(slot) = self.in_flight.iter_mut().find(|s| s.seq == seq) else { return 0 };
+        let head_only = matches!(slot.state, SlotState::Waiting { head_only: true, .. });
         let mut bytes = Vec::new();
-        encode::write_error(&mut bytes, env.common, status, false);
+        encode::write_error(&mut bytes, env.common, status, head_only);
         slot.state = SlotState::Ready { bytes, close: true, tail: None };
         self.release(out)
     }
@@ -735,11 +741,12 @@ impl Conn {
             Ok(Some(head)) => head,
             Ok(None) => {
                 self.scanned = len32(rest.len().max(1));
+                self.partial_head_only = parse::is_head_request(rest);
                 return false;
             }
             Err(e) => {
                 progress.requests += 1;
-                self.fail(e.status(), env, out, progress);
+                self.fail(e.status(), parse::is_head_request(rest), env, out, progress);
                 return true;
             }
         };
@@ -747,12 +754,12 @@ impl Conn {
         let minor = head.req.version.unwrap_or(1);
         let raw_head = rest.get(..head.len).unwrap_or_default();
         let framing = match framing::check_line_endings(raw_head, env.limits.strictness)
-            .and_then(|()| framing::request_framing(minor, head.req.headers))
+            .and_then(|()| framing::request_framing(minor, head.req.path.unwrap_or_default(), head.req.headers))
         {
             Ok(f) => f,
             Err(e) => {
                 progress.requests += 1;
-                self.fail(e.status(), env, out, progress);
+                self.fail(e.status(), head.req.method == Some("HEAD"), env, out, progress);
                 return true;
             }
         };
@@ -779,7 +786,7 @@ impl Conn {
             // Refused before any handler runs; the body is not read.
             progress.requests += 1;
             progress.too_large += 1;
-            self.fail(413, env, out, progress);
+            self.fail(413, request.is_head(), env, out, progress);
             return true;
         }
         let streamed = framing.body != BodyKind::Empty && plan.mode != BodyMode::Buffered;
@@ -789,6 +796,7 @@ impl Conn {
         if !streamed && framing.body != BodyKind::Empty {
             match self.collect_body(rest, head.len, framing.body, plan.max_size, env) {
                 Collected::More => {
+                    self.partial_head_only = request.is_head();
                     if framing.expect_continue && !self.continue_sent && self.in_flight.is_empty() {
                         out.extend_from_slice(CONTINUE);
                         self.continue_sent = true;
@@ -799,7 +807,7 @@ impl Conn {
                     progress.requests += 1;
                     progress.too_large += u32::from(status == 413);
                     self.body_wait = 0;
-                    self.fail(status, env, out, progress);
+                    self.fail(status, request.is_head(), env, out, progress);
                     return true;
                 }
                 Collected::Length(e) => {
@@ -894,15 +902,16 @@ impl Conn {
         true
     }
 
-    /// Answers a bad request with `status` and closes.
+    /// Answers a bad request with `status` and closes; without a body when the request is a `HEAD`
+    /// (`head_only`), whatever the status.
     #[cold]
-    fn fail(&mut self, status: u16, env: &Env<'_>, out: &mut Vec<u8>, progress: &mut Progress) {
+    fn fail(&mut self, status: u16, head_only: bool, env: &Env<'_>, out: &mut Vec<u8>, progress: &mut Progress) {
         if self.in_flight.is_empty() {
-            encode::write_error(out, env.common, status, false);
+            encode::write_error(out, env.common, status, head_only);
             progress.responses += 1;
         } else {
             let mut bytes = Vec::new();
-            encode::write_error(&mut bytes, env.common, status, false);
+            encode::write_error(&mut bytes, env.common, status, head_only);
             let seq = self.next_seq;
             self.next_seq = self.next_seq.wrapping_add(1);
             self.in_flight.push_back(Slot { seq, state: SlotState::Ready { bytes, close: true, tail: None } });

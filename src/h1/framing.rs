@@ -1,6 +1,7 @@
 //! Request framing rules: which body a request has, from its version and headers (RFC 9112 §6, strict against smuggling).
 
 use crate::limits::Strictness;
+use crate::url::target_authority;
 use std::fmt;
 use std::net::Ipv6Addr;
 
@@ -11,7 +12,8 @@ pub use crate::app::BodyKind;
 pub struct Framing<'h> {
     /// How the body is delimited, so the right body decoder reads it.
     pub body: BodyKind,
-    /// The `Host` value, checked against RFC 9112 §3.2 / RFC 3986 syntax (may be empty): routing picks the URL prefix by it.
+    /// The `Host` value, checked against RFC 9112 §3.2 / RFC 3986 syntax (empty only in HTTP/1.0 or beside an
+    /// absolute-form target, whose authority routing then uses instead): routing picks the URL prefix by it.
     /// `None` only for HTTP/1.0 requests without `Host`.
     pub host: Option<&'h [u8]>,
     /// `Connection: close` was sent: the connection ends after this request's response.
@@ -59,6 +61,13 @@ pub enum FramingError {
     DuplicateHost,
     /// A `Host` value that is not `reg-name / IPv4 / [IPv6]` with an optional `:port`.
     InvalidHost,
+    /// An empty `Host` on an HTTP/1.1 request whose target has no authority to stand for it
+    /// (RFC 9112 §3.2 allows one only for a target URI without an authority; hsys serves none).
+    EmptyHost,
+    /// An absolute-form target whose authority is not a non-empty `Host` value (the same grammar:
+    /// a bad port, two ports, no name before the port, a malformed or unbracketed IPv6 literal,
+    /// userinfo): it would route by what a later hop may read differently.
+    InvalidTargetAuthority,
     /// An `Expect` value other than `100-continue` (RFC 9110 §10.1.1).
     UnsupportedExpectation,
     /// A `\n` in the head without a `\r` before it (strict line endings).
@@ -84,6 +93,8 @@ impl FramingError {
             | Self::MissingHost
             | Self::DuplicateHost
             | Self::InvalidHost
+            | Self::EmptyHost
+            | Self::InvalidTargetAuthority
             | Self::BareLf
             | Self::BareCr => 400,
         }
@@ -105,6 +116,8 @@ impl fmt::Display for FramingError {
             Self::MissingHost => "missing Host",
             Self::DuplicateHost => "more than one Host",
             Self::InvalidHost => "invalid Host",
+            Self::EmptyHost => "empty Host without an absolute-form target",
+            Self::InvalidTargetAuthority => "invalid authority in the request target",
             Self::UnsupportedExpectation => "unsupported expectation",
             Self::BareLf => "LF without CR in the request head",
             Self::BareCr => "CR without LF in the request head",
@@ -153,12 +166,18 @@ pub fn check_line_endings(head: &[u8], strictness: Strictness) -> Result<(), Fra
     Err(FramingError::BareCr)
 }
 
-/// Finds the body framing and connection options of a request in one pass over its headers, validating them strictly.
+/// Finds the body framing and connection options of a request in one pass over its headers, validating them strictly,
+/// and checks the request's `target` against its `Host`: an absolute-form target's authority must be a valid
+/// non-empty `Host` value, and an HTTP/1.1 request without one must not send an empty `Host`.
 ///
 /// `version_minor` is httparse's: 0 for HTTP/1.0, 1 (or more) for HTTP/1.1.
 /// Header names compare ASCII case-insensitively. When several rules fail, a 400 wins over 501, and 501 over 417,
 /// so a request that cannot be framed is never answered as if only its coding or expectation were the problem.
-pub fn request_framing<'h>(version_minor: u8, headers: &[httparse::Header<'h>]) -> Result<Framing<'h>, FramingError> {
+pub fn request_framing<'h>(
+    version_minor: u8,
+    target: &str,
+    headers: &[httparse::Header<'h>],
+) -> Result<Framing<'h>, FramingError> {
     let http11 = version_minor >= 1;
     let mut content_length: Option<u64> = None;
     let mut codings = Codings::Absent;
@@ -200,6 +219,14 @@ pub fn request_framing<'h>(version_minor: u8, headers: &[httparse::Header<'h>]) 
     if http11 && host.is_none() {
         return Err(FramingError::MissingHost);
     }
+    // Origin-form (nearly every request) is decided on its first byte.
+    match target_authority(target) {
+        Some(authority) if !is_valid_authority(authority.as_bytes()) => {
+            return Err(FramingError::InvalidTargetAuthority);
+        }
+        None if http11 && host.is_some_and(<[u8]>::is_empty) => return Err(FramingError::EmptyHost),
+        _ => {}
+    }
     let body = match (codings, content_length) {
         (Codings::Absent, None | Some(0)) => BodyKind::Empty,
         (Codings::Absent, Some(n)) => BodyKind::Length(n),
@@ -222,17 +249,7 @@ pub fn request_framing<'h>(version_minor: u8, headers: &[httparse::Header<'h>]) 
     })
 }
 
-/// Whether `b` is a `tchar` (RFC 9110 §5.6.2), the bytes of header names, codings and chunk extension names.
-pub(crate) const fn is_tchar(b: u8) -> bool {
-    matches!(b,
-        b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.'
-        | b'^' | b'_' | b'`' | b'|' | b'~' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z')
-}
-
-/// Whether `s` is a `token`: 1*tchar.
-fn is_token(s: &[u8]) -> bool {
-    !s.is_empty() && s.iter().all(|&b| is_tchar(b))
-}
+pub(crate) use crate::semantics::{is_tchar, is_token};
 
 /// Strips optional whitespace (SP / HTAB only, RFC 9110 §5.6.3) from both ends.
 fn trim_ows(mut s: &[u8]) -> &[u8] {
@@ -377,6 +394,12 @@ fn is_valid_host(value: &[u8]) -> bool {
         }
 }
 
+/// Whether the authority of an absolute-form target is `uri-host [ ":" port ]` as a `Host` value
+/// must be ([`is_valid_host`], one grammar for both), and not empty.
+fn is_valid_authority(authority: &[u8]) -> bool {
+    !authority.is_empty() && is_valid_host(authority)
+}
+
 /// Whether `addr` (between the brackets) is an IPv6 address.
 fn is_ipv6(addr: &[u8]) -> bool {
     std::str::from_utf8(addr).is_ok_and(|s| s.parse::<Ipv6Addr>().is_ok())
@@ -435,7 +458,7 @@ mod tests {
     fn frame11(extra: &[(&'static str, &'static [u8])]) -> Result<Framing<'static>, FramingError> {
         let mut list = vec![("Host", b"h".as_slice())];
         list.extend_from_slice(extra);
-        request_framing(1, &headers(&list))
+        request_framing(1, "/", &headers(&list))
     }
 
     #[test]
@@ -561,7 +584,7 @@ mod tests {
             (1, &[("Host", b"h"), ("Transfer-Encodings", b"gzip")], Ok(BodyKind::Empty)),
         ];
         for (minor, list, want) in cases {
-            let got = request_framing(*minor, &headers(list)).map(|f| f.body);
+            let got = request_framing(*minor, "/", &headers(list)).map(|f| f.body);
             assert_eq!(got, *want, "HTTP/1.{minor} {list:?}");
         }
     }
@@ -570,7 +593,6 @@ mod tests {
     fn host() {
         use FramingError::*;
         let valid: &[&[u8]] = &[
-            b"",
             b"example.com",
             b"EXAMPLE.com.",
             b"example.com:80",
@@ -588,8 +610,12 @@ mod tests {
             b"sub!$&'()*+;=delims",
         ];
         for value in valid {
-            let f = request_framing(1, &headers(&[("Host", value)]));
+            let f = request_framing(1, "/", &headers(&[("Host", value)]));
             assert_eq!(f.map(|f| f.host), Ok(Some(*value)), "Host {value:?}");
+            // The same grammar for the authority of an absolute-form target.
+            let target = format!("http://{}/x", std::str::from_utf8(value).unwrap());
+            let f = request_framing(1, &target, &headers(&[("Host", b"h")]));
+            assert_eq!(f.map(|f| f.host), Ok(Some(&b"h"[..])), "target {target:?}");
         }
         let invalid: &[&[u8]] = &[
             b"exa mple.com",
@@ -624,8 +650,15 @@ mod tests {
             b"a?b",
         ];
         for value in invalid {
-            let f = request_framing(1, &headers(&[("Host", value)]));
+            let f = request_framing(1, "/", &headers(&[("Host", value)]));
             assert_eq!(f, Err(InvalidHost), "Host {value:?}");
+            // As an authority (up to its first `/`, `?` or `#`, where the target's path begins).
+            let text = std::str::from_utf8(value).unwrap();
+            if !text.contains(['/', '?', '#']) {
+                let target = format!("http://{text}/x");
+                let f = request_framing(1, &target, &headers(&[("Host", b"h")]));
+                assert_eq!(f, Err(InvalidTargetAuthority), "target {target:?}");
+            }
         }
         let presence: &[(u8, &[(&str, &[u8])], Result<Option<&[u8]>, FramingError>)] = &[
             (1, &[], Err(MissingHost)),
@@ -635,11 +668,65 @@ mod tests {
             (1, &[("Host", b"a"), ("Host", b"a")], Err(DuplicateHost)),
             (1, &[("Host", b"a"), ("host", b"b")], Err(DuplicateHost)),
             (0, &[("Host", b"a"), ("Host", b"a")], Err(DuplicateHost)),
-            (1, &[("Host", b"")], Ok(Some(b""))),
+            (0, &[("Host", b"")], Ok(Some(b""))),
+            (1, &[("Host", b"")], Err(EmptyHost)),
         ];
         for (minor, list, want) in presence {
-            let got = request_framing(*minor, &headers(list)).map(|f| f.host);
+            let got = request_framing(*minor, "/", &headers(list)).map(|f| f.host);
             assert_eq!(got, *want, "HTTP/1.{minor} {list:?}");
+        }
+    }
+
+    /// The target against the `Host`: an absolute-form authority is a valid, non-empty `Host`
+    /// value; an HTTP/1.1 request whose target has no authority must not send an empty `Host`.
+    #[test]
+    fn target() {
+        use FramingError::*;
+        let cases: &[(u8, &str, &[(&str, &[u8])], Result<Option<&[u8]>, FramingError>)] = &[
+            (1, "/", &[("Host", b"h")], Ok(Some(b"h"))),
+            (1, "*", &[("Host", b"h")], Ok(Some(b"h"))),
+            (1, "h:443", &[("Host", b"h:443")], Ok(Some(b"h:443"))),
+            (1, "http://a/x", &[("Host", b"h")], Ok(Some(b"h"))),
+            (1, "http://a:80", &[("Host", b"h")], Ok(Some(b"h"))),
+            (1, "http://a:80?q", &[("Host", b"h")], Ok(Some(b"h"))),
+            (1, "https://[::1]:443/x", &[("Host", b"h")], Ok(Some(b"h"))),
+            (1, "HTTP://127.0.0.1:8080/", &[("Host", b"h")], Ok(Some(b"h"))),
+            (0, "http://a/x", &[], Ok(None)),
+            // Bad authorities, whatever the Host and version.
+            (1, "http://a:8x/", &[("Host", b"h")], Err(InvalidTargetAuthority)),
+            (1, "http://a:80:80/", &[("Host", b"h")], Err(InvalidTargetAuthority)),
+            (1, "http://:80/", &[("Host", b"h")], Err(InvalidTargetAuthority)),
+            (1, "http://a:/", &[("Host", b"h")], Err(InvalidTargetAuthority)),
+            (1, "http://a:65536/", &[("Host", b"h")], Err(InvalidTargetAuthority)),
+            (1, "http://[::1/x", &[("Host", b"h")], Err(InvalidTargetAuthority)),
+            (1, "http://[::1", &[("Host", b"h")], Err(InvalidTargetAuthority)),
+            (1, "http://::1/x", &[("Host", b"h")], Err(InvalidTargetAuthority)),
+            (1, "http://[::1]x/", &[("Host", b"h")], Err(InvalidTargetAuthority)),
+            (1, "http://[::g]/", &[("Host", b"h")], Err(InvalidTargetAuthority)),
+            (1, "http://[fe80::1%25eth0]/", &[("Host", b"h")], Err(InvalidTargetAuthority)),
+            (1, "http://u@a/", &[("Host", b"h")], Err(InvalidTargetAuthority)),
+            (1, "http:///x", &[("Host", b"h")], Err(InvalidTargetAuthority)),
+            (1, "http://", &[("Host", b"h")], Err(InvalidTargetAuthority)),
+            (1, "http://a%zz/", &[("Host", b"h")], Err(InvalidTargetAuthority)),
+            (1, "http://a,b/", &[("Host", b"h")], Err(InvalidTargetAuthority)),
+            (0, "http://a:8x/", &[], Err(InvalidTargetAuthority)),
+            (1, "http://a:8x/", &[("Host", b"")], Err(InvalidTargetAuthority)),
+            // An empty Host stands only beside an authority in the target (or in HTTP/1.0).
+            (1, "/", &[("Host", b"")], Err(EmptyHost)),
+            (1, "*", &[("Host", b"")], Err(EmptyHost)),
+            (1, "/x?http://a/", &[("Host", b"")], Err(EmptyHost)),
+            (1, "http://a/x", &[("Host", b"")], Ok(Some(b""))),
+            (0, "/", &[("Host", b"")], Ok(Some(b""))),
+            // Host's own rules come first.
+            (1, "http://a/", &[], Err(MissingHost)),
+            (1, "/", &[("Host", b""), ("Host", b"")], Err(DuplicateHost)),
+            // A 400 here still wins over a 501.
+            (1, "http://a:8x/", &[("Host", b"h"), ("Transfer-Encoding", b"gzip")], Err(InvalidTargetAuthority)),
+            (1, "/", &[("Host", b""), ("Transfer-Encoding", b"gzip")], Err(EmptyHost)),
+        ];
+        for (minor, target, list, want) in cases {
+            let got = request_framing(*minor, target, &headers(list)).map(|f| f.host);
+            assert_eq!(got, *want, "HTTP/1.{minor} {target} {list:?}");
         }
     }
 
@@ -665,7 +752,7 @@ mod tests {
         for (minor, values, close, keep_alive, persistent) in cases {
             let mut list = vec![("Host", b"h".as_slice())];
             list.extend(values.iter().map(|v| ("Connection", *v)));
-            let f = request_framing(*minor, &headers(&list));
+            let f = request_framing(*minor, "/", &headers(&list));
             let Ok(f) = f else {
                 panic!("{values:?}: {f:?}");
             };
@@ -699,7 +786,7 @@ mod tests {
         for (minor, values, want) in cases {
             let mut list = vec![("Host", b"h".as_slice())];
             list.extend(values.iter().map(|v| ("Expect", *v)));
-            let got = request_framing(*minor, &headers(&list)).map(|f| f.expect_continue);
+            let got = request_framing(*minor, "/", &headers(&list)).map(|f| f.expect_continue);
             assert_eq!(got, *want, "HTTP/1.{minor} Expect {values:?}");
         }
     }
@@ -785,6 +872,10 @@ mod tests {
             (b"POST / HTTP/1.1\nHost: a\nContent-Length: 5\n\n", Err(BareLf)),
             (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", Err(ChunkedNotLast)),
             (b"GET / HTTP/1.1\r\n\r\n", Err(MissingHost)),
+            (b"GET / HTTP/1.1\r\nHost:\r\n\r\n", Err(EmptyHost)),
+            (b"GET http://a/ HTTP/1.1\r\nHost:\r\n\r\n", Ok(BodyKind::Empty)),
+            (b"GET http://[::1/x HTTP/1.1\r\nHost: a\r\n\r\n", Err(InvalidTargetAuthority)),
+            (b"GET http://a:1:2/ HTTP/1.1\r\nHost: a\r\n\r\n", Err(InvalidTargetAuthority)),
         ];
         for (raw, want) in cases {
             let got = check_line_endings(raw, Strictness::Strict).and_then(|()| {
@@ -792,7 +883,7 @@ mod tests {
                 let mut req = httparse::Request::new(&mut storage);
                 let status = req.parse(raw);
                 assert!(matches!(status, Ok(httparse::Status::Complete(_))), "{raw:?}");
-                request_framing(req.version.unwrap_or(1), req.headers).map(|f| f.body)
+                request_framing(req.version.unwrap_or(1), req.path.unwrap_or_default(), req.headers).map(|f| f.body)
             });
             assert_eq!(got, *want, "{:?}", String::from_utf8_lossy(raw));
         }
@@ -814,6 +905,8 @@ mod tests {
             (MissingHost, 400),
             (DuplicateHost, 400),
             (InvalidHost, 400),
+            (EmptyHost, 400),
+            (InvalidTargetAuthority, 400),
             (UnsupportedExpectation, 417),
             (BareLf, 400),
             (BareCr, 400),

@@ -3,12 +3,13 @@
 
 use std::mem::MaybeUninit;
 
-use crate::limits::Limits;
+use crate::limits::{Limits, Strictness};
 
 /// Why a head is refused. Every variant closes the connection after its answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HeadError {
-    /// Malformed request line or header line: `400`.
+    /// Malformed request line or header line, or a target holding a byte no target may (see
+    /// [`has_bad_target_byte`]): `400`.
     Malformed,
     /// The head is larger than [`Limits::max_request_bytes`], has a header line longer than
     /// [`Limits::max_field_length`], or has more than [`Limits::max_headers`] headers: `431`.
@@ -81,6 +82,11 @@ pub fn parse_head<'h, 'b>(
             if req.headers.iter().any(|h| field_length(buf, h) > limits.max_field_length) {
                 return Err(HeadError::TooLarge);
             }
+            // After the limits, which a partial head is refused by too (`check_partial`), so a
+            // head is answered the same whether it came whole or in pieces.
+            if req.path.is_some_and(|p| has_bad_target_byte(p.as_bytes(), limits.strictness)) {
+                return Err(HeadError::Malformed);
+            }
             Ok(Some(Head { req, len }))
         }
         Ok(httparse::Status::Partial) => check_partial(buf, limits).map(|()| None),
@@ -92,6 +98,27 @@ pub fn parse_head<'h, 'b>(
         },
         Err(_) => Err(HeadError::Malformed),
     }
+}
+
+/// Whether the head at the start of `buf` (complete or not, well-formed or not) is a `HEAD`
+/// request: its method token, after the empty lines httparse skips, is `HEAD`. An answer to it
+/// has no body, an error too; a head too malformed for its method to be known is not one.
+#[inline]
+pub fn is_head_request(buf: &[u8]) -> bool {
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
+    buf.get(start..).is_some_and(|rest| rest.starts_with(b"HEAD "))
+}
+
+/// Whether a request target holds a byte no target may hold (RFC 9112 §3.2, RFC 3986 §2), which
+/// httparse lets through: a raw byte of 0x80 or more (unencoded UTF-8: httparse only checks the
+/// target is UTF-8), and, when [`Strictness::Strict`], a `\` (some servers and proxies read it
+/// as `/`, so two hops could route one target to two places). Lenient keeps accepting `\`.
+///
+/// One branch-free pass over the target (short: a few dozen bytes) that the compiler vectorizes.
+#[inline]
+pub fn has_bad_target_byte(target: &[u8], strictness: Strictness) -> bool {
+    let backslash = strictness == Strictness::Strict;
+    target.iter().fold(false, |bad, &b| bad | (b >= 0x80) | (backslash & (b == b'\\')))
 }
 
 /// Checks an incomplete head against the limits it can already break: its size (`431`, or `414`
@@ -341,6 +368,57 @@ mod tests {
         assert_eq!(parse(&big), Err(HeadError::TooLarge));
     }
 
+    /// Raw bytes of 0x80 or more in the target are refused whatever the strictness; a `\` only
+    /// when strict. Whole heads, and every prefix of them (a prefix waits or is refused alike).
+    #[test]
+    fn target_bytes() {
+        // (head, strict, lenient): `None` accepted, else the error.
+        let cases: &[(&[u8], Option<HeadError>, Option<HeadError>)] = &[
+            (b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n", None, None),
+            (b"GET /%C3%A9 HTTP/1.1\r\nHost: a\r\n\r\n", None, None),
+            (b"GET /~!$&'()*+,;=:@ HTTP/1.1\r\n\r\n", None, None),
+            (b"GET /\x7e HTTP/1.1\r\n\r\n", None, None),
+            (b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", Some(HeadError::Malformed), Some(HeadError::Malformed)),
+            (b"GET /\xe2\x82\xac HTTP/1.1\r\n\r\n", Some(HeadError::Malformed), Some(HeadError::Malformed)),
+            (b"GET /?q=\xc3\xa9 HTTP/1.1\r\n\r\n", Some(HeadError::Malformed), Some(HeadError::Malformed)),
+            (b"GET http://\xc3\xa9/ HTTP/1.1\r\n\r\n", Some(HeadError::Malformed), Some(HeadError::Malformed)),
+            (b"GET /\xf0\x9f\x98\x80 HTTP/1.1\r\n\r\n", Some(HeadError::Malformed), Some(HeadError::Malformed)),
+            // Not UTF-8: httparse refuses it itself.
+            (b"GET /\xff HTTP/1.1\r\n\r\n", Some(HeadError::Malformed), Some(HeadError::Malformed)),
+            (b"GET /a\\b HTTP/1.1\r\nHost: a\r\n\r\n", Some(HeadError::Malformed), None),
+            (b"GET \\ HTTP/1.1\r\n\r\n", Some(HeadError::Malformed), None),
+            (b"GET /?x=\\ HTTP/1.1\r\n\r\n", Some(HeadError::Malformed), None),
+            (b"GET /%5C HTTP/1.1\r\n\r\n", None, None),
+            // The limits come first, as for a head that arrives in pieces.
+            (
+                b"GET /\xc3\xa9aaaaaaaaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\n\r\n",
+                Some(HeadError::UrlTooLong),
+                Some(HeadError::UrlTooLong),
+            ),
+        ];
+        for &(head, strict, lenient) in cases {
+            for (strictness, want) in [(Strictness::Strict, strict), (Strictness::Lenient, lenient)] {
+                let limits = Limits { max_url_length: 30, strictness, ..Limits::default() };
+                let parse = |buf: &[u8]| {
+                    let mut slots = [const { MaybeUninit::uninit() }; 8];
+                    parse_head(buf, &mut slots, &limits).map(|h| h.map(|h| h.len))
+                };
+                let want = want.map_or(Ok(Some(head.len())), Err);
+                let whole = parse(head);
+                assert_eq!(whole, want, "{strictness:?} {:?}", String::from_utf8_lossy(head));
+                for cut in 0..head.len() {
+                    let got = parse(&head[..cut]);
+                    assert!(got == Ok(None) || got == whole, "{strictness:?} cut {cut}: {got:?}");
+                }
+            }
+        }
+        assert!(!has_bad_target_byte(b"", Strictness::Strict));
+        assert!(has_bad_target_byte(
+            &[b'/'; 64].iter().copied().chain([0x80]).collect::<Vec<_>>(),
+            Strictness::Lenient
+        ));
+    }
+
     #[test]
     fn head_end_scan() {
         let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
@@ -350,6 +428,25 @@ mod tests {
         assert!(may_be_complete(head, 0));
         assert!(may_be_complete(head, head.len() - 1));
         assert!(may_be_complete(b"GET / HTTP/1.0\n\n", 15));
+    }
+
+    #[test]
+    fn head_requests() {
+        let cases: &[(&[u8], bool)] = &[
+            (b"HEAD / HTTP/1.1\r\n\r\n", true),
+            (b"HEAD ", true),
+            (b"\r\n\r\nHEAD / HTTP/1.1\r\n", true),
+            (b"HEAD /\xff HTTP/1.1\r\nX: \0\r\n\r\n", true),
+            (b"HEAD", false),
+            (b"HEADX / HTTP/1.1\r\n\r\n", false),
+            (b"head / HTTP/1.1\r\n\r\n", false),
+            (b" HEAD / HTTP/1.1\r\n\r\n", false),
+            (b"GET / HTTP/1.1\r\nHEAD ", false),
+            (b"", false),
+        ];
+        for (buf, want) in cases {
+            assert_eq!(is_head_request(buf), *want, "{:?}", String::from_utf8_lossy(buf));
+        }
     }
 
     /// The answer to a bad version must not depend on where the bytes were split (found by the
