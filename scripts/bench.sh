@@ -3,8 +3,26 @@
 # (inline on the default backend and on epoll, and --queued 2 with a queue long enough for pipeline16's 64 x 16 requests in flight,
 # which the default 1000 is not), then rewrites BENCHMARKS.md with the table, machine, date and command.
 # Extra arguments go to compare.py, e.g. scripts/bench.sh --rounds 5 --scenarios keepalive,pipeline16
+#
+# ../shared/bench is the team's side-by-side harness, kept beside the checkouts and not in this
+# repository (a clone does not have it): compare.py drives hsys and its peers with the same wrk
+# load, taking turns, and setup.sh installs wrk and nginx and builds the peers into
+# $HSYS_PEERS_DIR (hyper, actix-web, may_minihttp, and `null`, an epoll server that parses no
+# HTTP: the floor). Without it, load the release binary with wrk by hand, e.g.
+#   cargo build --release && target/release/hsys --threads 2 --stats 0 http://127.0.0.1:8080/ &
+#   wrk -t2 -c64 -d10s --latency http://127.0.0.1:8080/
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [[ ! -d ../shared/bench ]]; then
+  cat >&2 <<'EOF'
+scripts/bench.sh: ../shared/bench is missing. It is the team's side-by-side harness (wrk load on
+hsys beside nginx, hyper, actix-web, may_minihttp and a no-HTTP floor), which lives next to the
+team's checkouts, not in this repository. Without it, load hsys with wrk by hand:
+  cargo build --release && target/release/hsys --threads 2 --stats 0 http://127.0.0.1:8080/ &
+  wrk -t2 -c64 -d10s --latency http://127.0.0.1:8080/
+EOF
+  exit 1
+fi
 bench=$(cd ../shared/bench && pwd)
 peers=${HSYS_PEERS_DIR:-/tmp/hsys-peers}
 "$bench/setup.sh" >&2
@@ -31,7 +49,11 @@ echo "$table"
   echo "hsys commit: $(git rev-parse --short HEAD)$(git diff --quiet -- . ':!BENCHMARKS.md' || echo ' (with uncommitted changes)')."
   echo "\`hsys\` is the inline path on the default backend (io_uring here), \`hsys-epoll\` the same on epoll"
   echo "(\`--backend epoll\`), \`hsys-q2\` the queued path (\`--queued 2\`); all \`--threads 2\`."
-  echo "See ../shared/bench/README.md for the scenarios and columns."
+  echo "See ../shared/bench/README.md for the scenarios and columns. ../shared/bench is the team's"
+  echo "side-by-side harness (the same wrk load on hsys, nginx, hyper, actix-web, may_minihttp and"
+  echo "\`null\`, a no-HTTP floor), which a clone of this repository does not have; without it, run wrk by"
+  echo "hand against the release binary: \`target/release/hsys --threads 2 --stats 0 http://127.0.0.1:8080/ &\`"
+  echo "then \`wrk -t2 -c64 -d10s --latency http://127.0.0.1:8080/\`."
   echo
   echo '```'
   echo "$table"

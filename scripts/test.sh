@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints (with and without the io_uring backend), unit and
 # integration tests on each I/O backend (tests start target/debug/hsys; no release build needed).
+# Quiet: no `Compiling …` lines and one dot per passing test; warnings, lints and a failing
+# test's name, output and panic still print in full (and a lint or a failure fails the script).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --quiet --all-targets --locked -- -D warnings
 # The build without the io_uring backend (epoll only) must stay clean too.
-cargo clippy --all-targets --locked --no-default-features -- -D warnings
+cargo clippy --quiet --all-targets --locked --no-default-features -- -D warnings
 # The suite on the default backend (io_uring where the kernel allows it), then again on epoll.
-cargo test --locked --all-targets
-HSYS_BACKEND=epoll cargo test --locked --tests
+cargo test --quiet --locked --all-targets
+HSYS_BACKEND=epoll cargo test --quiet --locked --tests

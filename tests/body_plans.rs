@@ -1,7 +1,7 @@
 //! How a request body is taken, over real sockets: a handler that does not read bodies answers at
 //! the head (no `100 Continue`, the body drained or the connection closed), per-group body limits,
-//! a chunk size that alone breaks the limit, `414` at the default limits, `OPTIONS *`, and the
-//! per-group byte counters.
+//! a chunk size that alone breaks the limit, `414` at the default limits, and the per-group byte
+//! counters. (The binary's `OPTIONS *` and `POST` answers are tested in cli/tests/binary.rs.)
 
 mod support;
 
@@ -158,27 +158,4 @@ fn a_url_over_the_default_limit_is_414_whole_or_in_pieces() {
     std::thread::sleep(Duration::from_millis(50));
     split.send(&req[100..]);
     assert_eq!(split.read(false).status, 414);
-}
-
-#[test]
-fn options_asterisk_is_routed_by_host_and_answered_405_by_the_binary() {
-    let running = support::Running::start(&[]);
-    let mut c = Client::connect(running.addr);
-    let a = c.exchange(b"OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n");
-    assert_eq!((a.status, a.header("allow"), a.header("connection")), (405, Some("GET, HEAD"), None));
-    // The connection stays open; the next request is answered.
-    assert_eq!(c.exchange(&get("/")).status, 200);
-    // The asterisk form is only for OPTIONS.
-    let bad = c.exchange(b"GET * HTTP/1.1\r\nHost: t\r\n\r\n");
-    assert_eq!(bad.status, 400);
-}
-
-#[test]
-fn the_binary_answers_a_post_at_once_without_100_continue() {
-    let running = support::Running::start(&[]);
-    let mut s = TcpStream::connect(running.addr).unwrap();
-    s.write_all(b"POST / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 500000\r\n\r\n").unwrap();
-    let got = String::from_utf8_lossy(&read_for(&mut s, Duration::from_secs(5))).into_owned();
-    assert!(got.starts_with("HTTP/1.1 405 "), "{got}");
-    assert!(!got.contains("100 Continue"), "{got}");
 }

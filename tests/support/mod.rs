@@ -101,9 +101,14 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// The real binary.
+/// The real binary. Only the tests of the package that builds it (cli/, `hsys-cli`) have it:
+/// cargo builds a package's binaries before its integration tests and names them in
+/// `CARGO_BIN_EXE_<name>`, which the library's own tests do not get.
 pub fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_hsys"))
+    let Some(path) = option_env!("CARGO_BIN_EXE_hsys") else {
+        panic!("a test that starts the hsys binary belongs in cli/tests/ (the package that builds it)");
+    };
+    Command::new(path)
 }
 
 /// The binary, started and answering on `127.0.0.1:<port>`; killed on drop.

@@ -2,6 +2,8 @@
 //! request head cost the server what its limits say, and it goes on serving.
 //! (On the debug build `cargo test` makes; the bound holds for the release build too.)
 
+// The helpers the library's tests use too (this package owns the tests that start the binary).
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::io::{ErrorKind, Read, Write};

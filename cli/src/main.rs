@@ -15,7 +15,7 @@ use hsys::{
 /// A high-performance HTTP/1.1 server: answers GET on every URL prefix given with a
 /// `0123456789…` text/plain body, prints its counters, and stops on any key, SIGINT or SIGTERM.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(name = "hsys", version, about)] // the name, not the package's (hsys-cli)
 struct Args {
     /// URL prefixes to serve, `http://host:port/path/` (host: a name, an IP literal, `+` or `*`).
     #[arg(value_name = "URL", default_value = "http://localhost:8080/")]

@@ -1,5 +1,7 @@
 //! The `hsys` binary over real sockets: the sample's behaviour, done right.
 
+// The helpers the library's tests use too (this package owns the tests that start the binary).
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -787,4 +789,41 @@ fn a_head_answered_with_an_error_has_no_body_inline_and_queued() {
         assert_eq!((r.status, r.header("content-length")), (408, Some("15")), "{args:?}");
         assert!(c.closed(), "{args:?}: not closed, or bytes after the 408");
     }
+}
+
+/// Reads what arrives within `wait`, until end-of-file or the wait runs out.
+fn read_for(s: &mut TcpStream, wait: Duration) -> Vec<u8> {
+    s.set_read_timeout(Some(wait)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    got
+}
+
+#[test]
+fn options_asterisk_is_routed_by_host_and_answered_405_by_the_binary() {
+    let running = Running::start(&[]);
+    let mut c = Client::connect(running.addr);
+    let a = c.exchange(b"OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!((a.status, a.header("allow"), a.header("connection")), (405, Some("GET, HEAD"), None));
+    // The connection stays open; the next request is answered.
+    assert_eq!(c.exchange(&get("/")).status, 200);
+    // The asterisk form is only for OPTIONS.
+    let bad = c.exchange(b"GET * HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(bad.status, 400);
+}
+
+#[test]
+fn the_binary_answers_a_post_at_once_without_100_continue() {
+    let running = Running::start(&[]);
+    let mut s = TcpStream::connect(running.addr).unwrap();
+    s.write_all(b"POST / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 500000\r\n\r\n").unwrap();
+    let got = String::from_utf8_lossy(&read_for(&mut s, Duration::from_secs(5))).into_owned();
+    assert!(got.starts_with("HTTP/1.1 405 "), "{got}");
+    assert!(!got.contains("100 Continue"), "{got}");
 }
