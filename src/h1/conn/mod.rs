@@ -7,9 +7,12 @@
 //! I/O, reads a clock or allocates: header slots live on the stack, the request is a view into
 //! the input, and responses are written into the caller's buffer.
 
-use std::collections::VecDeque;
 use std::mem::MaybeUninit;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+
+mod slots;
+
+use slots::{Slot, SlotState, Slots};
 
 use super::decode::{BodyDecoder, Decoded};
 use super::encode::CommonHeaders;
@@ -43,78 +46,6 @@ pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 /// Deferred answers a connection may wait for at once; past it, no further pipelined request is
 /// read until the oldest is answered.
 pub const MAX_IN_FLIGHT: usize = 32;
-
-/// An answer slot, kept in request order while any earlier answer is deferred.
-#[derive(Debug)]
-struct Slot {
-    seq: u32,
-    state: SlotState,
-}
-
-/// The answer slots in request order. None exist on the inline fast path, so the deque is boxed
-/// and freed whenever it empties: an idle connection carries one null pointer for it.
-#[derive(Debug, Default)]
-// The box is the point: `Option<Box<_>>` is 8 bytes where an empty `VecDeque` is 32.
-#[allow(clippy::box_collection)]
-struct Slots(Option<Box<VecDeque<Slot>>>);
-
-impl Slots {
-    const fn new() -> Self {
-        Slots(None)
-    }
-
-    #[inline]
-    fn is_empty(&self) -> bool {
-        self.0.is_none()
-    }
-
-    #[inline]
-    fn len(&self) -> usize {
-        self.0.as_ref().map_or(0, |q| q.len())
-    }
-
-    fn front(&self) -> Option<&Slot> {
-        self.0.as_ref()?.front()
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &Slot> {
-        self.0.iter().flat_map(|q| q.iter())
-    }
-
-    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Slot> {
-        self.0.iter_mut().flat_map(|q| q.iter_mut())
-    }
-
-    fn get_mut(&mut self, pos: usize) -> Option<&mut Slot> {
-        self.0.as_mut()?.get_mut(pos)
-    }
-
-    fn push_back(&mut self, slot: Slot) {
-        self.0.get_or_insert_with(|| Box::new(VecDeque::with_capacity(4))).push_back(slot);
-    }
-
-    fn pop_front(&mut self) -> Option<Slot> {
-        let q = self.0.as_mut()?;
-        let slot = q.pop_front();
-        if q.is_empty() {
-            self.0 = None;
-        }
-        slot
-    }
-
-    fn clear(&mut self) {
-        self.0 = None;
-    }
-}
-
-#[derive(Debug)]
-enum SlotState {
-    /// Waiting for [`Conn::complete`]; what the answer's framing must say.
-    Waiting { head_only: bool, close: bool, keep_alive_10: bool, http10: bool },
-    /// Encoded, waiting for the answers before it. `close`: the connection ends after it;
-    /// `tail`: a body (file or stream) the caller sends after `bytes`.
-    Ready { bytes: Vec<u8>, close: bool, tail: Option<Tail> },
-}
 
 /// What the reader is waiting for.
 #[derive(Debug)]
@@ -935,15 +866,4 @@ fn dechunk(raw: &[u8], env: &Env<'_>) -> Vec<u8> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every idle keep-alive connection carries this struct: rare states stay boxed.
-    #[test]
-    fn connection_state_stays_small() {
-        let size = std::mem::size_of::<Conn>();
-        eprintln!("h1::Conn: {size} bytes");
-        assert!(size <= 72, "h1::Conn grew to {size} bytes");
-        assert!(std::mem::size_of::<Option<Tail>>() <= 16);
-    }
-}
+mod tests;
