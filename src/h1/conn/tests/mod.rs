@@ -6,6 +6,7 @@ mod cases;
 
 use super::*;
 use crate::app::IgnoreBody;
+use crate::app::Response;
 use crate::app::reply::Reply;
 use crate::app::service::Inline;
 use crate::limits::Strictness;
@@ -15,7 +16,7 @@ use crate::limits::Strictness;
 fn connection_state_stays_small() {
     let size = std::mem::size_of::<Conn>();
     eprintln!("h1::Conn: {size} bytes");
-    assert!(size <= 72, "h1::Conn grew to {size} bytes");
+    assert!(size <= 56, "h1::Conn grew to {size} bytes");
     assert!(std::mem::size_of::<Option<Tail>>() <= 16);
 }
 
