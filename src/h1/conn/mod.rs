@@ -118,8 +118,9 @@ enum Close {
     /// stopping.
     Requested,
     /// A body the answer leaves unread is not drained: it is larger than the drain budget, or
-    /// the client waits for `100 Continue` (it may never send the body at all). Only an answer
-    /// given before the body is read closes; a deferred one reads it first.
+    /// the client waits for `100 Continue` (it may never send the body at all). It closes an
+    /// answer given at the head; a deferred request streams its body, and what its answer leaves
+    /// unread is judged when that answer comes ([`Conn::complete`]).
     Unread,
 }
 
@@ -277,7 +278,9 @@ impl Conn {
         !self.in_flight.is_empty()
     }
 
-    /// Whether the connection should linger before closing (see [`Reading::Closed`]).
+    /// Whether the connection should linger before closing: it was closed with input possibly
+    /// still coming (an error, or an unread body), so the caller should shut down writing and
+    /// drain reads briefly, for the client to see the answer instead of a reset.
     #[inline]
     pub fn wants_linger(&self) -> bool {
         matches!(self.reading, Reading::Closed { linger: true })
