@@ -1,0 +1,245 @@
+//! Answers in request order: the service's answer filed into the output or, behind a deferred
+//! one, into an in-flight slot; deferred answers completed; what is next in order released.
+
+use std::collections::VecDeque;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use super::body::DrainRead;
+use super::{Close, Conn, Env, Progress, Reading, TailState};
+use crate::app::reply::Answer;
+use crate::app::response::Tail;
+use crate::app::service::{Outcome, Service};
+use crate::app::{Request, Response, Version};
+use crate::h1::encode::{self, H1Encoder};
+
+/// An answer slot, kept in request order while any earlier answer is deferred.
+#[derive(Debug)]
+pub(super) struct Slot {
+    pub(super) seq: u32,
+    pub(super) state: SlotState,
+}
+
+/// The answer slots in request order. None exist on the inline fast path, so the deque is boxed
+/// and freed whenever it empties: an idle connection carries one null pointer for it.
+#[derive(Debug, Default)]
+// The box is the point: `Option<Box<_>>` is 8 bytes where an empty `VecDeque` is 32.
+#[allow(clippy::box_collection)]
+pub(super) struct Slots(Option<Box<VecDeque<Slot>>>);
+
+impl Slots {
+    pub(super) const fn new() -> Self {
+        Slots(None)
+    }
+
+    #[inline]
+    pub(super) fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    #[inline]
+    pub(super) fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |q| q.len())
+    }
+
+    pub(super) fn front(&self) -> Option<&Slot> {
+        self.0.as_ref()?.front()
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = &Slot> {
+        self.0.iter().flat_map(|q| q.iter())
+    }
+
+    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Slot> {
+        self.0.iter_mut().flat_map(|q| q.iter_mut())
+    }
+
+    pub(super) fn get_mut(&mut self, pos: usize) -> Option<&mut Slot> {
+        self.0.as_mut()?.get_mut(pos)
+    }
+
+    pub(super) fn push_back(&mut self, slot: Slot) {
+        self.0.get_or_insert_with(|| Box::new(VecDeque::with_capacity(4))).push_back(slot);
+    }
+
+    pub(super) fn pop_front(&mut self) -> Option<Slot> {
+        let q = self.0.as_mut()?;
+        let slot = q.pop_front();
+        if q.is_empty() {
+            self.0 = None;
+        }
+        slot
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.0 = None;
+    }
+}
+
+#[derive(Debug)]
+pub(super) enum SlotState {
+    /// Waiting for [`Conn::complete`](super::Conn::complete); what the answer's framing must say.
+    Waiting { head_only: bool, close: bool, keep_alive_10: bool, http10: bool },
+    /// Encoded, waiting for the answers before it. `close`: the connection ends after it;
+    /// `tail`: a body (file or stream) the caller sends after `bytes`.
+    Ready { bytes: Vec<u8>, close: bool, tail: Option<Tail> },
+}
+
+impl Conn {
+    /// Delivers the deferred answer for request `seq`, encoding it with the framing decided when
+    /// the request arrived, and appends to `out` every answer that is now next in order.
+    /// Returns the number of answers appended. Unknown or repeated `seq`s are ignored.
+    pub fn complete<A: Answer + ?Sized>(&mut self, seq: u32, reply: &A, env: &Env<'_>, out: &mut Vec<u8>) -> u32 {
+        self.complete_counted(seq, reply, env, out).0
+    }
+
+    /// [`complete`](Conn::complete), also returning the bytes this answer was encoded into (its
+    /// own, not those of earlier answers released with it), for `BytesSent`.
+    pub fn complete_counted<A: Answer + ?Sized>(
+        &mut self,
+        seq: u32,
+        reply: &A,
+        env: &Env<'_>,
+        out: &mut Vec<u8>,
+    ) -> (u32, usize) {
+        let Some(pos) = self.in_flight.iter().position(|s| s.seq == seq) else { return (0, 0) };
+        let mut encoded = 0;
+        let released = self.complete_at(pos, seq, reply, env, out, &mut encoded);
+        (released, encoded)
+    }
+
+    fn complete_at<A: Answer + ?Sized>(
+        &mut self,
+        pos: usize,
+        seq: u32,
+        reply: &A,
+        env: &Env<'_>,
+        out: &mut Vec<u8>,
+        encoded: &mut usize,
+    ) -> u32 {
+        let Some(slot) = self.in_flight.get_mut(pos) else { return 0 };
+        let SlotState::Waiting { head_only, mut close, keep_alive_10, http10 } = slot.state else { return 0 };
+        if let Reading::Body(b) = &self.reading
+            && b.seq == seq
+        {
+            // Answered before its body was read: the rest is drained, unless the client still
+            // waits for `100 Continue` (it may never send the body at all) or the connection
+            // ends after this request anyway.
+            if b.awaiting_continue || b.close_after {
+                close = true;
+                self.reading = Reading::Closed { linger: true };
+            } else if let Reading::Body(b) = std::mem::replace(&mut self.reading, Reading::Closed { linger: false }) {
+                self.reading =
+                    Reading::Drain(Box::new(DrainRead { decoder: b.decoder, budget: env.limits.max_drain_bytes }));
+            }
+        }
+        // Next in order: encoded straight into `out` (its slot, released first below, is empty).
+        // Otherwise into the slot, sized once for the answer.
+        let next_out = pos == 0 && !self.tail_pending();
+        let Some(slot) = self.in_flight.get_mut(pos) else { return 0 };
+        let mut bytes = if next_out { Vec::new() } else { Vec::with_capacity(reply.size_hint()) };
+        let target = if next_out { &mut *out } else { &mut bytes };
+        let mut enc = H1Encoder::new(target, env.common, keep_alive_10, http10);
+        let mut res = Response::new(&mut enc, head_only, close || env.draining);
+        reply.write_to(&mut res);
+        *encoded = res.written();
+        let close = res.closes();
+        let tail = res.take_tail();
+        slot.state = SlotState::Ready { bytes, close, tail };
+        self.release(out)
+    }
+
+    /// Hands a request to the service with a `Response` over this connection's encoder, and
+    /// files the answer: into `out`, into a slot behind an earlier deferred one, or a slot left
+    /// waiting for [`complete`](Conn::complete). Returns what the service did and whether the
+    /// connection closes after it.
+    #[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
+    pub(super) fn call<S: Service + ?Sized>(
+        &mut self,
+        service: &mut S,
+        request: &Request<'_>,
+        seq: u32,
+        close: Close,
+        env: &Env<'_>,
+        out: &mut Vec<u8>,
+        progress: &mut Progress,
+    ) -> (Outcome, bool) {
+        let http10 = request.version == Version::Http10;
+        // While an earlier answer is deferred, later ones wait in order in their own buffer.
+        let mut side = Vec::new();
+        let queued_behind = !self.in_flight.is_empty();
+        let target = if queued_behind { &mut side } else { &mut *out };
+        let mut enc = H1Encoder::new(target, env.common, http10 && !close.answered(), http10);
+        let mut res = Response::new(&mut enc, request.is_head(), close.answered());
+        let outcome = match catch_unwind(AssertUnwindSafe(|| service.call(request, &mut res, seq))) {
+            Ok(Outcome::Answered) => {
+                if !res.is_done() {
+                    res.finish();
+                }
+                Outcome::Answered
+            }
+            Ok(Outcome::Deferred) => Outcome::Deferred,
+            Err(_) => {
+                res.replace_with_error(500);
+                Outcome::Answered
+            }
+        };
+        let closing = match outcome {
+            Outcome::Answered => res.closes(),
+            Outcome::Deferred => close.requested(),
+        };
+        let tail = res.take_tail();
+        match outcome {
+            Outcome::Answered if queued_behind => {
+                self.in_flight.push_back(Slot { seq, state: SlotState::Ready { bytes: side, close: closing, tail } });
+            }
+            Outcome::Answered => {
+                progress.responses += 1;
+                // Its body follows the head on the wire: nothing more until the caller sent it.
+                self.tail = TailState::of(tail);
+            }
+            Outcome::Deferred => {
+                let head_only = request.is_head();
+                let close = close.requested();
+                let keep_alive_10 = http10 && !close;
+                self.in_flight
+                    .push_back(Slot { seq, state: SlotState::Waiting { head_only, close, keep_alive_10, http10 } });
+            }
+        }
+        (outcome, closing)
+    }
+
+    /// Appends every encoded answer that is next in order to `out`; the number appended.
+    pub(super) fn release(&mut self, out: &mut Vec<u8>) -> u32 {
+        let mut released = 0;
+        while let Some(Slot { state: SlotState::Ready { .. }, .. }) = self.in_flight.front() {
+            if self.tail_pending() {
+                break;
+            }
+            let Some(Slot { state: SlotState::Ready { bytes, close, tail }, .. }) = self.in_flight.pop_front() else {
+                break;
+            };
+            out.extend_from_slice(&bytes);
+            released += 1;
+            self.tail = TailState::of(tail);
+            if close {
+                self.reading = Reading::Closed { linger: true };
+                self.in_flight.clear();
+                break;
+            }
+        }
+        released
+    }
+
+    /// Answers deferred request `seq` at once with error `status` (the application's answer, if
+    /// it comes, is dropped), closes, and releases what is next in order. The answers appended.
+    pub(super) fn answer_error(&mut self, seq: u32, status: u16, env: &Env<'_>, out: &mut Vec<u8>) -> u32 {
+        self.reading = Reading::Closed { linger: true };
+        let Some(slot) = self.in_flight.iter_mut().find(|s| s.seq == seq) else { return 0 };
+        let head_only = matches!(slot.state, SlotState::Waiting { head_only: true, .. });
+        let mut bytes = Vec::new();
+        encode::write_error(&mut bytes, env.common, status, head_only);
+        slot.state = SlotState::Ready { bytes, close: true, tail: None };
+        self.release(out)
+    }
+}

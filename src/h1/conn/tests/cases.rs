@@ -1,0 +1,475 @@
+//! The tables: each row a connection's reads and service, and what must come of them.
+
+use super::*;
+
+/// hsys's own error answer with `status` and its reason phrase (`$len` bytes), which closes.
+macro_rules! refusal {
+    ($status:literal, $reason:literal, $len:literal) => {
+        concat!(
+            "HTTP/1.1 ",
+            $status,
+            " ",
+            $reason,
+            "\r\n~Content-Type: text/plain\r\nConnection: close\r\n",
+            "Content-Length: ",
+            $len,
+            "\r\n\r\n",
+            $reason
+        )
+    };
+}
+
+const E400: &str = refusal!(400, "Bad Request", 11);
+const E408: &str = refusal!(408, "Request Timeout", 15);
+const E413: &str = refusal!(413, "Content Too Large", 17);
+
+const OK_A: &str = "HTTP/1.1 200 OK\r\n~Content-Length: 3\r\n\r\n/a:";
+
+/// Keep-alive and HTTP/1.0, pipelining, `Connection: close`, a stopping server.
+#[test]
+fn keep_alive_and_close() {
+    check(&[
+        Case {
+            name: "two requests in two reads, kept alive",
+            reads: &[b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n", b"GET /b HTTP/1.1\r\nHost: h\r\n\r\n"],
+            out: "HTTP/1.1 200 OK\r\n~Content-Length: 3\r\n\r\n/a:HTTP/1.1 200 OK\r\n~Content-Length: 3\r\n\r\n/b:",
+            counts: (2, 2, 0),
+            ..ROW
+        },
+        Case {
+            name: "three pipelined in one read",
+            reads: &[b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\nGET /c HTTP/1.1\r\nHost: h\r\n\r\n"],
+            out: "HTTP/1.1 200 OK\r\n~Content-Length: 3\r\n\r\n/a:HTTP/1.1 200 OK\r\n~Content-Length: 3\r\n\r\n/b:\
+                  HTTP/1.1 200 OK\r\n~Content-Length: 3\r\n\r\n/c:",
+            counts: (3, 3, 0),
+            ..ROW
+        },
+        Case {
+            name: "a partial head waits",
+            reads: &[b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HT"],
+            out: OK_A,
+            counts: (1, 1, 0),
+            phase: Phase::Head,
+            ..ROW
+        },
+        Case {
+            name: "HTTP/1.0 closes",
+            reads: &[b"GET /a HTTP/1.0\r\n\r\n"],
+            out: "HTTP/1.1 200 OK\r\n~Connection: close\r\nContent-Length: 3\r\n\r\n/a:",
+            counts: (1, 1, 0),
+            phase: Phase::Closed,
+            end: End::Close,
+            ..ROW
+        },
+        Case {
+            name: "HTTP/1.0 keep-alive stays",
+            reads: &[b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", b"GET /b HTTP/1.0\r\n\r\n"],
+            out: "HTTP/1.1 200 OK\r\n~Connection: keep-alive\r\nContent-Length: 3\r\n\r\n/a:\
+                  HTTP/1.1 200 OK\r\n~Connection: close\r\nContent-Length: 3\r\n\r\n/b:",
+            counts: (2, 2, 0),
+            phase: Phase::Closed,
+            end: End::Close,
+            ..ROW
+        },
+        Case {
+            name: "Connection: close with a request behind it lingers",
+            reads: &[b"GET /a HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n"],
+            out: "HTTP/1.1 200 OK\r\n~Connection: close\r\nContent-Length: 3\r\n\r\n/a:",
+            counts: (1, 1, 0),
+            phase: Phase::Closed,
+            end: End::Linger,
+            ..ROW
+        },
+        Case {
+            name: "the handler closes",
+            reads: &[b"GET /a! HTTP/1.1\r\nHost: h\r\n\r\n"],
+            out: "HTTP/1.1 200 OK\r\n~Connection: close\r\nContent-Length: 4\r\n\r\n/a!:",
+            counts: (1, 1, 0),
+            phase: Phase::Closed,
+            end: End::Close,
+            ..ROW
+        },
+        Case {
+            name: "a stopping server closes after the answer",
+            draining: true,
+            reads: &[b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n"],
+            out: "HTTP/1.1 200 OK\r\n~Connection: close\r\nContent-Length: 3\r\n\r\n/a:",
+            counts: (1, 1, 0),
+            phase: Phase::Closed,
+            end: End::Linger,
+            ..ROW
+        },
+    ]);
+}
+
+/// Bodies collected for inline answers, `100 Continue`, and `413`.
+#[test]
+fn inline_bodies() {
+    check(&[
+        Case {
+            name: "Content-Length body in pieces",
+            reads: &[b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhe", b"llo", b"GET /b HTTP/1.1\r\nHost: h\r\n\r\n"],
+            out: "HTTP/1.1 200 OK\r\n~Content-Length: 8\r\n\r\n/a:helloHTTP/1.1 200 OK\r\n~Content-Length: 3\r\n\r\n/b:",
+            counts: (2, 2, 0),
+            ..ROW
+        },
+        Case {
+            name: "a Content-Length body still coming",
+            reads: &[b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhe"],
+            counts: (0, 0, 0),
+            phase: Phase::Body,
+            ..ROW
+        },
+        Case {
+            name: "chunked body in pieces",
+            reads: &[b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab", b"c\r\n2\r\nde\r\n0\r\n", b"\r\n"],
+            out: "HTTP/1.1 200 OK\r\n~Content-Length: 8\r\n\r\n/a:abcde",
+            counts: (1, 1, 0),
+            ..ROW
+        },
+        Case {
+            name: "100 Continue sent while the body is awaited",
+            reads: &[b"POST /a HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n", b"hi"],
+            out: "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n~Content-Length: 5\r\n\r\n/a:hi",
+            counts: (1, 1, 0),
+            ..ROW
+        },
+        Case {
+            name: "100 Continue sent once however the body trickles",
+            reads: &[b"POST /a HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n", b"h", b"i"],
+            out: "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n~Content-Length: 5\r\n\r\n/a:hi",
+            counts: (1, 1, 0),
+            ..ROW
+        },
+        Case {
+            name: "no 100 Continue for a body already there",
+            reads: &[b"POST /a HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi"],
+            out: "HTTP/1.1 200 OK\r\n~Content-Length: 5\r\n\r\n/a:hi",
+            counts: (1, 1, 0),
+            ..ROW
+        },
+        Case {
+            name: "no 100 Continue while an earlier answer is owed",
+            behave: Behave::Mixed,
+            reads: &[
+                b"GET /d HTTP/1.1\r\nHost: h\r\n\r\nPOST /a HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n",
+                b"hi",
+            ],
+            out: "HTTP/1.1 200 OK\r\n~Content-Length: 3\r\n\r\n/d:HTTP/1.1 200 OK\r\n~Content-Length: 5\r\n\r\n/a:hi",
+            // `/a` is answered by the second call, `/d` released by then.
+            counts: (2, 1, 0),
+            ..ROW
+        },
+        Case {
+            name: "413 before the handler, the body unread",
+            reads: &[b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 101\r\n\r\nxx"],
+            tight: true,
+            out: E413,
+            counts: (1, 1, 1),
+            phase: Phase::Closed,
+            end: End::Linger,
+            ..ROW
+        },
+        Case {
+            name: "413 for a chunked body that grows past the limit",
+            reads: &[b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n40\r\n", &[b'x'; 64], b"\r\n40\r\n"],
+            tight: true,
+            out: E413,
+            counts: (1, 1, 1),
+            phase: Phase::Closed,
+            end: End::Linger,
+            ..ROW
+        },
+    ]);
+}
+
+/// Heads refused with each status; nothing after them is read.
+#[test]
+fn malformed_heads() {
+    let refused = |name, tight, reads, out| Case {
+        name,
+        tight,
+        reads,
+        out,
+        counts: (1, 1, 0),
+        phase: Phase::Closed,
+        end: End::Linger,
+        ..ROW
+    };
+    const LONG_HEAD: &[u8] = b"GET / HTTP/1.1\r\nHost: h\r\nA: 0123456789012345678901234567890\r\n\
+        B: 0123456789012345678901234567890\r\nC: 0123456789012345678901234567890\r\n\
+        D: 0123456789012345678901234567890\r\nE: 0123456789012345678901234567890\r\n\r\n";
+    const LONG_TARGET: &[u8] = b"GET /0123456789012345678901234567890123456789012345678901234567890123456789";
+    check(&[
+        refused(
+            "a header line without a colon",
+            false,
+            &[b"GET / HTTP/1.1\r\nHost h\r\n\r\nGET / HTTP/1.1\r\n\r\n"],
+            E400,
+        ),
+        refused("HTTP/1.1 without Host", false, &[b"GET / HTTP/1.1\r\n\r\n"], E400),
+        refused(
+            "Content-Length and chunked together",
+            false,
+            &[b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"],
+            E400,
+        ),
+        refused("a bare LF, when strict", false, &[b"GET /a HTTP/1.1\nHost: h\n\n"], E400),
+        refused(
+            "a head over max_request_bytes",
+            true,
+            &[LONG_HEAD],
+            refusal!(431, "Request Header Fields Too Large", 31),
+        ),
+        refused(
+            "a target over max_url_length, before the head ends",
+            true,
+            &[LONG_TARGET],
+            refusal!(414, "URI Too Long", 12),
+        ),
+        refused("HTTP/2.0", false, &[b"GET / HTTP/2.0\r\n\r\n"], refusal!(505, "HTTP Version Not Supported", 26)),
+        refused(
+            "an unknown transfer coding",
+            false,
+            &[b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n"],
+            refusal!(501, "Not Implemented", 15),
+        ),
+    ]);
+    // The same bare LF, allowed when lenient.
+    let limits = Limits { strictness: Strictness::Lenient, ..Limits::default() };
+    let run = play(Behave::Inline, &limits, false, &[b"GET /a HTTP/1.1\nHost: h\n\n"], false);
+    assert_eq!((run.out.as_str(), run.end), (OK_A, End::Open));
+}
+
+/// Deferred answers keep request order, whoever answers first.
+#[test]
+fn deferred_answers_keep_order() {
+    check(&[
+        Case {
+            name: "deferred, inline, deferred, inline in one read",
+            behave: Behave::Mixed,
+            reads: &[b"GET /d1 HTTP/1.1\r\nHost: h\r\n\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /d2 HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n"],
+            out: "HTTP/1.1 200 OK\r\n~Content-Length: 4\r\n\r\n/d1:HTTP/1.1 200 OK\r\n~Content-Length: 3\r\n\r\n/a:\
+                  HTTP/1.1 200 OK\r\n~Content-Length: 4\r\n\r\n/d2:HTTP/1.1 200 OK\r\n~Content-Length: 3\r\n\r\n/b:",
+            // Inline answers behind a deferred one are released with it, not by `handle_input`.
+            counts: (4, 0, 0),
+            ..ROW
+        },
+        Case {
+            name: "every request deferred",
+            behave: Behave::Deferred,
+            reads: &[b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n"],
+            out: "HTTP/1.1 200 OK\r\n~Content-Length: 3\r\n\r\n/a:HTTP/1.1 200 OK\r\n~Content-Length: 3\r\n\r\n/b:",
+            counts: (2, 0, 0),
+            ..ROW
+        },
+        Case {
+            name: "held answers: the connection waits for the application",
+            behave: Behave::Hold,
+            reads: &[b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n"],
+            counts: (2, 0, 0),
+            phase: Phase::App,
+            ..ROW
+        },
+        Case {
+            name: "a deferred answer that closes ends the connection",
+            behave: Behave::Deferred,
+            reads: &[b"GET /a! HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n"],
+            out: "HTTP/1.1 200 OK\r\n~Connection: close\r\nContent-Length: 4\r\n\r\n/a!:",
+            counts: (2, 0, 0),
+            phase: Phase::Closed,
+            end: End::Linger,
+            ..ROW
+        },
+        Case {
+            name: "a malformed head behind a deferred answer waits its turn",
+            behave: Behave::Mixed,
+            reads: &[b"GET /d HTTP/1.1\r\nHost: h\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\nHost h\r\n\r\n"],
+            out: concat!("HTTP/1.1 200 OK\r\n~Content-Length: 3\r\n\r\n/d:", refusal!(400, "Bad Request", 11)),
+            counts: (2, 0, 0),
+            phase: Phase::Closed,
+            end: End::Linger,
+            ..ROW
+        },
+    ]);
+}
+
+/// Bodies streamed to the service, unread bodies drained, and the drain budget.
+#[test]
+fn streamed_and_drained_bodies() {
+    const POST_10: &[u8] = b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n";
+    check(&[
+        Case {
+            name: "a streamed body in pieces",
+            behave: Behave::Streamed,
+            reads: &[POST_10, b"0123", b"456789GET /b HTTP/1.1\r\nHost: h\r\n\r\n"],
+            out: "HTTP/1.1 200 OK\r\n~Content-Length: 13\r\n\r\n/a:0123456789HTTP/1.1 200 OK\r\n~Content-Length: 3\r\n\r\n/b:",
+            counts: (2, 0, 0),
+            ..ROW
+        },
+        Case {
+            name: "a streamed body paused and resumed",
+            behave: Behave::Stingy,
+            reads: &[POST_10, b"0123", b"456789GET /b HTTP/1.1\r\nHost: h\r\n\r\n"],
+            out: "HTTP/1.1 200 OK\r\n~Content-Length: 13\r\n\r\n/a:0123456789HTTP/1.1 200 OK\r\n~Content-Length: 3\r\n\r\n/b:",
+            counts: (2, 0, 0),
+            ..ROW
+        },
+        Case {
+            name: "a streamed chunked body",
+            behave: Behave::Streamed,
+            reads: &[b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab", b"c\r\n0\r\n\r\n"],
+            out: "HTTP/1.1 200 OK\r\n~Content-Length: 6\r\n\r\n/a:abc",
+            counts: (1, 0, 0),
+            ..ROW
+        },
+        Case {
+            name: "a streamed body still coming",
+            behave: Behave::Streamed,
+            reads: &[POST_10, b"0123"],
+            counts: (1, 0, 0),
+            phase: Phase::Body,
+            ..ROW
+        },
+        Case {
+            name: "100 Continue when the application reads",
+            behave: Behave::Streamed,
+            reads: &[b"POST /a HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n", b"hi"],
+            out: "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n~Content-Length: 5\r\n\r\n/a:hi",
+            counts: (1, 0, 0),
+            ..ROW
+        },
+        Case {
+            name: "a streamed body over the limit",
+            behave: Behave::Streamed,
+            tight: true,
+            reads: &[
+                b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n50\r\n",
+                &[b'x'; 80],
+                b"\r\n50\r\n",
+            ],
+            out: E413,
+            counts: (1, 1, 1),
+            phase: Phase::Closed,
+            end: End::Linger,
+            ..ROW
+        },
+        Case {
+            name: "an unread body drained, then the next request",
+            behave: Behave::Unread,
+            reads: &[POST_10, b"0123", b"456789GET /b HTTP/1.1\r\nHost: h\r\n\r\n"],
+            out: "HTTP/1.1 200 OK\r\n~Content-Length: 3\r\n\r\n/a:HTTP/1.1 200 OK\r\n~Content-Length: 3\r\n\r\n/b:",
+            counts: (2, 2, 0),
+            ..ROW
+        },
+        Case {
+            name: "an unread body being drained",
+            behave: Behave::Unread,
+            reads: &[POST_10, b"0123"],
+            out: OK_A,
+            counts: (1, 1, 0),
+            phase: Phase::Drain,
+            ..ROW
+        },
+        Case {
+            name: "an unread body over the drain budget: the answer closes",
+            behave: Behave::Unread,
+            tight: true,
+            reads: &[b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 60\r\n\r\n0123"],
+            out: "HTTP/1.1 200 OK\r\n~Connection: close\r\nContent-Length: 3\r\n\r\n/a:",
+            counts: (1, 1, 0),
+            phase: Phase::Closed,
+            end: End::Linger,
+            ..ROW
+        },
+        Case {
+            name: "an unread body the client waits to send: the answer closes",
+            behave: Behave::Unread,
+            reads: &[b"POST /a HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"],
+            out: "HTTP/1.1 200 OK\r\n~Connection: close\r\nContent-Length: 3\r\n\r\n/a:",
+            counts: (1, 1, 0),
+            phase: Phase::Closed,
+            end: End::Linger,
+            ..ROW
+        },
+        Case {
+            name: "an unread chunked body that passes the drain budget: closed",
+            behave: Behave::Unread,
+            tight: true,
+            reads: &[b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n", b"a0\r\n", &[b'x'; 160]],
+            out: OK_A,
+            counts: (1, 1, 0),
+            phase: Phase::Closed,
+            end: End::Linger,
+            ..ROW
+        },
+    ]);
+}
+
+/// A timer firing in each phase.
+#[test]
+fn time_outs() {
+    check(&[
+        Case {
+            name: "idle: closed without an answer",
+            reads: &[b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n"],
+            time_out: true,
+            out: OK_A,
+            counts: (1, 1, 0),
+            phase: Phase::Closed,
+            end: End::Close,
+            ..ROW
+        },
+        Case {
+            name: "head: 408",
+            reads: &[b"GET /a HTTP/1.1\r\nHost: h\r\nHo"],
+            time_out: true,
+            out: E408,
+            phase: Phase::Closed,
+            end: End::Linger,
+            ..ROW
+        },
+        Case {
+            name: "a body collected inline: 408",
+            reads: &[b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhe"],
+            time_out: true,
+            out: E408,
+            phase: Phase::Closed,
+            end: End::Linger,
+            ..ROW
+        },
+        Case {
+            name: "a streamed body: 408 for it, the application's answer dropped",
+            behave: Behave::Streamed,
+            reads: &[b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhe"],
+            time_out: true,
+            out: E408,
+            counts: (1, 0, 0),
+            phase: Phase::Closed,
+            end: End::Linger,
+            ..ROW
+        },
+        Case {
+            name: "a drain: closed without an answer",
+            behave: Behave::Unread,
+            reads: &[b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhe"],
+            time_out: true,
+            out: OK_A,
+            counts: (1, 1, 0),
+            phase: Phase::Closed,
+            end: End::Close,
+            ..ROW
+        },
+        Case {
+            name: "a head behind a held answer: 408 after it",
+            behave: Behave::Hold,
+            reads: &[b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HT"],
+            time_out: true,
+            counts: (1, 0, 0),
+            // The 408 waits in its slot behind the held answer.
+            phase: Phase::Closed,
+            end: End::Linger,
+            ..ROW
+        },
+    ]);
+}
