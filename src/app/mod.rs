@@ -13,8 +13,7 @@ pub(crate) mod queued;
 pub(crate) mod reply;
 pub(crate) mod request;
 pub(crate) mod response;
-#[doc(hidden)] // for the fuzz targets and benches
-pub mod service;
+pub mod service; // reachable only with the `internals` feature (`app` is private otherwise)
 pub(crate) mod writer;
 
 pub use handler::{Handler, IgnoreBody};

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use clap::Parser;
 use hsys::limits as lim;
-use hsys::url::UrlPrefix;
 use hsys::{
     IgnoreBody, Limits, Prepared, Reply, Request, RequestQueue, Response, Server, Snapshot, Target, Timeouts, UrlGroups,
 };
@@ -125,7 +124,7 @@ fn main() -> ExitCode {
             eprintln!("hsys: {e}");
             return ExitCode::from(2);
         }
-        registered.push(UrlPrefix::parse(raw).map_or_else(|_| raw.clone(), |p| p.to_string()));
+        registered.push(UrlGroups::canonical_url(raw).unwrap_or_else(|_| raw.clone()));
     }
     // Half-closing clients (`printf … | nc -N`) get their answers with `--queued` too: the
     // sample's answers come at once, so nothing waits long on a client that may be gone.

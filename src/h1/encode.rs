@@ -9,6 +9,7 @@ use crate::app::response::{BodyLength, Encode, Response};
 use crate::semantics::{reason, status_has_body};
 
 /// The `Server` header value.
+#[cfg(test)]
 pub const SERVER: &str = concat!("hsys/", env!("CARGO_PKG_VERSION"));
 
 /// `Server` and `Date` lines, refreshed with the date cache; copied into every response.

@@ -194,7 +194,8 @@ impl ServerBuilder {
 
     /// Starts a server that routes by URL groups (http.sys precedence). It listens on the
     /// addresses given to [`bind`](ServerBuilder::bind) if any (say, loopback only), else on what
-    /// the groups' prefixes need (see [`UrlGroups::listen_addrs`]). Groups and prefixes can be
+    /// the groups' prefixes need (`localhost`: loopback; an IP literal: that address; `+`, `*` and
+    /// other names: every interface). Groups and prefixes can be
     /// changed while it runs; when the addresses follow the prefixes, a prefix added on a new
     /// port makes the server listen there too (see [`Server::add_url`]).
     ///
