@@ -67,7 +67,7 @@ fn a_handler_that_ignores_bodies_sends_no_100_continue_and_closes() {
 
 #[test]
 fn a_body_larger_than_the_drain_bound_closes_after_the_answer() {
-    let limits = Limits { max_drain_bytes: 1000, ..Limits::default() };
+    let limits = Limits::default().max_drain_bytes(1000);
     let (_server, addr) = head_only(limits);
     let mut c = Client::connect(addr);
     c.send(b"POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n");
@@ -78,7 +78,7 @@ fn a_body_larger_than_the_drain_bound_closes_after_the_answer() {
 
 #[test]
 fn a_chunk_size_over_the_body_limit_is_refused_when_its_line_ends() {
-    let limits = Limits { max_body_size: Some(1024), ..Limits::default() };
+    let limits = Limits::default().max_body_size(Some(1024));
     let server = Server::builder()
         .threads(1)
         .bind("127.0.0.1:0".parse().unwrap())

@@ -18,15 +18,13 @@ const AFTER: &[u8] = b"GET /after HTTP/1.1\r\nHost: t\r\n\r\n";
 
 /// Small limits, so each one is easy to break with a short request.
 fn limits(strictness: Strictness) -> Limits {
-    Limits {
-        max_request_bytes: 1024,
-        max_field_length: 256,
-        max_url_length: 128,
-        max_headers: 8,
-        max_chunk_extra_bytes: 64,
-        strictness,
-        ..Limits::default()
-    }
+    Limits::default()
+        .max_request_bytes(1024)
+        .max_field_length(256)
+        .max_url_length(128)
+        .max_headers(8)
+        .max_chunk_extra_bytes(64)
+        .strictness(strictness)
 }
 
 /// A one-thread server on 127.0.0.1 answering every request with its target.

@@ -271,7 +271,7 @@ fn a_client_reading_above_min_send_rate_is_kept_and_gets_every_byte() {
 
 #[test]
 fn past_max_connections_new_clients_wait_until_a_place_frees() {
-    let limits = Limits { max_connections: Some(2), ..Limits::default() };
+    let limits = Limits::default().max_connections(Some(2));
     let (server, addr) = server(limits, Timeouts::default());
     let mut a = Client::connect(addr);
     let mut b = Client::connect(addr);

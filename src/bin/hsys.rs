@@ -79,23 +79,20 @@ fn at_least_one(s: &str) -> Result<usize, String> {
 
 impl Args {
     fn limits(&self) -> Limits {
-        Limits {
-            max_request_bytes: self.max_request_bytes,
-            max_field_length: self.max_field_length,
-            max_body_size: (self.max_body_size > 0).then_some(self.max_body_size),
-            max_connections: (self.max_connections > 0).then_some(self.max_connections),
-            ..Limits::default()
-        }
+        Limits::default()
+            .max_request_bytes(self.max_request_bytes)
+            .max_field_length(self.max_field_length)
+            .max_body_size((self.max_body_size > 0).then_some(self.max_body_size))
+            .max_connections((self.max_connections > 0).then_some(self.max_connections))
     }
 
     fn timeouts(&self) -> Timeouts {
-        Timeouts {
-            header_wait: Duration::from_secs(self.header_wait),
-            idle_connection: Duration::from_secs(self.idle_timeout),
-            entity_body: Duration::from_secs(self.entity_body_timeout),
-            drain_entity_body: Duration::from_secs(self.entity_body_timeout),
-            min_send_rate: self.min_send_rate,
-        }
+        Timeouts::default()
+            .header_wait(Duration::from_secs(self.header_wait))
+            .idle_connection(Duration::from_secs(self.idle_timeout))
+            .entity_body(Duration::from_secs(self.entity_body_timeout))
+            .drain_entity_body(Duration::from_secs(self.entity_body_timeout))
+            .min_send_rate(self.min_send_rate)
     }
 }
 
