@@ -12,6 +12,9 @@ pub enum ErrorKind {
     AddrInUse,
     /// Binding or listening failed for another reason.
     Listen,
+    /// An address given to [`ServerBuilder::bind`](crate::ServerBuilder::bind) did not resolve
+    /// to a socket address (the resolver's `io::Error` is the source).
+    Resolve,
     /// The server could not set itself up (threads, event queues).
     Setup,
     /// A URL prefix is not valid.
@@ -45,6 +48,10 @@ impl Error {
     pub(crate) fn listen(addr: SocketAddr, source: io::Error) -> Self {
         let kind = if source.kind() == io::ErrorKind::AddrInUse { ErrorKind::AddrInUse } else { ErrorKind::Listen };
         Error { addr: Some(addr), source: Some(source.into()), ..Error::new(kind) }
+    }
+
+    pub(crate) fn resolve(source: io::Error) -> Self {
+        Error { source: Some(source.into()), ..Error::new(ErrorKind::Resolve) }
     }
 
     pub(crate) fn setup(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
@@ -91,6 +98,7 @@ impl fmt::Display for Error {
             (ErrorKind::AddrInUse, Some(a), _) => write!(f, "cannot listen on {a}: address already in use"),
             (_, Some(a), Some(e)) => write!(f, "cannot listen on {a}: {e}"),
             (ErrorKind::Setup, _, Some(e)) => write!(f, "cannot start the server: {e}"),
+            (ErrorKind::Resolve, _, Some(e)) => write!(f, "cannot resolve the address to listen on: {e}"),
             (ErrorKind::InvalidUrl, _, Some(e)) => write!(f, "invalid URL {url:?}: {e}"),
             (ErrorKind::AlreadyRegistered, ..) => write!(f, "{url} is already registered"),
             (ErrorKind::UnknownGroup, ..) => f.write_str("no such URL group"),

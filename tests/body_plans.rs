@@ -16,7 +16,7 @@ use support::{Client, get};
 fn head_only(limits: Limits) -> (Server, SocketAddr) {
     let server = Server::builder()
         .threads(1)
-        .bind("127.0.0.1:0".parse().unwrap())
+        .bind("127.0.0.1:0")
         .limits(limits)
         .serve(IgnoreBody(|req: &Request<'_>, res: &mut Response<'_>| {
             res.status(405).header("X-Len", req.body().len().to_string()).body(b"no");
@@ -81,7 +81,7 @@ fn a_chunk_size_over_the_body_limit_is_refused_when_its_line_ends() {
     let limits = Limits::default().max_body_size(Some(1024));
     let server = Server::builder()
         .threads(1)
-        .bind("127.0.0.1:0".parse().unwrap())
+        .bind("127.0.0.1:0")
         .limits(limits)
         .serve(|req: &Request<'_>, res: &mut Response<'_>| {
             res.body(req.body());

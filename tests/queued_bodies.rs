@@ -302,7 +302,7 @@ fn a_streamed_answer_of_known_length_has_content_length_and_keeps_the_connection
 fn answers_204_and_304_carry_no_body_and_the_next_request_stays_in_sync() {
     let server = Server::builder()
         .threads(1)
-        .bind("127.0.0.1:0".parse().unwrap())
+        .bind("127.0.0.1:0")
         .serve(|req: &hsys::Request<'_>, res: &mut hsys::Response<'_>| {
             let status = if req.path() == "/nc" {
                 204

@@ -11,7 +11,7 @@ use support::{Client, get};
 fn echo_server(threads: usize) -> (Server, SocketAddr) {
     let server = Server::builder()
         .threads(threads)
-        .bind("127.0.0.1:0".parse().unwrap())
+        .bind("127.0.0.1:0")
         .serve(|req: &Request<'_>, res: &mut Response<'_>| match req.path() {
             "/panic" => panic!("handler panics"),
             "/silent" => {}
@@ -95,10 +95,8 @@ fn shutdown_closes_idle_connections_and_ends_threads() {
 
 #[test]
 fn ipv6_loopback_is_served() {
-    let Ok(server) = Server::builder()
-        .threads(1)
-        .bind("[::1]:0".parse().unwrap())
-        .serve(|_: &Request<'_>, res: &mut Response<'_>| res.body(b"v6"))
+    let Ok(server) =
+        Server::builder().threads(1).bind("[::1]:0").serve(|_: &Request<'_>, res: &mut Response<'_>| res.body(b"v6"))
     else {
         eprintln!("no IPv6 loopback here; skipped");
         return;
@@ -124,4 +122,39 @@ fn the_date_header_follows_the_clock_on_a_connection_that_stays_busy() {
     let second = date(&mut c);
     assert!(second > first, "the Date did not move on: {first:?} then {second:?}");
     assert!(skew(second, std::time::SystemTime::now()) <= Duration::from_secs(1));
+}
+
+#[test]
+fn bind_takes_any_to_socket_addrs_and_binds_every_address_it_resolves_to() {
+    let server = Server::builder()
+        .threads(1)
+        .bind(("127.0.0.1", 0))
+        .bind_if_available([SocketAddr::from(([127, 0, 0, 1], 0)), "[::1]:0".parse().unwrap()].as_slice())
+        .serve(|_: &Request<'_>, res: &mut Response<'_>| {
+            res.body(b"ok");
+        })
+        .expect("serve");
+    let addrs = server.local_addrs();
+    // Two IPv4 listeners, and one IPv6 where the host has it.
+    assert!((2..=3).contains(&addrs.len()), "{addrs:?}");
+    for addr in addrs {
+        let mut c = Client::connect(addr);
+        c.send(&get("/"));
+        assert_eq!(c.read(false).body, b"ok");
+    }
+}
+
+#[test]
+fn an_address_that_does_not_resolve_fails_the_start_with_its_source() {
+    // No port: the resolver refuses it (no DNS lookup involved).
+    let err = Server::builder()
+        .bind("localhost")
+        .serve(|_: &Request<'_>, res: &mut Response<'_>| {
+            res.body(b"");
+        })
+        .expect_err("an address without a port cannot be listened on");
+    assert_eq!(err.kind(), hsys::ErrorKind::Resolve);
+    let source = std::error::Error::source(&err).expect("the resolver's error");
+    assert!(source.downcast_ref::<std::io::Error>().is_some(), "{source:?}");
+    assert!(err.to_string().contains("resolve"), "{err}");
 }

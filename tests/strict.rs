@@ -31,7 +31,7 @@ fn limits(strictness: Strictness) -> Limits {
 fn start(strictness: Strictness) -> (Server, SocketAddr) {
     let server = Server::builder()
         .threads(1)
-        .bind("127.0.0.1:0".parse().unwrap())
+        .bind("127.0.0.1:0")
         .limits(limits(strictness))
         .serve(|req: &Request<'_>, res: &mut Response<'_>| res.body(req.target().as_bytes()))
         .expect("serve");

@@ -13,7 +13,7 @@ use support::{Client, get};
 fn server(limits: Limits, timeouts: Timeouts) -> (Server, SocketAddr) {
     let server = Server::builder()
         .threads(1)
-        .bind("127.0.0.1:0".parse().unwrap())
+        .bind("127.0.0.1:0")
         .limits(limits)
         .timeouts(timeouts)
         .serve(|req: &Request<'_>, res: &mut Response<'_>| {

@@ -12,7 +12,7 @@ mod timer;
 mod worker;
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
@@ -35,6 +35,9 @@ pub struct ServerBuilder {
     backlog: i32,
     half_close: bool,
     backend: Backend,
+    /// An address given to `bind` that did not resolve (its kind and message: the builder is
+    /// `Clone`, an `io::Error` is not): starting fails with [`ErrorKind::Resolve`](crate::ErrorKind::Resolve).
+    resolve_error: Option<(io::ErrorKind, String)>,
     /// `HSYS_BACKEND` names no backend (and none was chosen with [`ServerBuilder::backend`]):
     /// starting fails, rather than quietly running on another backend than the one asked for.
     backend_env_error: Option<String>,
@@ -116,6 +119,7 @@ impl ServerBuilder {
             half_close: false,
             backend: env.clone().ok().flatten().unwrap_or_default(),
             backend_env_error: env.err(),
+            resolve_error: None,
         }
     }
 
@@ -157,17 +161,37 @@ impl ServerBuilder {
         self
     }
 
-    /// Listens on `addr` (port 0: an ephemeral port, shared by every thread). Failing to bind it
-    /// fails [`serve`](ServerBuilder::serve).
-    pub fn bind(mut self, addr: SocketAddr) -> Self {
-        self.addrs.push((addr, true));
-        self
+    /// Listens on every address `addrs` resolves to (a `SocketAddr`, `"127.0.0.1:8080"`,
+    /// `("localhost", 0)`…; port 0: an ephemeral port, shared by every thread). A name is
+    /// resolved here, once. Failing to resolve it, or to bind one of its addresses, fails
+    /// [`serve`](ServerBuilder::serve).
+    pub fn bind(self, addrs: impl ToSocketAddrs) -> Self {
+        self.add_addrs(addrs, true)
     }
 
-    /// Listens on `addr` if this host has it (an IPv6 address on a host without IPv6 is skipped);
-    /// any other failure still fails [`serve`](ServerBuilder::serve).
-    pub fn bind_if_available(mut self, addr: SocketAddr) -> Self {
-        self.addrs.push((addr, false));
+    /// Listens on every address `addrs` resolves to that this host has (an IPv6 address on a host
+    /// without IPv6 is skipped); failing to resolve, or any other failure to bind, still fails
+    /// [`serve`](ServerBuilder::serve).
+    pub fn bind_if_available(self, addrs: impl ToSocketAddrs) -> Self {
+        self.add_addrs(addrs, false)
+    }
+
+    fn add_addrs(mut self, addrs: impl ToSocketAddrs, required: bool) -> Self {
+        let resolved = addrs.to_socket_addrs().and_then(|a| {
+            let a: Vec<_> = a.collect();
+            if a.is_empty() {
+                Err(io::Error::new(io::ErrorKind::InvalidInput, "resolves to no address"))
+            } else {
+                Ok(a)
+            }
+        });
+        match resolved {
+            Ok(addrs) => self.addrs.extend(addrs.into_iter().map(|a| (a, required))),
+            Err(e) => {
+                // The first failure is reported; the builder stays usable for chaining.
+                self.resolve_error.get_or_insert((e.kind(), e.to_string()));
+            }
+        }
         self
     }
 
@@ -186,7 +210,9 @@ impl ServerBuilder {
     /// Binds every address and starts the I/O threads, each answering requests with `handler`.
     ///
     /// # Errors
-    /// When an address cannot be bound ([`ErrorKind::AddrInUse`](crate::ErrorKind::AddrInUse) if
+    /// When an address given to [`bind`](ServerBuilder::bind) did not resolve
+    /// ([`ErrorKind::Resolve`](crate::ErrorKind::Resolve), the resolver's error as its source),
+    /// an address cannot be bound ([`ErrorKind::AddrInUse`](crate::ErrorKind::AddrInUse) if
     /// another socket holds it) or a thread or event queue cannot be created.
     pub fn serve<H: Handler>(self, handler: H) -> Result<Server, Error> {
         self.spawn(Some(Arc::new(handler)), None)
@@ -217,6 +243,9 @@ impl ServerBuilder {
     fn spawn<H: Handler + ?Sized>(self, handler: Option<Arc<H>>, routes: Option<Arc<Routes>>) -> Result<Server, Error> {
         if let Some(e) = &self.backend_env_error {
             return Err(Error::setup(e.clone()));
+        }
+        if let Some((kind, message)) = &self.resolve_error {
+            return Err(Error::resolve(io::Error::new(*kind, message.clone())));
         }
         let (local_addrs, per_thread) = bind_listeners(&self.addrs, self.threads, self.backlog)?;
         let counters: Arc<[WorkerCounters]> = (0..self.threads).map(|_| WorkerCounters::default()).collect();
