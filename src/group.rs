@@ -193,7 +193,7 @@ pub(crate) struct Group {
 }
 
 /// URL groups and their prefixes: what a server routes by. Build one, hand it to
-/// [`ServerBuilder::start`](crate::ServerBuilder::start), and change it live through the
+/// [`ServerBuilder::serve_groups`](crate::ServerBuilder::serve_groups), and change it live through the
 /// [`Server`](crate::Server).
 #[derive(Clone, Debug, Default)]
 pub struct UrlGroups {

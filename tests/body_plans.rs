@@ -106,7 +106,7 @@ fn two_groups() -> (Server, SocketAddr, hsys::GroupId, hsys::GroupId) {
     groups.add_url(small, &format!("http://127.0.0.1:{port}/small/")).unwrap();
     groups.add_url(big, &format!("http://127.0.0.1:{port}/")).unwrap();
     groups.set_max_body_size(small, Some(Some(10))).unwrap();
-    let server = Server::builder().threads(1).start(groups).expect("start");
+    let server = Server::builder().threads(1).serve_groups(groups).expect("serve_groups");
     let addr = server.local_addrs()[0];
     (server, addr, small, big)
 }

@@ -99,6 +99,6 @@ fn no_allocation_per_request_on_the_inline_paths() {
     let group = groups.create_group(Target::inline(handler(vec![b'7'; 512])));
     groups.add_url(group, &format!("http://+:{port}/")).unwrap();
     groups.add_url(group, &format!("http://t:{port}/api/")).unwrap();
-    let server = Server::builder().threads(1).bind(format!("127.0.0.1:{port}")).start(groups).unwrap();
+    let server = Server::builder().threads(1).bind(format!("127.0.0.1:{port}")).serve_groups(groups).unwrap();
     assert_no_allocation(server.local_addrs()[0]);
 }

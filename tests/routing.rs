@@ -17,7 +17,7 @@ fn answer(text: &'static str) -> Target {
 
 fn start(groups: UrlGroups, port: u16) -> (Server, SocketAddr) {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let server = Server::builder().threads(2).bind(addr).start(groups).expect("start");
+    let server = Server::builder().threads(2).bind(addr).serve_groups(groups).expect("serve_groups");
     (server, addr)
 }
 
@@ -132,7 +132,7 @@ fn a_prefix_on_a_new_port_makes_the_server_listen_there() {
     let a = g.create_group(answer("A"));
     g.add_url(a, &format!("http://127.0.0.1:{p1}/")).unwrap();
     // No `bind`: the listeners follow the prefixes.
-    let server = Server::builder().threads(2).start(g).expect("start");
+    let server = Server::builder().threads(2).serve_groups(g).expect("serve_groups");
     let b = server.create_group(answer("B")).unwrap();
     server.add_url(b, &format!("http://127.0.0.1:{p2}/new/")).unwrap();
     let new: SocketAddr = format!("127.0.0.1:{p2}").parse().unwrap();

@@ -143,7 +143,7 @@ fn main() -> ExitCode {
     // touch the terminal (tcsetattr from the background suspends the process with SIGTTOU).
     let terminal = if std::io::stdin().is_terminal() { terminal::RawMode::enter() } else { None };
     watch_signals(stop_tx.clone(), terminal.as_ref().map(|t| t.saved()));
-    let mut server = match builder.start(groups) {
+    let mut server = match builder.serve_groups(groups) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("hsys: {e}");

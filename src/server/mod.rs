@@ -207,7 +207,9 @@ impl ServerBuilder {
         self
     }
 
-    /// Binds every address and starts the I/O threads, each answering requests with `handler`.
+    /// Binds every address and starts the I/O threads, each answering every request with
+    /// `handler` (inline, on the I/O thread). [`serve_groups`](ServerBuilder::serve_groups) is the
+    /// same verb for routing by URL prefix.
     ///
     /// # Errors
     /// When an address given to [`bind`](ServerBuilder::bind) did not resolve
@@ -218,7 +220,9 @@ impl ServerBuilder {
         self.spawn(Some(Arc::new(handler)), None)
     }
 
-    /// Starts a server that routes by URL groups (http.sys precedence). It listens on the
+    /// Binds and starts a server, as [`serve`](ServerBuilder::serve), that routes by URL groups
+    /// (http.sys precedence): each group's prefixes go to its target, an inline handler or a
+    /// request queue. It listens on the
     /// addresses given to [`bind`](ServerBuilder::bind) if any (say, loopback only), else on what
     /// the groups' prefixes need (`localhost`: loopback; an IP literal: that address; `+`, `*` and
     /// other names: every interface). Groups and prefixes can be
@@ -227,7 +231,7 @@ impl ServerBuilder {
     ///
     /// # Errors
     /// As [`serve`](ServerBuilder::serve).
-    pub fn start(mut self, mut groups: UrlGroups) -> Result<Server, Error> {
+    pub fn serve_groups(mut self, mut groups: UrlGroups) -> Result<Server, Error> {
         let follow_prefixes = self.addrs.is_empty();
         if follow_prefixes {
             self.addrs = groups.listen_addrs();
