@@ -17,6 +17,9 @@ pub enum ErrorKind {
     Resolve,
     /// The server could not set itself up (threads, event queues).
     Setup,
+    /// An I/O thread ended without being asked to (its event queue failed, or it panicked); see
+    /// [`Server::run`](crate::Server::run).
+    IoThread,
     /// A URL prefix is not valid.
     InvalidUrl,
     /// The URL prefix is already registered (in the same host class).
@@ -52,6 +55,10 @@ impl Error {
 
     pub(crate) fn resolve(source: io::Error) -> Self {
         Error { source: Some(source.into()), ..Error::new(ErrorKind::Resolve) }
+    }
+
+    pub(crate) fn io_thread(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Error { source: Some(source.into()), ..Error::new(ErrorKind::IoThread) }
     }
 
     pub(crate) fn setup(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
@@ -98,6 +105,7 @@ impl fmt::Display for Error {
             (ErrorKind::AddrInUse, Some(a), _) => write!(f, "cannot listen on {a}: address already in use"),
             (_, Some(a), Some(e)) => write!(f, "cannot listen on {a}: {e}"),
             (ErrorKind::Setup, _, Some(e)) => write!(f, "cannot start the server: {e}"),
+            (ErrorKind::IoThread, _, Some(e)) => write!(f, "the server stopped: {e}"),
             (ErrorKind::Resolve, _, Some(e)) => write!(f, "cannot resolve the address to listen on: {e}"),
             (ErrorKind::InvalidUrl, _, Some(e)) => write!(f, "invalid URL {url:?}: {e}"),
             (ErrorKind::AlreadyRegistered, ..) => write!(f, "{url} is already registered"),

@@ -278,6 +278,14 @@ impl UrlGroups {
         UrlPrefix::parse(url).map(|p| p.to_string()).map_err(|e| Error::invalid_url(url, e))
     }
 
+    /// The request queues groups are bound to (a queue bound to two groups comes twice).
+    pub(crate) fn queues(&self) -> impl Iterator<Item = &RequestQueue> {
+        self.groups.iter().filter_map(|g| match &g.target {
+            Some(Target::Queue(q)) => Some(q),
+            _ => None,
+        })
+    }
+
     /// Removes a URL prefix; `false` if it was not registered.
     pub fn remove_url(&mut self, url: &str) -> Result<bool, Error> {
         let prefix = UrlPrefix::parse(url).map_err(|e| Error::invalid_url(url, e))?;

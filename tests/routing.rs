@@ -377,3 +377,31 @@ fn queued_answers_count_their_bytes_to_the_group() {
     assert!(stats.bytes_sent > 1000, "{stats:?}");
     assert_eq!(stats.current_connections, 1);
 }
+
+#[test]
+fn the_server_s_shutdown_ends_the_receivers_of_its_queues() {
+    let queue = RequestQueue::new(10);
+    let (server, addr) = support::queue_server(&queue, Server::builder());
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let receiver = {
+        let queue = queue.clone();
+        std::thread::spawn(move || {
+            let mut answered = 0;
+            while let Some(req) = queue.receive() {
+                req.respond(Reply::new(200).body(&b"queued"[..]));
+                answered += 1;
+            }
+            let _ = done_tx.send(answered);
+        })
+    };
+    let mut c = support::Client::connect(addr);
+    c.send(&support::get("/"));
+    assert_eq!(c.read(false).body, b"queued");
+    // Only the server is stopped: its queue is shut down once its I/O threads have ended.
+    server.shutdown();
+    let answered =
+        done_rx.recv_timeout(Duration::from_secs(10)).expect("receive() returns None after the server stops");
+    assert_eq!(answered, 1);
+    receiver.join().unwrap();
+    drop(server);
+}

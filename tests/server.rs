@@ -158,3 +158,31 @@ fn an_address_that_does_not_resolve_fails_the_start_with_its_source() {
     assert!(source.downcast_ref::<std::io::Error>().is_some(), "{source:?}");
     assert!(err.to_string().contains("resolve"), "{err}");
 }
+
+#[test]
+fn wait_without_bound_does_not_overflow() {
+    let (mut server, _addr) = echo_server(1);
+    server.shutdown();
+    // `Instant::now() + Duration::MAX` overflowed and panicked.
+    assert!(server.wait(Duration::MAX));
+}
+
+#[test]
+fn run_blocks_until_a_shutdown_handle_stops_the_server() {
+    let (server, addr) = echo_server(2);
+    let stop = server.shutdown_handle();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let runner = std::thread::spawn(move || {
+        let result = server.run();
+        let _ = done_tx.send(());
+        result
+    });
+    // Still serving while `run` blocks.
+    let mut c = Client::connect(addr);
+    c.send(&get("/x"));
+    assert_eq!(c.read(false).body, b"/x");
+    assert!(done_rx.recv_timeout(Duration::from_millis(200)).is_err(), "run returned before the stop");
+    stop.shutdown();
+    done_rx.recv_timeout(Duration::from_secs(10)).expect("run returns once the server has stopped");
+    runner.join().unwrap().expect("a graceful stop is not an error");
+}

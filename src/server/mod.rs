@@ -262,7 +262,15 @@ impl ServerBuilder {
             wakers.push(waker);
         }
         let adopt = (0..self.threads).map(|_| Mutex::new(Some(Vec::new()))).collect();
-        let shared = Arc::new(Shared { stopping: AtomicBool::new(false), wakers, open: AtomicUsize::new(0), adopt });
+        let shared = Arc::new(Shared {
+            stopping: AtomicBool::new(false),
+            wakers,
+            open: AtomicUsize::new(0),
+            adopt,
+            running: AtomicUsize::new(0),
+            started: AtomicBool::new(false),
+            routes: routes.clone(),
+        });
         let mut threads = Vec::new();
         let mut started = Vec::new();
         for (index, (poll, listeners)) in polls.into_iter().zip(per_thread).enumerate() {
@@ -283,8 +291,12 @@ impl ServerBuilder {
             .map_err(Error::setup)?;
             let (ready, started_rx) = mpsc::channel();
             let backend = self.backend;
-            let spawned =
-                std::thread::Builder::new().name(format!("hsys-io-{index}")).spawn(move || worker.run(backend, ready));
+            shared.running.fetch_add(1, Ordering::AcqRel);
+            let running = Running(Arc::clone(&shared));
+            let spawned = std::thread::Builder::new().name(format!("hsys-io-{index}")).spawn(move || {
+                let _running = running; // dropped when the thread ends, by return or panic
+                worker.run(backend, ready)
+            });
             match spawned {
                 Ok(t) => threads.push(t),
                 Err(e) => {
@@ -308,6 +320,7 @@ impl ServerBuilder {
                 Err(_) => return Err(stop_started(&shared, threads, io::Error::other("an I/O thread ended at start"))),
             }
         }
+        shared.started.store(true, Ordering::Release);
         Ok(Server {
             shared,
             counters,
@@ -394,6 +407,32 @@ pub(crate) struct Shared {
     /// when it sees the routing table change; `None` once the thread has left its loop (a
     /// listener handed to it then is closed at once, so the kernel routes nothing to it).
     adopt: Vec<Mutex<Option<Vec<std::net::TcpListener>>>>,
+    /// I/O threads not yet ended (each holds a [`Running`]).
+    running: AtomicUsize,
+    /// Every thread started: set once `spawn` returns the server (a failed start closes no queue).
+    started: AtomicBool,
+    /// The routing table, whose queues the last thread to end shuts down.
+    routes: Option<Arc<Routes>>,
+}
+
+/// Held by each I/O thread: the last one to end (by return or panic) shuts down the request
+/// queues of the server's URL groups. No thread offers to them any more, and a graceful stop has
+/// by then seen its requests in flight answered (or timed out), so their receivers can be told:
+/// `receive` and `receive_async` return `None`.
+struct Running(Arc<Shared>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let shared = &self.0;
+        if shared.running.fetch_sub(1, Ordering::AcqRel) == 1
+            && shared.started.load(Ordering::Acquire)
+            && let Some(routes) = &shared.routes
+        {
+            for queue in routes.load().queues() {
+                queue.shutdown();
+            }
+        }
+    }
 }
 
 impl Shared {
@@ -578,16 +617,26 @@ impl Server {
 
     /// Begins a graceful stop: listeners close, requests already received are answered (with
     /// `Connection: close`), idle connections close, and each thread ends when its connections are
-    /// gone or the shutdown timeout has passed. Returns at once; see [`Server::wait`].
+    /// gone or the shutdown timeout has passed. Returns at once; see [`Server::wait`] and
+    /// [`Server::run`].
+    ///
+    /// In this order: the I/O threads stop offering requests to the URL groups' queues, requests
+    /// already queued are received and answered (or time out with the shutdown timeout), and when
+    /// the last I/O thread has ended the queues of the groups in the routing table are shut down
+    /// ([`RequestQueue::shutdown`](crate::RequestQueue::shutdown)): `receive` and `receive_async`
+    /// then return `None`, so application threads end without being told separately. A queue
+    /// shared with another server is shut down for it too; one no longer in the table (replaced
+    /// with [`set_target`](Server::set_target)) is left as it is.
     pub fn shutdown(&self) {
         self.shared.stop();
     }
 
     /// Waits until every I/O thread has ended or `timeout` passed; `true` if they all ended.
+    /// A timeout too large to add to now (`Duration::MAX`) waits without bound.
     pub fn wait(&mut self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now().checked_add(timeout);
         while self.threads.iter().any(|t| !t.is_finished()) {
-            if Instant::now() >= deadline {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 return false;
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -596,6 +645,49 @@ impl Server {
             let _ = t.join();
         }
         true
+    }
+
+    /// Serves until the server stops, then returns: the blocking way to run a server (dropping
+    /// it stops it). It stops after [`shutdown`](Server::shutdown), called through a
+    /// [`ShutdownHandle`] from another thread (a signal handler's, say), once the graceful stop
+    /// has ended; the request queues of its URL groups are shut down then (see
+    /// [`shutdown`](Server::shutdown)).
+    ///
+    /// # Errors
+    /// [`ErrorKind::IoThread`](crate::ErrorKind::IoThread) when an I/O thread ended without being
+    /// asked to (its event queue failed, or it panicked): the others are stopped gracefully first.
+    ///
+    /// # Examples
+    /// ```
+    /// use hsys::{Request, Response, Server};
+    ///
+    /// let server = Server::builder()
+    ///     .bind("127.0.0.1:0")
+    ///     .serve(|_: &Request<'_>, res: &mut Response<'_>| {
+    ///         let _ = res.body(b"hello");
+    ///     })?;
+    /// let stop = server.shutdown_handle();
+    /// std::thread::spawn(move || stop.shutdown()); // a signal handler would do this
+    /// server.run()?; // returns once the server has stopped
+    /// # Ok::<(), hsys::Error>(())
+    /// ```
+    pub fn run(mut self) -> Result<(), Error> {
+        let died = loop {
+            if self.threads.iter().all(JoinHandle::is_finished) {
+                break !self.shared.is_stopping();
+            }
+            if !self.shared.is_stopping() && self.threads.iter().any(JoinHandle::is_finished) {
+                break true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        self.shared.stop();
+        let panicked = self.threads.drain(..).map(JoinHandle::join).filter(Result::is_err).count();
+        match (died, panicked) {
+            (false, 0) => Ok(()),
+            (_, 0) => Err(Error::io_thread("an I/O thread ended on its own (its event queue failed)")),
+            (_, n) => Err(Error::io_thread(format!("{n} I/O thread(s) panicked"))),
+        }
     }
 }
 
