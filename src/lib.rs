@@ -43,7 +43,7 @@ mod url;
 
 pub use app::{
     BodyKind, Handler, IgnoreBody, Prepared, QueueStats, QueuedRequest, Reply, Request, RequestQueue, Response,
-    ResponseWriter, Version, is_standard_method,
+    ResponseError, ResponseWriter, Version, is_standard_method,
 };
 pub use error::{Error, ErrorKind};
 pub use group::{GroupId, GroupStats, Target, UrlGroups};

@@ -23,7 +23,7 @@ fn echo_body_with(limits: Limits, timeouts: Timeouts) -> (Server, SocketAddr) {
         .limits(limits)
         .timeouts(timeouts)
         .serve(|req: &Request<'_>, res: &mut Response<'_>| {
-            res.header("X-Len", req.body().len().to_string()).header("X-Path", req.path()).body(req.body());
+            let _ = res.header("X-Len", req.body().len().to_string()).header("X-Path", req.path()).body(req.body());
         })
         .expect("serve");
     let addr = server.local_addrs()[0];

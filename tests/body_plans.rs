@@ -19,7 +19,7 @@ fn head_only(limits: Limits) -> (Server, SocketAddr) {
         .bind("127.0.0.1:0")
         .limits(limits)
         .serve(IgnoreBody(|req: &Request<'_>, res: &mut Response<'_>| {
-            res.status(405).header("X-Len", req.body().len().to_string()).body(b"no");
+            let _ = res.status(405).header("X-Len", req.body().len().to_string()).body(b"no");
         }))
         .expect("serve");
     let addr = server.local_addrs()[0];
@@ -84,7 +84,7 @@ fn a_chunk_size_over_the_body_limit_is_refused_when_its_line_ends() {
         .bind("127.0.0.1:0")
         .limits(limits)
         .serve(|req: &Request<'_>, res: &mut Response<'_>| {
-            res.body(req.body());
+            let _ = res.body(req.body());
         })
         .expect("serve");
     let mut c = Client::connect(server.local_addrs()[0]);
@@ -97,7 +97,7 @@ fn a_chunk_size_over_the_body_limit_is_refused_when_its_line_ends() {
 /// Two groups on one server: `/small/` with a 10-byte body limit, `/` with the server's.
 fn two_groups() -> (Server, SocketAddr, hsys::GroupId, hsys::GroupId) {
     let echo = |req: &Request<'_>, res: &mut Response<'_>| {
-        res.body(req.body());
+        let _ = res.body(req.body());
     };
     let port = support::free_port();
     let mut groups = UrlGroups::new();

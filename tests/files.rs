@@ -27,7 +27,7 @@ fn inline_server(path: PathBuf) -> (Server, SocketAddr) {
                 res.header("Content-Type", "application/octet-stream");
                 res.file(File::open(&path).unwrap()).unwrap();
             } else {
-                res.body(req.path().as_bytes());
+                let _ = res.body(req.path().as_bytes());
             }
         })
         .expect("serve");

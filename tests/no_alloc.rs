@@ -50,7 +50,7 @@ fn handler(body: Vec<u8>) -> impl Fn(&Request<'_>, &mut Response<'_>) + Send + S
         if req.path() == "/alloc" {
             std::hint::black_box(vec![0u8; 10]);
         }
-        res.header("Content-Type", "text/plain").body(&body);
+        let _ = res.header("Content-Type", "text/plain").body(&body);
     }
 }
 

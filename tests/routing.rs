@@ -11,7 +11,7 @@ use support::{Client, free_port, get};
 
 fn answer(text: &'static str) -> Target {
     Target::inline(move |req: &Request<'_>, res: &mut Response<'_>| {
-        res.header("X-Path", req.normalized_path()).body(text.as_bytes());
+        let _ = res.header("X-Path", req.normalized_path()).body(text.as_bytes());
     })
 }
 

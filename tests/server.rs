@@ -17,10 +17,10 @@ fn echo_server(threads: usize) -> (Server, SocketAddr) {
             "/silent" => {}
             "/big" => {
                 let body = vec![b'x'; 100_000];
-                res.body(&body);
+                let _ = res.body(&body);
             }
             p => {
-                res.header("X-Method", req.method()).body(p.as_bytes());
+                let _ = res.header("X-Method", req.method()).body(p.as_bytes());
             }
         })
         .expect("serve");
@@ -95,9 +95,9 @@ fn shutdown_closes_idle_connections_and_ends_threads() {
 
 #[test]
 fn ipv6_loopback_is_served() {
-    let Ok(server) =
-        Server::builder().threads(1).bind("[::1]:0").serve(|_: &Request<'_>, res: &mut Response<'_>| res.body(b"v6"))
-    else {
+    let Ok(server) = Server::builder().threads(1).bind("[::1]:0").serve(|_: &Request<'_>, res: &mut Response<'_>| {
+        let _ = res.body(b"v6");
+    }) else {
         eprintln!("no IPv6 loopback here; skipped");
         return;
     };
@@ -131,7 +131,7 @@ fn bind_takes_any_to_socket_addrs_and_binds_every_address_it_resolves_to() {
         .bind(("127.0.0.1", 0))
         .bind_if_available([SocketAddr::from(([127, 0, 0, 1], 0)), "[::1]:0".parse().unwrap()].as_slice())
         .serve(|_: &Request<'_>, res: &mut Response<'_>| {
-            res.body(b"ok");
+            let _ = res.body(b"ok");
         })
         .expect("serve");
     let addrs = server.local_addrs();
@@ -150,7 +150,7 @@ fn an_address_that_does_not_resolve_fails_the_start_with_its_source() {
     let err = Server::builder()
         .bind("localhost")
         .serve(|_: &Request<'_>, res: &mut Response<'_>| {
-            res.body(b"");
+            let _ = res.body(b"");
         })
         .expect_err("an address without a port cannot be listened on");
     assert_eq!(err.kind(), hsys::ErrorKind::Resolve);
@@ -185,4 +185,30 @@ fn run_blocks_until_a_shutdown_handle_stops_the_server() {
     stop.shutdown();
     done_rx.recv_timeout(Duration::from_secs(10)).expect("run returns once the server has stopped");
     runner.join().unwrap().expect("a graceful stop is not an error");
+}
+
+#[test]
+fn a_misused_response_is_a_500_the_handler_sees_and_the_connection_stays_usable() {
+    let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+    let seen_tx = std::sync::Mutex::new(seen_tx);
+    let server = Server::builder()
+        .threads(1)
+        .bind("127.0.0.1:0")
+        .serve(move |req: &Request<'_>, res: &mut Response<'_>| {
+            let result = match req.path() {
+                // The newcomer's mistake: headers first, then the status (was a silent 200).
+                "/created" => res.header("Location", "/created/1").status(201).body(b""),
+                _ => res.body(b"fine"),
+            };
+            let _ = seen_tx.lock().unwrap().send(result);
+        })
+        .expect("serve");
+    let mut c = Client::connect(server.local_addrs()[0]);
+    c.send(&get("/created"));
+    let r = c.read(false);
+    assert_eq!(r.status, 500);
+    assert_eq!(seen_rx.recv().unwrap(), Err(hsys::ResponseError::StatusAfterHeaders));
+    c.send(&get("/next"));
+    assert_eq!(c.read(false).body, b"fine");
+    assert_eq!(seen_rx.recv().unwrap(), Ok(()));
 }

@@ -33,7 +33,9 @@ fn start(strictness: Strictness) -> (Server, SocketAddr) {
         .threads(1)
         .bind("127.0.0.1:0")
         .limits(limits(strictness))
-        .serve(|req: &Request<'_>, res: &mut Response<'_>| res.body(req.target().as_bytes()))
+        .serve(|req: &Request<'_>, res: &mut Response<'_>| {
+            let _ = res.body(req.target().as_bytes());
+        })
         .expect("serve");
     let addr = server.local_addrs()[0];
     (server, addr)

@@ -18,9 +18,9 @@ fn server(limits: Limits, timeouts: Timeouts) -> (Server, SocketAddr) {
         .timeouts(timeouts)
         .serve(|req: &Request<'_>, res: &mut Response<'_>| {
             if req.path() == "/big" {
-                res.body(&vec![b'x'; 8 << 20]);
+                let _ = res.body(&vec![b'x'; 8 << 20]);
             } else {
-                res.body(req.target().as_bytes());
+                let _ = res.body(req.target().as_bytes());
             }
         })
         .expect("server starts");

@@ -79,7 +79,7 @@ fn echo(req: &Request<'_>, res: &mut Response<'_>) {
     if target.ends_with('!') {
         res.close();
     }
-    res.body(&describe(req));
+    let _ = res.body(&describe(req));
 }
 
 /// A deferred request: its answer so far, and its streamed body.

@@ -21,5 +21,5 @@ pub use queue::{QueueStats, RequestQueue};
 pub use queued::QueuedRequest;
 pub use reply::{Prepared, Reply};
 pub use request::{BodyKind, Request, Version, is_standard_method};
-pub use response::Response;
+pub use response::{Response, ResponseError};
 pub use writer::ResponseWriter;

@@ -108,7 +108,7 @@ fn main() -> ExitCode {
         None => {
             let answers = Arc::clone(&answers);
             Target::inline(IgnoreBody(move |req: &Request<'_>, res: &mut Response<'_>| {
-                res.prepared(answers.to(req.method()));
+                let _ = res.prepared(answers.to(req.method()));
             }))
         }
     };
@@ -222,18 +222,22 @@ struct Answers {
 
 impl Answers {
     fn new(body: &[u8]) -> Self {
+        // Constant statuses and headers, all valid: `Prepared::new` cannot refuse them.
+        let prepared = |status, headers: &[(&str, &[u8])], body: &[u8]| {
+            Arc::new(Prepared::new(status, headers.iter().copied(), body).expect("valid"))
+        };
         Answers {
-            ok: Arc::new(Prepared::new(200, [("Content-Type", &b"text/plain"[..])], body)),
-            not_allowed: Arc::new(Prepared::new(
+            ok: prepared(200, [("Content-Type", &b"text/plain"[..])].as_slice(), body),
+            not_allowed: prepared(
                 405,
-                [("Allow", &b"GET, HEAD"[..]), ("Content-Type", b"text/plain")],
+                &[("Allow", &b"GET, HEAD"[..]), ("Content-Type", b"text/plain")],
                 b"Method Not Allowed\n",
-            )),
-            not_implemented: Arc::new(Prepared::new(
+            ),
+            not_implemented: prepared(
                 501,
-                [("Content-Type", &b"text/plain"[..]), ("Connection", b"close")],
+                &[("Content-Type", &b"text/plain"[..]), ("Connection", b"close")],
                 b"Not Implemented\n",
-            )),
+            ),
         }
     }
 

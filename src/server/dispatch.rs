@@ -71,7 +71,7 @@ impl Refusal {
         if matches!(self, Refusal::BadUrl) {
             res.close();
         }
-        res.status(status).header("Content-Type", "text/plain").body(text);
+        let _ = res.status(status).header("Content-Type", "text/plain").body(text);
     }
 }
 
@@ -156,7 +156,7 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
         if !self.group.as_ref().is_some_and(|g| Arc::ptr_eq(g, &group.counters)) {
             // The connection's first request for this group (rare: not per request).
             if !group.counters.join() {
-                res.status(503).close().header("Content-Type", "text/plain").body(b"Service Unavailable");
+                let _ = res.status(503).close().header("Content-Type", "text/plain").body(b"Service Unavailable");
                 return Outcome::Answered;
             }
             if let Some(previous) = self.group.replace(Arc::clone(&group.counters)) {
@@ -206,7 +206,8 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
                     Err(mut back) => {
                         // Not queued: answered here, so the dropped request must not answer again.
                         back.handle = None;
-                        res.status(503).close().header("Content-Type", "text/plain").body(b"Service Unavailable");
+                        let _ =
+                            res.status(503).close().header("Content-Type", "text/plain").body(b"Service Unavailable");
                         Outcome::Answered
                     }
                 }
