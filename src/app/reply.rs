@@ -100,6 +100,14 @@ pub trait Answer {
     fn write_to(&self, res: &mut Response<'_>);
 }
 
+/// ```
+/// use hsys::Reply;
+///
+/// let reply = Reply::new(404).header("Content-Type", "text/plain").body(&b"no such page"[..]);
+/// assert_eq!(reply.status(), 404);
+/// // Taken from a queue: `req.respond(reply)` (see `RequestQueue::receive`).
+/// ```
+///
 /// An owned response, built on any thread and encoded later by the connection's I/O thread
 /// (the queued path). The same rules as [`Response`] apply: a status outside `200..=999` or an
 /// invalid header is a misuse, and the client gets `500` (checked when the reply is encoded).

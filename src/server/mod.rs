@@ -504,7 +504,31 @@ impl ShutdownHandle {
 }
 
 impl Server {
-    /// A builder.
+    /// A builder: addresses, threads, limits, then [`serve`](ServerBuilder::serve) or
+    /// [`serve_groups`](ServerBuilder::serve_groups).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hsys::{Limits, Request, Response, Server};
+    ///
+    /// let mut server = Server::builder()
+    ///     .threads(2)
+    ///     .bind("127.0.0.1:0") // port 0: any free port
+    ///     .limits(Limits::default().max_body_size(Some(64 * 1024)))
+    ///     .serve(|req: &Request<'_>, res: &mut Response<'_>| {
+    ///         let _ = res.header("Content-Type", "text/plain").body(req.path().as_bytes());
+    ///     })?;
+    /// let addr = server.local_addrs()[0];
+    /// # use std::io::{Read, Write};
+    /// # let mut c = std::net::TcpStream::connect(addr).unwrap();
+    /// # c.write_all(b"GET /hi HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+    /// # let mut got = String::new();
+    /// # c.read_to_string(&mut got).unwrap();
+    /// # assert!(got.ends_with("\r\n\r\n/hi"), "{got}");
+    /// server.shutdown();
+    /// assert!(server.wait(Duration::from_secs(5)));
+    /// # Ok::<(), hsys::Error>(())
+    /// ```
     pub fn builder() -> ServerBuilder {
         ServerBuilder::new()
     }
