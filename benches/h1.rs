@@ -52,7 +52,7 @@ static BODY: [u8; 512] = {
 
 /// The sample's handler (a `Handler` is `'static`, hence the static body).
 fn sample(_req: &Request<'_>, res: &mut Response<'_>) {
-    res.header("Content-Type", "text/plain").body(&BODY);
+    let _ = res.header("Content-Type", "text/plain").body(&BODY);
 }
 
 fn parse_heads(c: &mut Criterion) {

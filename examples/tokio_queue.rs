@@ -27,7 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let group = groups.create_group(Target::Queue(queue.clone()));
     groups.add_url(group, &format!("http://127.0.0.1:{port}/"))?;
     // The I/O threads are hsys's own; tokio only runs the application's tasks.
-    let server = Server::builder().start(groups)?;
+    let server = Server::builder().serve_groups(groups)?;
     println!("serving on {:?}; Ctrl-C to stop", server.local_addrs());
     while let Some(req) = queue.receive_async().await {
         tokio::spawn(answer(req));

@@ -25,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     groups.add_url(g_api, "http://+:8080/api/")?;
     let g_site = groups.create_group(Target::Queue(site.clone()));
     groups.add_url(g_site, "http://*:8080/")?;
-    let server = Server::builder().start(groups)?;
+    let server = Server::builder().serve_groups(groups)?;
     pool("api", &api, 4);
     pool("site", &site, 2);
     println!("serving on {:?}; Ctrl-C to stop", server.local_addrs());

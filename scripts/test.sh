@@ -9,6 +9,11 @@ cargo fmt --all -- --check
 cargo clippy --quiet --all-targets --locked -- -D warnings
 # The build without the io_uring backend (epoll only) must stay clean too.
 cargo clippy --quiet --all-targets --locked --no-default-features -- -D warnings
+# The unstable `internals` feature (the codec made public for the benches and fuzz targets):
+# the benches build only with it, so this is what keeps them linted.
+cargo clippy --quiet --all-targets --locked --features internals -- -D warnings
 # The suite on the default backend (io_uring where the kernel allows it), then again on epoll.
 cargo test --quiet --locked --all-targets
+# `--all-targets` leaves out the doctests (the crate doc's and the entry points' examples).
+cargo test --quiet --locked --doc
 HSYS_BACKEND=epoll cargo test --quiet --locked --tests

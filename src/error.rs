@@ -12,8 +12,15 @@ pub enum ErrorKind {
     AddrInUse,
     /// Binding or listening failed for another reason.
     Listen,
+    /// An address given to [`ServerBuilder::bind`](crate::ServerBuilder::bind) did not resolve
+    /// to a socket address (the resolver's `io::Error` is the source).
+    Resolve,
     /// The server could not set itself up (threads, event queues).
     Setup,
+    /// An I/O thread ended without being asked to: its event queue failed, or it unwound (a
+    /// defect in hsys: application code it calls is contained); see [`Server::run`](crate::Server::run)
+    /// and [`Server::wait`](crate::Server::wait).
+    IoThread,
     /// A URL prefix is not valid.
     InvalidUrl,
     /// The URL prefix is already registered (in the same host class).
@@ -24,8 +31,6 @@ pub enum ErrorKind {
     /// explicitly ([`ServerBuilder::bind`](crate::ServerBuilder::bind)), so it does not follow
     /// its prefixes to new ports.
     PortNotListening,
-    /// An I/O thread ended by unwinding (a defect in hsys; see [`Server::wait`](crate::Server::wait)).
-    ThreadDied,
 }
 
 /// An error from building or running a server: a kind to react to, the address or URL concerned,
@@ -49,6 +54,14 @@ impl Error {
         Error { addr: Some(addr), source: Some(source.into()), ..Error::new(kind) }
     }
 
+    pub(crate) fn resolve(source: io::Error) -> Self {
+        Error { source: Some(source.into()), ..Error::new(ErrorKind::Resolve) }
+    }
+
+    pub(crate) fn io_thread(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Error { source: Some(source.into()), ..Error::new(ErrorKind::IoThread) }
+    }
+
     pub(crate) fn setup(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Error { source: Some(source.into()), ..Error::new(ErrorKind::Setup) }
     }
@@ -60,13 +73,6 @@ impl Error {
 
     pub(crate) fn already(url: &str) -> Self {
         Error { url: Some(url.into()), ..Error::new(ErrorKind::AlreadyRegistered) }
-    }
-
-    pub(crate) fn thread_died(count: usize) -> Self {
-        Error {
-            source: Some(format!("{count} I/O thread(s) ended by a panic").into()),
-            ..Error::new(ErrorKind::ThreadDied)
-        }
     }
 
     pub(crate) fn unknown_group() -> Self {
@@ -100,6 +106,8 @@ impl fmt::Display for Error {
             (ErrorKind::AddrInUse, Some(a), _) => write!(f, "cannot listen on {a}: address already in use"),
             (_, Some(a), Some(e)) => write!(f, "cannot listen on {a}: {e}"),
             (ErrorKind::Setup, _, Some(e)) => write!(f, "cannot start the server: {e}"),
+            (ErrorKind::IoThread, _, Some(e)) => write!(f, "the server stopped: {e}"),
+            (ErrorKind::Resolve, _, Some(e)) => write!(f, "cannot resolve the address to listen on: {e}"),
             (ErrorKind::InvalidUrl, _, Some(e)) => write!(f, "invalid URL {url:?}: {e}"),
             (ErrorKind::AlreadyRegistered, ..) => write!(f, "{url} is already registered"),
             (ErrorKind::UnknownGroup, ..) => f.write_str("no such URL group"),

@@ -193,7 +193,7 @@ pub(crate) struct Group {
 }
 
 /// URL groups and their prefixes: what a server routes by. Build one, hand it to
-/// [`ServerBuilder::start`](crate::ServerBuilder::start), and change it live through the
+/// [`ServerBuilder::serve_groups`](crate::ServerBuilder::serve_groups), and change it live through the
 /// [`Server`](crate::Server).
 #[derive(Clone, Debug, Default)]
 pub struct UrlGroups {
@@ -269,6 +269,23 @@ impl UrlGroups {
         self.namespace.register(prefix, group.0).map_err(|RegisterError::AlreadyRegistered| Error::already(url))
     }
 
+    /// `url` as it is registered: its path ends in `/` and is normalised like a request path
+    /// (`http://+:8080/a/./b` is `http://+:8080/a/b/`), its scheme and host lower-case.
+    ///
+    /// # Errors
+    /// An invalid prefix ([`ErrorKind::InvalidUrl`](crate::ErrorKind::InvalidUrl)).
+    pub fn canonical_url(url: &str) -> Result<String, Error> {
+        UrlPrefix::parse(url).map(|p| p.to_string()).map_err(|e| Error::invalid_url(url, e))
+    }
+
+    /// The request queues groups are bound to (a queue bound to two groups comes twice).
+    pub(crate) fn queues(&self) -> impl Iterator<Item = &RequestQueue> {
+        self.groups.iter().filter_map(|g| match &g.target {
+            Some(Target::Queue(q)) => Some(q),
+            _ => None,
+        })
+    }
+
     /// Removes a URL prefix; `false` if it was not registered.
     pub fn remove_url(&mut self, url: &str) -> Result<bool, Error> {
         let prefix = UrlPrefix::parse(url).map_err(|e| Error::invalid_url(url, e))?;
@@ -283,7 +300,7 @@ impl UrlGroups {
     /// The sockets these prefixes need. `localhost`: loopback (127.0.0.1, and ::1 where the host
     /// has IPv6); an IP literal: that address; `+`, `*` and other names: every interface. A
     /// wildcard on a port covers that family's specific addresses there. `true`: required.
-    pub fn listen_addrs(&self) -> Vec<(SocketAddr, bool)> {
+    pub(crate) fn listen_addrs(&self) -> Vec<(SocketAddr, bool)> {
         let mut wanted: Vec<(SocketAddr, bool)> = Vec::new();
         for (p, _) in self.namespace.iter() {
             let port = p.port();

@@ -1,34 +1,98 @@
 //! hsys: a high-performance HTTP/1.1 server for Linux, after the Windows HTTP Server API (http.sys).
 //!
+//! An application binds addresses, then serves one inline [`Handler`] for every request
+//! ([`ServerBuilder::serve`]) or routes by URL prefix ([`ServerBuilder::serve_groups`]) to
+//! inline handlers and [`RequestQueue`]s that application threads drain, as with http.sys.
+//! [`Server::run`] blocks until a [`ShutdownHandle`] stops it (dropping the server stops it too).
+//!
+//! ```
+//! use hsys::{Reply, Request, RequestQueue, Response, Server, Target, UrlGroups};
+//!
+//! // Two URL groups: `/api/` answered from a queue by application threads, the rest inline.
+//! let port = 8080;
+//! # let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+//! let queue = RequestQueue::new(1000);
+//! let mut groups = UrlGroups::new();
+//! let api = groups.create_group(Target::Queue(queue.clone()));
+//! groups.add_url(api, &format!("http://127.0.0.1:{port}/api/"))?;
+//! let site = groups.create_group(Target::inline(|_: &Request<'_>, res: &mut Response<'_>| {
+//!     let _ = res.header("Content-Type", "text/plain").body(b"hello");
+//! }));
+//! groups.add_url(site, &format!("http://127.0.0.1:{port}/"))?;
+//!
+//! // Listens where the prefixes say (here 127.0.0.1:8080).
+//! let server = Server::builder().serve_groups(groups)?;
+//! let worker = std::thread::spawn(move || {
+//!     // Ends (`None`) when the server has stopped.
+//!     while let Some(req) = queue.receive() {
+//!         let body = format!("queued {}", req.path());
+//!         req.respond(Reply::new(200).header("Content-Type", "text/plain").body(body.into_bytes()));
+//!     }
+//! });
+//!
+//! let stop = server.shutdown_handle();
+//! # let addr = server.local_addrs()[0];
+//! # let get = |path: &str| {
+//! #     use std::io::{Read, Write};
+//! #     let mut c = std::net::TcpStream::connect(addr).unwrap();
+//! #     write!(c, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+//! #     let mut got = String::new();
+//! #     c.read_to_string(&mut got).unwrap();
+//! #     got
+//! # };
+//! # assert!(get("/").ends_with("\r\n\r\nhello"));
+//! # assert!(get("/api/x").ends_with("\r\n\r\nqueued /api/x"));
+//! // A signal handler (or any thread) stops it; `run` returns once it has stopped.
+//! std::thread::spawn(move || stop.shutdown());
+//! server.run()?;
+//! worker.join().unwrap();
+//! # Ok::<(), hsys::Error>(())
+//! ```
+//!
 //! # Layout
-//! - [`url`]: URL prefixes (`http://host:port/path/`), their namespace and http.sys precedence (sans-I/O).
-//! - [`h1`]: the HTTP/1 codec (sans-I/O): head parsing, body framing, answer encoding, the
+//! The public API is the items re-exported here and the [`limits`] module; every other module is
+//! private (`app` and `h1` are public only with the unstable `internals` feature, for the fuzz
+//! targets and benches: not for applications).
+//! - `url`: URL prefixes (`http://host:port/path/`), their namespace and http.sys precedence (sans-I/O).
+//! - `h1`: the HTTP/1 codec (sans-I/O): head parsing, body framing, answer encoding, the
 //!   connection state machine.
-//! - [`server`]: thread-per-core event loops that own the sockets; building, running and stopping.
-//! - [`group`]: URL groups (prefixes bound to an inline handler or a request queue) and the live routing table.
-//! - [`app`]: the application layer, the same for every protocol: `Request`, `Response`, `Reply`,
+//! - `server`: thread-per-core event loops that own the sockets; building, running and stopping.
+//! - `group`: URL groups (prefixes bound to an inline handler or a request queue) and the live routing table.
+//! - `app`: the application layer, the same for every protocol: `Request`, `Response`, `Reply`,
 //!   `Prepared`, `Handler`, request queues, streamed bodies both ways.
 //! - `pipe`: the byte pipes between I/O and application threads (a leaf).
 //! - `semantics`: HTTP semantics every protocol shares (status classes, tokens; a leaf).
-//! - [`stats`]: per-thread counters, summed on read.
-//! - [`limits`]: every limit and timeout, with its documented default.
-//! - [`error`]: the public error type.
+//! - `stats`: per-thread counters, summed on read.
+//! - [`limits`]: every limit and timeout, with its documented default (public: the `DEFAULT_*`
+//!   constants are part of the API, e.g. for a command line's defaults).
+//! - `error`: the public error type.
 #![deny(missing_debug_implementations)]
 
+// Internal modules. With the `internals` feature (unstable, for the fuzz targets and benches
+// only) `app` and `h1` are public but hidden; their items are `pub` either way, so only the
+// module's visibility flips and neither build sees a private type in a public interface.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub mod app;
-pub mod error;
-pub mod group;
+#[cfg(not(feature = "internals"))]
+mod app;
+mod error;
+mod group;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub mod h1;
+#[cfg(not(feature = "internals"))]
+mod h1;
 pub mod limits;
 mod pipe;
 mod semantics;
-pub mod server;
-pub mod stats;
-pub mod url;
+mod server;
+mod stats;
+mod url;
 
 pub use app::{
     BodyKind, Handler, IgnoreBody, Prepared, QueueStats, QueuedRequest, Reply, Request, RequestQueue, Response,
-    ResponseWriter, Version, is_standard_method,
+    ResponseError, ResponseWriter, Version, is_standard_method,
 };
 pub use error::{Error, ErrorKind};
 pub use group::{GroupId, GroupStats, Target, UrlGroups};

@@ -44,7 +44,19 @@ pub enum Strictness {
 }
 
 /// The limits a server enforces. Each field maps to one answer status, given in its doc.
+///
+/// Built from its defaults with one setter per field (named as the field), so a field added
+/// later breaks no caller:
+///
+/// ```
+/// use hsys::{Limits, Strictness};
+///
+/// let limits = Limits::default().max_body_size(Some(64 * 1024)).strictness(Strictness::Lenient);
+/// assert_eq!(limits.max_body_size, Some(64 * 1024));
+/// assert_eq!(limits.max_request_bytes, hsys::limits::DEFAULT_MAX_REQUEST_BYTES);
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Limits {
     /// Request line plus headers, in bytes. A head that grows past it is answered `431` and closed,
     /// so a client can never make hsys buffer more than this for a head.
@@ -69,6 +81,42 @@ pub struct Limits {
     pub strictness: Strictness,
 }
 
+/// One setter per field: `$name(self, value) -> Self` sets the field of that name.
+macro_rules! setters {
+    ($ty:ident { $($name:ident: $t:ty),* $(,)? }) => {
+        impl $ty {
+            $(
+                #[doc = concat!("Sets [`", stringify!($name), "`](", stringify!($ty), "::", stringify!($name), ").")]
+                #[must_use]
+                pub fn $name(mut self, $name: $t) -> Self {
+                    self.$name = $name;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+setters!(Limits {
+    max_request_bytes: usize,
+    max_field_length: usize,
+    max_url_length: usize,
+    max_headers: usize,
+    max_body_size: Option<u64>,
+    max_chunk_extra_bytes: usize,
+    max_drain_bytes: u64,
+    max_connections: Option<usize>,
+    strictness: Strictness,
+});
+
+setters!(Timeouts {
+    header_wait: Duration,
+    idle_connection: Duration,
+    entity_body: Duration,
+    drain_entity_body: Duration,
+    min_send_rate: u64,
+});
+
 /// Hard ceiling for [`Limits::max_headers`]: the parser keeps header slots on the stack.
 pub const MAX_HEADERS_CAP: usize = 256;
 
@@ -91,7 +139,18 @@ impl Default for Limits {
 /// The timeouts a server enforces (http.sys `HTTP_TIMEOUT_LIMIT_INFO`). Timers tick every 100 ms:
 /// a timeout fires within a tick after it is due. (The request-queue timeout belongs to each
 /// queue: [`RequestQueue::with_timeout`](crate::RequestQueue::with_timeout).)
+///
+/// Built as [`Limits`] is, from its defaults with one setter per field:
+///
+/// ```
+/// use std::time::Duration;
+/// use hsys::Timeouts;
+///
+/// let timeouts = Timeouts::default().header_wait(Duration::from_secs(10)).min_send_rate(0);
+/// assert_eq!(timeouts.idle_connection, hsys::limits::DEFAULT_IDLE_CONNECTION);
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Timeouts {
     /// From a request's first byte to the end of its head. Late: `408` and a close.
     pub header_wait: Duration,

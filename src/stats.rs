@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// `mov` on x86); any thread may read. Padded to a cache line so threads never share one.
 #[derive(Debug, Default)]
 #[repr(align(128))]
-pub struct WorkerCounters {
+pub(crate) struct WorkerCounters {
     /// Requests whose head was parsed (http.sys: requests received).
     pub requests_received: Counter,
     /// Responses whose last byte was handed to the kernel.
@@ -24,7 +24,7 @@ pub struct WorkerCounters {
 
 /// A single-writer counter.
 #[derive(Debug, Default)]
-pub struct Counter(AtomicU64);
+pub(crate) struct Counter(AtomicU64);
 
 impl Counter {
     /// Adds `n`. Must only be called by the owning thread (single writer), else updates may be lost.
@@ -68,7 +68,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Sums the counters of every worker.
-    pub fn sum<'a>(workers: impl IntoIterator<Item = &'a WorkerCounters>) -> Snapshot {
+    pub(crate) fn sum<'a>(workers: impl IntoIterator<Item = &'a WorkerCounters>) -> Snapshot {
         let mut s = Snapshot::default();
         for w in workers {
             s.requests_received += w.requests_received.get();

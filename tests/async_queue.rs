@@ -29,7 +29,7 @@ impl Fixture {
         let queue = RequestQueue::new(100);
         let mut groups = UrlGroups::new();
         let group = groups.create_group(Target::Queue(queue.clone()));
-        let server = Server::builder().threads(1).bind("127.0.0.1:0".parse().unwrap()).start(groups).expect("start");
+        let server = Server::builder().threads(1).bind("127.0.0.1:0").serve_groups(groups).expect("serve_groups");
         let addr = server.local_addrs()[0];
         // The port is known only now; the prefix is registered on the running server.
         server.add_url(group, &format!("http://127.0.0.1:{}/", addr.port())).expect("register the prefix");

@@ -19,11 +19,11 @@ fn echo_body(limits: Limits) -> (Server, SocketAddr) {
 fn echo_body_with(limits: Limits, timeouts: Timeouts) -> (Server, SocketAddr) {
     let server = Server::builder()
         .threads(1)
-        .bind("127.0.0.1:0".parse().unwrap())
+        .bind("127.0.0.1:0")
         .limits(limits)
         .timeouts(timeouts)
         .serve(|req: &Request<'_>, res: &mut Response<'_>| {
-            res.header("X-Len", req.body().len().to_string()).header("X-Path", req.path()).body(req.body());
+            let _ = res.header("X-Len", req.body().len().to_string()).header("X-Path", req.path()).body(req.body());
         })
         .expect("serve");
     let addr = server.local_addrs()[0];
@@ -86,7 +86,7 @@ fn expect_100_continue_is_answered_before_the_body_is_sent() {
 
 #[test]
 fn a_declared_body_over_the_limit_is_refused_with_413_before_the_handler() {
-    let (server, addr) = echo_body(Limits { max_body_size: Some(1000), ..Limits::default() });
+    let (server, addr) = echo_body(Limits::default().max_body_size(Some(1000)));
     let mut c = Client::connect(addr);
     c.send(b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 1001\r\n\r\n");
     let r = c.read(false);
@@ -102,7 +102,7 @@ fn a_declared_body_over_the_limit_is_refused_with_413_before_the_handler() {
 
 #[test]
 fn a_chunked_body_growing_over_the_limit_gets_413() {
-    let (_server, addr) = echo_body(Limits { max_body_size: Some(100), ..Limits::default() });
+    let (_server, addr) = echo_body(Limits::default().max_body_size(Some(100)));
     let mut c = Client::connect(addr);
     c.send(b"POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n64\r\n");
     c.send(&[b'a'; 100]);
@@ -125,7 +125,7 @@ fn a_malformed_chunked_body_gets_400_and_a_close() {
 
 #[test]
 fn a_body_that_stops_arriving_gets_408_after_entity_body_timeout() {
-    let timeouts = Timeouts { entity_body: Duration::from_millis(300), ..Timeouts::default() };
+    let timeouts = Timeouts::default().entity_body(Duration::from_millis(300));
     let (_server, addr) = echo_body_with(Limits::default(), timeouts);
     let mut c = Client::connect(addr);
     c.send(b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n0123");
@@ -137,7 +137,7 @@ fn a_body_that_stops_arriving_gets_408_after_entity_body_timeout() {
 
 #[test]
 fn each_arrival_of_body_bytes_restarts_entity_body_timeout() {
-    let timeouts = Timeouts { entity_body: Duration::from_millis(500), ..Timeouts::default() };
+    let timeouts = Timeouts::default().entity_body(Duration::from_millis(500));
     let (_server, addr) = echo_body_with(Limits::default(), timeouts);
     let mut c = Client::connect(addr);
     // 12 bytes, one every 100 ms: 1.2 s in all, over twice the timeout, never 500 ms apart.

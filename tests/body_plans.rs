@@ -16,10 +16,10 @@ use support::{Client, get};
 fn head_only(limits: Limits) -> (Server, SocketAddr) {
     let server = Server::builder()
         .threads(1)
-        .bind("127.0.0.1:0".parse().unwrap())
+        .bind("127.0.0.1:0")
         .limits(limits)
         .serve(IgnoreBody(|req: &Request<'_>, res: &mut Response<'_>| {
-            res.status(405).header("X-Len", req.body().len().to_string()).body(b"no");
+            let _ = res.status(405).header("X-Len", req.body().len().to_string()).body(b"no");
         }))
         .expect("serve");
     let addr = server.local_addrs()[0];
@@ -67,7 +67,7 @@ fn a_handler_that_ignores_bodies_sends_no_100_continue_and_closes() {
 
 #[test]
 fn a_body_larger_than_the_drain_bound_closes_after_the_answer() {
-    let limits = Limits { max_drain_bytes: 1000, ..Limits::default() };
+    let limits = Limits::default().max_drain_bytes(1000);
     let (_server, addr) = head_only(limits);
     let mut c = Client::connect(addr);
     c.send(b"POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n");
@@ -78,13 +78,13 @@ fn a_body_larger_than_the_drain_bound_closes_after_the_answer() {
 
 #[test]
 fn a_chunk_size_over_the_body_limit_is_refused_when_its_line_ends() {
-    let limits = Limits { max_body_size: Some(1024), ..Limits::default() };
+    let limits = Limits::default().max_body_size(Some(1024));
     let server = Server::builder()
         .threads(1)
-        .bind("127.0.0.1:0".parse().unwrap())
+        .bind("127.0.0.1:0")
         .limits(limits)
         .serve(|req: &Request<'_>, res: &mut Response<'_>| {
-            res.body(req.body());
+            let _ = res.body(req.body());
         })
         .expect("serve");
     let mut c = Client::connect(server.local_addrs()[0]);
@@ -97,7 +97,7 @@ fn a_chunk_size_over_the_body_limit_is_refused_when_its_line_ends() {
 /// Two groups on one server: `/small/` with a 10-byte body limit, `/` with the server's.
 fn two_groups() -> (Server, SocketAddr, hsys::GroupId, hsys::GroupId) {
     let echo = |req: &Request<'_>, res: &mut Response<'_>| {
-        res.body(req.body());
+        let _ = res.body(req.body());
     };
     let port = support::free_port();
     let mut groups = UrlGroups::new();
@@ -106,7 +106,7 @@ fn two_groups() -> (Server, SocketAddr, hsys::GroupId, hsys::GroupId) {
     groups.add_url(small, &format!("http://127.0.0.1:{port}/small/")).unwrap();
     groups.add_url(big, &format!("http://127.0.0.1:{port}/")).unwrap();
     groups.set_max_body_size(small, Some(Some(10))).unwrap();
-    let server = Server::builder().threads(1).start(groups).expect("start");
+    let server = Server::builder().threads(1).serve_groups(groups).expect("serve_groups");
     let addr = server.local_addrs()[0];
     (server, addr, small, big)
 }

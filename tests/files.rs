@@ -21,13 +21,13 @@ fn temp_file(name: &str, n: usize) -> (PathBuf, Vec<u8>) {
 fn inline_server(path: PathBuf) -> (Server, SocketAddr) {
     let server = Server::builder()
         .threads(1)
-        .bind("127.0.0.1:0".parse().unwrap())
+        .bind("127.0.0.1:0")
         .serve(move |req: &Request<'_>, res: &mut Response<'_>| {
             if req.path() == "/file" {
                 res.header("Content-Type", "application/octet-stream");
                 res.file(File::open(&path).unwrap()).unwrap();
             } else {
-                res.body(req.path().as_bytes());
+                let _ = res.body(req.path().as_bytes());
             }
         })
         .expect("serve");

@@ -50,7 +50,7 @@ fn handler(body: Vec<u8>) -> impl Fn(&Request<'_>, &mut Response<'_>) + Send + S
         if req.path() == "/alloc" {
             std::hint::black_box(vec![0u8; 10]);
         }
-        res.header("Content-Type", "text/plain").body(&body);
+        let _ = res.header("Content-Type", "text/plain").body(&body);
     }
 }
 
@@ -89,8 +89,7 @@ fn assert_no_allocation(addr: std::net::SocketAddr) {
 #[test]
 fn no_allocation_per_request_on_the_inline_paths() {
     // `serve`: one handler for everything.
-    let server =
-        Server::builder().threads(1).bind("127.0.0.1:0".parse().unwrap()).serve(handler(vec![b'7'; 512])).unwrap();
+    let server = Server::builder().threads(1).bind("127.0.0.1:0").serve(handler(vec![b'7'; 512])).unwrap();
     assert_no_allocation(server.local_addrs()[0]);
     drop(server);
     // The binary's path: URL groups, http.sys routing (path normalisation, the namespace lookup)
@@ -100,6 +99,6 @@ fn no_allocation_per_request_on_the_inline_paths() {
     let group = groups.create_group(Target::inline(handler(vec![b'7'; 512])));
     groups.add_url(group, &format!("http://+:{port}/")).unwrap();
     groups.add_url(group, &format!("http://t:{port}/api/")).unwrap();
-    let server = Server::builder().threads(1).bind(format!("127.0.0.1:{port}").parse().unwrap()).start(groups).unwrap();
+    let server = Server::builder().threads(1).bind(format!("127.0.0.1:{port}")).serve_groups(groups).unwrap();
     assert_no_allocation(server.local_addrs()[0]);
 }

@@ -22,7 +22,7 @@ impl Handler for ReadsBodyPanics {
         if req.path() == "/panic" {
             panic!("the handler panics");
         }
-        res.body(b"ok");
+        let _ = res.body(b"ok");
     }
 
     fn reads_body(&self, req: &Request<'_>) -> bool {
@@ -32,7 +32,7 @@ impl Handler for ReadsBodyPanics {
 }
 
 fn one_thread(handler: impl Handler) -> (Server, std::net::SocketAddr) {
-    let server = Server::builder().threads(1).bind("127.0.0.1:0".parse().unwrap()).serve(handler).expect("start");
+    let server = Server::builder().threads(1).bind("127.0.0.1:0").serve(handler).expect("start");
     let addr = server.local_addrs()[0];
     (server, addr)
 }

@@ -86,7 +86,7 @@ fn a_large_body_read_slowly_is_delivered_whole_under_back_pressure() {
         }
         req.respond(Reply::new(200).body(format!("{total} {sum}").into_bytes()));
     }
-    let (_s, addr) = queued(Limits { max_body_size: None, ..Limits::default() }, slow);
+    let (_s, addr) = queued(Limits::default().max_body_size(None), slow);
     let (b, want) = body(8 << 20);
     let s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
@@ -194,7 +194,7 @@ fn a_chunked_body_over_the_limit_is_413_and_the_application_sees_an_error() {
         let got = req.read_body_to_end(1 << 20);
         *SAW.lock().unwrap() = got.err().map(|e| e.kind());
     }
-    let (_s, addr) = queued(Limits { max_body_size: Some(10), ..Limits::default() }, record);
+    let (_s, addr) = queued(Limits::default().max_body_size(Some(10)), record);
     let mut c = Client::connect(addr);
     c.send(
         b"POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n",
@@ -302,7 +302,7 @@ fn a_streamed_answer_of_known_length_has_content_length_and_keeps_the_connection
 fn answers_204_and_304_carry_no_body_and_the_next_request_stays_in_sync() {
     let server = Server::builder()
         .threads(1)
-        .bind("127.0.0.1:0".parse().unwrap())
+        .bind("127.0.0.1:0")
         .serve(|req: &hsys::Request<'_>, res: &mut hsys::Response<'_>| {
             let status = if req.path() == "/nc" {
                 204
@@ -311,7 +311,7 @@ fn answers_204_and_304_carry_no_body_and_the_next_request_stays_in_sync() {
             } else {
                 200
             };
-            res.status(status).body(b"never for 204 or 304");
+            let _ = res.status(status).body(b"never for 204 or 304");
         })
         .unwrap();
     let mut s = TcpStream::connect(server.local_addrs()[0]).unwrap();

@@ -11,13 +11,13 @@ use support::{Client, free_port, get};
 
 fn answer(text: &'static str) -> Target {
     Target::inline(move |req: &Request<'_>, res: &mut Response<'_>| {
-        res.header("X-Path", req.normalized_path()).body(text.as_bytes());
+        let _ = res.header("X-Path", req.normalized_path()).body(text.as_bytes());
     })
 }
 
 fn start(groups: UrlGroups, port: u16) -> (Server, SocketAddr) {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let server = Server::builder().threads(2).bind(addr).start(groups).expect("start");
+    let server = Server::builder().threads(2).bind(addr).serve_groups(groups).expect("serve_groups");
     (server, addr)
 }
 
@@ -132,7 +132,7 @@ fn a_prefix_on_a_new_port_makes_the_server_listen_there() {
     let a = g.create_group(answer("A"));
     g.add_url(a, &format!("http://127.0.0.1:{p1}/")).unwrap();
     // No `bind`: the listeners follow the prefixes.
-    let server = Server::builder().threads(2).start(g).expect("start");
+    let server = Server::builder().threads(2).serve_groups(g).expect("serve_groups");
     let b = server.create_group(answer("B")).unwrap();
     server.add_url(b, &format!("http://127.0.0.1:{p2}/new/")).unwrap();
     let new: SocketAddr = format!("127.0.0.1:{p2}").parse().unwrap();
@@ -412,4 +412,32 @@ fn queue_errors_to_a_head_have_no_body() {
     cl.send(&get("/next"));
     take(&queue).respond(Reply::new(200).body(&b"next"[..]));
     assert_eq!(cl.read(false).body, b"next");
+}
+
+#[test]
+fn the_server_s_shutdown_ends_the_receivers_of_its_queues() {
+    let queue = RequestQueue::new(10);
+    let (server, addr) = support::queue_server(&queue, Server::builder());
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let receiver = {
+        let queue = queue.clone();
+        std::thread::spawn(move || {
+            let mut answered = 0;
+            while let Some(req) = queue.receive() {
+                req.respond(Reply::new(200).body(&b"queued"[..]));
+                answered += 1;
+            }
+            let _ = done_tx.send(answered);
+        })
+    };
+    let mut c = support::Client::connect(addr);
+    c.send(&support::get("/"));
+    assert_eq!(c.read(false).body, b"queued");
+    // Only the server is stopped: its queue is shut down once its I/O threads have ended.
+    server.shutdown();
+    let answered =
+        done_rx.recv_timeout(Duration::from_secs(10)).expect("receive() returns None after the server stops");
+    assert_eq!(answered, 1);
+    receiver.join().unwrap();
+    drop(server);
 }

@@ -11,16 +11,16 @@ use support::{Client, get};
 fn echo_server(threads: usize) -> (Server, SocketAddr) {
     let server = Server::builder()
         .threads(threads)
-        .bind("127.0.0.1:0".parse().unwrap())
+        .bind("127.0.0.1:0")
         .serve(|req: &Request<'_>, res: &mut Response<'_>| match req.path() {
             "/panic" => panic!("handler panics"),
             "/silent" => {}
             "/big" => {
                 let body = vec![b'x'; 100_000];
-                res.body(&body);
+                let _ = res.body(&body);
             }
             p => {
-                res.header("X-Method", req.method()).body(p.as_bytes());
+                let _ = res.header("X-Method", req.method()).body(p.as_bytes());
             }
         })
         .expect("serve");
@@ -95,11 +95,9 @@ fn shutdown_closes_idle_connections_and_ends_threads() {
 
 #[test]
 fn ipv6_loopback_is_served() {
-    let Ok(server) = Server::builder()
-        .threads(1)
-        .bind("[::1]:0".parse().unwrap())
-        .serve(|_: &Request<'_>, res: &mut Response<'_>| res.body(b"v6"))
-    else {
+    let Ok(server) = Server::builder().threads(1).bind("[::1]:0").serve(|_: &Request<'_>, res: &mut Response<'_>| {
+        let _ = res.body(b"v6");
+    }) else {
         eprintln!("no IPv6 loopback here; skipped");
         return;
     };
@@ -124,4 +122,93 @@ fn the_date_header_follows_the_clock_on_a_connection_that_stays_busy() {
     let second = date(&mut c);
     assert!(second > first, "the Date did not move on: {first:?} then {second:?}");
     assert!(skew(second, std::time::SystemTime::now()) <= Duration::from_secs(1));
+}
+
+#[test]
+fn bind_takes_any_to_socket_addrs_and_binds_every_address_it_resolves_to() {
+    let server = Server::builder()
+        .threads(1)
+        .bind(("127.0.0.1", 0))
+        .bind_if_available([SocketAddr::from(([127, 0, 0, 1], 0)), "[::1]:0".parse().unwrap()].as_slice())
+        .serve(|_: &Request<'_>, res: &mut Response<'_>| {
+            let _ = res.body(b"ok");
+        })
+        .expect("serve");
+    let addrs = server.local_addrs();
+    // Two IPv4 listeners, and one IPv6 where the host has it.
+    assert!((2..=3).contains(&addrs.len()), "{addrs:?}");
+    for addr in addrs {
+        let mut c = Client::connect(addr);
+        c.send(&get("/"));
+        assert_eq!(c.read(false).body, b"ok");
+    }
+}
+
+#[test]
+fn an_address_that_does_not_resolve_fails_the_start_with_its_source() {
+    // No port: the resolver refuses it (no DNS lookup involved).
+    let err = Server::builder()
+        .bind("localhost")
+        .serve(|_: &Request<'_>, res: &mut Response<'_>| {
+            let _ = res.body(b"");
+        })
+        .expect_err("an address without a port cannot be listened on");
+    assert_eq!(err.kind(), hsys::ErrorKind::Resolve);
+    let source = std::error::Error::source(&err).expect("the resolver's error");
+    assert!(source.downcast_ref::<std::io::Error>().is_some(), "{source:?}");
+    assert!(err.to_string().contains("resolve"), "{err}");
+}
+
+#[test]
+fn wait_without_bound_does_not_overflow() {
+    let (mut server, _addr) = echo_server(1);
+    server.shutdown();
+    // `Instant::now() + Duration::MAX` overflowed and panicked.
+    assert!(server.wait(Duration::MAX).expect("no I/O thread died"));
+}
+
+#[test]
+fn run_blocks_until_a_shutdown_handle_stops_the_server() {
+    let (server, addr) = echo_server(2);
+    let stop = server.shutdown_handle();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let runner = std::thread::spawn(move || {
+        let result = server.run();
+        let _ = done_tx.send(());
+        result
+    });
+    // Still serving while `run` blocks.
+    let mut c = Client::connect(addr);
+    c.send(&get("/x"));
+    assert_eq!(c.read(false).body, b"/x");
+    assert!(done_rx.recv_timeout(Duration::from_millis(200)).is_err(), "run returned before the stop");
+    stop.shutdown();
+    done_rx.recv_timeout(Duration::from_secs(10)).expect("run returns once the server has stopped");
+    runner.join().unwrap().expect("a graceful stop is not an error");
+}
+
+#[test]
+fn a_misused_response_is_a_500_the_handler_sees_and_the_connection_stays_usable() {
+    let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+    let seen_tx = std::sync::Mutex::new(seen_tx);
+    let server = Server::builder()
+        .threads(1)
+        .bind("127.0.0.1:0")
+        .serve(move |req: &Request<'_>, res: &mut Response<'_>| {
+            let result = match req.path() {
+                // The newcomer's mistake: headers first, then the status (was a silent 200).
+                "/created" => res.header("Location", "/created/1").status(201).body(b""),
+                _ => res.body(b"fine"),
+            };
+            let _ = seen_tx.lock().unwrap().send(result);
+        })
+        .expect("serve");
+    let mut c = Client::connect(server.local_addrs()[0]);
+    c.send(&get("/created"));
+    let r = c.read(false);
+    assert_eq!(r.status, 500);
+    assert_eq!(seen_rx.recv().unwrap(), Err(hsys::ResponseError::StatusAfterHeaders));
+    c.send(&get("/next"));
+    assert_eq!(c.read(false).body, b"fine");
+    assert_eq!(seen_rx.recv().unwrap(), Ok(()));
 }

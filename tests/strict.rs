@@ -18,24 +18,24 @@ const AFTER: &[u8] = b"GET /after HTTP/1.1\r\nHost: t\r\n\r\n";
 
 /// Small limits, so each one is easy to break with a short request.
 fn limits(strictness: Strictness) -> Limits {
-    Limits {
-        max_request_bytes: 1024,
-        max_field_length: 256,
-        max_url_length: 128,
-        max_headers: 8,
-        max_chunk_extra_bytes: 64,
-        strictness,
-        ..Limits::default()
-    }
+    Limits::default()
+        .max_request_bytes(1024)
+        .max_field_length(256)
+        .max_url_length(128)
+        .max_headers(8)
+        .max_chunk_extra_bytes(64)
+        .strictness(strictness)
 }
 
 /// A one-thread server on 127.0.0.1 answering every request with its target.
 fn start(strictness: Strictness) -> (Server, SocketAddr) {
     let server = Server::builder()
         .threads(1)
-        .bind("127.0.0.1:0".parse().unwrap())
+        .bind("127.0.0.1:0")
         .limits(limits(strictness))
-        .serve(|req: &Request<'_>, res: &mut Response<'_>| res.body(req.target().as_bytes()))
+        .serve(|req: &Request<'_>, res: &mut Response<'_>| {
+            let _ = res.body(req.target().as_bytes());
+        })
         .expect("serve");
     let addr = server.local_addrs()[0];
     (server, addr)
@@ -445,14 +445,12 @@ fn read_head_only(c: &mut Client, name: &str) -> Resp {
 fn a_head_that_draws_an_error_gets_no_body() {
     let server = Server::builder()
         .threads(1)
-        .bind("127.0.0.1:0".parse().unwrap())
+        .bind("127.0.0.1:0")
         .limits(limits(Strictness::Strict))
-        .timeouts(Timeouts {
-            header_wait: Duration::from_millis(300),
-            entity_body: Duration::from_millis(300),
-            ..Timeouts::default()
+        .timeouts(Timeouts::default().header_wait(Duration::from_millis(300)).entity_body(Duration::from_millis(300)))
+        .serve(|req: &Request<'_>, res: &mut Response<'_>| {
+            let _ = res.body(req.target().as_bytes());
         })
-        .serve(|req: &Request<'_>, res: &mut Response<'_>| res.body(req.target().as_bytes()))
         .expect("serve");
     let addr = server.local_addrs()[0];
     let rows = as_head();

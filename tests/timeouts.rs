@@ -13,14 +13,14 @@ use support::{Client, get};
 fn server(limits: Limits, timeouts: Timeouts) -> (Server, SocketAddr) {
     let server = Server::builder()
         .threads(1)
-        .bind("127.0.0.1:0".parse().unwrap())
+        .bind("127.0.0.1:0")
         .limits(limits)
         .timeouts(timeouts)
         .serve(|req: &Request<'_>, res: &mut Response<'_>| {
             if req.path() == "/big" {
-                res.body(&vec![b'x'; 8 << 20]);
+                let _ = res.body(&vec![b'x'; 8 << 20]);
             } else {
-                res.body(req.target().as_bytes());
+                let _ = res.body(req.target().as_bytes());
             }
         })
         .expect("server starts");
@@ -271,7 +271,7 @@ fn a_client_reading_above_min_send_rate_is_kept_and_gets_every_byte() {
 
 #[test]
 fn past_max_connections_new_clients_wait_until_a_place_frees() {
-    let limits = Limits { max_connections: Some(2), ..Limits::default() };
+    let limits = Limits::default().max_connections(Some(2));
     let (server, addr) = server(limits, Timeouts::default());
     let mut a = Client::connect(addr);
     let mut b = Client::connect(addr);

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use clap::Parser;
 use hsys::limits as lim;
-use hsys::url::UrlPrefix;
 use hsys::{
     IgnoreBody, Limits, Prepared, Reply, Request, RequestQueue, Response, Server, Snapshot, Target, Timeouts, UrlGroups,
 };
@@ -80,23 +79,20 @@ fn at_least_one(s: &str) -> Result<usize, String> {
 
 impl Args {
     fn limits(&self) -> Limits {
-        Limits {
-            max_request_bytes: self.max_request_bytes,
-            max_field_length: self.max_field_length,
-            max_body_size: (self.max_body_size > 0).then_some(self.max_body_size),
-            max_connections: (self.max_connections > 0).then_some(self.max_connections),
-            ..Limits::default()
-        }
+        Limits::default()
+            .max_request_bytes(self.max_request_bytes)
+            .max_field_length(self.max_field_length)
+            .max_body_size((self.max_body_size > 0).then_some(self.max_body_size))
+            .max_connections((self.max_connections > 0).then_some(self.max_connections))
     }
 
     fn timeouts(&self) -> Timeouts {
-        Timeouts {
-            header_wait: Duration::from_secs(self.header_wait),
-            idle_connection: Duration::from_secs(self.idle_timeout),
-            entity_body: Duration::from_secs(self.entity_body_timeout),
-            drain_entity_body: Duration::from_secs(self.entity_body_timeout),
-            min_send_rate: self.min_send_rate,
-        }
+        Timeouts::default()
+            .header_wait(Duration::from_secs(self.header_wait))
+            .idle_connection(Duration::from_secs(self.idle_timeout))
+            .entity_body(Duration::from_secs(self.entity_body_timeout))
+            .drain_entity_body(Duration::from_secs(self.entity_body_timeout))
+            .min_send_rate(self.min_send_rate)
     }
 }
 
@@ -112,7 +108,7 @@ fn main() -> ExitCode {
         None => {
             let answers = Arc::clone(&answers);
             Target::inline(IgnoreBody(move |req: &Request<'_>, res: &mut Response<'_>| {
-                res.prepared(answers.to(req.method()));
+                let _ = res.prepared(answers.to(req.method()));
             }))
         }
     };
@@ -125,7 +121,7 @@ fn main() -> ExitCode {
             eprintln!("hsys: {e}");
             return ExitCode::from(2);
         }
-        registered.push(UrlPrefix::parse(raw).map_or_else(|_| raw.clone(), |p| p.to_string()));
+        registered.push(UrlGroups::canonical_url(raw).unwrap_or_else(|_| raw.clone()));
     }
     // Half-closing clients (`printf … | nc -N`) get their answers with `--queued` too: the
     // sample's answers come at once, so nothing waits long on a client that may be gone.
@@ -147,7 +143,7 @@ fn main() -> ExitCode {
     // touch the terminal (tcsetattr from the background suspends the process with SIGTTOU).
     let terminal = if std::io::stdin().is_terminal() { terminal::RawMode::enter() } else { None };
     watch_signals(stop_tx.clone(), terminal.as_ref().map(|t| t.saved()));
-    let mut server = match builder.start(groups) {
+    let mut server = match builder.serve_groups(groups) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("hsys: {e}");
@@ -231,18 +227,22 @@ struct Answers {
 
 impl Answers {
     fn new(body: &[u8]) -> Self {
+        // Constant statuses and headers, all valid: `Prepared::new` cannot refuse them.
+        let prepared = |status, headers: &[(&str, &[u8])], body: &[u8]| {
+            Arc::new(Prepared::new(status, headers.iter().copied(), body).expect("valid"))
+        };
         Answers {
-            ok: Arc::new(Prepared::new(200, [("Content-Type", &b"text/plain"[..])], body)),
-            not_allowed: Arc::new(Prepared::new(
+            ok: prepared(200, [("Content-Type", &b"text/plain"[..])].as_slice(), body),
+            not_allowed: prepared(
                 405,
-                [("Allow", &b"GET, HEAD"[..]), ("Content-Type", b"text/plain")],
+                &[("Allow", &b"GET, HEAD"[..]), ("Content-Type", b"text/plain")],
                 b"Method Not Allowed\n",
-            )),
-            not_implemented: Arc::new(Prepared::new(
+            ),
+            not_implemented: prepared(
                 501,
-                [("Content-Type", &b"text/plain"[..]), ("Connection", b"close")],
+                &[("Content-Type", &b"text/plain"[..]), ("Connection", b"close")],
                 b"Not Implemented\n",
-            )),
+            ),
         }
     }
 

@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
     let strict = check(&chunked, body, &pieces);
 
     // Lenient line ends take every strictly valid body as it is.
-    let lenient_limits = Limits { strictness: Strictness::Lenient, ..Limits::default() };
+    let lenient_limits = Limits::default().strictness(Strictness::Lenient);
     let lenient = || BodyDecoder::for_request(BodyKind::Chunked, &lenient_limits);
     let lenient = check(&lenient, body, &pieces);
     if strict.is_ok() {
@@ -41,7 +41,7 @@ fuzz_target!(|data: &[u8]| {
 
     // Tight limits reach the extension and trailer caps with short inputs.
     let strictness = if c[1] & 1 == 0 { Strictness::Strict } else { Strictness::Lenient };
-    let tight_limits = Limits { max_chunk_extra_bytes: usize::from(c[0] % 32), strictness, ..Limits::default() };
+    let tight_limits = Limits::default().max_chunk_extra_bytes(usize::from(c[0] % 32)).strictness(strictness);
     let tight = || BodyDecoder::for_request(BodyKind::Chunked, &tight_limits);
     let _ = check(&tight, body, &pieces);
 

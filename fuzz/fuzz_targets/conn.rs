@@ -79,7 +79,7 @@ fn echo(req: &Request<'_>, res: &mut Response<'_>) {
     if target.ends_with('!') {
         res.close();
     }
-    res.body(&describe(req));
+    let _ = res.body(&describe(req));
 }
 
 /// A deferred request: its answer so far, and its streamed body.
@@ -187,19 +187,17 @@ fuzz_target!(|data: &[u8]| {
     let common = CommonHeaders::new(b"Thu, 01 Jan 1970 00:00:00 GMT");
     let strictness = if mode & Mode::LENIENT != 0 { Strictness::Lenient } else { Strictness::Strict };
     let limits = if mode & Mode::TIGHT != 0 {
-        Limits {
-            strictness,
-            max_request_bytes: 200,
-            max_field_length: 40,
-            max_url_length: 60,
-            max_headers: 6,
-            max_body_size: Some(100),
-            max_chunk_extra_bytes: 30,
-            max_drain_bytes: 150,
-            ..Limits::default()
-        }
+        Limits::default()
+            .strictness(strictness)
+            .max_request_bytes(200)
+            .max_field_length(40)
+            .max_url_length(60)
+            .max_headers(6)
+            .max_body_size(Some(100))
+            .max_chunk_extra_bytes(30)
+            .max_drain_bytes(150)
     } else {
-        Limits { strictness, ..Limits::default() }
+        Limits::default().strictness(strictness)
     };
     let env = Env { common: &common, limits: &limits, draining: mode & Mode::DRAINING != 0 };
 

@@ -57,7 +57,7 @@ fuzz_target!(|data: &[u8]| {
     };
 
     // The same bytes under tight limits: either refused, or the same head.
-    let tight = Limits { max_request_bytes: 64, max_url_length: 16, max_headers: 4, ..Limits::default() };
+    let tight = Limits::default().max_request_bytes(64).max_url_length(16).max_headers(4);
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; 8];
     match parse::parse_head(data, &mut slots, &tight) {
         Ok(Some(head)) => assert_eq!(Some(head.len), len, "tight limits changed the head's length"),

@@ -14,7 +14,7 @@ pub trait Handler: Send + Sync + 'static {
     /// body-size limit, and [`handle`](Handler::handle) sees it in [`Request::body`]. `false`: the
     /// handler runs as soon as the head is in, no `100 Continue` is sent, and the body is dropped
     /// as it arrives (or the connection closed after the answer when the client waits for
-    /// `100 Continue` or the body is larger than [`Limits::max_drain_bytes`]).
+    /// `100 Continue` or the body is larger than [`Limits::max_drain_bytes`](crate::Limits::max_drain_bytes)).
     fn reads_body(&self, _req: &Request<'_>) -> bool {
         true
     }

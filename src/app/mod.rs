@@ -13,8 +13,7 @@ pub(crate) mod queued;
 pub(crate) mod reply;
 pub(crate) mod request;
 pub(crate) mod response;
-#[doc(hidden)] // for the fuzz targets and benches
-pub mod service;
+pub mod service; // reachable only with the `internals` feature (`app` is private otherwise)
 pub(crate) mod writer;
 
 pub use handler::{Handler, IgnoreBody};
@@ -22,5 +21,5 @@ pub use queue::{QueueStats, RequestQueue};
 pub use queued::QueuedRequest;
 pub use reply::{Prepared, Reply};
 pub use request::{BodyKind, Request, Version, is_standard_method};
-pub use response::Response;
+pub use response::{Response, ResponseError};
 pub use writer::ResponseWriter;

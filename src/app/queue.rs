@@ -146,7 +146,35 @@ impl RequestQueue {
         RequestQueue { inner }
     }
 
-    /// Takes the next request, blocking. `None` once the queue is shut down and empty.
+    /// Takes the next request, blocking. `None` once the queue is shut down and empty (which the
+    /// stop of the server it serves does: see [`Server::shutdown`](crate::Server::shutdown)).
+    ///
+    /// # Examples
+    /// ```
+    /// use hsys::{Reply, RequestQueue, Server, Target, UrlGroups};
+    ///
+    /// let port = 8080;
+    /// # let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    /// let queue = RequestQueue::new(100);
+    /// let mut groups = UrlGroups::new();
+    /// let group = groups.create_group(Target::Queue(queue.clone()));
+    /// groups.add_url(group, &format!("http://+:{port}/"))?;
+    /// let server = Server::builder().bind(("127.0.0.1", port)).serve_groups(groups)?;
+    /// let app = std::thread::spawn(move || {
+    ///     while let Some(req) = queue.receive() {
+    ///         req.respond(Reply::new(200).body(&b"hi"[..]));
+    ///     }
+    /// });
+    /// # use std::io::{Read, Write};
+    /// # let mut c = std::net::TcpStream::connect(server.local_addrs()[0]).unwrap();
+    /// # c.write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+    /// # let mut got = String::new();
+    /// # c.read_to_string(&mut got).unwrap();
+    /// # assert!(got.ends_with("\r\n\r\nhi"), "{got}");
+    /// drop(server); // stops it, and its queue: `receive` returns `None`
+    /// app.join().unwrap();
+    /// # Ok::<(), hsys::Error>(())
+    /// ```
     pub fn receive(&self) -> Option<QueuedRequest> {
         loop {
             let req = {

@@ -50,7 +50,7 @@ pub(crate) struct ReturnPath {
     pub wake_pending: Arc<AtomicBool>,
 }
 
-/// A request taken from a [`RequestQueue`]: owned, `Send`, answered with
+/// A request taken from a [`RequestQueue`](crate::RequestQueue): owned, `Send`, answered with
 /// [`respond`](QueuedRequest::respond) from any thread. Dropped unanswered, it is answered `500`.
 #[derive(Debug)]
 pub struct QueuedRequest {

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::sync::Arc;
 
-use super::response::{FileBody, Response, is_close_request, is_framing_header};
+use super::response::{FileBody, Response, ResponseError, is_close_request, is_framing_header};
 use crate::pipe::StreamSource;
 use crate::semantics;
 
@@ -27,15 +27,50 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// `status` (100–999; others become 500), `headers` (dropped as [`Response::header`] drops
-    /// them: invalid, or framing headers hsys writes itself) and `body`.
-    pub fn new<'a>(status: u16, headers: impl IntoIterator<Item = (&'a str, &'a [u8])>, body: &[u8]) -> Self {
-        let status = if (100..=999).contains(&status) { status } else { 500 };
+    /// `status` (`200..=999`), `headers` (the framing headers hsys writes itself are dropped, as
+    /// [`Response::header`] drops them) and `body`.
+    ///
+    /// # Errors
+    /// What would be a misuse of a [`Response`]: a status outside `200..=999`
+    /// ([`InvalidStatus`](ResponseError::InvalidStatus),
+    /// [`InformationalStatus`](ResponseError::InformationalStatus)) or an invalid header
+    /// ([`InvalidHeader`](ResponseError::InvalidHeader)).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::sync::Arc;
+    /// use hsys::{Prepared, Request, Response, Server};
+    ///
+    /// // Checked and laid out once; each answer copies it.
+    /// let hello = Arc::new(Prepared::new(200, [("Content-Type", &b"text/plain"[..])], b"hello")?);
+    /// let server = Server::builder()
+    ///     .bind("127.0.0.1:0")
+    ///     .serve(move |_: &Request<'_>, res: &mut Response<'_>| {
+    ///         let _ = res.prepared(&hello); // only a misuse before it could fail
+    ///     })?;
+    /// # use std::io::{Read, Write};
+    /// # let mut c = std::net::TcpStream::connect(server.local_addrs()[0]).unwrap();
+    /// # c.write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+    /// # let mut got = String::new();
+    /// # c.read_to_string(&mut got).unwrap();
+    /// # assert!(got.starts_with("HTTP/1.1 200 OK\r\n") && got.ends_with("\r\n\r\nhello"), "{got}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new<'a>(
+        status: u16,
+        headers: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+        body: &[u8],
+    ) -> Result<Self, ResponseError> {
+        match status {
+            200..=999 => {}
+            100..=199 => return Err(ResponseError::InformationalStatus(status)),
+            _ => return Err(ResponseError::InvalidStatus(status)),
+        }
         let mut head = Vec::new();
         let mut close = false;
         for (name, value) in headers {
             if !semantics::is_token(name.as_bytes()) || !semantics::is_safe_value(value) {
-                continue; // dropped, as `Response::header` drops it
+                return Err(ResponseError::InvalidHeader);
             }
             close |= is_close_request(name, value);
             if !is_framing_header(name) {
@@ -47,7 +82,7 @@ impl Prepared {
         }
         let length = body.len() as u64;
         let body = if semantics::status_has_body(status) { body.into() } else { Box::default() };
-        Prepared { status, headers: head.into_boxed_slice(), body, length, close }
+        Ok(Prepared { status, headers: head.into_boxed_slice(), body, length, close })
     }
 
     /// The status code.
@@ -65,8 +100,17 @@ pub trait Answer {
     fn write_to(&self, res: &mut Response<'_>);
 }
 
+/// ```
+/// use hsys::Reply;
+///
+/// let reply = Reply::new(404).header("Content-Type", "text/plain").body(&b"no such page"[..]);
+/// assert_eq!(reply.status(), 404);
+/// // Taken from a queue: `req.respond(reply)` (see `RequestQueue::receive`).
+/// ```
+///
 /// An owned response, built on any thread and encoded later by the connection's I/O thread
-/// (the queued path). The same framing rules as [`Response`] apply.
+/// (the queued path). The same rules as [`Response`] apply: a status outside `200..=999` or an
+/// invalid header is a misuse, and the client gets `500` (checked when the reply is encoded).
 #[derive(Clone, Debug)]
 pub struct Reply {
     status: u16,
@@ -162,21 +206,24 @@ impl Answer for Reply {
     }
 
     fn write_to(&self, res: &mut Response<'_>) {
+        // A misuse (an invalid status or header) is answered `500` by `res`; the application
+        // handed the reply over already, so there is nobody to return the error to.
         if self.close {
             res.close();
         }
         if let Some(p) = &self.prepared {
             // Its status, headers and body are the prepared ones.
-            return res.prepared(p);
+            let _ = res.prepared(p);
+            return;
         }
         res.status(self.status);
         for (n, v) in &self.headers {
             res.header(n, v);
         }
-        match (&self.file, &self.stream) {
+        let _ = match (&self.file, &self.stream) {
             (_, Some(source)) => res.stream_body(source.clone(), self.stream_length),
             (Some(f), None) => res.file_body(f.clone()),
             (None, None) => res.body(&self.body),
-        }
+        };
     }
 }

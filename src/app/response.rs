@@ -78,13 +78,82 @@ pub enum Tail {
     Stream(StreamSource),
 }
 
+/// A misuse of a [`Response`]: returned by the call that completes it ([`body`](Response::body),
+/// [`file`](Response::file), [`prepared`](Response::prepared)), and the client is answered `500`
+/// instead (on a connection that stays open when the request allowed it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResponseError {
+    /// [`status`](Response::status) was called after a header (or a body): the head had begun.
+    StatusAfterHeaders,
+    /// A status outside `100..=999`.
+    InvalidStatus(u16),
+    /// A `1xx` status as the final answer (an interim answer is not the handler's to send).
+    InformationalStatus(u16),
+    /// A header name that is not a token, or a value holding CR, LF or NUL (response splitting).
+    InvalidHeader,
+    /// The response was already complete (a second body, or a header after the body). Nothing
+    /// more is written: the client gets the first answer.
+    AlreadyAnswered,
+}
+
+impl std::fmt::Display for ResponseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResponseError::StatusAfterHeaders => f.write_str("the status was set after a header"),
+            ResponseError::InvalidStatus(s) => write!(f, "status {s} is outside 100..=999"),
+            ResponseError::InformationalStatus(s) => write!(f, "status {s} (1xx) cannot be a final answer"),
+            ResponseError::InvalidHeader => {
+                f.write_str("a header name is not a token, or its value holds CR, LF or NUL")
+            }
+            ResponseError::AlreadyAnswered => f.write_str("the response was already complete"),
+        }
+    }
+}
+
+impl std::error::Error for ResponseError {}
+
 /// A response being written by a handler.
 ///
 /// Call [`status`](Response::status) first (default `200`), then [`header`](Response::header) any
 /// number of times, then [`body`](Response::body) once. hsys owns the framing: it writes `Server`,
 /// `Date`, `Content-Length` and `Connection` itself and drops those names if a handler sets them
 /// (a handler's `Connection: close` is honoured as [`close`](Response::close)). For `HEAD` requests
-/// and 1xx/204/304 answers the body is not sent.
+/// and 204/304 answers the body is not sent.
+///
+/// A misuse (a status after a header, an invalid status or header, a second body) is not
+/// dropped silently: `status` and `header` keep chaining but record the first one, and the call
+/// that completes the response returns it as a [`ResponseError`] while the client gets `500`.
+///
+/// ```
+/// use hsys::{Request, Response, ResponseError, Server};
+///
+/// let server = Server::builder()
+///     .bind("127.0.0.1:0")
+///     .serve(|req: &Request<'_>, res: &mut Response<'_>| {
+///         let answered = match req.path() {
+///             "/new" => res.status(201).header("Location", "/new/1").body(b"created"),
+///             // Headers first, then the status: a misuse, answered 500.
+///             _ => res.header("Location", "/x").status(201).body(b""),
+///         };
+///         if let Err(e) = answered {
+///             assert_eq!(e, ResponseError::StatusAfterHeaders);
+///         }
+///     })?;
+/// # let addr = server.local_addrs()[0];
+/// # use std::io::{Read, Write};
+/// # let mut c = std::net::TcpStream::connect(addr).unwrap();
+/// # c.write_all(b"GET /new HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+/// # let mut got = String::new();
+/// # c.read_to_string(&mut got).unwrap();
+/// # assert!(got.starts_with("HTTP/1.1 201 Created\r\n"), "{got}");
+/// # let mut c = std::net::TcpStream::connect(addr).unwrap();
+/// # c.write_all(b"GET /old HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+/// # let mut got = String::new();
+/// # c.read_to_string(&mut got).unwrap();
+/// # assert!(got.starts_with("HTTP/1.1 500 "), "{got}");
+/// # Ok::<(), hsys::Error>(())
+/// ```
 pub struct Response<'a> {
     enc: &'a mut dyn Encode,
     status: u16,
@@ -95,6 +164,8 @@ pub struct Response<'a> {
     close: bool,
     /// A body to send after the head.
     tail: Option<Tail>,
+    /// The first misuse, answered `500` when the response is completed.
+    misuse: Option<ResponseError>,
 }
 
 impl std::fmt::Debug for Response<'_> {
@@ -104,6 +175,7 @@ impl std::fmt::Debug for Response<'_> {
             .field("stage", &self.stage)
             .field("head_only", &self.head_only)
             .field("close", &self.close)
+            .field("misuse", &self.misuse)
             .finish_non_exhaustive()
     }
 }
@@ -112,16 +184,30 @@ impl<'a> Response<'a> {
     /// A response written through `enc`; `head_only` for a `HEAD` request, `close` when the
     /// connection ends after it whatever the handler says.
     pub(crate) fn new(enc: &'a mut dyn Encode, head_only: bool, close: bool) -> Self {
-        Response { enc, status: 200, stage: Stage::Fresh, head_only, close, tail: None }
+        Response { enc, status: 200, stage: Stage::Fresh, head_only, close, tail: None, misuse: None }
     }
 
-    /// Sets the status code (100–999; others are sent as 500). Has no effect once a header or the
-    /// body was written.
+    /// Sets the status code (`200..=999`; `200` unless set). Called after a header or the body,
+    /// or with a status outside that range (a `1xx` cannot be a final answer), it records a
+    /// misuse: the status is left as it was, and the response becomes a `500` when completed.
     pub fn status(&mut self, code: u16) -> &mut Self {
-        if self.stage == Stage::Fresh {
-            self.status = if (100..=999).contains(&code) { code } else { 500 };
+        if self.stage == Stage::Fresh && (200..=999).contains(&code) {
+            self.status = code;
+        } else {
+            self.misused(match code {
+                _ if self.stage == Stage::Done => ResponseError::AlreadyAnswered,
+                _ if self.stage != Stage::Fresh => ResponseError::StatusAfterHeaders,
+                100..=199 => ResponseError::InformationalStatus(code),
+                _ => ResponseError::InvalidStatus(code),
+            });
         }
         self
+    }
+
+    /// Records `e` unless a misuse was recorded already (the first one is reported).
+    #[cold]
+    fn misused(&mut self, e: ResponseError) {
+        self.misuse.get_or_insert(e);
     }
 
     /// Asks hsys to close the connection after this response (`Connection: close` is sent).
@@ -133,11 +219,18 @@ impl<'a> Response<'a> {
         self
     }
 
-    /// Adds a header. A name that is not a token, a value holding CR, LF or NUL (response splitting),
-    /// and the framing headers hsys writes itself are dropped.
+    /// Adds a header. The framing headers hsys writes itself are dropped (`Connection: close` is
+    /// honoured). A name that is not a token or a value holding CR, LF or NUL (response
+    /// splitting) records a misuse ([`ResponseError::InvalidHeader`]), as does a header after the
+    /// body: the response becomes a `500` when completed.
     pub fn header(&mut self, name: &str, value: impl AsRef<[u8]>) -> &mut Self {
         let value = value.as_ref();
-        if self.stage == Stage::Done || !semantics::is_token(name.as_bytes()) || !semantics::is_safe_value(value) {
+        if self.stage == Stage::Done {
+            self.misused(ResponseError::AlreadyAnswered);
+            return self;
+        }
+        if !semantics::is_token(name.as_bytes()) || !semantics::is_safe_value(value) {
+            self.misused(ResponseError::InvalidHeader);
             return self;
         }
         if is_framing_header(name) {
@@ -149,11 +242,19 @@ impl<'a> Response<'a> {
         self
     }
 
-    /// Answers with a [`Prepared`](crate::Prepared) answer and completes the response. Does
-    /// nothing once a header or body was written (the status and headers are the prepared ones).
-    pub fn prepared(&mut self, answer: &crate::Prepared) {
-        if self.stage != Stage::Fresh {
-            return;
+    /// Answers with a [`Prepared`](crate::Prepared) answer and completes the response (its
+    /// status, headers and body are the prepared ones).
+    ///
+    /// # Errors
+    /// A misuse recorded before (the client gets `500`), or a header or body already written
+    /// ([`StatusAfterHeaders`](ResponseError::StatusAfterHeaders) — a `500` too — or
+    /// [`AlreadyAnswered`](ResponseError::AlreadyAnswered)).
+    pub fn prepared(&mut self, answer: &crate::Prepared) -> Result<(), ResponseError> {
+        if self.stage != Stage::Fresh || self.misuse.is_some() {
+            if self.stage == Stage::Headers {
+                self.misused(ResponseError::StatusAfterHeaders);
+            }
+            return self.refuse();
         }
         self.status = answer.status;
         self.close |= answer.close;
@@ -164,12 +265,18 @@ impl<'a> Response<'a> {
             self.enc.body(&answer.body);
         }
         self.stage = Stage::Done;
+        Ok(())
     }
 
-    /// Writes the body and completes the response. Later calls do nothing.
-    pub fn body(&mut self, body: &[u8]) {
-        if self.stage == Stage::Done {
-            return;
+    /// Writes the body and completes the response.
+    ///
+    /// # Errors
+    /// A misuse recorded by [`status`](Response::status) or [`header`](Response::header): the
+    /// client gets `500` instead. [`AlreadyAnswered`](ResponseError::AlreadyAnswered) when the
+    /// response was complete already: nothing more is written.
+    pub fn body(&mut self, body: &[u8]) -> Result<(), ResponseError> {
+        if self.stage == Stage::Done || self.misuse.is_some() {
+            return self.refuse();
         }
         self.begin();
         self.close = self.enc.end_head(self.status, BodyLength::Known(body.len() as u64), self.close);
@@ -177,6 +284,22 @@ impl<'a> Response<'a> {
             self.enc.body(body);
         }
         self.stage = Stage::Done;
+        Ok(())
+    }
+
+    /// A completing call that cannot write its answer: a second one is refused, a misuse becomes
+    /// a `500` in place of what was written of the head.
+    #[cold]
+    fn refuse(&mut self) -> Result<(), ResponseError> {
+        if self.stage == Stage::Done {
+            // The first answer stands; a misuse recorded meanwhile is reported first.
+            return Err(self.misuse.take().unwrap_or(ResponseError::AlreadyAnswered));
+        }
+        let e = self.misuse.take().unwrap_or(ResponseError::AlreadyAnswered);
+        // The head's own framing is not yet on the wire: the connection stays usable.
+        let close = self.close;
+        self.write_error(500, close);
+        Err(e)
     }
 
     /// Answers with the contents of `file` (its length now, as `Content-Length`), sent with
@@ -184,16 +307,18 @@ impl<'a> Response<'a> {
     /// nothing. The file must not shrink while it is sent (the connection is closed if it does).
     ///
     /// # Errors
-    /// When the file's length cannot be read; nothing is written then.
+    /// When the file's length cannot be read ([`io::Error`](std::io::Error); nothing is written
+    /// then), or a misuse as for [`body`](Response::body) (an error of kind `InvalidInput` whose
+    /// inner error is the [`ResponseError`]; the client gets `500`).
     pub fn file(&mut self, file: File) -> std::io::Result<()> {
         let len = file.metadata()?.len();
-        self.file_body(FileBody { file: Arc::new(file), offset: 0, len });
-        Ok(())
+        self.file_body(FileBody { file: Arc::new(file), offset: 0, len })
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
     }
 
-    pub(crate) fn file_body(&mut self, body: FileBody) {
-        if self.stage == Stage::Done {
-            return;
+    pub(crate) fn file_body(&mut self, body: FileBody) -> Result<(), ResponseError> {
+        if self.stage == Stage::Done || self.misuse.is_some() {
+            return self.refuse();
         }
         self.begin();
         self.close = self.enc.end_head(self.status, BodyLength::Known(body.len), self.close);
@@ -201,13 +326,14 @@ impl<'a> Response<'a> {
             self.tail = Some(Tail::File(Box::new(body)));
         }
         self.stage = Stage::Done;
+        Ok(())
     }
 
     /// Writes a head whose body an application thread streams through `pipe`, `length` bytes of
     /// it when known.
-    pub(crate) fn stream_body(&mut self, pipe: StreamSource, length: Option<u64>) {
-        if self.stage == Stage::Done {
-            return;
+    pub(crate) fn stream_body(&mut self, pipe: StreamSource, length: Option<u64>) -> Result<(), ResponseError> {
+        if self.stage == Stage::Done || self.misuse.is_some() {
+            return self.refuse();
         }
         let has_body = semantics::status_has_body(self.status);
         self.begin();
@@ -217,6 +343,7 @@ impl<'a> Response<'a> {
             self.tail = Some(Tail::Stream(pipe));
         }
         self.stage = Stage::Done;
+        Ok(())
     }
 
     /// The body to send after what was written, if any.
@@ -240,30 +367,43 @@ impl<'a> Response<'a> {
     }
 
     /// Completes a response its handler left unfinished: with no status or header written it
-    /// becomes a `500`; otherwise it gets an empty body.
+    /// becomes a `500`; otherwise it gets an empty body (a `500` after a misuse).
     pub(crate) fn finish(&mut self) {
-        if self.stage == Stage::Fresh && self.status == 200 {
+        if self.stage == Stage::Fresh && self.status == 200 && self.misuse.is_none() {
             self.status = 500;
             self.close = true;
         }
-        self.body(b"");
+        let _ = self.body(b""); // a misuse becomes its `500`: nobody is left to tell
     }
 
     /// Writes hsys's own `503` (no target, a group's connection limit, a full queue) and closes:
     /// the same answer as [`Reply::unavailable`](crate::Reply) sends.
     pub(crate) fn unavailable(&mut self) {
-        self.status(503).close().header("Content-Type", "text/plain").body(super::reply::UNAVAILABLE);
+        // (hsys's own answer: no misuse to report.)
+        let _ = self.status(503).close().header("Content-Type", "text/plain").body(super::reply::UNAVAILABLE);
     }
 
     /// Throws away whatever was written and writes an error answer instead (after a handler panic).
     pub(crate) fn replace_with_error(&mut self, status: u16) {
+        self.write_error(status, true);
+    }
+
+    /// Throws away whatever was written and writes `status` with its reason as the body.
+    fn write_error(&mut self, status: u16, close: bool) {
         self.enc.discard();
         self.tail = None;
+        self.misuse = None;
         self.stage = Stage::Fresh;
         self.status = status;
-        self.close = true;
-        self.header("Content-Type", "text/plain");
-        self.body(semantics::reason(status).as_bytes());
+        self.close = close;
+        self.begin();
+        self.enc.header("Content-Type", b"text/plain");
+        let body = semantics::reason(status).as_bytes();
+        self.close = self.enc.end_head(status, BodyLength::Known(body.len() as u64), self.close);
+        if !self.head_only {
+            self.enc.body(body);
+        }
+        self.stage = Stage::Done;
     }
 
     fn begin(&mut self) {

@@ -77,10 +77,13 @@ pub trait Service {
 /// Cap on a body collected for an inline answer when [`Limits::max_body_size`] is `None`.
 pub const INLINE_BODY_CAP: u64 = 64 * 1024 * 1024;
 
-/// Adapts a [`Handler`] to a [`Service`] that always answers inline.
+/// Adapts a [`Handler`] to a [`Service`] that always answers inline (for the fuzz targets and
+/// benches: the server dispatches through its own `Service`).
+#[cfg(any(test, feature = "internals"))]
 #[derive(Debug)]
 pub struct Inline<'a, H: ?Sized>(pub &'a H);
 
+#[cfg(any(test, feature = "internals"))]
 impl<H: Handler + ?Sized> Service for Inline<'_, H> {
     #[inline]
     fn call(&mut self, req: &Request<'_>, res: &mut Response<'_>, _seq: u32) -> Outcome {

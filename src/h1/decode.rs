@@ -60,6 +60,7 @@ pub enum ChunkError {
 
 impl ChunkError {
     /// The response status for this error: always 400 (Bad Request).
+    #[cfg(test)]
     pub fn status(self) -> u16 {
         400
     }
@@ -303,6 +304,7 @@ impl ChunkedDecoder {
     }
 
     /// How many trailer fields were read (and dropped).
+    #[cfg(test)]
     pub fn trailer_count(&self) -> usize {
         self.trailers
     }

@@ -9,6 +9,7 @@ use crate::app::response::{BodyLength, Encode, Response};
 use crate::semantics::{reason, status_has_body};
 
 /// The `Server` header value.
+#[cfg(test)]
 pub const SERVER: &str = concat!("hsys/", env!("CARGO_PKG_VERSION"));
 
 /// `Server` and `Date` lines, refreshed with the date cache; copied into every response.
@@ -168,7 +169,7 @@ pub(crate) fn write_error_body(out: &mut Vec<u8>, common: &CommonHeaders, status
     let mut enc = H1Encoder::new(out, common, false, false);
     let mut res = Response::new(&mut enc, head_only, true);
     res.status(status).header("Content-Type", "text/plain");
-    res.body(text.as_bytes());
+    let _ = res.body(text.as_bytes());
 }
 
 #[cfg(test)]
@@ -217,11 +218,11 @@ mod tests {
         head_only: bool,
         close: bool,
         ka10: bool,
-        f: impl FnOnce(&mut Response<'_>),
+        f: impl FnOnce(&mut Response<'_>) -> Result<(), crate::app::ResponseError>,
     ) {
         let mut enc = H1Encoder::new(out, c, ka10, false);
         let mut res = Response::new(&mut enc, head_only, close);
-        f(&mut res);
+        f(&mut res).expect("a valid answer");
     }
 
     fn common() -> CommonHeaders {
@@ -250,19 +251,14 @@ mod tests {
     #[test]
     fn prepared_answers_match_written_ones() {
         let c = common();
-        let common_headers: [(&str, &[u8]); 5] = [
-            ("Content-Type", b"text/plain"),
-            ("Bad Name", b"x"),
-            ("Content-Length", b"9"),
-            ("X-Split", b"a\r\nb"),
-            // Invalid: dropped, and asks nothing.
-            ("Connection", b"close\n"),
-        ];
+        // (Invalid headers are misuses, refused by both: `misuse_is_an_error_and_a_500`.)
+        let common_headers: [(&str, &[u8]); 2] = [("Content-Type", b"text/plain"), ("Content-Length", b"9")];
         let closing = [common_headers.as_slice(), &[("Connection", b"keep-alive, close")]].concat();
         for headers in [&common_headers[..], &closing] {
-            for status in [200, 204, 304, 404, 405, 100, 7] {
+            // 1xx and out-of-range statuses are misuses, refused by both (below).
+            for status in [200, 204, 304, 404, 405] {
                 for body in [&b""[..], b"hello"] {
-                    let prepared = Prepared::new(status, headers.iter().copied(), body);
+                    let prepared = Prepared::new(status, headers.iter().copied(), body).unwrap();
                     for (head_only, close, keep_alive_10) in
                         [(false, false, false), (true, false, false), (false, true, false), (false, false, true)]
                     {
@@ -273,7 +269,7 @@ mod tests {
                             for (n, v) in headers {
                                 res.header(n, v);
                             }
-                            res.body(body);
+                            res.body(body)
                         });
                         assert_eq!(text(&a), text(&b), "{status} {body:?} {head_only} {close} {keep_alive_10}");
                     }
@@ -299,16 +295,14 @@ mod tests {
     }
 
     #[test]
-    fn framing_and_unsafe_headers_dropped() {
+    fn framing_headers_dropped() {
+        // (Unsafe headers are misuses: `misuse_is_an_error_and_a_500`.)
         let c = common();
         let mut out = Vec::new();
         h1(&mut out, &c, false, false, true, |r| {
-            r.header("Content-Length", "99")
-                .header("X-A", "a\r\nb")
-                .header("Bad Name", "x")
-                .header("Connection", "Close");
+            r.header("Content-Length", "99").header("Connection", "Close");
             assert!(r.closes());
-            r.body(b"");
+            r.body(b"")
         });
         assert_eq!(
             text(&out),
@@ -323,12 +317,14 @@ mod tests {
         h1(&mut out, &c, false, false, false, |r| {
             r.finish();
             assert!(r.closes());
+            Ok(())
         });
         assert!(text(&out).starts_with("prevHTTP/1.1 500 Internal Server Error\r\n"));
         let mut out = b"prev".to_vec();
         h1(&mut out, &c, false, false, false, |r| {
             r.header("X", "1");
             r.replace_with_error(500);
+            Ok(())
         });
         assert!(!text(&out).contains("X: 1"));
         assert!(text(&out).starts_with("prevHTTP/1.1 500"));
@@ -361,5 +357,42 @@ mod tests {
             assert_eq!(t.contains("Connection: close\r\n"), want_close, "{t}");
             assert!(t.ends_with("\r\n\r\n"), "{t}");
         }
+    }
+
+    #[test]
+    fn misuse_is_an_error_and_a_500() {
+        use crate::app::ResponseError as E;
+        let c = common();
+        type Misuse = fn(&mut Response<'_>) -> Result<(), E>;
+        let cases: [(&str, Misuse, E); 6] = [
+            ("status after header", |r| r.header("Location", "/x").status(201).body(b""), E::StatusAfterHeaders),
+            ("invalid header name", |r| r.header("Bad Name", "v").body(b"x"), E::InvalidHeader),
+            ("header value with LF", |r| r.header("X", "a\nb").body(b"x"), E::InvalidHeader),
+            ("1xx as final answer", |r| r.status(101).body(b""), E::InformationalStatus(101)),
+            ("status over 999", |r| r.status(1000).body(b""), E::InvalidStatus(1000)),
+            ("status under 100", |r| r.status(7).body(b""), E::InvalidStatus(7)),
+        ];
+        for (what, f, want) in cases {
+            let mut out = Vec::new();
+            let mut enc = H1Encoder::new(&mut out, &c, false, false);
+            let mut res = Response::new(&mut enc, false, false);
+            assert_eq!(f(&mut res), Err(want), "{what}");
+            assert!(!res.closes(), "{what}: the connection stays usable");
+            drop(res);
+            let got = text(&out);
+            assert!(got.starts_with("HTTP/1.1 500 Internal Server Error\r\n"), "{what}: {got}");
+            assert!(got.ends_with("\r\n\r\nInternal Server Error"), "{what}: {got}");
+        }
+        // A second body is refused and the first answer stands.
+        let mut out = Vec::new();
+        let mut enc = H1Encoder::new(&mut out, &c, false, false);
+        let mut res = Response::new(&mut enc, false, false);
+        assert_eq!(res.body(b"first"), Ok(()));
+        assert_eq!(res.body(b"second"), Err(E::AlreadyAnswered));
+        drop(res);
+        assert!(text(&out).ends_with("\r\n\r\nfirst"));
+        // Prepared answers are checked when made.
+        assert_eq!(Prepared::new(100, [], b"").unwrap_err(), E::InformationalStatus(100));
+        assert_eq!(Prepared::new(200, [("X", &b"a\rb"[..])], b"").unwrap_err(), E::InvalidHeader);
     }
 }

@@ -81,7 +81,7 @@ impl Refusal {
         if matches!(self, Refusal::BadUrl) {
             res.close();
         }
-        res.status(status).header("Content-Type", "text/plain").body(text);
+        let _ = res.status(status).header("Content-Type", "text/plain").body(text);
     }
 }
 

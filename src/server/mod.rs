@@ -12,7 +12,7 @@ mod timer;
 mod worker;
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -36,6 +36,9 @@ pub struct ServerBuilder {
     backlog: i32,
     half_close: bool,
     backend: Backend,
+    /// An address given to `bind` that did not resolve (its kind and message: the builder is
+    /// `Clone`, an `io::Error` is not): starting fails with [`ErrorKind::Resolve`](crate::ErrorKind::Resolve).
+    resolve_error: Option<(io::ErrorKind, String)>,
     /// `HSYS_BACKEND` names no backend (and none was chosen with [`ServerBuilder::backend`]):
     /// starting fails, rather than quietly running on another backend than the one asked for.
     backend_env_error: Option<String>,
@@ -117,6 +120,7 @@ impl ServerBuilder {
             half_close: false,
             backend: env.clone().ok().flatten().unwrap_or_default(),
             backend_env_error: env.err(),
+            resolve_error: None,
         }
     }
 
@@ -158,17 +162,37 @@ impl ServerBuilder {
         self
     }
 
-    /// Listens on `addr` (port 0: an ephemeral port, shared by every thread). Failing to bind it
-    /// fails [`serve`](ServerBuilder::serve).
-    pub fn bind(mut self, addr: SocketAddr) -> Self {
-        self.addrs.push((addr, true));
-        self
+    /// Listens on every address `addrs` resolves to (a `SocketAddr`, `"127.0.0.1:8080"`,
+    /// `("localhost", 0)`…; port 0: an ephemeral port, shared by every thread). A name is
+    /// resolved here, once. Failing to resolve it, or to bind one of its addresses, fails
+    /// [`serve`](ServerBuilder::serve).
+    pub fn bind(self, addrs: impl ToSocketAddrs) -> Self {
+        self.add_addrs(addrs, true)
     }
 
-    /// Listens on `addr` if this host has it (an IPv6 address on a host without IPv6 is skipped);
-    /// any other failure still fails [`serve`](ServerBuilder::serve).
-    pub fn bind_if_available(mut self, addr: SocketAddr) -> Self {
-        self.addrs.push((addr, false));
+    /// Listens on every address `addrs` resolves to that this host has (an IPv6 address on a host
+    /// without IPv6 is skipped); failing to resolve, or any other failure to bind, still fails
+    /// [`serve`](ServerBuilder::serve).
+    pub fn bind_if_available(self, addrs: impl ToSocketAddrs) -> Self {
+        self.add_addrs(addrs, false)
+    }
+
+    fn add_addrs(mut self, addrs: impl ToSocketAddrs, required: bool) -> Self {
+        let resolved = addrs.to_socket_addrs().and_then(|a| {
+            let a: Vec<_> = a.collect();
+            if a.is_empty() {
+                Err(io::Error::new(io::ErrorKind::InvalidInput, "resolves to no address"))
+            } else {
+                Ok(a)
+            }
+        });
+        match resolved {
+            Ok(addrs) => self.addrs.extend(addrs.into_iter().map(|a| (a, required))),
+            Err(e) => {
+                // The first failure is reported; the builder stays usable for chaining.
+                self.resolve_error.get_or_insert((e.kind(), e.to_string()));
+            }
+        }
         self
     }
 
@@ -184,24 +208,31 @@ impl ServerBuilder {
         self
     }
 
-    /// Binds every address and starts the I/O threads, each answering requests with `handler`.
+    /// Binds every address and starts the I/O threads, each answering every request with
+    /// `handler` (inline, on the I/O thread). [`serve_groups`](ServerBuilder::serve_groups) is the
+    /// same verb for routing by URL prefix.
     ///
     /// # Errors
-    /// When an address cannot be bound ([`ErrorKind::AddrInUse`](crate::ErrorKind::AddrInUse) if
+    /// When an address given to [`bind`](ServerBuilder::bind) did not resolve
+    /// ([`ErrorKind::Resolve`](crate::ErrorKind::Resolve), the resolver's error as its source),
+    /// an address cannot be bound ([`ErrorKind::AddrInUse`](crate::ErrorKind::AddrInUse) if
     /// another socket holds it) or a thread or event queue cannot be created.
     pub fn serve<H: Handler>(self, handler: H) -> Result<Server, Error> {
         self.spawn(Some(Arc::new(handler)), None)
     }
 
-    /// Starts a server that routes by URL groups (http.sys precedence). It listens on the
+    /// Binds and starts a server, as [`serve`](ServerBuilder::serve), that routes by URL groups
+    /// (http.sys precedence): each group's prefixes go to its target, an inline handler or a
+    /// request queue. It listens on the
     /// addresses given to [`bind`](ServerBuilder::bind) if any (say, loopback only), else on what
-    /// the groups' prefixes need (see [`UrlGroups::listen_addrs`]). Groups and prefixes can be
+    /// the groups' prefixes need (`localhost`: loopback; an IP literal: that address; `+`, `*` and
+    /// other names: every interface). Groups and prefixes can be
     /// changed while it runs; when the addresses follow the prefixes, a prefix added on a new
     /// port makes the server listen there too (see [`Server::add_url`]).
     ///
     /// # Errors
     /// As [`serve`](ServerBuilder::serve).
-    pub fn start(mut self, mut groups: UrlGroups) -> Result<Server, Error> {
+    pub fn serve_groups(mut self, mut groups: UrlGroups) -> Result<Server, Error> {
         let follow_prefixes = self.addrs.is_empty();
         if follow_prefixes {
             self.addrs = groups.listen_addrs();
@@ -217,6 +248,9 @@ impl ServerBuilder {
     fn spawn<H: Handler + ?Sized>(self, handler: Option<Arc<H>>, routes: Option<Arc<Routes>>) -> Result<Server, Error> {
         if let Some(e) = &self.backend_env_error {
             return Err(Error::setup(e.clone()));
+        }
+        if let Some((kind, message)) = &self.resolve_error {
+            return Err(Error::resolve(io::Error::new(*kind, message.clone())));
         }
         let (local_addrs, per_thread) = bind_listeners(&self.addrs, self.threads, self.backlog)?;
         let counters: Arc<[WorkerCounters]> = (0..self.threads).map(|_| WorkerCounters::default()).collect();
@@ -234,6 +268,9 @@ impl ServerBuilder {
             wakers,
             open: AtomicUsize::new(0),
             adopt,
+            running: AtomicUsize::new(0),
+            started: AtomicBool::new(false),
+            routes: routes.clone(),
             died: AtomicUsize::new(0),
         });
         quiet_io_thread_panics();
@@ -257,13 +294,15 @@ impl ServerBuilder {
             .map_err(Error::setup)?;
             let (ready, started_rx) = mpsc::channel();
             let backend = self.backend;
-            let thread_shared = Arc::clone(&shared);
+            shared.running.fetch_add(1, Ordering::AcqRel);
+            let running = Running(Arc::clone(&shared));
             let spawned = std::thread::Builder::new().name(format!("{IO_THREAD_PREFIX}{index}")).spawn(move || {
+                let _running = running; // dropped when the thread ends, by return or panic
                 // A panic that gets here is hsys's own; the worker's `Drop` has let go of what it
                 // held while unwinding. The server learns of it (`wait`, `stats`).
                 if catch_unwind(AssertUnwindSafe(|| worker.run(backend, ready))).is_err() {
-                    thread_shared.died.fetch_add(1, Ordering::AcqRel);
-                    thread_shared.wake_all();
+                    _running.0.died.fetch_add(1, Ordering::AcqRel);
+                    _running.0.wake_all();
                 }
             });
             match spawned {
@@ -289,6 +328,7 @@ impl ServerBuilder {
                 Err(_) => return Err(stop_started(&shared, threads, io::Error::other("an I/O thread ended at start"))),
             }
         }
+        shared.started.store(true, Ordering::Release);
         Ok(Server {
             shared,
             counters,
@@ -379,6 +419,32 @@ pub(crate) struct Shared {
     /// contained). Such a thread has let go of what it held (see `worker::Holds`, `Drop for
     /// Worker`); its connections and listeners are closed.
     died: AtomicUsize,
+    /// I/O threads not yet ended (each holds a [`Running`]).
+    running: AtomicUsize,
+    /// Every thread started: set once `spawn` returns the server (a failed start closes no queue).
+    started: AtomicBool,
+    /// The routing table, whose queues the last thread to end shuts down.
+    routes: Option<Arc<Routes>>,
+}
+
+/// Held by each I/O thread: the last one to end (by return or panic) shuts down the request
+/// queues of the server's URL groups. No thread offers to them any more, and a graceful stop has
+/// by then seen its requests in flight answered (or timed out), so their receivers can be told:
+/// `receive` and `receive_async` return `None`.
+struct Running(Arc<Shared>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let shared = &self.0;
+        if shared.running.fetch_sub(1, Ordering::AcqRel) == 1
+            && shared.started.load(Ordering::Acquire)
+            && let Some(routes) = &shared.routes
+        {
+            for queue in routes.load().queues() {
+                queue.shutdown();
+            }
+        }
+    }
 }
 
 impl Shared {
@@ -471,7 +537,31 @@ impl ShutdownHandle {
 }
 
 impl Server {
-    /// A builder.
+    /// A builder: addresses, threads, limits, then [`serve`](ServerBuilder::serve) or
+    /// [`serve_groups`](ServerBuilder::serve_groups).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use hsys::{Limits, Request, Response, Server};
+    ///
+    /// let mut server = Server::builder()
+    ///     .threads(2)
+    ///     .bind("127.0.0.1:0") // port 0: any free port
+    ///     .limits(Limits::default().max_body_size(Some(64 * 1024)))
+    ///     .serve(|req: &Request<'_>, res: &mut Response<'_>| {
+    ///         let _ = res.header("Content-Type", "text/plain").body(req.path().as_bytes());
+    ///     })?;
+    /// let addr = server.local_addrs()[0];
+    /// # use std::io::{Read, Write};
+    /// # let mut c = std::net::TcpStream::connect(addr).unwrap();
+    /// # c.write_all(b"GET /hi HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+    /// # let mut got = String::new();
+    /// # c.read_to_string(&mut got).unwrap();
+    /// # assert!(got.ends_with("\r\n\r\n/hi"), "{got}");
+    /// server.shutdown();
+    /// assert!(server.wait(Duration::from_secs(5))?);
+    /// # Ok::<(), hsys::Error>(())
+    /// ```
     pub fn builder() -> ServerBuilder {
         ServerBuilder::new()
     }
@@ -586,7 +676,16 @@ impl Server {
 
     /// Begins a graceful stop: listeners close, requests already received are answered (with
     /// `Connection: close`), idle connections close, and each thread ends when its connections are
-    /// gone or the shutdown timeout has passed. Returns at once; see [`Server::wait`].
+    /// gone or the shutdown timeout has passed. Returns at once; see [`Server::wait`] and
+    /// [`Server::run`].
+    ///
+    /// In this order: the I/O threads stop offering requests to the URL groups' queues, requests
+    /// already queued are received and answered (or time out with the shutdown timeout), and when
+    /// the last I/O thread has ended the queues of the groups in the routing table are shut down
+    /// ([`RequestQueue::shutdown`](crate::RequestQueue::shutdown)): `receive` and `receive_async`
+    /// then return `None`, so application threads end without being told separately. A queue
+    /// shared with another server is shut down for it too; one no longer in the table (replaced
+    /// with [`set_target`](Server::set_target)) is left as it is.
     pub fn shutdown(&self) {
         self.shared.stop();
     }
@@ -595,7 +694,7 @@ impl Server {
     /// as it takes); `Ok(true)` if they all ended, `Ok(false)` on timeout.
     ///
     /// # Errors
-    /// [`ErrorKind::ThreadDied`](crate::ErrorKind::ThreadDied) when an I/O thread ended by
+    /// [`ErrorKind::IoThread`](crate::ErrorKind::IoThread) when an I/O thread ended by
     /// unwinding (a defect in hsys: application code it calls is contained); the others go on
     /// serving, so this is returned as soon as it is known, whether or not they have ended.
     pub fn wait(&mut self, timeout: Duration) -> Result<bool, Error> {
@@ -603,7 +702,7 @@ impl Server {
         loop {
             let died = self.shared.died.load(Ordering::Acquire);
             if died > 0 {
-                return Err(Error::thread_died(died));
+                return Err(Error::io_thread(format!("{died} I/O thread(s) panicked")));
             }
             if self.threads.iter().all(|t| t.is_finished()) {
                 break;
@@ -617,6 +716,53 @@ impl Server {
             let _ = t.join();
         }
         Ok(true)
+    }
+
+    /// Serves until the server stops, then returns: the blocking way to run a server (dropping
+    /// it stops it). It stops after [`shutdown`](Server::shutdown), called through a
+    /// [`ShutdownHandle`] from another thread (a signal handler's, say), once the graceful stop
+    /// has ended; the request queues of its URL groups are shut down then (see
+    /// [`shutdown`](Server::shutdown)).
+    ///
+    /// # Errors
+    /// [`ErrorKind::IoThread`](crate::ErrorKind::IoThread) when an I/O thread ended without being
+    /// asked to (its event queue failed, or it panicked): the others are stopped gracefully first.
+    ///
+    /// # Examples
+    /// ```
+    /// use hsys::{Request, Response, Server};
+    ///
+    /// let server = Server::builder()
+    ///     .bind("127.0.0.1:0")
+    ///     .serve(|_: &Request<'_>, res: &mut Response<'_>| {
+    ///         let _ = res.body(b"hello");
+    ///     })?;
+    /// let stop = server.shutdown_handle();
+    /// std::thread::spawn(move || stop.shutdown()); // a signal handler would do this
+    /// server.run()?; // returns once the server has stopped
+    /// # Ok::<(), hsys::Error>(())
+    /// ```
+    pub fn run(mut self) -> Result<(), Error> {
+        let died = loop {
+            if self.threads.iter().all(JoinHandle::is_finished) {
+                break !self.shared.is_stopping();
+            }
+            if !self.shared.is_stopping() && self.threads.iter().any(JoinHandle::is_finished) {
+                break true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        self.shared.stop();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        // (A panicking thread is caught at its top and counted, so its join is `Ok`.)
+        let panicked = self.shared.died.load(Ordering::Acquire);
+        match (died, panicked) {
+            (false, 0) => Ok(()),
+            (_, 0) => Err(Error::io_thread("an I/O thread ended on its own (its event queue failed)")),
+            (_, n) => Err(Error::io_thread(format!("{n} I/O thread(s) panicked"))),
+        }
     }
 }
 

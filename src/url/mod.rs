@@ -5,5 +5,5 @@ pub mod path;
 pub mod prefix;
 
 pub use namespace::{Namespace, RegisterError, Route};
-pub use path::{PathError, normalize_path, split_target, target_authority};
-pub use prefix::{Host, HostClass, PrefixError, UrlPrefix};
+pub use path::{normalize_path, split_target, target_authority};
+pub use prefix::{Host, UrlPrefix};

@@ -107,11 +107,13 @@ impl<T> Namespace<T> {
     }
 
     /// The number of registered prefixes.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether no prefix is registered.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -157,6 +159,7 @@ impl<T> Namespace<T> {
     }
 
     /// The value bound to `prefix` (same host, port and path as in [`register`](Self::register)).
+    #[cfg(test)]
     pub fn get(&self, prefix: &UrlPrefix) -> Option<&T> {
         let table = self.ports.get(self.port_index(prefix.port())?)?;
         let entries = match prefix.host() {
@@ -186,6 +189,7 @@ impl<T> Namespace<T> {
     }
 
     /// The distinct ports with at least one registration, ascending.
+    #[cfg(test)]
     pub fn ports(&self) -> impl Iterator<Item = u16> {
         self.ports.iter().map(|t| t.port)
     }

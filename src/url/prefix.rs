@@ -20,6 +20,7 @@ pub enum Host {
 }
 
 /// The routing classes of [`Host`], in http.sys precedence order (first wins).
+#[cfg(test)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum HostClass {
     /// `+`.
@@ -32,6 +33,7 @@ pub enum HostClass {
     Weak,
 }
 
+#[cfg(test)]
 impl Host {
     /// The routing class of this host.
     pub fn class(&self) -> HostClass {

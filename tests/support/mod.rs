@@ -215,7 +215,7 @@ pub fn queue_server(queue: &hsys::RequestQueue, builder: hsys::ServerBuilder) ->
     let g = groups.create_group(hsys::Target::Queue(queue.clone()));
     groups.add_url(g, &format!("http://+:{port}/")).unwrap();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let server = builder.threads(1).bind(addr).start(groups).expect("start");
+    let server = builder.threads(1).bind(addr).serve_groups(groups).expect("serve_groups");
     (server, addr)
 }
 

@@ -49,7 +49,7 @@ fn echo(req: &Request<'_>, res: &mut Response<'_>) {
     if req.target().ends_with('!') {
         res.close();
     }
-    res.body(&text(req));
+    let _ = res.body(&text(req));
 }
 
 fn text(req: &Request<'_>) -> Vec<u8> {
