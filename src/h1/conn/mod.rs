@@ -4,8 +4,10 @@
 //! every complete request in them (pipelining) by calling the handler inline, appends the
 //! answers to the caller's output buffer, and says how many input bytes it consumed. The caller
 //! keeps the rest (a partial request) and calls again when more bytes arrive. Nothing here does
-//! I/O, reads a clock or allocates: header slots live on the stack, the request is a view into
-//! the input, and responses are written into the caller's buffer.
+//! I/O or reads a clock (the `Date` text comes in through [`Env`]). The inline path allocates
+//! nothing: header slots live on the stack, the request is a view into the input, and answers
+//! are written into the caller's buffer; only what that path never meets allocates (a chunked
+//! body collected for an inline answer, deferred answers' slots, the boxed body and drain states).
 
 use std::mem::MaybeUninit;
 

@@ -382,7 +382,6 @@ mod tests {
     fn connection_state_stays_small() {
         // ARCHITECTURE.md ("Idle connections hold no buffer") states this size.
         let size = std::mem::size_of::<Connection>();
-        eprintln!("worker::Connection: {size} bytes");
         assert!(size <= 264, "worker::Connection grew to {size} bytes");
         assert_eq!(std::mem::size_of::<Option<Box<SendWindow>>>(), 8);
     }

@@ -15,7 +15,6 @@ use crate::limits::Strictness;
 #[test]
 fn connection_state_stays_small() {
     let size = std::mem::size_of::<Conn>();
-    eprintln!("h1::Conn: {size} bytes");
     assert!(size <= 56, "h1::Conn grew to {size} bytes");
     assert!(std::mem::size_of::<Option<Tail>>() <= 16);
 }
