@@ -272,6 +272,8 @@ impl ServerBuilder {
             started: AtomicBool::new(false),
             routes: routes.clone(),
             died: AtomicUsize::new(0),
+            #[cfg(test)]
+            fault: AtomicBool::new(false),
         });
         quiet_io_thread_panics();
         let mut threads = Vec::new();
@@ -425,6 +427,10 @@ pub(crate) struct Shared {
     started: AtomicBool,
     /// The routing table, whose queues the last thread to end shuts down.
     routes: Option<Arc<Routes>>,
+    /// Tests only: the next I/O thread to look unwinds, outside every containment (a stand-in
+    /// for a defect in hsys), so that what an unwinding thread lets go of can be checked.
+    #[cfg(test)]
+    fault: AtomicBool,
 }
 
 /// Held by each I/O thread: the last one to end (by return or panic) shuts down the request
@@ -765,6 +771,9 @@ impl Server {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
 
 impl Drop for Server {
     fn drop(&mut self) {

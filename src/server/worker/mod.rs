@@ -301,6 +301,10 @@ impl<H: Handler + ?Sized> Worker<H> {
                 // The event queue itself failed: nothing more can be served by this thread.
                 break;
             }
+            #[cfg(test)]
+            if self.shared.fault.swap(false, std::sync::atomic::Ordering::AcqRel) {
+                panic!("a fault injected by a test");
+            }
             let now = Instant::now();
             if now >= self.next_date_at {
                 // The wall clock is read once a second, at its turn, not on every wakeup.
