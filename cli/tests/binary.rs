@@ -456,6 +456,30 @@ fn restarts_on_a_port_with_connections_in_time_wait() {
     drop(srv);
 }
 
+/// Killed (`kill -9`, a crash) while serving on the default backend, io_uring where the kernel
+/// has it: the kernel tears the dead process's rings down after it is gone, and until then their
+/// multishot accepts keep its listeners open. A new hsys started at once on the same port must
+/// wait for them rather than take them for a live server (it used to exit 1, "address already
+/// in use", every time).
+#[test]
+fn restarts_at_once_after_being_killed() {
+    let port = support::free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let args = [format!("http://{addr}/")];
+    let mut srv = start_at(addr, &args);
+    for round in 0..5 {
+        // A connection kept open, with receives armed for it, as a busy server has.
+        let mut c = Client::connect(addr);
+        assert_eq!(c.exchange(&get("/")).status, 200, "round {round}");
+        srv.child.kill().unwrap(); // SIGKILL
+        srv.child.wait().unwrap();
+        let started = Instant::now();
+        srv = start_at(addr, &args);
+        assert!(started.elapsed() < STEP, "round {round}");
+        assert_eq!(Client::connect(addr).exchange(&get("/")).status, 200, "round {round}");
+    }
+}
+
 #[test]
 fn zero_queued_or_threads_is_a_usage_error() {
     for option in ["--queued", "--threads"] {
