@@ -213,6 +213,38 @@ fn stats_lines_are_printed() {
     assert!(out.contains(&format!("{:>17},{:>17}\n", 3, 3)), "{out}");
 }
 
+/// Every answer has its request: refusals (a malformed head, one refused before its end, a
+/// body over the limit, a head that timed out) count as requests received, so the stop line
+/// does not show more responses sent than requests received.
+#[test]
+fn refused_requests_count_as_received() {
+    let srv = Running::start(&["--header-wait", "1", "--max-field-length", "64", "--max-body-size", "10"]);
+    let mut c = Client::connect(srv.addr);
+    for _ in 0..3 {
+        assert_eq!(c.exchange(&get("/")).status, 200);
+    }
+    let mut c = Client::connect(srv.addr);
+    assert_eq!(c.exchange(b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n").status, 400);
+    // A header line found too long before the head ends (in a partial head's new bytes).
+    let mut c = Client::connect(srv.addr);
+    c.send(b"GET / HTTP/1.1\r\nHost: t\r\n");
+    std::thread::sleep(Duration::from_millis(50));
+    c.send(format!("X: {}", "v".repeat(100)).as_bytes());
+    assert_eq!(c.read(false).status, 431);
+    let mut c = Client::connect(srv.addr);
+    assert_eq!(c.exchange(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\n").status, 413);
+    let mut c = Client::connect(srv.addr);
+    c.send(b"GET / HTTP/1.1\r\n");
+    assert_eq!(c.read(false).status, 408);
+    srv.signal(libc::SIGTERM);
+    let (status, out, _) = srv.wait();
+    assert!(status.success(), "{status:?}");
+    let mut lines = out.lines().rev();
+    let totals = lines.next().unwrap();
+    assert_eq!(lines.next(), Some("Stopped. Requests Received,   Responses Sent"), "{out}");
+    assert_eq!(totals, format!("{:>17},{:>17}", 7, 7), "{out}");
+}
+
 #[test]
 fn help_names_every_option_with_its_default() {
     let out = bin().arg("--help").output().unwrap();

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use super::pipeline::{Input, drive, write_out};
+use super::pipeline::{Input, account, drive, write_out};
 use super::send_rate::{CHECK_TICKS, SendWindow, window_period};
 use super::{Verdict, Worker};
 use crate::app::Handler;
@@ -132,8 +132,9 @@ impl<H: Handler + ?Sized> Worker<H> {
         {
             pipe.finish(Some(408));
         }
-        let answered = c.h1.time_out(&ctx.env, &mut self.bufs.out);
-        c.unsent += u32::from(answered);
+        let refused = c.h1.time_out(&ctx.env, &mut self.bufs.out);
+        let answered = refused.responses > 0;
+        account(c, refused, ctx.counters);
         ctx.counters.timed_out.add(1);
         let verdict = if c.h1.has_in_flight() {
             // The `408` waits behind answers still owed; the connection ends after them.
