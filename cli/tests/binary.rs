@@ -267,6 +267,8 @@ fn help_names_every_option_with_its_default() {
         ("--idle-timeout <SECS>", "[default: 120]"),
         ("--entity-body-timeout <SECS>", "[default: 120]"),
         ("--min-send-rate <BYTES_PER_SEC>", "[default: 150]"),
+        ("--min-receive-rate <BYTES_PER_SEC>", "[default: 0]"),
+        ("--min-receive-rate-grace <SECS>", "[default: 5]"),
     ];
     for (option, default) in want {
         // clap puts an option's default at the end of its (possibly wrapped) description.
@@ -393,7 +395,18 @@ fn out_of_descriptors_it_neither_spins_nor_stops_and_recovers() {
 
 #[test]
 fn limit_and_timeout_options_take_effect() {
-    let srv = Running::start(&["--max-body-size", "10", "--header-wait", "1", "--max-field-length", "64"]);
+    let srv = Running::start(&[
+        "--max-body-size",
+        "10",
+        "--header-wait",
+        "1",
+        "--max-field-length",
+        "64",
+        "--min-receive-rate",
+        "240",
+        "--min-receive-rate-grace",
+        "2",
+    ]);
     let mut c = Client::connect(srv.addr);
     c.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\n");
     assert_eq!(c.read(false).status, 413);
