@@ -96,6 +96,6 @@ pub use app::{
 };
 pub use error::{Error, ErrorKind};
 pub use group::{GroupId, GroupStats, Target, UrlGroups};
-pub use limits::{Limits, Strictness, Timeouts};
+pub use limits::{Limits, MinRate, Strictness, Timeouts};
 pub use server::{Backend, Server, ServerBuilder, ShutdownHandle};
 pub use stats::Snapshot;

@@ -32,6 +32,9 @@ pub const DEFAULT_ENTITY_BODY: Duration = Duration::from_secs(120);
 pub const DEFAULT_DRAIN_ENTITY_BODY: Duration = Duration::from_secs(120);
 /// Default `MinSendRate`: bytes per second a client must read answers at (after a grace period).
 pub const DEFAULT_MIN_SEND_RATE: u64 = 150;
+/// Default grace of a [`MinRate`] made with [`MinRate::per_second`]: 5 s, as Kestrel's
+/// `MinRequestBodyDataRate` (240 B/s after 5 s there; off by default in hsys).
+pub const DEFAULT_RECEIVE_RATE_GRACE: Duration = Duration::from_secs(5);
 
 /// How line ends are accepted in request heads and chunked framing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -115,6 +118,7 @@ setters!(Timeouts {
     entity_body: Duration,
     drain_entity_body: Duration,
     min_send_rate: u64,
+    min_receive_rate: Option<MinRate>,
 });
 
 /// Hard ceiling for [`Limits::max_headers`]: the parser keeps header slots on the stack.
@@ -167,6 +171,53 @@ pub struct Timeouts {
     /// at a time) — is closed, first judged one window after its output began to wait. `0`: no
     /// minimum.
     pub min_send_rate: u64,
+    /// Beyond http.sys (Kestrel's `MinRequestBodyDataRate`): the least rate a request body being
+    /// read must arrive at, averaged from when hsys began to wait for it, and judged once the
+    /// rate's grace has passed — for a body collected for an inline answer and one streamed to a
+    /// queue alike. Below it: `408` (when no answer was sent yet) and a close, counted in
+    /// `timed_out`. A body hsys is not reading (its queue's reader is full, or the client waits
+    /// for `100 Continue`) is not judged; when reading resumes, its rate is measured anew.
+    /// `None` (the default): only [`entity_body`](Timeouts::entity_body) bounds a body, so a
+    /// client sending a byte at a time holds its connection for as long as
+    /// [`max_body_size`](Limits::max_body_size) allows.
+    pub min_receive_rate: Option<MinRate>,
+}
+
+/// A minimum data rate with a grace period (Kestrel's `MinDataRate`), for
+/// [`Timeouts::min_receive_rate`]: a transfer that began at `t0` must have brought at least
+/// `bytes_per_second` × (`now` − `t0`) bytes at every moment after `t0 + grace`.
+///
+/// ```
+/// use std::time::Duration;
+/// use hsys::{MinRate, Timeouts};
+///
+/// let timeouts = Timeouts::default().min_receive_rate(Some(MinRate::per_second(240)));
+/// assert_eq!(timeouts.min_receive_rate.unwrap().grace, Duration::from_secs(5));
+/// let quick = MinRate::per_second(1000).grace(Duration::from_secs(1));
+/// assert_eq!(quick.bytes_per_second, 1000);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MinRate {
+    /// Bytes per second, averaged from the start; `0` judges nothing.
+    pub bytes_per_second: u64,
+    /// From the start, how long the rate is not judged (a slow start, a client's first
+    /// round trips).
+    pub grace: Duration,
+}
+
+impl MinRate {
+    /// `bytes_per_second`, with the default grace ([`DEFAULT_RECEIVE_RATE_GRACE`]).
+    pub const fn per_second(bytes_per_second: u64) -> MinRate {
+        MinRate { bytes_per_second, grace: DEFAULT_RECEIVE_RATE_GRACE }
+    }
+
+    /// Sets [`grace`](MinRate::grace).
+    #[must_use]
+    pub const fn grace(mut self, grace: Duration) -> MinRate {
+        self.grace = grace;
+        self
+    }
 }
 
 impl Default for Timeouts {
@@ -177,6 +228,7 @@ impl Default for Timeouts {
             entity_body: DEFAULT_ENTITY_BODY,
             drain_entity_body: DEFAULT_DRAIN_ENTITY_BODY,
             min_send_rate: DEFAULT_MIN_SEND_RATE,
+            min_receive_rate: None,
         }
     }
 }

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Debug, Default)]
 #[repr(align(128))]
 pub(crate) struct WorkerCounters {
-    /// Requests whose head was parsed (http.sys: requests received).
+    /// Requests received (http.sys: requests received): heads parsed, and requests refused
+    /// (a malformed or over-long head, a `408`), so every response has its request.
     pub requests_received: Counter,
     /// Responses whose last byte was handed to the kernel.
     pub responses_sent: Counter,
@@ -49,9 +50,11 @@ impl Counter {
 /// A snapshot of the server's counters, summed over its I/O threads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
-    /// Requests whose head was parsed.
+    /// Requests received: heads parsed, and requests refused with an error status (a
+    /// malformed or over-long head, a body over the limit, a head or body too slow: `408`).
+    /// Every response in [`responses_sent`](Snapshot::responses_sent) has its request here.
     pub requests_received: u64,
-    /// Responses fully handed to the kernel.
+    /// Responses fully handed to the kernel (refusals included).
     pub responses_sent: u64,
     /// Connections accepted since start.
     pub connections_accepted: u64,

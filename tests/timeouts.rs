@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use hsys::{Limits, Request, Response, Server, Timeouts};
+use hsys::{Limits, MinRate, Request, Response, Server, Timeouts};
 use support::{Client, get};
 
 fn server(limits: Limits, timeouts: Timeouts) -> (Server, SocketAddr) {
@@ -118,6 +118,76 @@ fn an_unread_body_that_stops_arriving_is_dropped_after_drain_timeout() {
     let started = Instant::now();
     assert!(c.closed());
     assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+/// `min_receive_rate` at 200 B/s after a 1 s grace, everything else at its default.
+fn receive_rate() -> Timeouts {
+    Timeouts::default().min_receive_rate(Some(MinRate::per_second(200).grace(Duration::from_secs(1))))
+}
+
+/// Sends `head`, then `body` in pieces of `piece` bytes every 100 ms, while the server reads;
+/// stops at the first write that fails (the server closed).
+fn trickle(c: &mut TcpStream, head: &[u8], body: &[u8], piece: usize) {
+    c.write_all(head).unwrap();
+    for p in body.chunks(piece) {
+        std::thread::sleep(Duration::from_millis(100));
+        if c.write_all(p).is_err() {
+            return;
+        }
+    }
+}
+
+#[test]
+fn a_body_trickling_below_min_receive_rate_gets_408_after_the_grace_and_one_above_it_is_read() {
+    let (server, addr) = server(Limits::default(), receive_rate());
+    let head = b"POST /slow HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n";
+    // A byte every 100 ms: 10 B/s, each arrival well within `entity_body`.
+    let mut slow = TcpStream::connect(addr).unwrap();
+    let started = Instant::now();
+    let mut reader = slow.try_clone().unwrap();
+    let sender = std::thread::spawn(move || trickle(&mut slow, head, &[b'x'; 1000], 1));
+    let answer = String::from_utf8(read_to_close(&mut reader)).unwrap();
+    let took = started.elapsed();
+    assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
+    // Judged when the grace ends (1 s; a tick late at most), not after 100 s of trickle.
+    assert!(took >= Duration::from_millis(950) && took < Duration::from_secs(3), "{took:?}");
+    sender.join().unwrap();
+    eventually("the slow client counted as timed out", Duration::from_secs(2), || server.stats().timed_out == 1);
+
+    // 50 bytes every 100 ms (500 B/s) for 2 s: past the grace, above the rate, read whole.
+    let mut quick = Client::connect(addr);
+    let body = [b'y'; 1000];
+    trickle(quick.reader.get_mut(), head, &body, 50);
+    let r = quick.read(false);
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"/slow"[..]));
+    assert_eq!(server.stats().timed_out, 1);
+}
+
+#[test]
+fn a_body_streamed_to_a_queue_below_min_receive_rate_gets_408_and_its_reader_an_error() {
+    let queue = hsys::RequestQueue::new(10);
+    let (_server, addr) = support::queue_server(&queue, Server::builder().timeouts(receive_rate()));
+    let (read_tx, read_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        while let Some(mut req) = queue.receive() {
+            let read = req.read_body_to_end(1 << 20);
+            let _ = read_tx.send(read.as_ref().map(Vec::len).map_err(std::io::Error::kind));
+            req.respond(hsys::Reply::new(200));
+        }
+    });
+    let mut slow = TcpStream::connect(addr).unwrap();
+    let mut reader = slow.try_clone().unwrap();
+    let started = Instant::now();
+    let sender = std::thread::spawn(move || {
+        trickle(&mut slow, b"POST /q HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n", &[b'x'; 1000], 1);
+    });
+    let answer = String::from_utf8(read_to_close(&mut reader)).unwrap();
+    let took = started.elapsed();
+    assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
+    assert!(took >= Duration::from_millis(950) && took < Duration::from_secs(3), "{took:?}");
+    let read = read_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(read.is_err(), "the application's read of the body fails: {read:?}");
+    sender.join().unwrap();
 }
 
 /// The server's send-rate window at 10,000 B/s for a client with a 4 KiB receive buffer (the

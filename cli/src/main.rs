@@ -8,7 +8,8 @@ use std::time::Duration;
 use clap::Parser;
 use hsys::limits as lim;
 use hsys::{
-    IgnoreBody, Limits, Prepared, Reply, Request, RequestQueue, Response, Server, Snapshot, Target, Timeouts, UrlGroups,
+    IgnoreBody, Limits, MinRate, Prepared, Reply, Request, RequestQueue, Response, Server, Snapshot, Target, Timeouts,
+    UrlGroups,
 };
 
 /// A high-performance HTTP/1.1 server: answers GET on every URL prefix given with a
@@ -66,6 +67,14 @@ struct Args {
     /// Bytes per second a client must read answers at; 0 = no minimum.
     #[arg(long, value_name = "BYTES_PER_SEC", default_value_t = lim::DEFAULT_MIN_SEND_RATE, help_heading = "Timeouts")]
     min_send_rate: u64,
+    /// Bytes per second a request body being read must arrive at, averaged from its start and
+    /// judged once the grace has passed (slower: 408); 0 = no minimum. (The sample's answers
+    /// never read a body: one is drained, bounded by --entity-body-timeout in all.)
+    #[arg(long, value_name = "BYTES_PER_SEC", default_value_t = 0, help_heading = "Timeouts")]
+    min_receive_rate: u64,
+    /// Seconds a request body is given before --min-receive-rate is judged.
+    #[arg(long, value_name = "SECS", default_value_t = lim::DEFAULT_RECEIVE_RATE_GRACE.as_secs(), help_heading = "Timeouts")]
+    min_receive_rate_grace: u64,
 }
 
 /// A count of 1 or more (clap's own range check would print the range up to `u64::MAX`).
@@ -93,6 +102,9 @@ impl Args {
             .entity_body(Duration::from_secs(self.entity_body_timeout))
             .drain_entity_body(Duration::from_secs(self.entity_body_timeout))
             .min_send_rate(self.min_send_rate)
+            .min_receive_rate((self.min_receive_rate > 0).then(|| {
+                MinRate::per_second(self.min_receive_rate).grace(Duration::from_secs(self.min_receive_rate_grace))
+            }))
     }
 }
 

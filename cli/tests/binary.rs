@@ -213,6 +213,38 @@ fn stats_lines_are_printed() {
     assert!(out.contains(&format!("{:>17},{:>17}\n", 3, 3)), "{out}");
 }
 
+/// Every answer has its request: refusals (a malformed head, one refused before its end, a
+/// body over the limit, a head that timed out) count as requests received, so the stop line
+/// does not show more responses sent than requests received.
+#[test]
+fn refused_requests_count_as_received() {
+    let srv = Running::start(&["--header-wait", "1", "--max-field-length", "64", "--max-body-size", "10"]);
+    let mut c = Client::connect(srv.addr);
+    for _ in 0..3 {
+        assert_eq!(c.exchange(&get("/")).status, 200);
+    }
+    let mut c = Client::connect(srv.addr);
+    assert_eq!(c.exchange(b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n").status, 400);
+    // A header line found too long before the head ends (in a partial head's new bytes).
+    let mut c = Client::connect(srv.addr);
+    c.send(b"GET / HTTP/1.1\r\nHost: t\r\n");
+    std::thread::sleep(Duration::from_millis(50));
+    c.send(format!("X: {}", "v".repeat(100)).as_bytes());
+    assert_eq!(c.read(false).status, 431);
+    let mut c = Client::connect(srv.addr);
+    assert_eq!(c.exchange(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\n").status, 413);
+    let mut c = Client::connect(srv.addr);
+    c.send(b"GET / HTTP/1.1\r\n");
+    assert_eq!(c.read(false).status, 408);
+    srv.signal(libc::SIGTERM);
+    let (status, out, _) = srv.wait();
+    assert!(status.success(), "{status:?}");
+    let mut lines = out.lines().rev();
+    let totals = lines.next().unwrap();
+    assert_eq!(lines.next(), Some("Stopped. Requests Received,   Responses Sent"), "{out}");
+    assert_eq!(totals, format!("{:>17},{:>17}", 7, 7), "{out}");
+}
+
 #[test]
 fn help_names_every_option_with_its_default() {
     let out = bin().arg("--help").output().unwrap();
@@ -235,6 +267,8 @@ fn help_names_every_option_with_its_default() {
         ("--idle-timeout <SECS>", "[default: 120]"),
         ("--entity-body-timeout <SECS>", "[default: 120]"),
         ("--min-send-rate <BYTES_PER_SEC>", "[default: 150]"),
+        ("--min-receive-rate <BYTES_PER_SEC>", "[default: 0]"),
+        ("--min-receive-rate-grace <SECS>", "[default: 5]"),
     ];
     for (option, default) in want {
         // clap puts an option's default at the end of its (possibly wrapped) description.
@@ -368,7 +402,18 @@ fn out_of_descriptors_it_neither_spins_nor_stops_and_recovers() {
 
 #[test]
 fn limit_and_timeout_options_take_effect() {
-    let srv = Running::start(&["--max-body-size", "10", "--header-wait", "1", "--max-field-length", "64"]);
+    let srv = Running::start(&[
+        "--max-body-size",
+        "10",
+        "--header-wait",
+        "1",
+        "--max-field-length",
+        "64",
+        "--min-receive-rate",
+        "240",
+        "--min-receive-rate-grace",
+        "2",
+    ]);
     let mut c = Client::connect(srv.addr);
     c.send(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\n");
     assert_eq!(c.read(false).status, 413);
@@ -461,6 +506,30 @@ fn restarts_on_a_port_with_connections_in_time_wait() {
     let srv = start_at(addr, &args);
     assert_eq!(Client::connect(addr).exchange(&get("/")).status, 200);
     drop(srv);
+}
+
+/// Killed (`kill -9`, a crash) while serving on the default backend, io_uring where the kernel
+/// has it: the kernel tears the dead process's rings down after it is gone, and until then their
+/// multishot accepts keep its listeners open. A new hsys started at once on the same port must
+/// wait for them rather than take them for a live server (it used to exit 1, "address already
+/// in use", every time).
+#[test]
+fn restarts_at_once_after_being_killed() {
+    let port = support::free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let args = [format!("http://{addr}/")];
+    let mut srv = start_at(addr, &args);
+    for round in 0..5 {
+        // A connection kept open, with receives armed for it, as a busy server has.
+        let mut c = Client::connect(addr);
+        assert_eq!(c.exchange(&get("/")).status, 200, "round {round}");
+        srv.child.kill().unwrap(); // SIGKILL
+        srv.child.wait().unwrap();
+        let started = Instant::now();
+        srv = start_at(addr, &args);
+        assert!(started.elapsed() < STEP, "round {round}");
+        assert_eq!(Client::connect(addr).exchange(&get("/")).status, 200, "round {round}");
+    }
 }
 
 #[test]

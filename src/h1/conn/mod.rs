@@ -181,9 +181,11 @@ pub enum Phase {
 pub struct Progress {
     /// Input bytes used; the caller keeps the rest for the next call.
     pub consumed: usize,
-    /// Complete request heads seen.
+    /// Requests received: complete heads, and requests refused (a malformed or over-long head,
+    /// one refused before its end, a `408`), so that every answer has its request.
     pub requests: u32,
-    /// Responses appended to the output.
+    /// Responses appended to the output (an answer to a request counted earlier, when its turn
+    /// comes).
     pub responses: u32,
     /// Requests refused with `413` (body over the size limit).
     pub too_large: u32,
@@ -333,24 +335,24 @@ impl Conn {
     }
 
     /// A timeout fired for the current phase: a partial request is answered `408` (after any
-    /// answers still owed) and the connection closes; otherwise it just closes. Returns whether an
-    /// answer was appended to `out`.
-    pub fn time_out(&mut self, env: &Env<'_>, out: &mut Vec<u8>) -> bool {
+    /// answers still owed) and the connection closes; otherwise it just closes. The progress
+    /// counts the answers appended to `out`, and the request refused as one received (a
+    /// partial head, or a head whose body an inline answer waited for; a streamed body's request
+    /// was counted at its head). Nothing is consumed.
+    pub fn time_out(&mut self, env: &Env<'_>, out: &mut Vec<u8>) -> Progress {
+        let mut progress = Progress::default();
         match self.phase() {
             Phase::Head | Phase::Body => {
                 if let Reading::Body(b) = &self.reading {
-                    return self.answer_error(b.seq, 408, env, out) > 0;
+                    progress.responses = self.answer_error(b.seq, 408, env, out);
+                    return progress;
                 }
                 let head_only = matches!(&self.reading, Reading::Head(h) if h.head_only());
-                let mut progress = Progress::default();
-                self.fail(408, head_only, env, out, &mut progress);
-                progress.responses > 0
+                self.refuse(408, head_only, env, out, &mut progress);
             }
-            _ => {
-                self.close();
-                false
-            }
+            _ => self.close(),
         }
+        progress
     }
 
     /// Requests answered on this connection.
@@ -417,8 +419,7 @@ impl Conn {
         let checked = if rest.len() > smallest { parse::check_partial(rest, l) } else { Ok(()) };
         let head_only = parse::is_head_request(rest);
         if let Err(e) = checked {
-            self.fail(e.status(), head_only, env, out, progress);
-            return true;
+            return self.refuse(e.status(), head_only, env, out, progress);
         }
         self.reading = Reading::Head(HeadRead::Partial { scanned: len32(rest.len()), head_only });
         false

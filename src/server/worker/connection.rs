@@ -159,6 +159,11 @@ pub(super) struct Connection {
     pub(super) phase: Phase,
     pub(super) phase_since: u32,
     pub(super) phase_served: u32,
+    /// Tick at which the request body being read began to be waited for (the phase's start
+    /// does not move with arrivals): what `min_receive_rate` is judged from.
+    pub(super) body_since: u32,
+    /// Bytes the client sent since `body_since` (saturating).
+    pub(super) body_bytes: u32,
     /// While output waits for the client (and there is a `min_send_rate`): what it took, per
     /// check. Boxed: only a connection that also holds unsent output (or a file tail) has one.
     pub(super) stall: Option<Box<SendWindow>>,
@@ -199,6 +204,15 @@ impl Connection {
             && !self.armed.sending()
             && self.tail.is_none()
             && self.h1.wants_input()
+    }
+
+    /// `n` bytes arrived: counted toward the body being waited for, if that is what the
+    /// connection waited for when they came (`min_receive_rate`).
+    #[inline]
+    pub(super) fn arrived(&mut self, n: usize) {
+        if self.phase == Phase::Body {
+            self.body_bytes = self.body_bytes.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
+        }
     }
 
     pub(super) fn eof_hint(&mut self) {
@@ -262,6 +276,8 @@ impl<H: Handler + ?Sized> Worker<H> {
             phase: Phase::Idle,
             phase_since: self.now_tick,
             phase_served: 0,
+            body_since: 0,
+            body_bytes: 0,
             stall: None,
             armed: Armed::default(),
         });

@@ -2,7 +2,8 @@
 
 use std::time::Instant;
 
-use super::pipeline::{Input, drive, write_out};
+use super::pipeline::{Input, account, drive, write_out};
+use super::receive_rate;
 use super::send_rate::{CHECK_TICKS, SendWindow, window_period};
 use super::{Verdict, Worker};
 use crate::app::Handler;
@@ -41,6 +42,10 @@ impl<H: Handler + ?Sized> Worker<H> {
             // (A body's deadline restarts with each arrival, but not while a send is in flight:
             // what arrives then is only held back, not read.)
             if phase != c.phase || served != c.phase_served || (phase == Phase::Body && !c.armed.sending()) {
+                if phase == Phase::Body && (c.phase != phase || served != c.phase_served) {
+                    // A body is waited for, anew: its rate is judged from here.
+                    (c.body_since, c.body_bytes) = (now_tick, 0);
+                }
                 c.phase = phase;
                 c.phase_since = now_tick;
                 c.phase_served = served;
@@ -49,7 +54,11 @@ impl<H: Handler + ?Sized> Worker<H> {
             match phase {
                 Phase::Idle => Wheel::after(since, t.idle_connection),
                 Phase::Head => Wheel::after(since, t.header_wait),
-                Phase::Body => Wheel::after(since, t.entity_body),
+                Phase::Body => {
+                    let idle = Wheel::after(since, t.entity_body);
+                    let slow = t.min_receive_rate.and_then(|r| receive_rate::deadline(c.body_since, c.body_bytes, &r));
+                    slow.map_or(idle, |slow| if idle == 0 { slow } else { idle.min(slow) })
+                }
                 Phase::Drain => Wheel::after(since, t.drain_entity_body),
                 Phase::App | Phase::Closed => 0,
             }
@@ -132,8 +141,9 @@ impl<H: Handler + ?Sized> Worker<H> {
         {
             pipe.finish(Some(408));
         }
-        let answered = c.h1.time_out(&ctx.env, &mut self.bufs.out);
-        c.unsent += u32::from(answered);
+        let refused = c.h1.time_out(&ctx.env, &mut self.bufs.out);
+        let answered = refused.responses > 0;
+        account(c, refused, ctx.counters);
         ctx.counters.timed_out.add(1);
         let verdict = if c.h1.has_in_flight() {
             // The `408` waits behind answers still owed; the connection ends after them.

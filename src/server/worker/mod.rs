@@ -30,6 +30,7 @@ mod connection;
 mod deadline;
 mod epoll;
 mod pipeline;
+mod receive_rate;
 mod send_rate;
 mod tag;
 mod uring;

@@ -124,6 +124,7 @@ pub(super) fn drive<H: Handler + ?Sized>(
         && !(c.inbuf.is_empty() && c.wants_input())
     {
         // Bytes a receive brought while earlier input or output is held back wait behind it.
+        c.arrived(bytes.len());
         c.inbuf.extend_from_slice(bytes);
         c.inbuf_ready = true;
         fresh = None;
@@ -176,6 +177,7 @@ pub(super) fn drive<H: Handler + ?Sized>(
                 }
             };
             let n = input.len();
+            c.arrived(n);
             if c.inbuf.is_empty() {
                 let p = feed(c, Some(input), ctx, &mut bufs.out);
                 account(c, p, counters);

@@ -227,6 +227,12 @@ fn malformed_heads() {
             &[LONG_TARGET],
             refusal!(414, "URI Too Long", 12),
         ),
+        refused(
+            "a target over max_url_length, found in a partial head's new bytes (counted too)",
+            true,
+            &[b"GET /0123", b"456789012345678901234567890123456789012345678901234567890123456789"],
+            refusal!(414, "URI Too Long", 12),
+        ),
         refused("HTTP/2.0", false, &[b"GET / HTTP/2.0\r\n\r\n"], refusal!(505, "HTTP Version Not Supported", 26)),
         refused(
             "an unknown transfer coding",
@@ -421,19 +427,21 @@ fn time_outs() {
             ..ROW
         },
         Case {
-            name: "head: 408",
+            name: "head: 408, the partial request counted as received",
             reads: &[b"GET /a HTTP/1.1\r\nHost: h\r\nHo"],
             time_out: true,
             out: E408,
+            counts: (1, 1, 0),
             phase: Phase::Closed,
             end: End::Linger,
             ..ROW
         },
         Case {
-            name: "a body collected inline: 408",
+            name: "a body collected inline: 408, its request counted",
             reads: &[b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhe"],
             time_out: true,
             out: E408,
+            counts: (1, 1, 0),
             phase: Phase::Closed,
             end: End::Linger,
             ..ROW
@@ -444,7 +452,8 @@ fn time_outs() {
             reads: &[b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhe"],
             time_out: true,
             out: E408,
-            counts: (1, 0, 0),
+            // The request was counted at its head.
+            counts: (1, 1, 0),
             phase: Phase::Closed,
             end: End::Linger,
             ..ROW
@@ -465,7 +474,7 @@ fn time_outs() {
             behave: Behave::Hold,
             reads: &[b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HT"],
             time_out: true,
-            counts: (1, 0, 0),
+            counts: (2, 0, 0),
             // The 408 waits in its slot behind the held answer.
             phase: Phase::Closed,
             end: End::Linger,

@@ -153,7 +153,7 @@ enum End {
 struct Run {
     /// Every byte written, each `Server` + `Date` block as `~`.
     out: String,
-    /// `(requests, responses, too_large)` summed over the `handle_input` calls.
+    /// `(requests, responses, too_large)` summed over the `handle_input` calls and `time_out`.
     counts: (u32, u32, u32),
     /// Input bytes consumed in all.
     consumed: usize,
@@ -214,7 +214,9 @@ fn play(behave: Behave, limits: &Limits, draining: bool, reads: &[&[u8]], time_o
         }
     }
     if time_out {
-        conn.time_out(&env, &mut out);
+        let refused = conn.time_out(&env, &mut out);
+        counts.0 += refused.requests;
+        counts.1 += refused.responses;
         test.answer(&mut conn, &env, &mut out);
     }
     let end = match (conn.is_closed(), conn.wants_linger()) {
@@ -243,7 +245,7 @@ struct Case {
     time_out: bool,
     /// The bytes written (each `Server` + `Date` block as `~`).
     out: &'static str,
-    /// `(requests, responses, too_large)` from `handle_input`.
+    /// `(requests, responses, too_large)` from `handle_input` and `time_out`.
     counts: (u32, u32, u32),
     phase: Phase,
     end: End,
