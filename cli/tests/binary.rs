@@ -199,6 +199,26 @@ fn sigterm_stops_gracefully_answering_requests_in_flight() {
 }
 
 #[test]
+fn sigterm_under_load_answers_every_request_sent_inline_and_queued() {
+    // 32 keep-alive connections send requests back to back; SIGTERM comes in the middle. Each
+    // request written whole is answered, the last with `Connection: close`; none meets an
+    // end-of-file or a reset. Three times in a row, each way of serving.
+    for args in MODES {
+        for run in 0..3 {
+            let srv = Running::start(args);
+            let t = support::requests_across_a_stop(srv.addr, 32, || srv.signal(libc::SIGTERM));
+            let (status, out, _) = srv.wait();
+            assert!(status.success(), "{args:?} run {run}: {status:?}");
+            assert_eq!((t.lost, t.closed_by_answer), (0, 32), "{args:?} run {run}: {t:?}");
+            assert_eq!(t.sent, t.answered, "{args:?} run {run}: {t:?}");
+            // The server's own count agrees: every request it received was answered.
+            let last = out.lines().last().unwrap_or_default();
+            assert_eq!(last, format!("{:>17},{:>17}", t.sent, t.sent), "{args:?} run {run}: {t:?}");
+        }
+    }
+}
+
+#[test]
 fn stats_lines_are_printed() {
     let srv = Running::start(&["--stats", "1"]);
     let mut c = Client::connect(srv.addr);
