@@ -90,13 +90,29 @@ pub struct H1Encoder<'a> {
     keep_alive_10: bool,
     /// The request was HTTP/1.0: a body of unknown length is sent raw until the close, not chunked.
     http10: bool,
+    /// Answers to later requests are owed after this one: a close it asks for is not written
+    /// (the last of them says it), unless its body needs the close to end.
+    hold_close: bool,
+    /// A close was asked for and held back.
+    close_held: bool,
 }
 
 impl<'a> H1Encoder<'a> {
     /// An encoder appending to `out`; `keep_alive_10` and `http10` from the request.
     pub fn new(out: &'a mut Vec<u8>, common: &'a CommonHeaders, keep_alive_10: bool, http10: bool) -> Self {
         let start = out.len();
-        H1Encoder { out, common, start, keep_alive_10, http10 }
+        H1Encoder { out, common, start, keep_alive_10, http10, hold_close: false, close_held: false }
+    }
+
+    /// This answer has answers to later requests behind it (see `hold_close`).
+    pub fn holding_close(mut self, hold: bool) -> Self {
+        self.hold_close = hold;
+        self
+    }
+
+    /// Whether the answer asked to close and the close was held back (not written).
+    pub fn close_held(&self) -> bool {
+        self.close_held
     }
 }
 
@@ -124,8 +140,10 @@ impl Encode for H1Encoder<'_> {
         let has_body = status_has_body(status);
         // A body of unknown length is chunked, except to HTTP/1.0, which knows no chunks: there
         // the close delimits it.
-        let close = close || (length == BodyLength::Unknown && self.http10 && has_body);
-        if close {
+        let framed_by_close = length == BodyLength::Unknown && self.http10 && has_body;
+        let close = close || framed_by_close;
+        self.close_held = close && self.hold_close && !framed_by_close;
+        if close && !self.close_held {
             self.out.extend_from_slice(b"Connection: close\r\n");
         } else if self.keep_alive_10 {
             self.out.extend_from_slice(b"Connection: keep-alive\r\n");

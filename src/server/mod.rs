@@ -680,10 +680,12 @@ impl Server {
         ShutdownHandle(Arc::clone(&self.shared))
     }
 
-    /// Begins a graceful stop: listeners close, requests already received are answered (with
-    /// `Connection: close`), idle connections close, and each thread ends when its connections are
-    /// gone or the shutdown timeout has passed. Returns at once; see [`Server::wait`] and
-    /// [`Server::run`].
+    /// Begins a graceful stop: listeners close; each open connection's next request (the one in
+    /// progress, or one its client sends within a short grace: 500 ms, 1 s on a connection that
+    /// has sent none yet) is answered with `Connection: close`, and then the connection closes —
+    /// lingering, so a request crossing the close meets a clean end, not a reset; and each
+    /// thread ends when its connections are gone or the shutdown timeout has passed. Returns at
+    /// once; see [`Server::wait`] and [`Server::run`].
     ///
     /// In this order: the I/O threads stop offering requests to the URL groups' queues, requests
     /// already queued are received and answered (or time out with the shutdown timeout), and when

@@ -231,3 +231,87 @@ pub fn raise_fd_limit() -> u64 {
     }
     lim.rlim_cur
 }
+
+/// What clients looping requests over keep-alive connections saw across a server's stop.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    /// Requests written whole.
+    pub sent: u64,
+    /// Answers read.
+    pub answered: u64,
+    /// Clients whose loop an answer with `Connection: close` ended (the clean end).
+    pub closed_by_answer: u64,
+    /// Requests written whole whose connection then ended (end-of-file or reset) without an answer.
+    pub lost: u64,
+    /// Clients whose connection failed before a request was written whole (it was not sent).
+    pub ended_before_send: u64,
+}
+
+impl std::ops::AddAssign for Tally {
+    fn add_assign(&mut self, t: Tally) {
+        self.sent += t.sent;
+        self.answered += t.answered;
+        self.closed_by_answer += t.closed_by_answer;
+        self.lost += t.lost;
+        self.ended_before_send += t.ended_before_send;
+    }
+}
+
+/// `n` clients on `addr`, each sending `GET /` back to back over one keep-alive connection (the
+/// next request as soon as the last answer is read), until an answer says `Connection: close` or
+/// the connection ends. Returns once every client has had an answer; `stop` then ends the
+/// server, and the clients' joined tally is returned.
+pub fn requests_across_a_stop(addr: SocketAddr, n: usize, stop: impl FnOnce()) -> Tally {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Barrier};
+    let started = Arc::new(AtomicUsize::new(0));
+    let barrier = Arc::new(Barrier::new(n + 1));
+    let clients: Vec<_> = (0..n)
+        .map(|_| {
+            let (started, barrier) = (Arc::clone(&started), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                let mut t = Tally::default();
+                let mut c = Client::connect(addr);
+                barrier.wait();
+                loop {
+                    if c.reader.get_mut().write_all(&get("/")).is_err() {
+                        t.ended_before_send += 1;
+                        break;
+                    }
+                    t.sent += 1;
+                    match c.try_read(false) {
+                        Some(r) => {
+                            t.answered += 1;
+                            if t.answered == 1 {
+                                started.fetch_add(1, Ordering::Relaxed);
+                            }
+                            if r.header("connection") == Some("close") {
+                                t.closed_by_answer += 1;
+                                break;
+                            }
+                        }
+                        None => {
+                            t.lost += 1;
+                            break;
+                        }
+                    }
+                }
+                t
+            })
+        })
+        .collect();
+    barrier.wait();
+    let deadline = Instant::now() + STEP;
+    while started.load(Ordering::Relaxed) < n {
+        assert!(Instant::now() < deadline, "the clients did not get going");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Some more requests back to back on every connection, then the stop in the middle of them.
+    std::thread::sleep(Duration::from_millis(100));
+    stop();
+    let mut total = Tally::default();
+    for c in clients {
+        total += c.join().expect("client thread");
+    }
+    total
+}

@@ -137,17 +137,42 @@ impl Conn {
         // Next in order: encoded straight into `out` (its slot, released first below, is empty).
         // Otherwise into the slot, sized once for the answer.
         let next_out = pos == 0 && !self.tail_pending();
-        let Some(slot) = self.in_flight.get_mut(pos) else { return 0 };
+        // Requests behind it were handed on already (queued, say): if this answer closes, they
+        // are still answered, and the close goes with the last of them.
+        let behind = self.in_flight.len() > pos + 1;
         let mut bytes = if next_out { Vec::new() } else { Vec::with_capacity(reply.size_hint()) };
         let target = if next_out { &mut *out } else { &mut bytes };
-        let mut enc = H1Encoder::new(target, env.common, keep_alive_10, http10);
+        let mut enc = H1Encoder::new(target, env.common, keep_alive_10, http10).holding_close(behind);
         let mut res = Response::new(&mut enc, head_only, close || env.draining);
         reply.write_to(&mut res);
         *encoded = res.written();
         let close = res.closes();
         let tail = res.take_tail();
-        slot.state = SlotState::Ready { bytes, close, tail };
+        let held = enc.close_held();
+        if close {
+            self.stop_reading();
+        }
+        let last = self.in_flight.len().saturating_sub(1);
+        if held
+            && let Some(Slot { state: SlotState::Waiting { close: last_closes, .. }, .. }) =
+                self.in_flight.get_mut(last)
+        {
+            *last_closes = true;
+        }
+        let Some(slot) = self.in_flight.get_mut(pos) else { return 0 };
+        // A held close is no close here: the connection ends after the last answer owed.
+        slot.state = SlotState::Ready { bytes, close: close && !held, tail };
         self.release(out)
+    }
+
+    /// An answer that closes was encoded: no further request is read (one whose body is being
+    /// read ends with it), so none is handed on behind it.
+    fn stop_reading(&mut self) {
+        match &mut self.reading {
+            Reading::Body(b) => b.close_after = true,
+            Reading::Closed { .. } => {}
+            _ => self.reading = Reading::Closed { linger: true },
+        }
     }
 
     /// Hands a request to the service with a `Response` over this connection's encoder, and

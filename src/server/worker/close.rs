@@ -6,6 +6,7 @@ use std::os::fd::IntoRawFd;
 use std::time::{Duration, Instant};
 
 use super::connection::{Connection, Mode};
+use super::pipeline::Input;
 use super::tag::Op;
 use super::{Draining, Verdict, Worker};
 use crate::app::Handler;
@@ -17,6 +18,13 @@ pub(super) const LINGER: Duration = Duration::from_secs(2);
 pub(super) const LINGER_MAX_BYTES: usize = 1024 * 1024;
 /// During a graceful stop, how long a connection that has not sent a request yet may take to.
 pub(super) const FRESH_GRACE: Duration = Duration::from_secs(1);
+/// During a graceful stop, how long an idle keep-alive connection may take to send its next
+/// request (answered with `Connection: close`) before it is closed: counted from the stop, as its
+/// client may be sending right then. A client in a request loop sends its next request within a
+/// round trip of the last answer (under 300 ms on any terrestrial path, microseconds on a LAN)
+/// plus its own scheduling delay; 500 ms covers both with room, and keeps a stop that waits on
+/// idle connections under the [`FRESH_GRACE`] it already grants a new one.
+pub(super) const IDLE_GRACE: Duration = Duration::from_millis(500);
 
 /// Drops what a lingering connection sends; `Close` at its end-of-file, an error, or too much.
 pub(super) fn linger_read(c: &mut Connection, scratch: &mut [u8]) -> Verdict {
@@ -144,9 +152,14 @@ impl<H: Handler + ?Sized> Worker<H> {
         }
     }
 
-    /// Closes every connection that has nothing in flight; a connection that has not sent its
-    /// first request yet gets [`FRESH_GRACE`] to do so.
+    /// Closes, lingering, every connection that has nothing in flight and has had its grace
+    /// since the stop began: [`IDLE_GRACE`] to send its next request, [`FRESH_GRACE`] for one
+    /// that has not sent its first yet. What arrived meanwhile is read first: a request is
+    /// answered (with `Connection: close`) rather than dropped.
     pub(super) fn sweep_draining(&mut self, d: Draining, now: Instant) {
+        if now < d.started + IDLE_GRACE {
+            return;
+        }
         let fresh_expired = now >= d.started + FRESH_GRACE;
         let idle: Vec<usize> = self
             .conns
@@ -155,7 +168,24 @@ impl<H: Handler + ?Sized> Worker<H> {
             .map(|(k, _)| k)
             .collect();
         for key in idle {
-            self.close(key);
+            self.close_idle(key, now);
         }
+    }
+
+    /// Ends idle connection `key` during a graceful stop, unless a request has arrived: the
+    /// socket is looked at (not read: with the ring, a receive may hold earlier bytes) and if
+    /// something waits, epoll drives the connection now and the ring's receive brings it next.
+    /// Otherwise the close lingers, so a request crossing it meets a FIN, not a reset.
+    fn close_idle(&mut self, key: usize, now: Instant) {
+        let Some(c) = self.conns.get_mut(key) else { return };
+        let verdict = match c.stream.peek(&mut [0u8; 1]) {
+            Ok(0) => Verdict::Close,
+            Ok(_) if self.ring.is_some() => return,
+            Ok(_) => self.drive_key(key, Input::Socket, now),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Verdict::Linger,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return, // the next sweep looks again
+            Err(_) => Verdict::Close,
+        };
+        self.apply(key, verdict, now);
     }
 }

@@ -220,7 +220,9 @@ pub(super) fn drive<H: Handler + ?Sized>(
         c.eof = true;
     }
     if c.h1.is_finished() {
-        if c.h1.wants_linger() && !c.eof { Verdict::Linger } else { Verdict::Close }
+        // A stopping server closed a connection its client did not ask to close: the client's
+        // next request may be on its way, so the close lingers too.
+        if (c.h1.wants_linger() || ctx.env.draining) && !c.eof { Verdict::Linger } else { Verdict::Close }
     } else if peer_done && c.half_close && c.inbuf.is_empty() && c.h1.owes_only_answers() {
         // The client finished sending (a half-close, as `printf … | nc -N` does, or it is gone
         // altogether: a FIN cannot tell). No further request is read, and the answers still owed
