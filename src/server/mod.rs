@@ -687,8 +687,8 @@ impl Server {
     /// thread ends when its connections are gone or the shutdown timeout has passed. Returns at
     /// once; see [`Server::wait`] and [`Server::run`].
     ///
-    /// In this order: the I/O threads stop offering requests to the URL groups' queues, requests
-    /// already queued are received and answered (or time out with the shutdown timeout), and when
+    /// In this order: each connection's last request (above) may still be queued; requests
+    /// queued are received and answered (or time out with the shutdown timeout); and when
     /// the last I/O thread has ended the queues of the groups in the routing table are shut down
     /// ([`RequestQueue::shutdown`](crate::RequestQueue::shutdown)): `receive` and `receive_async`
     /// then return `None`, so application threads end without being told separately. A queue
