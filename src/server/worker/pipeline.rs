@@ -316,19 +316,13 @@ pub(super) fn write_out(
         // A large output (a pipelined batch) is sent at once from the thread's buffer, still
         // in cache; what the kernel does not take becomes the connection's send.
     }
-    let mut written = 0;
-    while written < out.len() {
-        match c.stream.write(out.get(written..).unwrap_or_default()) {
-            Ok(0) => break,
-            Ok(n) => written += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                out.clear();
-                return Err(e);
-            }
+    let written = match write_until_full(&mut c.stream, out) {
+        Ok(n) => n,
+        Err(e) => {
+            out.clear();
+            return Err(e);
         }
-    }
+    };
     if written == out.len() {
         out.clear();
         counters.responses_sent.add(u64::from(c.unsent));
@@ -344,6 +338,22 @@ pub(super) fn write_out(
         c.armed.stall();
     }
     Ok(false)
+}
+
+/// Writes `bytes` to `stream` until they are all taken or the socket is full (`WouldBlock`, or a
+/// write that takes nothing); the number taken. Retries `Interrupted`.
+fn write_until_full(stream: &mut impl Write, bytes: &[u8]) -> io::Result<usize> {
+    let mut written = 0;
+    while written < bytes.len() {
+        match stream.write(bytes.get(written..).unwrap_or_default()) {
+            Ok(0) => break,
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(written)
 }
 
 /// Writes what the connection holds back. `Ok(true)`: nothing is left.
@@ -366,19 +376,13 @@ pub(super) fn flush_outbuf(
         c.out_pos = 0;
         return Ok(false);
     }
-    while c.out_pos < c.outbuf.len() {
-        match c.stream.write(c.outbuf.get(c.out_pos..).unwrap_or_default()) {
-            Ok(0) => return Ok(false),
-            Ok(n) => {
-                c.out_pos += n;
-                if let Some(window) = &mut c.stall {
-                    window.took(n);
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
+    let n = write_until_full(&mut c.stream, c.outbuf.get(c.out_pos..).unwrap_or_default())?;
+    c.out_pos += n;
+    if let Some(window) = &mut c.stall {
+        window.took(n);
+    }
+    if c.out_pos < c.outbuf.len() {
+        return Ok(false);
     }
     if !c.outbuf.is_empty() {
         c.outbuf = Vec::new();
