@@ -71,6 +71,9 @@ impl<H: Handler + ?Sized> Worker<H> {
     /// send's slot, its queued requests, its group and its connection place.
     pub(super) fn close(&mut self, key: usize) {
         if let Some(conn) = self.conns.try_remove(key) {
+            if conn.armed_at != 0 {
+                self.wheel.forget(); // its timer entry is stale: counted, dropped in bulk later
+            }
             let mut stream = Some(conn.stream);
             if let Some(ring) = &mut self.ring {
                 // A receive, poll or send in the ring holds the socket open: cancel them, and
