@@ -135,7 +135,8 @@ impl ServerBuilder {
     /// Whether a client that shuts down its sending side after its requests (a half-close, as
     /// `printf … | nc -N` does) still gets the answers owed to it. `false` (the default, as
     /// hyper's and nginx's): end-of-file from a client closes its connection, dropping answers not
-    /// yet sent — queued requests see `is_disconnected`, a stream writer `ConnectionAborted`. A
+    /// yet sent — queued requests see `is_disconnected` (at once, also while requests pipelined
+    /// before the end-of-file still wait to be read), a stream writer `ConnectionAborted`. A
     /// FIN cannot tell a half-close from a client gone: `true` keeps such a connection until its
     /// answers are out (or a write fails), and its queued requests learn of nothing until then.
     /// Inline answers are unaffected: they are written before the end-of-file is read.

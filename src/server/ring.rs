@@ -3,7 +3,8 @@
 //! What goes through the ring: receives (a multishot `IORING_OP_RECV` per connection, into a
 //! provided-buffer ring, so a connection waiting for its client holds no buffer), sends of small
 //! output (`IORING_OP_SEND` from an outbox slot, see `outbox.rs`; it waits for room itself),
-//! waits for a socket to take a file (`POLL_ADD` `POLLOUT`), accepts (multishot, unless a
+//! waits for a socket to take a file (`POLL_ADD` `POLLOUT`), waits for a client's hang-up while
+//! its connection has no receive armed (`POLL_ADD` `POLLRDHUP`), accepts (multishot, unless a
 //! connection limit is set: then accepting must be able to stop and leave connections in the
 //! backlog), and the readiness of the thread's `epoll` descriptor (a multishot `POLL_ADD`: the
 //! waker, and limited listeners, stay with `mio`), and closes of connections (after the entries
@@ -215,6 +216,15 @@ impl Ring {
     /// Completes once `fd` can take output (or has failed).
     pub fn writable(&mut self, fd: RawFd, tag: u64) {
         let entry = opcode::PollAdd::new(types::Fd(fd), libc::POLLOUT as u32).build().user_data(tag);
+        self.push(&entry);
+    }
+
+    /// Completes once the peer of socket `fd` has ended its sending (`POLLRDHUP`: its FIN came)
+    /// or the socket failed or hung up (`POLLERR`, `POLLHUP`: a reset), with those events as the
+    /// result. Unlike a receive it takes no bytes, and unlike a `POLLIN` wait it does not
+    /// complete for input the socket already holds.
+    pub fn hangup(&mut self, fd: RawFd, tag: u64) {
+        let entry = opcode::PollAdd::new(types::Fd(fd), libc::POLLRDHUP as u32).build().user_data(tag);
         self.push(&entry);
     }
 

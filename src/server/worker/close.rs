@@ -5,7 +5,7 @@ use std::net::Shutdown;
 use std::os::fd::IntoRawFd;
 use std::time::{Duration, Instant};
 
-use super::connection::{Connection, Mode};
+use super::connection::{Connection, Hangup, Mode};
 use super::tag::Op;
 use super::{Draining, Verdict, Worker};
 use crate::app::Handler;
@@ -84,6 +84,9 @@ impl<H: Handler + ?Sized> Worker<H> {
                 }
                 if conn.armed.writable {
                     ring.cancel(Op::writable(key, conn.serial).encode(), cancel);
+                }
+                if conn.armed.hangup == Hangup::On {
+                    ring.cancel(Op::hangup(key, conn.serial).encode(), cancel);
                 }
                 if let Some(send) = conn.armed.send {
                     if self.bufs.outbox.is_queued(send.slot) {
