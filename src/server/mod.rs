@@ -48,8 +48,8 @@ pub struct ServerBuilder {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Backend {
     /// `io_uring` where this build has it (the `io-uring` feature, on by default) and the kernel
-    /// allows it (5.19 or later, not disabled by `io_uring_disabled` or a seccomp filter), else
-    /// `epoll`. Each thread falls back on its own, at start.
+    /// allows it (6.0 or later, for multishot receives; not disabled by `io_uring_disabled` or a
+    /// seccomp filter), else `epoll`. Each thread falls back on its own, at start.
     #[default]
     Auto,
     /// `epoll` (edge-triggered, through `mio`): reads and writes on readiness.
