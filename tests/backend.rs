@@ -123,3 +123,75 @@ fn auto_picks_io_uring_where_it_can() {
     let uring = start(Backend::IoUring).is_ok();
     assert_eq!(server.backend(), if uring { Backend::IoUring } else { Backend::Epoll });
 }
+
+/// A queued request with 64 KiB and more of requests pipelined behind it (past the answers one
+/// connection may owe, so its input is held back: with io_uring its receive is cancelled) learns
+/// promptly that its client closed (a FIN, or with `reset` a RST).
+fn a_paused_connection_sees_its_client_leave(backend: Backend, reset: bool) {
+    let queue = hsys::RequestQueue::new(100);
+    let mut groups = hsys::UrlGroups::new();
+    let g = groups.create_group(hsys::Target::Queue(queue.clone()));
+    let port = support::free_port();
+    groups.add_url(g, &format!("http://+:{port}/")).unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let server = match Server::builder().threads(1).backend(backend).bind(addr).serve_groups(groups) {
+        Ok(server) => server,
+        Err(e) => {
+            assert!(backend == Backend::IoUring && (ring_refused(&e) || !cfg!(feature = "io-uring")), "{e}");
+            return;
+        }
+    };
+    assert_eq!(server.backend(), backend);
+    let mut s = TcpStream::connect(addr).unwrap();
+    let mut all = get("/first");
+    while all.len() < 160 * 1024 {
+        all.extend_from_slice(&get("/behind"));
+    }
+    s.write_all(&all).unwrap();
+    let deadline = Instant::now() + STEP;
+    let first = loop {
+        if let Some(r) = queue.try_receive() {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "nothing queued");
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    assert_eq!(first.path(), "/first");
+    // Give the server time to take in what it will and hold back the rest.
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!first.is_disconnected());
+    if reset {
+        // SO_LINGER with a zero timeout: the close sends a RST.
+        let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+        // SAFETY: a valid socket and a pointer to a `linger` of the size given.
+        let set = unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(&s),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&raw const linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(set, 0);
+    }
+    drop(s);
+    let closed = Instant::now();
+    while !first.is_disconnected() {
+        assert!(closed.elapsed() < Duration::from_secs(2), "the client's close not seen ({backend:?}, reset: {reset})");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    wait_for_no_connections(&server);
+}
+
+#[test]
+fn epoll_a_paused_connection_sees_its_client_leave() {
+    a_paused_connection_sees_its_client_leave(Backend::Epoll, false);
+    a_paused_connection_sees_its_client_leave(Backend::Epoll, true);
+}
+
+#[test]
+fn io_uring_a_paused_connection_sees_its_client_leave() {
+    a_paused_connection_sees_its_client_leave(Backend::IoUring, false);
+    a_paused_connection_sees_its_client_leave(Backend::IoUring, true);
+}

@@ -48,8 +48,8 @@ pub struct ServerBuilder {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Backend {
     /// `io_uring` where this build has it (the `io-uring` feature, on by default) and the kernel
-    /// allows it (5.19 or later, not disabled by `io_uring_disabled` or a seccomp filter), else
-    /// `epoll`. Each thread falls back on its own, at start.
+    /// allows it (6.0 or later, for multishot receives; not disabled by `io_uring_disabled` or a
+    /// seccomp filter), else `epoll`. Each thread falls back on its own, at start.
     #[default]
     Auto,
     /// `epoll` (edge-triggered, through `mio`): reads and writes on readiness.
@@ -135,7 +135,8 @@ impl ServerBuilder {
     /// Whether a client that shuts down its sending side after its requests (a half-close, as
     /// `printf … | nc -N` does) still gets the answers owed to it. `false` (the default, as
     /// hyper's and nginx's): end-of-file from a client closes its connection, dropping answers not
-    /// yet sent — queued requests see `is_disconnected`, a stream writer `ConnectionAborted`. A
+    /// yet sent — queued requests see `is_disconnected` (at once, also while requests pipelined
+    /// before the end-of-file still wait to be read), a stream writer `ConnectionAborted`. A
     /// FIN cannot tell a half-close from a client gone: `true` keeps such a connection until its
     /// answers are out (or a write fails), and its queued requests learn of nothing until then.
     /// Inline answers are unaffected: they are written before the end-of-file is read.

@@ -53,6 +53,10 @@ impl Ring {
         match *self {}
     }
 
+    pub fn hangup(&mut self, _: RawFd, _: u64) {
+        match *self {}
+    }
+
     pub fn readable_multishot(&mut self, _: RawFd, _: u64) {
         match *self {}
     }

@@ -153,11 +153,16 @@ impl Conn {
             self.stop_reading();
         }
         let last = self.in_flight.len().saturating_sub(1);
-        if held
-            && let Some(Slot { state: SlotState::Waiting { close: last_closes, .. }, .. }) =
-                self.in_flight.get_mut(last)
-        {
-            *last_closes = true;
+        if held {
+            // The last answer owed closes: with `Connection: close` when it is still to be
+            // encoded; one already encoded (its application answered first) goes out as it is,
+            // and the connection closes after it.
+            match self.in_flight.get_mut(last).map(|s| &mut s.state) {
+                Some(SlotState::Waiting { close: last_closes, .. } | SlotState::Ready { close: last_closes, .. }) => {
+                    *last_closes = true;
+                }
+                None => {}
+            }
         }
         let Some(slot) = self.in_flight.get_mut(pos) else { return 0 };
         // A held close is no close here: the connection ends after the last answer owed.

@@ -5,7 +5,7 @@ use std::net::Shutdown;
 use std::os::fd::IntoRawFd;
 use std::time::{Duration, Instant};
 
-use super::connection::{Connection, Mode};
+use super::connection::{Connection, Hangup, Mode};
 use super::pipeline::Input;
 use super::tag::Op;
 use super::{Draining, Verdict, Worker};
@@ -79,6 +79,9 @@ impl<H: Handler + ?Sized> Worker<H> {
     /// send's slot, its queued requests, its group and its connection place.
     pub(super) fn close(&mut self, key: usize) {
         if let Some(conn) = self.conns.try_remove(key) {
+            if conn.armed_at != 0 {
+                self.wheel.forget(); // its timer entry is stale: counted, dropped in bulk later
+            }
             let mut stream = Some(conn.stream);
             if let Some(ring) = &mut self.ring {
                 // A receive, poll or send in the ring holds the socket open: cancel them, and
@@ -89,6 +92,9 @@ impl<H: Handler + ?Sized> Worker<H> {
                 }
                 if conn.armed.writable {
                     ring.cancel(Op::writable(key, conn.serial).encode(), cancel);
+                }
+                if conn.armed.hangup == Hangup::On {
+                    ring.cancel(Op::hangup(key, conn.serial).encode(), cancel);
                 }
                 if let Some(send) = conn.armed.send {
                     if self.bufs.outbox.is_queued(send.slot) {

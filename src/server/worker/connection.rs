@@ -36,6 +36,8 @@ pub(super) struct Armed {
     pub(super) recv: Recv,
     /// A wait for room to write (`POLLOUT`) is in the ring.
     pub(super) writable: bool,
+    /// The wait for the client's hang-up, kept while the connection has no receive in the ring.
+    pub(super) hangup: Hangup,
     /// The connection's send in flight, queued in the ring or about to be (at most one).
     pub(super) send: Option<Sending>,
 }
@@ -51,6 +53,23 @@ pub(super) enum Recv {
     /// In the ring, and being cancelled (input held back grew past
     /// [`STASH_LIMIT`](super::uring::STASH_LIMIT)); its last completion turns it `Off`.
     Cancelling,
+}
+
+/// io_uring: a connection's wait for its client's hang-up (`POLLRDHUP`). A receive sees the
+/// client's end-of-file or reset; a connection whose receive was cancelled (input held back past
+/// [`STASH_LIMIT`](super::uring::STASH_LIMIT)) has none, and waits for the hang-up instead, so
+/// it still learns at once that its client is gone.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) enum Hangup {
+    /// None in the ring.
+    #[default]
+    Off,
+    /// In the ring (left there when a receive is armed again: it costs nothing until it
+    /// completes, and closing cancels it).
+    On,
+    /// It completed with the client's end-of-file: not armed again (it would complete at once,
+    /// for ever); a receive reads the end-of-file in its turn.
+    Seen,
 }
 
 /// io_uring: a connection's send in flight.
@@ -213,6 +232,15 @@ impl Connection {
         if self.phase == Phase::Body {
             self.body_bytes = self.body_bytes.saturating_add(u32::try_from(n).unwrap_or(u32::MAX));
         }
+    }
+
+    /// The client's end-of-file closes this connection even though input before it is still
+    /// held back unread: answers are owed to queued requests (which must see `is_disconnected`
+    /// now, not once the held input is worked through) and the client's end-of-file is not a
+    /// half-close to serve (`ServerBuilder::half_close` is off). The close drops what is held,
+    /// as it drops the answers not yet sent.
+    pub(super) fn closes_at_held_eof(&self) -> bool {
+        !self.half_close && self.h1.has_in_flight()
     }
 
     pub(super) fn eof_hint(&mut self) {

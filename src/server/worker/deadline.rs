@@ -8,7 +8,7 @@ use super::send_rate::{CHECK_TICKS, SendWindow, window_period};
 use super::{Verdict, Worker};
 use crate::app::Handler;
 use crate::h1::Phase;
-use crate::server::timer::Wheel;
+use crate::server::timer::{Entry, Wheel, trim};
 
 impl<H: Handler + ?Sized> Worker<H> {
     /// Sets a kept connection's deadline from what it waits for now; arms the wheel only when the
@@ -78,7 +78,12 @@ impl<H: Handler + ?Sized> Worker<H> {
             (d, _) => d,
         };
         c.deadline = deadline;
-        if deadline != 0 && (c.armed_at == 0 || deadline < c.armed_at) {
+        // (Compared as filed: a past deadline files at the next tick, which the live entry may
+        // already have; a second entry there would be a second live one.)
+        if deadline != 0 && (c.armed_at == 0 || self.wheel.filed(deadline) < c.armed_at) {
+            if c.armed_at != 0 {
+                self.wheel.forget(); // the entry it had is stale now
+            }
             c.armed_at = self.wheel.insert(key, c.serial, deadline);
         }
     }
@@ -86,12 +91,17 @@ impl<H: Handler + ?Sized> Worker<H> {
     /// Acts on every connection whose deadline has come.
     pub(super) fn expire_timers(&mut self, now: Instant) {
         let mut due = std::mem::take(&mut self.due);
-        self.wheel.expire(self.now_tick, &mut due);
+        let conns = &self.conns;
+        // Live: the connection's own entry (a stale one's connection re-armed earlier, or is
+        // gone, or is another one on the same key).
+        let live =
+            |e: &Entry| conns.get(e.key as usize).is_some_and(|c| c.serial as u32 == e.serial && c.armed_at == e.at);
+        self.wheel.expire(self.now_tick, &mut due, live);
         for e in due.drain(..) {
             let key = e.key as usize;
             let Some(c) = self.conns.get_mut(key) else { continue };
             if c.serial as u32 != e.serial || c.armed_at != e.at {
-                continue; // stale: the connection re-armed earlier, or is another one
+                continue; // (live when taken out; each connection acts on its own entry only)
             }
             c.armed_at = 0;
             if c.deadline == 0 {
@@ -103,6 +113,8 @@ impl<H: Handler + ?Sized> Worker<H> {
             }
             self.on_deadline(key, now);
         }
+        // (A burst of deadlines does not keep its buffer.)
+        trim(&mut due);
         self.due = due;
     }
 

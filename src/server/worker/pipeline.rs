@@ -233,6 +233,10 @@ pub(super) fn drive<H: Handler + ?Sized>(
         // The client went away in the middle of a request (or with nothing owed): close; a
         // queued request sees `is_disconnected` and a body being read ends `Gone`.
         Verdict::Close
+    } else if c.eof && c.closes_at_held_eof() {
+        // Its end-of-file is known (epoll's hang-up event, or the ring's receive brought it)
+        // but input before it is held back: the client is gone all the same.
+        Verdict::Close
     } else {
         Verdict::Keep
     }

@@ -2,21 +2,24 @@
 //!
 //! The kernel hands an operation's tag (`user_data`) back with each of its completions. A tag is
 //! [`Op::encode`]d when the operation is queued and [`Op::decode`]d when it completes. Layout: the
-//! kind in the top two bits (0: a cancel, 1: a receive, 2: a wait for room, 3: the thread's own
-//! operations); a connection's operations then carry the low 32 bits of its serial and its slab
-//! key (30 bits), so a completion for a connection gone (its key reused) is told apart; the
-//! thread's own carry a sub-kind in bits 32–33 (0: epoll, 1: accept, 2: send) and an index in the
-//! low 32 bits.
+//! kind in the top two bits (0: a cancel, 1: a receive, 2: a poll, 3: the thread's own
+//! operations); a connection's operations then carry the low 32 bits of its serial, a poll's
+//! sub-kind in bit 29 (0: a wait for room, 1: a wait for the client's hang-up) and its slab key
+//! (29 bits), so a completion for a connection gone (its key reused) is told apart; the thread's
+//! own carry a sub-kind in bits 32–33 (0: epoll, 1: accept, 2: send) and an index in the low 32
+//! bits.
 
 /// Connections whose slab key is below this can have operations in the ring (a tag holds the key
-/// in 30 bits); a connection accepted past it is refused.
-pub(super) const KEYS: usize = 1 << 30;
+/// in 29 bits); a connection accepted past it is refused.
+pub(super) const KEYS: usize = 1 << 29;
 
 const KIND_SHIFT: u32 = 62;
 const SERIAL_SHIFT: u32 = 30;
 const SUB_SHIFT: u32 = 32;
+/// A poll's sub-kind: set for a wait for the hang-up, clear for a wait for room.
+const HANGUP_BIT: u64 = 1 << 29;
 const KIND_RECV: u64 = 1;
-const KIND_WRITABLE: u64 = 2;
+const KIND_POLL: u64 = 2;
 const KIND_THREAD: u64 = 3;
 const SUB_EPOLL: u64 = 0;
 const SUB_ACCEPT: u64 = 1;
@@ -31,6 +34,9 @@ pub(super) enum Op {
     Recv { key: usize, serial: u32 },
     /// Connection `key`'s wait for room to write (`POLLOUT`).
     Writable { key: usize, serial: u32 },
+    /// Connection `key`'s wait for its client to end or reset (`POLLRDHUP`), while it has no
+    /// receive in the ring.
+    Hangup { key: usize, serial: u32 },
     /// The thread's `epoll` descriptor became readable (the waker, listeners not in the ring).
     Epoll,
     /// Listener `i` accepted a connection (a multishot accept).
@@ -50,6 +56,11 @@ impl Op {
         Op::Writable { key, serial: serial as u32 }
     }
 
+    /// Connection `key`'s wait for its client's hang-up (`key` below [`KEYS`]).
+    pub(super) fn hangup(key: usize, serial: u64) -> Op {
+        Op::Hangup { key, serial: serial as u32 }
+    }
+
     /// The tag the kernel carries. A key from [`KEYS`] on, or a listener index past 32 bits,
     /// does not fit (debug builds panic; the caller never makes one).
     pub(super) fn encode(self) -> u64 {
@@ -61,7 +72,8 @@ impl Op {
         match self {
             Op::Cancel => 0,
             Op::Recv { key, serial } => conn(KIND_RECV, key, serial),
-            Op::Writable { key, serial } => conn(KIND_WRITABLE, key, serial),
+            Op::Writable { key, serial } => conn(KIND_POLL, key, serial),
+            Op::Hangup { key, serial } => conn(KIND_POLL, key, serial) | HANGUP_BIT,
             Op::Epoll => thread(SUB_EPOLL, 0),
             Op::Accept(i) => {
                 debug_assert!(u32::try_from(i).is_ok(), "listener index {i} does not fit a ring tag");
@@ -77,8 +89,9 @@ impl Op {
         let serial = (tag >> SERIAL_SHIFT) as u32;
         let index = tag as u32;
         match tag >> KIND_SHIFT {
-            KIND_RECV => Some(Op::Recv { key, serial }),
-            KIND_WRITABLE => Some(Op::Writable { key, serial }),
+            KIND_RECV if tag & HANGUP_BIT == 0 => Some(Op::Recv { key, serial }),
+            KIND_POLL if tag & HANGUP_BIT == 0 => Some(Op::Writable { key, serial }),
+            KIND_POLL => Some(Op::Hangup { key, serial }),
             KIND_THREAD => match (tag >> SUB_SHIFT) & ((1 << (KIND_SHIFT - SUB_SHIFT)) - 1) {
                 SUB_EPOLL if index == 0 => Some(Op::Epoll),
                 SUB_ACCEPT => Some(Op::Accept(index as usize)),
@@ -101,6 +114,7 @@ mod tests {
             for serial in [0, 1, u32::MAX / 2, u32::MAX - 1, u32::MAX] {
                 ops.push(Op::Recv { key, serial });
                 ops.push(Op::Writable { key, serial });
+                ops.push(Op::Hangup { key, serial });
             }
         }
         for i in [0, 1, 1 << 16, u32::MAX as usize] {
@@ -123,6 +137,7 @@ mod tests {
         assert_eq!(Op::Send(7).encode(), (3 << 62) | (2 << 32) | 7);
         assert_eq!(Op::recv(3, (1 << 40) | 9).encode(), (1 << 62) | (9 << 30) | 3);
         assert_eq!(Op::writable(3, 9).encode(), (2 << 62) | (9 << 30) | 3);
+        assert_eq!(Op::hangup(3, 9).encode(), (2 << 62) | (9 << 30) | (1 << 29) | 3);
     }
 
     #[test]
@@ -130,5 +145,6 @@ mod tests {
         assert_eq!(Op::decode(1), None, "kind 0 is only the cancel");
         assert_eq!(Op::decode((3 << 62) | 1), None, "epoll carries no index");
         assert_eq!(Op::decode((3 << 62) | (3 << 32)), None, "no fourth sub-kind");
+        assert_eq!(Op::decode((1 << 62) | (1 << 29)), None, "a receive has no sub-kind");
     }
 }

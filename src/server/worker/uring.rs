@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use mio::Events;
 use mio::net::TcpStream;
 
-use super::connection::Recv;
+use super::connection::{Hangup, Recv};
 use super::pipeline::{Input, drive};
 use super::tag::Op;
 use super::{ACCEPT_BACKOFF, Verdict, Worker};
@@ -103,6 +103,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             match Op::decode(d.tag) {
                 Some(Op::Recv { key, serial }) => self.on_recv(key, serial, d, now),
                 Some(Op::Writable { key, serial }) => self.on_writable(key, serial, now),
+                Some(Op::Hangup { key, serial }) => self.on_hangup(key, serial, d, now),
                 Some(Op::Send(slot)) => self.on_send(slot, d, now),
                 Some(Op::Accept(i)) => self.on_accept(i, d, now),
                 Some(Op::Epoll) => {
@@ -184,6 +185,28 @@ impl<H: Handler + ?Sized> Worker<H> {
         self.apply(key, verdict, now);
     }
 
+    /// A connection's wait for its client's hang-up completed: a reset closes it, an
+    /// end-of-file does if [`closes_at_held_eof`](super::connection::Connection::closes_at_held_eof);
+    /// a receive armed again meanwhile reads either itself.
+    pub(super) fn on_hangup(&mut self, key: usize, serial: u32, d: &Done, now: Instant) {
+        let Some(c) = self.conns.get_mut(key) else { return };
+        if c.serial as u32 != serial || c.armed.hangup != Hangup::On {
+            return;
+        }
+        // Never armed again: the end-of-file stays (it would complete at once), and a failed
+        // wait could fail again.
+        c.armed.hangup = Hangup::Seen;
+        let Ok(events) = i16::try_from(d.result) else { return };
+        if c.armed.receiving() || events <= 0 {
+            return;
+        }
+        if events & (libc::POLLERR | libc::POLLHUP) != 0 || c.closes_at_held_eof() {
+            // (Unlike a receive's end-of-file, this one does not set `eof`: input sent before it
+            // may still be in the socket, to be received when the connection takes input again.)
+            self.apply(key, Verdict::Close, now);
+        }
+    }
+
     /// A send completed: the kernel took its bytes (or part of them, or failed). All taken, the
     /// connection goes on with what waited behind it; part, the rest is sent as room opens.
     pub(super) fn on_send(&mut self, slot: u32, d: &Done, now: Instant) {
@@ -250,6 +273,11 @@ impl<H: Handler + ?Sized> Worker<H> {
             // Bounded buffering: stop receiving what cannot be used yet.
             ring.cancel(recv.encode(), Op::Cancel.encode());
             c.armed.recv = Recv::Cancelling;
+        }
+        if !lingering && !c.armed.receiving() && !c.eof && c.armed.hangup == Hangup::Off {
+            // No receive to see the client end or reset (input is held back): wait for that.
+            ring.hangup(fd, Op::hangup(key, c.serial).encode());
+            c.armed.hangup = Hangup::On;
         }
         if let Some(send) = c.armed.send {
             if let Some((ptr, len)) = self.bufs.outbox.next_send(send.slot) {

@@ -341,3 +341,30 @@ fn paused_body_waits_for_resume() {
     assert_eq!((p.consumed, conn.phase()), (4, Phase::App), "the body ended; the answer is owed");
     assert!(out.is_empty());
 }
+
+/// A deferred answer that closes, completed after the answer behind it was already encoded (its
+/// application answered first): both go out in order and the connection ends after the last,
+/// which went out as it was encoded (no `Connection: close` of its own).
+#[test]
+fn a_close_held_for_an_answer_already_encoded_ends_after_it() {
+    let limits = Limits::default();
+    let common = CommonHeaders::new(DATE);
+    let env = Env { common: &common, limits: &limits, draining: false };
+    let mut conn = Conn::new();
+    let mut test = Test { behave: Behave::Hold, pending: Vec::new(), asked: 0 };
+    let mut out = Vec::new();
+    let input = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n";
+    let progress = conn.handle_input(input, &env, &mut test, &mut out);
+    assert_eq!((progress.consumed, progress.requests), (input.len(), 2));
+    let (a, b) = (test.pending[0].seq, test.pending[1].seq);
+    // `/b` first: encoded into its slot, waiting behind `/a`.
+    assert_eq!(conn.complete(b, &Reply::new(200).body(&b"b"[..]), &env, &mut out), 0);
+    assert!(out.is_empty());
+    // `/a` closes: both are released, and nothing more is taken.
+    assert_eq!(conn.complete(a, &Reply::new(200).body(&b"a"[..]).close(), &env, &mut out), 2);
+    assert_eq!(
+        normalise(&out, &common),
+        "HTTP/1.1 200 OK\r\n~Content-Length: 1\r\n\r\naHTTP/1.1 200 OK\r\n~Content-Length: 1\r\n\r\nb"
+    );
+    assert!(conn.is_finished(), "the connection does not end after the last answer");
+}
