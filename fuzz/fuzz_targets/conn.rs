@@ -279,7 +279,38 @@ fn same(a: &[u8], b: &[u8]) -> bool {
         matches!(x.get(9..12), Some(b"400" | b"414" | b"431" | b"505"))
             && x.windows(19).any(|w| w == b"Connection: close\r\n")
     };
-    a[..i] == b[..j] && refusal(&a[i..]) && refusal(&b[j..])
+    (a[..i] == b[..j] && refusal(&a[i..]) && refusal(&b[j..])) || same_but_held_close(a, b)
+}
+
+/// A deferred answer that closes while requests behind it were already handed on (how far the
+/// input had been read decides that) lets them be answered too, and the close moves to the last
+/// of them: the two outputs then agree but for where `Connection: close` stands and the answers
+/// after the first one that closes. The shorter must end with the answer that closes (the longer
+/// ends with its last answer owed, which says `Connection: close` unless it was encoded before
+/// the close came back; the connection ends after it either way).
+fn same_but_held_close(a: &[u8], b: &[u8]) -> bool {
+    const CLOSE: &[u8] = b"Connection: close\r\n";
+    let strip = |x: &[u8]| {
+        let mut kept = Vec::with_capacity(x.len());
+        let mut at = 0;
+        while at < x.len() {
+            if x[at..].starts_with(CLOSE) {
+                at += CLOSE.len();
+            } else {
+                kept.push(x[at]);
+                at += 1;
+            }
+        }
+        kept
+    };
+    let ends_closing = |x: &[u8]| {
+        x.windows(9).rposition(|w| w == b"HTTP/1.1 ").is_some_and(|i| x[i..].windows(CLOSE.len()).any(|w| w == CLOSE))
+    };
+    let (sa, sb) = (strip(a), strip(b));
+    let (short, long, short_raw) = if sa.len() <= sb.len() { (&sa, &sb, a) } else { (&sb, &sa, b) };
+    long.starts_with(short)
+        && (long.len() == short.len() || long[short.len()..].starts_with(b"HTTP/1.1 "))
+        && ends_closing(short_raw)
 }
 
 fn show(bytes: &[u8]) -> String {

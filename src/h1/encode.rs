@@ -177,6 +177,24 @@ impl Encode for H1Encoder<'_> {
     }
 }
 
+/// Makes an encoded answer (`bytes`, starting with its head) say `Connection: close`: a
+/// `Connection: keep-alive` line becomes one, else the line goes before the head's blank line.
+/// Nothing changes when it says so already or holds no complete head.
+pub(crate) fn mark_close(bytes: &mut Vec<u8>) {
+    const KEEP: &[u8] = b"\r\nConnection: keep-alive\r\n";
+    const CLOSE: &[u8] = b"\r\nConnection: close\r\n";
+    let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else { return };
+    let head = &bytes[..end + 2];
+    if head.windows(CLOSE.len()).any(|w| w == CLOSE) {
+        return;
+    }
+    if let Some(at) = head.windows(KEEP.len()).position(|w| w == KEEP) {
+        bytes.splice(at..at + KEEP.len(), CLOSE.iter().copied());
+    } else {
+        bytes.splice(end + 2..end + 2, CLOSE[2..].iter().copied());
+    }
+}
+
 /// Writes a complete error answer (`text/plain`, the reason phrase as body, `Connection: close`).
 pub(crate) fn write_error(out: &mut Vec<u8>, common: &CommonHeaders, status: u16, head_only: bool) {
     write_error_body(out, common, status, reason(status), head_only);
@@ -412,5 +430,31 @@ mod tests {
         // Prepared answers are checked when made.
         assert_eq!(Prepared::new(100, [], b"").unwrap_err(), E::InformationalStatus(100));
         assert_eq!(Prepared::new(200, [("X", &b"a\rb"[..])], b"").unwrap_err(), E::InvalidHeader);
+    }
+
+    #[test]
+    fn mark_close_puts_the_close_in_the_head() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi",
+                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi",
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",
+                "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+            ),
+            ("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n"),
+            // A body that looks like a head is left alone.
+            (
+                "HTTP/1.1 204 No Content\r\n\r\nX: 1\r\n\r\n",
+                "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\nX: 1\r\n\r\n",
+            ),
+            ("not a head", "not a head"),
+        ];
+        for (before, after) in cases {
+            let mut bytes = before.as_bytes().to_vec();
+            mark_close(&mut bytes);
+            assert_eq!(String::from_utf8(bytes).unwrap(), *after, "{before:?}");
+        }
     }
 }

@@ -154,11 +154,12 @@ impl Conn {
         }
         let last = self.in_flight.len().saturating_sub(1);
         if held {
-            // The last answer owed closes: with `Connection: close` when it is still to be
-            // encoded; one already encoded (its application answered first) goes out as it is,
-            // and the connection closes after it.
+            // The last answer owed closes, with `Connection: close`: written when it is encoded,
+            // or put into its head if it was encoded already (its application answered first).
             match self.in_flight.get_mut(last).map(|s| &mut s.state) {
-                Some(SlotState::Waiting { close: last_closes, .. } | SlotState::Ready { close: last_closes, .. }) => {
+                Some(SlotState::Waiting { close: last_closes, .. }) => *last_closes = true,
+                Some(SlotState::Ready { bytes, close: last_closes, .. }) => {
+                    encode::mark_close(bytes);
                     *last_closes = true;
                 }
                 None => {}

@@ -343,8 +343,8 @@ fn paused_body_waits_for_resume() {
 }
 
 /// A deferred answer that closes, completed after the answer behind it was already encoded (its
-/// application answered first): both go out in order and the connection ends after the last,
-/// which went out as it was encoded (no `Connection: close` of its own).
+/// application answered first): both go out in order, the close is put into the last one's head,
+/// and the connection ends after it.
 #[test]
 fn a_close_held_for_an_answer_already_encoded_ends_after_it() {
     let limits = Limits::default();
@@ -364,7 +364,7 @@ fn a_close_held_for_an_answer_already_encoded_ends_after_it() {
     assert_eq!(conn.complete(a, &Reply::new(200).body(&b"a"[..]).close(), &env, &mut out), 2);
     assert_eq!(
         normalise(&out, &common),
-        "HTTP/1.1 200 OK\r\n~Content-Length: 1\r\n\r\naHTTP/1.1 200 OK\r\n~Content-Length: 1\r\n\r\nb"
+        "HTTP/1.1 200 OK\r\n~Content-Length: 1\r\n\r\naHTTP/1.1 200 OK\r\n~Content-Length: 1\r\nConnection: close\r\n\r\nb"
     );
     assert!(conn.is_finished(), "the connection does not end after the last answer");
 }
