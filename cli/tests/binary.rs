@@ -1010,3 +1010,33 @@ fn a_broken_chunked_body_in_hand_is_400_and_close_inline_and_queued() {
         }
     }
 }
+
+/// `Expect: 100-continue` from a client that did not wait: its body follows the head in the
+/// same write, and a `GET` behind it. The binary refuses the `POST` (`405`) without reading the
+/// body; the body is drained and the `GET` answered on the same connection, inline and queued.
+/// A client that really waits (no body byte sent) gets the `405` with a close.
+#[test]
+fn expect_100_continue_with_the_body_sent_keeps_the_connection_inline_and_queued() {
+    let bodies: &[&[u8]] =
+        &[b"Content-Length: 5\r\n\r\nhello", b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"];
+    for args in MODES {
+        let srv = Running::start(args);
+        for body in bodies {
+            let name = format!("{args:?} {:?}", String::from_utf8_lossy(body));
+            let mut c = Client::connect(srv.addr);
+            let post = [&b"POST /x HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"[..], body].concat();
+            c.send(&[&post[..], &get("/after")[..]].concat());
+            let r = c.read(false);
+            assert_eq!((r.status, r.header("connection")), (405, None), "{name}");
+            let r = c.read(false);
+            assert_eq!((r.status, r.body.len()), (200, 512), "{name}");
+            assert_eq!(c.exchange(&get("/")).status, 200, "{name}");
+        }
+        // The client waits: the answer closes (the body may never come).
+        let mut c = Client::connect(srv.addr);
+        c.send(b"POST /x HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+        let r = c.read(false);
+        assert_eq!((r.status, r.header("connection")), (405, Some("close")), "{args:?}");
+        assert!(c.closed(), "{args:?}");
+    }
+}

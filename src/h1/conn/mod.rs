@@ -128,18 +128,21 @@ enum Close {
     /// stopping.
     Requested,
     /// A body the answer leaves unread is not drained: it is larger than the drain budget, or
-    /// the client waits for `100 Continue` (it may never send the body at all). It closes an
+    /// the client waits for `100 Continue` (no byte of the body has arrived: it may never send
+    /// it at all; one that sent bytes of it did not wait, and its body is drained). It closes an
     /// answer given at the head; a deferred request streams its body, and what its answer leaves
     /// unread is judged when that answer comes ([`Conn::complete`]).
     Unread,
 }
 
 impl Close {
-    fn of(framing: &Framing<'_>, minor: u8, streamed: bool, env: &Env<'_>) -> Self {
+    /// `streamed`: the body is not collected before the answer; `arrived`: bytes of it are in
+    /// hand (a client that asked for `100 Continue` did not wait for it).
+    fn of(framing: &Framing<'_>, minor: u8, streamed: bool, arrived: bool, env: &Env<'_>) -> Self {
         if !framing.persistent(minor) || env.draining {
             Close::Requested
         } else if streamed
-            && (framing.expect_continue
+            && ((framing.expect_continue && !arrived)
                 || matches!(framing.body, BodyKind::Length(n) if n > env.limits.max_drain_bytes))
         {
             Close::Unread
@@ -521,7 +524,9 @@ impl Conn {
                 }
             }
         }
-        let close = Close::of(&framing, minor, streamed, env);
+        // Body bytes after the head: a client that sent `Expect: 100-continue` is not waiting.
+        let arrived = streamed && rest.len() > head.len;
+        let close = Close::of(&framing, minor, streamed, arrived, env);
         // A body the answer leaves unread: what of it is in hand is read now, before the answer
         // (a drain would read it next anyway), so broken framing there is a `400`, not an answer
         // the client cannot tell from success. (What arrives later is drained after the answer,
@@ -557,7 +562,7 @@ impl Conn {
                 received: 0,
                 max_size: plan.max_size,
                 paused: false,
-                awaiting_continue: framing.expect_continue,
+                awaiting_continue: framing.expect_continue && !arrived,
                 close_after: close.requested(),
             })),
             // Closing: no more reads. With answers still owed, the caller keeps the connection

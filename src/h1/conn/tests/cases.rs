@@ -498,6 +498,7 @@ macro_rules! chunked_then_get {
     }};
 }
 
+const OK_A_CLOSE: &str = "HTTP/1.1 200 OK\r\n~Connection: close\r\nContent-Length: 3\r\n\r\n/a:";
 const OK_B: &str = "HTTP/1.1 200 OK\r\n~Content-Length: 3\r\n\r\n/b:";
 
 /// A body the answer leaves unread is read as far as it is in hand before the answer: broken
@@ -637,4 +638,67 @@ fn broken_chunked_framing() {
     let limits = Limits { strictness: Strictness::Lenient, ..Limits::default() };
     let run = play(Behave::Unread, &limits, false, chunked_then_get!("5\nhello\n0\n\n"), false);
     assert_eq!((run.out, run.end), (format!("{OK_A}{OK_B}"), End::Open));
+}
+
+/// `Expect: 100-continue` with the body sent anyway (bytes of it arrived with the head): an
+/// answer that leaves it unread drains it and keeps the connection; only a client that really
+/// waits (no body byte) gets an answer that closes.
+#[test]
+fn expect_continue_with_the_body_sent() {
+    macro_rules! expect {
+        ($($part:literal),+) => {
+            concat!("POST /a HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n", $($part),+).as_bytes()
+        };
+    }
+    const GET_B: &str = "GET /b HTTP/1.1\r\nHost: h\r\n\r\n";
+    const LENGTH_ALL: &[&[u8]] = &[expect!("Content-Length: 5\r\n\r\nhello", "GET /b HTTP/1.1\r\nHost: h\r\n\r\n")];
+    const CHUNKED_ALL: &[&[u8]] =
+        &[expect!("Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", "GET /b HTTP/1.1\r\nHost: h\r\n\r\n")];
+    const LENGTH_PART: &[&[u8]] = &[expect!("Content-Length: 5\r\n\r\nh"), b"ello", GET_B.as_bytes()];
+    const CHUNKED_BROKEN: &[&[u8]] =
+        &[expect!("Transfer-Encoding: chunked\r\n\r\n5\r\nhello\n0\r\n\r\n", "GET /b HTTP/1.1\r\nHost: h\r\n\r\n")];
+    const OVER_BUDGET: &[&[u8]] = &[expect!("Content-Length: 60\r\n\r\nhello")];
+    let kept = |name, behave, reads| Case {
+        name,
+        behave,
+        reads,
+        out: if behave == Behave::Unread {
+            "HTTP/1.1 200 OK\r\n~Content-Length: 3\r\n\r\n/a:HTTP/1.1 200 OK\r\n~Content-Length: 3\r\n\r\n/b:"
+        } else {
+            "HTTP/1.1 200 OK\r\n~Content-Length: 8\r\n\r\n/a:helloHTTP/1.1 200 OK\r\n~Content-Length: 3\r\n\r\n/b:"
+        },
+        counts: if behave == Behave::Unread { (2, 2, 0) } else { (2, 0, 0) },
+        ..ROW
+    };
+    let mut cases = Vec::new();
+    for behave in [Behave::Unread, Behave::Streamed] {
+        cases.extend([
+            kept("a Content-Length body in hand, no 100 Continue", behave, LENGTH_ALL),
+            kept("a chunked body in hand, no 100 Continue", behave, CHUNKED_ALL),
+            kept("a body of which one byte is in hand", behave, LENGTH_PART),
+            Case {
+                name: "a broken chunked body in hand: 400",
+                behave,
+                reads: CHUNKED_BROKEN,
+                out: E400,
+                counts: (1, 1, 0),
+                phase: Phase::Closed,
+                end: End::Linger,
+                ..ROW
+            },
+        ]);
+    }
+    cases.push(Case {
+        // (A `Content-Length` over the drain budget is not drained, whether the client waits.)
+        name: "an unread body declared past the drain budget: the answer closes",
+        behave: Behave::Unread,
+        tight: true,
+        reads: OVER_BUDGET,
+        out: OK_A_CLOSE,
+        counts: (1, 1, 0),
+        phase: Phase::Closed,
+        end: End::Linger,
+        ..ROW
+    });
+    check(&cases);
 }
