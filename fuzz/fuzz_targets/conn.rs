@@ -16,9 +16,14 @@
 //!   `400` when it arrives in one read but waits for its blank line when it trickles in (`Conn`
 //!   re-parses a partial head only once a blank line may have arrived).
 //!
-//! And one difference is in which fault is named: a head refused for several reasons at once
-//! (malformed and over a length limit, say) may get `400` whole and `431` in pieces; see [`same`].
-//! That it is refused, after the same answers, and closed, does not depend on the reads.
+//! And two differences are in what the connection knew when it answered; see [`same`]:
+//! - which fault is named: a head refused for several reasons at once (malformed and over a
+//!   length limit, say) may get `400` whole and `431` in pieces. That it is refused, after the
+//!   same answers, and closed, does not depend on the reads.
+//! - an unread body's broken framing: found in the bytes in hand when its request is answered,
+//!   it is a `400` in place of the answer; arriving after the answer, it only closes.
+//! - `Expect: 100-continue` on a request whose body is left unread: with bytes of the body in
+//!   hand the client did not wait, and the body is drained; with none, the answer closes.
 #![no_main]
 
 use hsys::Reply;
@@ -28,8 +33,8 @@ use hsys::h1::conn::CONTINUE;
 use hsys::h1::encode::CommonHeaders;
 use hsys::h1::framing::BodyKind;
 use hsys::h1::{Conn, Env};
-use hsys::{IgnoreBody, Request, Response};
 use hsys::limits::Limits;
+use hsys::{IgnoreBody, Request, Response};
 use libfuzzer_sys::fuzz_target;
 
 /// Read sizes after the mode byte.
@@ -203,17 +208,17 @@ fuzz_target!(|data: &[u8]| {
 
     let whole = serve(&env, mode, &[&input]);
     let split = serve(&env, mode, &reads);
-    assert!(same(&split, &whole), "reads {reads:?}:\n{}\n---- whole:\n{}", show(&split), show(&whole));
+    assert!(same(mode, &split, &whole), "reads {reads:?}:\n{}\n---- whole:\n{}", show(&split.0), show(&whole.0));
     if input.len() <= 1024 {
         let bytes: Vec<&[u8]> = input.chunks(1).collect();
         let trickled = serve(&env, mode, &bytes);
-        assert!(same(&trickled, &whole), "byte by byte:\n{}\n---- whole:\n{}", show(&trickled), show(&whole));
+        assert!(same(mode, &trickled, &whole), "byte by byte:\n{}\n---- whole:\n{}", show(&trickled.0), show(&whole.0));
     }
 });
 
 /// Plays the server's loop over `reads` for one new connection; returns every byte written,
-/// without `100 Continue`.
-fn serve(env: &Env<'_>, mode: u8, reads: &[&[u8]]) -> Vec<u8> {
+/// without `100 Continue`, and whether the connection ended closed.
+fn serve(env: &Env<'_>, mode: u8, reads: &[&[u8]]) -> (Vec<u8>, bool) {
     let mut conn = Conn::new();
     let mut fuzzy = Fuzzy { mode, pending: Vec::new(), asked: 0 };
     let inline = mode & (Mode::STREAMED | Mode::DEFER) == 0;
@@ -246,7 +251,7 @@ fn serve(env: &Env<'_>, mode: u8, reads: &[&[u8]]) -> Vec<u8> {
             idle = if progress.consumed == 0 && answered == 0 { idle + 1 } else { 0 };
         }
     }
-    strip(&written, CONTINUE)
+    (strip(&written, CONTINUE), conn.is_closed())
 }
 
 /// `bytes` without any occurrence of `needle`.
@@ -264,30 +269,42 @@ fn strip(bytes: &[u8], needle: &[u8]) -> Vec<u8> {
     kept
 }
 
-/// Whether two runs wrote the same: byte for byte, or the same answers up to a last one that
-/// refuses a head in both (`400`, `414`, `431`, `505`, each closing the connection). A head with
-/// several faults at once is refused for the first one found, and that depends on the reads: a
-/// line's length is checked as it grows, its syntax once the head is complete (re-parsing a
-/// partial head on every read would make a trickled head cost quadratic time).
-fn same(a: &[u8], b: &[u8]) -> bool {
+/// Whether two runs (bytes written, ended closed) of a connection in `mode` wrote the same: byte
+/// for byte, or the same answers up to a last one that differs only by what the reads let the
+/// connection know when it answered:
+/// - a head refused in both (`400`, `414`, `431`, `505`, each closing the connection). A head
+///   with several faults at once is refused for the first one found, and that depends on the
+///   reads: a line's length is checked as it grows, its syntax once the head is complete
+///   (re-parsing a partial head on every read would make a trickled head cost quadratic time).
+/// - `400` in one, and in the other, which ended closed, the answer to a request whose body is
+///   left unread: its broken framing was in hand when the request was answered in the first,
+///   and came after the answer in the second (it can then only close).
+///
+/// Or the same up to an answer to a request whose body is left unread that closes in one (its
+/// last) and not in the other, which goes on: the request had `Expect: 100-continue`, and no
+/// byte of its body was in hand in the first (the client waits) while some was in the second.
+fn same(mode: u8, (a, a_closed): &(Vec<u8>, bool), (b, b_closed): &(Vec<u8>, bool)) -> bool {
     if a == b {
+        return true;
+    }
+    if waited(mode, a, b) || waited(mode, b, a) || same_but_held_close(a, b) {
         return true;
     }
     let last = |x: &[u8]| x.windows(9).rposition(|w| w == b"HTTP/1.1 ");
     let (Some(i), Some(j)) = (last(a), last(b)) else { return false };
-    let refusal = |x: &[u8]| {
-        matches!(x.get(9..12), Some(b"400" | b"414" | b"431" | b"505"))
-            && x.windows(19).any(|w| w == b"Connection: close\r\n")
+    let refusal = |x: &[u8], statuses: &[&[u8]]| {
+        x.get(9..12).is_some_and(|s| statuses.contains(&s)) && x.windows(19).any(|w| w == b"Connection: close\r\n")
     };
-    (a[..i] == b[..j] && refusal(&a[i..]) && refusal(&b[j..])) || same_but_held_close(a, b)
+    let head = |x: &[u8]| refusal(x, &[b"400", b"414", b"431", b"505"]);
+    let framing = |x: &[u8], y: &[u8], y_closed: bool| refusal(x, &[b"400"]) && y_closed && unread(mode, y);
+    let (x, y) = (&a[i..], &b[j..]);
+    a[..i] == b[..j] && ((head(x) && head(y)) || framing(x, y, *b_closed) || framing(y, x, *a_closed))
 }
 
 /// A deferred answer that closes while requests behind it were already handed on (how far the
 /// input had been read decides that) lets them be answered too, and the close moves to the last
 /// of them: the two outputs then agree but for where `Connection: close` stands and the answers
-/// after the first one that closes. The shorter must end with the answer that closes (the longer
-/// ends with its last answer owed, which says `Connection: close` unless it was encoded before
-/// the close came back; the connection ends after it either way).
+/// after the first one that closes. The shorter must end with the answer that closes.
 fn same_but_held_close(a: &[u8], b: &[u8]) -> bool {
     const CLOSE: &[u8] = b"Connection: close\r\n";
     let strip = |x: &[u8]| {
@@ -311,6 +328,51 @@ fn same_but_held_close(a: &[u8], b: &[u8]) -> bool {
     long.starts_with(short)
         && (long.len() == short.len() || long[short.len()..].starts_with(b"HTTP/1.1 "))
         && ends_closing(short_raw)
+}
+
+/// Whether `a` ends with an answer that closes where `b` has the same answer without the close
+/// and goes on, the same before it; the answer to a request whose body is left unread.
+fn waited(mode: u8, a: &[u8], b: &[u8]) -> bool {
+    let common = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let Some(start) = a.get(..common).and_then(|c| c.windows(9).rposition(|w| w == b"HTTP/1.1 ")) else {
+        return false;
+    };
+    let (x, y) = (&a[start..], &b[start..]);
+    // `x` is one answer (the last); `y`'s first is as long, less its `Connection` line.
+    let first = |z: &[u8]| z.windows(9).skip(1).position(|w| w == b"HTTP/1.1 ").map_or(z.len(), |p| p + 1);
+    let closes = |z: &[u8]| z.windows(19).any(|w| w == b"Connection: close\r\n");
+    first(x) == x.len()
+        && closes(x)
+        && !closes(&y[..first(y)])
+        && unread(mode, x)
+        && without_connection(x) == without_connection(&y[..first(y)])
+}
+
+/// An answer without its `Connection` line (`close` or `keep-alive`), if it has one.
+fn without_connection(answer: &[u8]) -> Vec<u8> {
+    let head_end = answer.windows(4).position(|w| w == b"\r\n\r\n").map_or(answer.len(), |p| p + 2);
+    let (head, rest) = answer.split_at(head_end);
+    let mut kept = Vec::with_capacity(answer.len());
+    for line in head.split_inclusive(|&c| c == b'\n') {
+        if !line.starts_with(b"Connection: ") {
+            kept.extend_from_slice(line);
+        }
+    }
+    kept.extend_from_slice(rest);
+    kept
+}
+
+/// Whether `answer` is the handler's answer to a request whose body it left unread: every
+/// inline answer in `UNREAD` mode, else one to a target ending in `~` (in `UNREAD` or
+/// `STREAMED` mode).
+fn unread(mode: u8, answer: &[u8]) -> bool {
+    if mode & (Mode::STREAMED | Mode::DEFER) == 0 {
+        return mode & Mode::UNREAD != 0;
+    }
+    // `describe`: the method, the target, the header count.
+    let body = answer.windows(4).position(|w| w == b"\r\n\r\n").and_then(|p| answer.get(p + 4..));
+    let target = body.and_then(|b| b.split(|&c| c == b' ').nth(1));
+    mode & (Mode::STREAMED | Mode::UNREAD) != 0 && target.is_some_and(|t| t.ends_with(b"~"))
 }
 
 fn show(bytes: &[u8]) -> String {

@@ -118,6 +118,40 @@ pub(super) fn collect(
     }
 }
 
+/// What the input already holds of a body its answer leaves unread ([`BodyMode::Unread`]), read
+/// before the answer: broken framing found there is refused (`400`) instead of answered, and a
+/// body all in hand is consumed with its request (no drain state).
+///
+/// [`BodyMode::Unread`]: crate::app::service::BodyMode::Unread
+pub(super) enum InHand {
+    /// All of it, well framed, in this many bytes after the head.
+    Whole(usize),
+    /// Well framed as far as it was read, this many bytes after the head; the decoder, which goes
+    /// on where this read stopped, drains the rest after the answer.
+    Part(usize, BodyDecoder),
+    /// Framing that can never become valid.
+    Broken,
+}
+
+/// Reads what `input` (the bytes after the head) holds of an unread body framed as `kind`, at
+/// most the drain budget of it ([`Limits::max_drain_bytes`](crate::limits::Limits)): the bytes a
+/// drain would read next anyway, read earlier. (A body in hand past the budget is read up to it;
+/// the drain that goes on from there has no budget left, and closes as it would have.)
+pub(super) fn read_in_hand(input: &[u8], kind: BodyKind, env: &Env<'_>) -> InHand {
+    let budget = usize::try_from(env.limits.max_drain_bytes).unwrap_or(usize::MAX);
+    let seen = input.get(..budget).unwrap_or(input);
+    let mut decoder = BodyDecoder::for_request(kind, env.limits);
+    let mut pos = 0;
+    loop {
+        match decoder.decode(seen.get(pos..).unwrap_or_default()) {
+            Ok((used, Decoded::Data(_))) => pos += used,
+            Ok((used, Decoded::Done)) => return InHand::Whole(pos + used),
+            Ok((used, Decoded::NeedMore)) => return InHand::Part(pos + used, decoder),
+            Err(_) => return InHand::Broken,
+        }
+    }
+}
+
 /// The data of a complete, already validated chunked body.
 pub(super) fn dechunk(raw: &[u8], env: &Env<'_>) -> Vec<u8> {
     let mut decoder = BodyDecoder::for_request(BodyKind::Chunked, env.limits);

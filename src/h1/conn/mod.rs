@@ -14,7 +14,7 @@ use std::mem::MaybeUninit;
 mod body;
 mod slots;
 
-use body::{BodyRead, BodyWait, Collected, DrainRead};
+use body::{BodyRead, BodyWait, Collected, DrainRead, InHand};
 use slots::{Slot, SlotState, Slots};
 
 use super::decode::BodyDecoder;
@@ -128,18 +128,21 @@ enum Close {
     /// stopping.
     Requested,
     /// A body the answer leaves unread is not drained: it is larger than the drain budget, or
-    /// the client waits for `100 Continue` (it may never send the body at all). It closes an
+    /// the client waits for `100 Continue` (no byte of the body has arrived: it may never send
+    /// it at all; one that sent bytes of it did not wait, and its body is drained). It closes an
     /// answer given at the head; a deferred request streams its body, and what its answer leaves
     /// unread is judged when that answer comes ([`Conn::complete`]).
     Unread,
 }
 
 impl Close {
-    fn of(framing: &Framing<'_>, minor: u8, streamed: bool, env: &Env<'_>) -> Self {
+    /// `streamed`: the body is not collected before the answer; `arrived`: bytes of it are in
+    /// hand (a client that asked for `100 Continue` did not wait for it).
+    fn of(framing: &Framing<'_>, minor: u8, streamed: bool, arrived: bool, env: &Env<'_>) -> Self {
         if !framing.persistent(minor) || env.draining {
             Close::Requested
         } else if streamed
-            && (framing.expect_continue
+            && ((framing.expect_continue && !arrived)
                 || matches!(framing.body, BodyKind::Length(n) if n > env.limits.max_drain_bytes))
         {
             Close::Unread
@@ -521,31 +524,54 @@ impl Conn {
                 }
             }
         }
+        // Body bytes after the head: a client that sent `Expect: 100-continue` is not waiting.
+        let arrived = streamed && rest.len() > head.len;
+        let close = Close::of(&framing, minor, streamed, arrived, env);
+        // A body the answer leaves unread: what of it is in hand is read now, before the answer
+        // (a drain would read it next anyway), so broken framing there is a `400`, not an answer
+        // the client cannot tell from success. (What arrives later is drained after the answer,
+        // and broken framing then only closes: see `on_drain`.)
+        // `body_left`: body bytes may still come after `end`.
+        let (mut body_left, mut in_hand) = (streamed, None);
+        if streamed && plan.mode == BodyMode::Unread && close != Close::Unread {
+            match body::read_in_hand(rest.get(head.len..).unwrap_or_default(), framing.body, env) {
+                InHand::Broken => return self.refuse(400, request.is_head(), env, out, progress),
+                InHand::Whole(used) => {
+                    end = head.len + used;
+                    body_left = false;
+                }
+                InHand::Part(used, decoder) => {
+                    end = head.len + used;
+                    in_hand = Some(decoder);
+                }
+            }
+        }
         progress.requests += 1;
         // The request is whole: answer it.
-        let close = Close::of(&framing, minor, streamed, env);
         let seq = self.take_seq();
         let (outcome, closing) = self.call(service, &request, seq, close, env, out, progress);
         progress.consumed += end;
         self.served += 1;
-        // What is read next.
-        let decoder = || BodyDecoder::for_request(framing.body, env.limits);
+        // What is read next (a body read in hand goes on where that read stopped).
+        let drained = end.saturating_sub(head.len) as u64;
+        let decoder = || in_hand.unwrap_or_else(|| BodyDecoder::for_request(framing.body, env.limits));
         self.reading = match outcome {
-            Outcome::Deferred if streamed => Reading::Body(Box::new(BodyRead {
+            Outcome::Deferred if body_left => Reading::Body(Box::new(BodyRead {
                 decoder: decoder(),
                 seq,
                 received: 0,
                 max_size: plan.max_size,
                 paused: false,
-                awaiting_continue: framing.expect_continue,
+                awaiting_continue: framing.expect_continue && !arrived,
                 close_after: close.requested(),
             })),
             // Closing: no more reads. With answers still owed, the caller keeps the connection
             // until they are out (`is_finished`).
-            _ if closing => Reading::Closed { linger: streamed || end < rest.len() },
-            Outcome::Answered if streamed => {
-                Reading::Drain(Box::new(DrainRead { decoder: decoder(), budget: env.limits.max_drain_bytes }))
-            }
+            _ if closing => Reading::Closed { linger: body_left || end < rest.len() },
+            Outcome::Answered if body_left => Reading::Drain(Box::new(DrainRead {
+                decoder: decoder(),
+                budget: env.limits.max_drain_bytes.saturating_sub(drained),
+            })),
             _ => Reading::Head(HeadRead::Start),
         };
         true

@@ -484,3 +484,221 @@ fn time_outs() {
         },
     ]);
 }
+
+/// A chunked `POST /a` with `$body` and a `GET /b` behind it, in one read.
+macro_rules! chunked_then_get {
+    ($body:literal) => {{
+        const READS: &[&[u8]] = &[concat!(
+            "POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n",
+            $body,
+            "GET /b HTTP/1.1\r\nHost: h\r\n\r\n"
+        )
+        .as_bytes()];
+        READS
+    }};
+}
+
+const OK_A_CLOSE: &str = "HTTP/1.1 200 OK\r\n~Connection: close\r\nContent-Length: 3\r\n\r\n/a:";
+const OK_B: &str = "HTTP/1.1 200 OK\r\n~Content-Length: 3\r\n\r\n/b:";
+
+/// A body the answer leaves unread is read as far as it is in hand before the answer: broken
+/// framing there is refused (`400` + close) instead of answered, whatever the class; a body all
+/// in hand is consumed with its request. Broken framing that arrives after the answer only
+/// closes. A streamed body's broken framing is a `400` whenever it arrives before the answer.
+#[test]
+fn broken_chunked_framing() {
+    let refused = |name, behave, reads| Case {
+        name,
+        behave,
+        reads,
+        out: E400,
+        counts: (1, 1, 0),
+        phase: Phase::Closed,
+        end: End::Linger,
+        ..ROW
+    };
+    let mut cases = Vec::new();
+    for behave in [Behave::Unread, Behave::Streamed] {
+        cases.extend([
+            refused("a 0x prefix", behave, chunked_then_get!("0x5\r\nhello\r\n0\r\n\r\n")),
+            refused("a sign", behave, chunked_then_get!("+5\r\nhello\r\n0\r\n\r\n")),
+            refused("junk after the size", behave, chunked_then_get!("5z\r\nhello\r\n0\r\n\r\n")),
+            refused("only a longest valid prefix", behave, chunked_then_get!("3g\r\nabc\r\n0\r\n\r\n")),
+            refused("an empty size line", behave, chunked_then_get!("\r\nhello\r\n0\r\n\r\n")),
+            refused("a size line ended by a bare LF", behave, chunked_then_get!("5\nhello\r\n0\r\n\r\n")),
+            refused("a size line ended by CR and a byte", behave, chunked_then_get!("5\rXhello\r\n0\r\n\r\n")),
+            refused("chunk data ended by a bare LF", behave, chunked_then_get!("5\r\nhello\n0\r\n\r\n")),
+            refused("chunk data ended by CR and a byte", behave, chunked_then_get!("5\r\nhello\rX0\r\n\r\n")),
+            refused("chunk data longer than its size", behave, chunked_then_get!("3\r\nhello\r\n0\r\n\r\n")),
+            refused("the last line ended by CR and a byte", behave, chunked_then_get!("0\r\n\rX")),
+            refused("a broken trailer", behave, chunked_then_get!("0\r\nA b: v\r\n\r\n")),
+            refused("broken before the body is all in hand", behave, &[b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\n"]),
+            refused(
+                "broken, the client asked to close",
+                behave,
+                &[b"POST /a HTTP/1.1\r\nHost: h\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n"],
+            ),
+        ]);
+    }
+    cases.extend([
+        Case {
+            name: "an unread chunked body all in hand: consumed, the next request answered",
+            behave: Behave::Unread,
+            reads: chunked_then_get!("5;a=b\r\nhello\r\n0\r\nT: v\r\n\r\n"),
+            out: concat!(
+                "HTTP/1.1 200 OK\r\n~Content-Length: 3\r\n\r\n/a:",
+                "HTTP/1.1 200 OK\r\n~Content-Length: 3\r\n\r\n/b:"
+            ),
+            counts: (2, 2, 0),
+            ..ROW
+        },
+        Case {
+            name: "an unread Content-Length body all in hand: consumed, the next request answered",
+            behave: Behave::Unread,
+            reads: &[
+                b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\nHost: h\r\n\r\n",
+            ],
+            out: concat!(
+                "HTTP/1.1 200 OK\r\n~Content-Length: 3\r\n\r\n/a:",
+                "HTTP/1.1 200 OK\r\n~Content-Length: 3\r\n\r\n/b:"
+            ),
+            counts: (2, 2, 0),
+            ..ROW
+        },
+        Case {
+            name: "an unread body in hand and still coming: the rest drained, then the next request",
+            behave: Behave::Unread,
+            reads: &[
+                b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
+                b"lo\r\n0\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n",
+            ],
+            out: concat!(
+                "HTTP/1.1 200 OK\r\n~Content-Length: 3\r\n\r\n/a:",
+                "HTTP/1.1 200 OK\r\n~Content-Length: 3\r\n\r\n/b:"
+            ),
+            counts: (2, 2, 0),
+            ..ROW
+        },
+        Case {
+            // The answer was given on what was in hand; the rest can only end the connection,
+            // and nothing after the broken framing is read as a request.
+            name: "an unread body broken after the answer: closed, the request behind it not read",
+            behave: Behave::Unread,
+            reads: &[
+                b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
+                b"lo\n0\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n",
+            ],
+            out: OK_A,
+            counts: (1, 1, 0),
+            phase: Phase::Closed,
+            end: End::Linger,
+            ..ROW
+        },
+        Case {
+            name: "an unread chunked body in hand past the drain budget: the answer closes",
+            behave: Behave::Unread,
+            tight: true,
+            reads: &[b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n40\r\n", &[b'x'; 64]],
+            out: OK_A,
+            counts: (1, 1, 0),
+            phase: Phase::Closed,
+            end: End::Linger,
+            ..ROW
+        },
+        Case {
+            // Read up to the budget before the answer; the drain after it has none left.
+            name: "an unread chunked body in hand past the drain budget, in one read: closed",
+            behave: Behave::Unread,
+            tight: true,
+            reads: chunked_then_get!(
+                "40\r\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n0\r\n\r\n"
+            ),
+            out: OK_A,
+            counts: (1, 1, 0),
+            phase: Phase::Closed,
+            end: End::Linger,
+            ..ROW
+        },
+        Case {
+            name: "a streamed body broken after its first read: 400",
+            behave: Behave::Streamed,
+            reads: &[
+                b"POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
+                b"lo\n0\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n",
+            ],
+            out: E400,
+            counts: (1, 1, 0),
+            phase: Phase::Closed,
+            end: End::Linger,
+            ..ROW
+        },
+    ]);
+    check(&cases);
+    // Lenient, a bare LF ends a chunk line: the same body is answered, and the next request.
+    let limits = Limits { strictness: Strictness::Lenient, ..Limits::default() };
+    let run = play(Behave::Unread, &limits, false, chunked_then_get!("5\nhello\n0\n\n"), false);
+    assert_eq!((run.out, run.end), (format!("{OK_A}{OK_B}"), End::Open));
+}
+
+/// `Expect: 100-continue` with the body sent anyway (bytes of it arrived with the head): an
+/// answer that leaves it unread drains it and keeps the connection; only a client that really
+/// waits (no body byte) gets an answer that closes.
+#[test]
+fn expect_continue_with_the_body_sent() {
+    macro_rules! expect {
+        ($($part:literal),+) => {
+            concat!("POST /a HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n", $($part),+).as_bytes()
+        };
+    }
+    const GET_B: &str = "GET /b HTTP/1.1\r\nHost: h\r\n\r\n";
+    const LENGTH_ALL: &[&[u8]] = &[expect!("Content-Length: 5\r\n\r\nhello", "GET /b HTTP/1.1\r\nHost: h\r\n\r\n")];
+    const CHUNKED_ALL: &[&[u8]] =
+        &[expect!("Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", "GET /b HTTP/1.1\r\nHost: h\r\n\r\n")];
+    const LENGTH_PART: &[&[u8]] = &[expect!("Content-Length: 5\r\n\r\nh"), b"ello", GET_B.as_bytes()];
+    const CHUNKED_BROKEN: &[&[u8]] =
+        &[expect!("Transfer-Encoding: chunked\r\n\r\n5\r\nhello\n0\r\n\r\n", "GET /b HTTP/1.1\r\nHost: h\r\n\r\n")];
+    const OVER_BUDGET: &[&[u8]] = &[expect!("Content-Length: 60\r\n\r\nhello")];
+    let kept = |name, behave, reads| Case {
+        name,
+        behave,
+        reads,
+        out: if behave == Behave::Unread {
+            "HTTP/1.1 200 OK\r\n~Content-Length: 3\r\n\r\n/a:HTTP/1.1 200 OK\r\n~Content-Length: 3\r\n\r\n/b:"
+        } else {
+            "HTTP/1.1 200 OK\r\n~Content-Length: 8\r\n\r\n/a:helloHTTP/1.1 200 OK\r\n~Content-Length: 3\r\n\r\n/b:"
+        },
+        counts: if behave == Behave::Unread { (2, 2, 0) } else { (2, 0, 0) },
+        ..ROW
+    };
+    let mut cases = Vec::new();
+    for behave in [Behave::Unread, Behave::Streamed] {
+        cases.extend([
+            kept("a Content-Length body in hand, no 100 Continue", behave, LENGTH_ALL),
+            kept("a chunked body in hand, no 100 Continue", behave, CHUNKED_ALL),
+            kept("a body of which one byte is in hand", behave, LENGTH_PART),
+            Case {
+                name: "a broken chunked body in hand: 400",
+                behave,
+                reads: CHUNKED_BROKEN,
+                out: E400,
+                counts: (1, 1, 0),
+                phase: Phase::Closed,
+                end: End::Linger,
+                ..ROW
+            },
+        ]);
+    }
+    cases.push(Case {
+        // (A `Content-Length` over the drain budget is not drained, whether the client waits.)
+        name: "an unread body declared past the drain budget: the answer closes",
+        behave: Behave::Unread,
+        tight: true,
+        reads: OVER_BUDGET,
+        out: OK_A_CLOSE,
+        counts: (1, 1, 0),
+        phase: Phase::Closed,
+        end: End::Linger,
+        ..ROW
+    });
+    check(&cases);
+}
