@@ -78,6 +78,37 @@ pub fn write_decimal(out: &mut Vec<u8>, mut n: u64) {
     out.extend_from_slice(&buf[i..]);
 }
 
+/// Appends `Content-Length: <n>\r\n\r\n`, the end of a head whose body has a known length.
+#[inline]
+fn write_length_end(out: &mut Vec<u8>, n: u64) {
+    match n {
+        0..=9 => length_end::<1>(out, n),
+        10..=99 => length_end::<2>(out, n),
+        100..=999 => length_end::<3>(out, n),
+        1000..=9999 => length_end::<4>(out, n),
+        _ => {
+            out.extend_from_slice(b"Content-Length: ");
+            write_decimal(out, n);
+            out.extend_from_slice(b"\r\n\r\n");
+        }
+    }
+}
+
+/// [`write_length_end`] for an `n` of exactly `D` digits (at most 4): the line is laid out in an
+/// array and appended with one copy whose size is a constant (a few moves; the number alone,
+/// of varying size, was a `memcpy` call), the digits found by divisions by constants.
+#[inline(always)]
+fn length_end<const D: usize>(out: &mut Vec<u8>, mut n: u64) {
+    const PREFIX: &[u8; 16] = b"Content-Length: ";
+    let mut line = *b"Content-Length: 0000\r\n\r\n";
+    for b in line[PREFIX.len()..PREFIX.len() + D].iter_mut().rev() {
+        *b = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    line[PREFIX.len() + D..PREFIX.len() + D + 4].copy_from_slice(b"\r\n\r\n");
+    out.extend_from_slice(&line[..PREFIX.len() + D + 4]);
+}
+
 /// The HTTP/1 side of the [`Encode`] seam: writes an answer's head and body into the
 /// connection's output buffer.
 #[derive(Debug)]
@@ -150,9 +181,7 @@ impl Encode for H1Encoder<'_> {
         }
         match length {
             BodyLength::Known(n) if status >= 200 && status != 204 && !(status == 304 && n == 0) => {
-                self.out.extend_from_slice(b"Content-Length: ");
-                write_decimal(self.out, n);
-                self.out.extend_from_slice(b"\r\n\r\n");
+                write_length_end(self.out, n);
             }
             BodyLength::Unknown if has_body && !self.http10 => {
                 self.out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
@@ -235,6 +264,15 @@ mod tests {
             let mut out = Vec::new();
             write_decimal(&mut out, n);
             assert_eq!(out, n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn length_ends() {
+        for n in [0u64, 7, 9, 10, 99, 100, 512, 999, 1000, 9999, 10_000, 99_999, 1 << 40, u64::MAX] {
+            let mut out = b"x".to_vec();
+            write_length_end(&mut out, n);
+            assert_eq!(out, format!("xContent-Length: {n}\r\n\r\n").as_bytes());
         }
     }
 

@@ -380,7 +380,9 @@ fn is_valid_host(value: &[u8]) -> bool {
             _ => return false,
         }
     } else {
-        let end = value.iter().position(|&b| b == b':').unwrap_or(value.len());
+        // The last `:` from the end, a short walk past the port: with two or more, the name
+        // before it holds a `:`, which no reg-name does, as the port after the first would.
+        let end = value.iter().rposition(|&b| b == b':').unwrap_or(value.len());
         match value.split_at_checked(end) {
             Some((name, rest)) => (is_reg_name(name), rest),
             None => return false,
@@ -441,7 +443,10 @@ static REG_NAME: [bool; 256] = {
 
 /// Whether `port` is 1 to 5 digits with a value up to 65535.
 fn is_port(port: &[u8]) -> bool {
-    port.len() <= 5 && parse_decimal(port).is_some_and(|p| p <= u64::from(u16::MAX))
+    // At most five digits: the value fits a `u32` without overflow checks.
+    (1..=5).contains(&port.len())
+        && port.iter().all(u8::is_ascii_digit)
+        && port.iter().fold(0u32, |n, &b| n * 10 + u32::from(b - b'0')) <= u32::from(u16::MAX)
 }
 
 #[cfg(test)]
@@ -627,6 +632,9 @@ mod tests {
             b"example.com:65536",
             b"example.com:123456",
             b"example.com:80:80",
+            b"a:b:80",
+            b"a%3a:80:80",
+            b"a:80:",
             b"example.com:8a",
             b":80",
             b"a,b",

@@ -96,7 +96,7 @@ impl<H: Handler + ?Sized> Dispatch<'_, '_, H> {
             normalize_path(raw_path).map_err(|_| Refusal::BadUrl)?
         };
         let host = target_authority(req.target()).map(str::as_bytes).or(req.host());
-        let index = match table.namespace.route(self.port, host, self.local_ip, &path) {
+        let index = match table.namespace.route(self.port, host, &self.local_ip, &path) {
             Route::Matched { value, .. } => *value,
             Route::NoHost => return Err(Refusal::NoHost),
             Route::NoPath => return Err(Refusal::NoPath),

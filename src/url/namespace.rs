@@ -211,7 +211,7 @@ impl<T> Namespace<T> {
     ///
     /// [`Route::NoHost`] when no class has a prefix for the host (`+` and `*` match any
     /// host), [`Route::NoPath`] when one did but no path matched.
-    pub fn route<'a>(&'a self, port: u16, host_header: Option<&[u8]>, local_ip: IpAddr, path: &str) -> Route<'a, T> {
+    pub fn route<'a>(&'a self, port: u16, host_header: Option<&[u8]>, local_ip: &IpAddr, path: &str) -> Route<'a, T> {
         let Some(table) = self.port_index(port).and_then(|i| self.ports.get(i)) else {
             return Route::NoHost;
         };
@@ -235,7 +235,11 @@ impl<T> Namespace<T> {
         if let Some(route) = named.and_then(&mut try_class) {
             return route;
         }
-        let ip = find_group(&table.ips, &canonical_ip(local_ip));
+        // (By reference: an `IpAddr` is byte-aligned, and copying one took a move per byte.)
+        let ip = match ipv4_mapped(local_ip) {
+            Some(v4) => find_group(&table.ips, &v4),
+            None => find_group(&table.ips, local_ip),
+        };
         if let Some(route) = ip.and_then(&mut try_class) {
             return route;
         }
@@ -378,9 +382,15 @@ fn cmp_lower(key: &[u8], other: &[u8]) -> Ordering {
 
 /// IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) as their IPv4 address.
 fn canonical_ip(ip: IpAddr) -> IpAddr {
+    ipv4_mapped(&ip).unwrap_or(ip)
+}
+
+/// The IPv4 address an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) stands for; `None` for any
+/// other address (its own canonical form).
+fn ipv4_mapped(ip: &IpAddr) -> Option<IpAddr> {
     match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4),
+        IpAddr::V4(_) => None,
     }
 }
 
@@ -416,7 +426,7 @@ mod tests {
 
     /// The route as the winning prefix's text, or `NoHost` / `NoPath`.
     fn route(ns: &Namespace<&'static str>, port: u16, host: Option<&str>, local: IpAddr, path: &str) -> &'static str {
-        match ns.route(port, host.map(str::as_bytes), local, path) {
+        match ns.route(port, host.map(str::as_bytes), &local, path) {
             Route::Matched { prefix: p, value } => {
                 assert_eq!(&prefix(value), p);
                 value
@@ -669,7 +679,7 @@ mod tests {
         }
         // Raw non-UTF-8 bytes in the header do not match and do not panic.
         let raw: &[u8] = b"a.com\xff";
-        assert!(matches!(ns.route(80, Some(raw), LOCAL, "/"), Route::Matched { value: &"http://*:80/", .. }));
+        assert!(matches!(ns.route(80, Some(raw), &LOCAL, "/"), Route::Matched { value: &"http://*:80/", .. }));
     }
 
     #[test]
@@ -841,7 +851,7 @@ mod tests {
     #[test]
     fn route_is_copy_and_error_displays() {
         let ns = namespace(&["http://+:80/"]);
-        let r = ns.route(80, None, LOCAL, "/");
+        let r = ns.route(80, None, &LOCAL, "/");
         let copy = r;
         assert_eq!(r, copy);
         assert_eq!(RegisterError::AlreadyRegistered.to_string(), "URL prefix is already registered");
