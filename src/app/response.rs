@@ -83,6 +83,9 @@ pub struct SharedBody {
 /// answer held 220 KiB); a tail costs a second `send` (the head's own) and a small box. Below
 /// this size the copy is the cheaper (one `send`, and a small answer never allocates), and a
 /// socket's send buffer (16 KiB at least) takes it at once, so it never waits in the output.
+/// (Measured with wrk, one thread, 32 connections: at 256 KiB the tail is as fast as the copy or
+/// faster; at 16–32 KiB the io_uring backend serves 14–20% fewer answers, its head going through
+/// the ring and the body only after the head's completion; epoll is within its noise.)
 pub const SHARED_BODY_MIN: usize = 16 * 1024;
 
 /// What follows an answer's head on the wire besides bytes in the output buffer: a file, a
