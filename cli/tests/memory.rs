@@ -1,6 +1,7 @@
-//! The memory bound, measured on the real binary: connections each holding a maximal unfinished
-//! request head cost the server what its limits say, and it goes on serving.
-//! (On the debug build `cargo test` makes; the bound holds for the release build too.)
+//! The memory bounds, measured on the real binary: connections each holding a maximal unfinished
+//! request head cost the server what its limits say, and it goes on serving; slow readers of a
+//! large prepared answer share its body instead of each holding a copy.
+//! (On the debug build `cargo test` makes; the bounds hold for the release build too.)
 
 // The helpers the library's tests use too (this package owns the tests that start the binary).
 #[path = "../../tests/support/mod.rs"]
@@ -10,7 +11,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use support::{Client, Running, get};
+use support::{Client, Running, digits, get};
 
 /// Connections held at once.
 const WANTED: usize = 10_000;
@@ -106,5 +107,67 @@ fn connections_holding_maximal_unfinished_heads_cost_what_the_limits_say() {
         per_connection < BOUND_PER_CONNECTION,
         "{per_connection} bytes per connection, over {BOUND_PER_CONNECTION}"
     );
+    eprintln!("memory: whole test {:.1?}", started.elapsed());
+}
+
+/// The answer body the slow readers ask for: 256 KiB, as in the issue's measurement.
+const BODY: usize = 256 * 1024;
+/// A slow reader's receive buffer, set before it connects: its window stays below a segment,
+/// as slowhttptest's slow-read mode (`-X -w 512 -y 1024`) sets it, so the server's socket does not
+/// grow a send buffer of megabytes that would take the answers the server must keep.
+const READER_BUFFER: usize = 1024;
+
+/// A connection to `addr` with a [`READER_BUFFER`] receive buffer.
+fn slow_reader(addr: std::net::SocketAddr) -> TcpStream {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("a socket");
+    s.set_recv_buffer_size(READER_BUFFER).expect("SO_RCVBUF");
+    s.connect(&addr.into()).expect("connect");
+    s.into()
+}
+
+/// Slow readers held at once.
+const SLOW_READERS: usize = 200;
+/// Requests each slow reader pipelines: 2 MiB of answers, more than the server's socket takes
+/// (its send buffer grows to about 1.7 MiB on loopback), so the server always has an answer
+/// left for each one to send.
+const PIPELINED: usize = 8;
+/// What one slow reader may cost the server: a small fraction of the body. It holds its pipelined
+/// requests (`inbuf`), its state, a reference into the shared body and its send-rate window;
+/// a private copy of the answer (the 220 KiB each one held before) is far over it.
+const BOUND_PER_SLOW_READER: usize = BODY / 8;
+
+#[test]
+fn slow_readers_of_a_large_prepared_answer_share_it_instead_of_each_holding_a_copy() {
+    let fds = support::raise_fd_limit() as usize;
+    assert!(fds >= SLOW_READERS + 200, "descriptor limit {fds}");
+    let srv = Running::start(&["--stats", "0", "--body-size", &BODY.to_string()]);
+    let pid = srv.child.id();
+    // Warm: each I/O thread has served the answer, so its one-time buffers are in the baseline.
+    for _ in 0..4 {
+        assert_eq!(Client::connect(srv.addr).exchange(&get("/")).body.len(), BODY);
+    }
+    let before = settled_rss(pid);
+
+    let started = Instant::now();
+    let requests: Vec<u8> = (0..PIPELINED).flat_map(|_| get("/")).collect();
+    let mut held = Vec::with_capacity(SLOW_READERS);
+    for _ in 0..SLOW_READERS {
+        let mut s = slow_reader(srv.addr);
+        s.write_all(&requests).expect("send the requests");
+        held.push(s);
+    }
+    let after = settled_rss(pid);
+    let per_reader = after.saturating_sub(before) / SLOW_READERS;
+    eprintln!(
+        "memory: {SLOW_READERS} slow readers x {PIPELINED} pipelined {BODY}-byte prepared answers: server RSS \
+         {:.1} MiB -> {:.1} MiB, {per_reader} bytes per reader (bound {BOUND_PER_SLOW_READER})",
+        before as f64 / (1 << 20) as f64,
+        after as f64 / (1 << 20) as f64,
+    );
+    assert!(per_reader < BOUND_PER_SLOW_READER, "{per_reader} bytes per slow reader, over {BOUND_PER_SLOW_READER}");
+
+    // While they are held, a fresh client is answered.
+    assert_eq!(Client::connect(srv.addr).exchange(&get("/")).body, digits(BODY));
+    drop(held);
     eprintln!("memory: whole test {:.1?}", started.elapsed());
 }

@@ -5,21 +5,24 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::sync::Arc;
 
-use super::response::{FileBody, Response, ResponseError, is_close_request, is_framing_header};
+use super::response::{FileBody, Response, ResponseError, SHARED_BODY_MIN, is_close_request, is_framing_header};
 use crate::pipe::StreamSource;
 use crate::semantics;
 
 /// An answer checked once and sent many times: its headers are validated and laid out when it
 /// is made. Per request [`Response::prepared`] adds only the status line, `Server` and `Date`
 /// (the thread's cached block), `Content-Length` and, when needed, `Connection`, then copies the
-/// rest: a static answer costs three copies.
+/// rest: a static answer costs three copies. A body of
+/// [`SHARED_BODY_MIN`] bytes or more is not copied but sent
+/// from the answer's own bytes, which every connection sending it shares.
 #[derive(Clone, Debug)]
 pub struct Prepared {
     pub(crate) status: u16,
     /// The handler's header lines, validated, as `name: value\r\n`.
     pub(crate) headers: Box<[u8]>,
-    /// The body (empty for 1xx, 204 and 304, which carry none).
-    pub(crate) body: Box<[u8]>,
+    /// The body (empty for 1xx, 204 and 304, which carry none); shared, not copied, by the
+    /// connections that send a large one (see [`Response::prepared`]).
+    pub(crate) body: Arc<[u8]>,
     /// The body's length as given, which a `304` announces though it sends no body.
     pub(crate) length: u64,
     /// A `Connection: close` among the headers: the connection ends after the answer.
@@ -81,7 +84,7 @@ impl Prepared {
             }
         }
         let length = body.len() as u64;
-        let body = if semantics::status_has_body(status) { body.into() } else { Box::default() };
+        let body: Arc<[u8]> = if semantics::status_has_body(status) { body.into() } else { Arc::default() };
         Ok(Prepared { status, headers: head.into_boxed_slice(), body, length, close })
     }
 
@@ -201,7 +204,11 @@ pub(crate) const UNAVAILABLE: &[u8] = b"Service Unavailable";
 impl Answer for Reply {
     fn size_hint(&self) -> usize {
         let headers: usize = self.headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
-        let body = self.prepared.as_ref().map_or(self.body.len(), |p| p.headers.len() + 24 + p.body.len());
+        let body = self.prepared.as_ref().map_or(self.body.len(), |p| {
+            // A large body is not copied into the answer's buffer (it follows as a tail).
+            let copied = if p.body.len() < SHARED_BODY_MIN { p.body.len() } else { 0 };
+            p.headers.len() + 24 + copied
+        });
         160 + headers + body
     }
 

@@ -352,6 +352,49 @@ mod tests {
         }
     }
 
+    /// A prepared body of `SHARED_BODY_MIN` bytes or more is not copied: the output holds the
+    /// head, and the body follows as a tail sharing the prepared bytes. A shorter one is copied
+    /// as before; a `HEAD` answer has neither.
+    #[test]
+    fn large_prepared_bodies_follow_as_a_shared_tail() {
+        use crate::app::response::{SHARED_BODY_MIN, Tail};
+        let c = common();
+        let headers: [(&str, &[u8]); 1] = [("Content-Type", b"text/plain")];
+        let head = |len: usize| {
+            format!("HTTP/1.1 200 OK\r\nServer: S\r\n{DATE}Content-Type: text/plain\r\nContent-Length: {len}\r\n\r\n")
+        };
+        // (head_only, body length): what the output holds, and whether a tail follows.
+        for (head_only, len) in [
+            (false, SHARED_BODY_MIN - 1),
+            (false, SHARED_BODY_MIN),
+            (false, 256 * 1024),
+            (true, SHARED_BODY_MIN - 1),
+            (true, 256 * 1024),
+        ] {
+            let body: Vec<u8> = (0..len).map(|i| b'0' + (i % 10) as u8).collect();
+            let prepared = Prepared::new(200, headers, &body).unwrap();
+            let mut out = Vec::new();
+            let mut enc = H1Encoder::new(&mut out, &c, false, false);
+            let mut res = Response::new(&mut enc, head_only, false);
+            res.prepared(&prepared).unwrap();
+            let tail = res.take_tail();
+            let shared = !head_only && len >= SHARED_BODY_MIN;
+            match tail {
+                Some(Tail::Shared(s)) if shared => {
+                    assert!(std::sync::Arc::ptr_eq(&s.body, &prepared.body), "{len}: the prepared bytes, not a copy");
+                    assert_eq!(s.offset, 0);
+                }
+                None if !shared => {}
+                other => panic!("{head_only} {len}: tail {other:?}"),
+            }
+            let mut want = head(len).into_bytes();
+            if !head_only && !shared {
+                want.extend_from_slice(&body);
+            }
+            assert!(text(&out).as_bytes() == want, "{head_only} {len}: {}", text(&out).len());
+        }
+    }
+
     #[test]
     fn head_keeps_length_drops_body() {
         let c = common();

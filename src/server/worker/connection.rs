@@ -169,7 +169,7 @@ pub(super) struct Connection {
     /// What the connection holds outside its own state, released when it is dropped.
     pub(super) holds: Holds,
     /// An answer's body being sent after `outbuf` and before anything else: a file (with
-    /// `sendfile`) or a stream an application thread writes.
+    /// `sendfile`), a prepared answer's shared body, or a stream an application thread writes.
     pub(super) tail: Option<Tail>,
     /// Timer state (wheel ticks; 0: none): the current deadline and the tick of the live wheel
     /// entry; the phase last seen, since when, and at which request.
@@ -206,7 +206,7 @@ impl Connection {
         // (With the ring, `outbuf` behind a send in flight waits for that send, not the client.)
         (!self.outbuf.is_empty() && !self.armed.sending())
             || self.armed.stalled()
-            || matches!(self.tail, Some(Tail::File(_)))
+            || matches!(self.tail, Some(Tail::File(_) | Tail::Shared(_)))
     }
 
     /// Whether the connection takes new input now: the client may still send, no request waits

@@ -397,11 +397,11 @@ pub(super) fn flush_outbuf(
     Ok(true)
 }
 
-/// Sends what follows the last answer's head: a file with `sendfile(2)`, or what a stream's
-/// writer has added. When it is all out, releases the answers that waited behind it into `out`.
-/// `Ok(true)`: nothing is left to send.
-/// File and stream body bytes count to the connection's group (`BytesSent`) as the kernel takes
-/// them.
+/// Sends what follows the last answer's head: a file with `sendfile(2)`, a shared body with
+/// `write(2)` from its shared bytes, or what a stream's writer has added. When it is all out,
+/// releases the answers that waited behind it into `out`. `Ok(true)`: nothing is left to send.
+/// File, shared and stream body bytes count to the connection's group (`BytesSent`) as the
+/// kernel takes them.
 pub(super) fn send_tail<H: ?Sized>(
     c: &mut Connection,
     out: &mut Vec<u8>,
@@ -434,6 +434,22 @@ pub(super) fn send_tail<H: ?Sized>(
                 if empty {
                     return Ok(false); // the writer wakes us with `Message::Stream`
                 }
+            }
+        }
+        Some(Tail::Shared(shared)) => {
+            // Written straight from the shared bytes (with the ring too: a direct `send`, as
+            // large output is); what the socket does not take stays there, `offset` marking it.
+            let rest = shared.body.get(shared.offset..).unwrap_or_default();
+            let n = write_until_full(&mut c.stream, rest)?;
+            shared.offset += n;
+            if let Some(group) = &c.holds.group {
+                group.sent(worker, n);
+            }
+            if let Some(window) = &mut c.stall {
+                window.took(n);
+            }
+            if n < rest.len() {
+                return Ok(false);
             }
         }
         Some(Tail::File(f)) => {
