@@ -99,3 +99,26 @@ pub use group::{GroupId, GroupStats, Target, UrlGroups};
 pub use limits::{Limits, MinRate, Strictness, Timeouts};
 pub use server::{Backend, Server, ServerBuilder, ShutdownHandle};
 pub use stats::Snapshot;
+
+#[cfg(test)]
+mod tests {
+    /// README's library example is the crate doc's (which runs as a doctest), less the lines the
+    /// doctest hides: the README cannot drift from code that is checked.
+    #[test]
+    fn the_readme_example_is_the_crate_doc_example() {
+        let readme = include_str!("../README.md");
+        let start = readme.find("```rust\n").map(|i| i + "```rust\n".len()).expect("README has a rust example");
+        let end = start + readme[start..].find("```").expect("the example ends");
+        let doc: String = include_str!("lib.rs")
+            .lines()
+            .filter_map(|l| l.strip_prefix("//!"))
+            .map(|l| l.strip_prefix(' ').unwrap_or(l))
+            .skip_while(|l| *l != "```")
+            .skip(1)
+            .take_while(|l| *l != "```")
+            .filter(|l| !l.starts_with("# ") && *l != "#")
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(&readme[start..end], doc);
+    }
+}
