@@ -19,7 +19,7 @@ const WANTED: usize = 10_000;
 /// may grow to; one byte less is the largest head the server must keep waiting for.
 const MAX_HEAD: usize = hsys::limits::DEFAULT_MAX_REQUEST_BYTES;
 /// What one such connection may cost the server: the 16 KiB head its `inbuf` keeps (16,383
-/// bytes, one 16 KiB allocator chunk), plus 4 KiB for the rest: its state in the slab (280
+/// bytes, one 16 KiB allocator chunk), plus 4 KiB for the rest: its state in the slab (264
 /// bytes, and the slab's spare capacity when it last doubled), its timer entry (12 bytes), the
 /// allocator's headers and rounding, and the granularity of pages in RSS.
 const BOUND_PER_CONNECTION: usize = MAX_HEAD + 4 * 1024;

@@ -13,7 +13,7 @@ use crate::semantics;
 /// is made. Per request [`Response::prepared`] adds only the status line, `Server` and `Date`
 /// (the thread's cached block), `Content-Length` and, when needed, `Connection`, then copies the
 /// rest: a static answer costs three copies. A body of
-/// [`SHARED_BODY_MIN`] bytes or more is not copied but sent
+/// `SHARED_BODY_MIN` (16 KiB) bytes or more is not copied but sent
 /// from the answer's own bytes, which every connection sending it shares.
 #[derive(Clone, Debug)]
 pub struct Prepared {

@@ -270,8 +270,8 @@ impl<'a> Response<'a> {
 
     /// Answers with a [`Prepared`](crate::Prepared) answer and completes the response (its
     /// status, headers and body are the prepared ones). A body of
-    /// [`SHARED_BODY_MIN`] bytes or more is not copied: it follows the head as a
-    /// [`Tail::Shared`], so a slow reader holds a reference to it, not a copy.
+    /// `SHARED_BODY_MIN` (16 KiB) bytes or more is not copied: it follows the head as a
+    /// shared tail, so a slow reader holds a reference to it, not a copy.
     ///
     /// # Errors
     /// A misuse recorded before (the client gets `500`), or a header or body already written
