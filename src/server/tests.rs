@@ -69,3 +69,36 @@ fn an_unwinding_io_thread_lets_go_of_everything_it_holds() {
     let refused = TcpStream::connect_timeout(&addr, Duration::from_secs(2));
     assert!(refused.is_err(), "the dead thread's listener still accepts");
 }
+
+/// The policies of this process's threads named `hsys-io-*`.
+fn io_thread_policies() -> Vec<i32> {
+    let mut policies = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let Ok(tid) = task.file_name().to_string_lossy().parse::<i32>() else { continue };
+        if comm.starts_with("hsys-io-") {
+            // SAFETY: sched_getscheduler only reads the policy of thread `tid`.
+            policies.push(unsafe { libc::sched_getscheduler(tid) });
+        }
+    }
+    policies
+}
+
+#[test]
+fn io_threads_run_under_sched_batch_unless_told_not_to() {
+    for (batch, policy) in [(true, libc::SCHED_BATCH), (false, libc::SCHED_OTHER)] {
+        let server = Server::builder()
+            .threads(2)
+            .bind("127.0.0.1:0")
+            .batch_scheduling(batch)
+            .serve(|_: &crate::Request<'_>, res: &mut crate::Response<'_>| {
+                let _ = res.body(b"ok");
+            })
+            .expect("start");
+        // Other tests' servers may run beside this one: this server's threads are among them,
+        // and each of its two has the policy asked for (one of them is enough to tell apart).
+        let policies = io_thread_policies();
+        assert!(policies.contains(&policy), "batch {batch}: policies {policies:?}");
+        drop(server);
+    }
+}
