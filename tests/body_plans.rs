@@ -5,12 +5,12 @@
 
 mod support;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use hsys::{IgnoreBody, Limits, Request, Response, Server, Target, UrlGroups};
-use support::{Client, get};
+use support::{Client, get, read_for};
 
 /// A server whose handler never reads bodies; `X-Len` says what it saw of one (always 0).
 fn head_only(limits: Limits) -> (Server, SocketAddr) {
@@ -24,20 +24,6 @@ fn head_only(limits: Limits) -> (Server, SocketAddr) {
         .expect("serve");
     let addr = server.local_addrs()[0];
     (server, addr)
-}
-
-/// Reads what arrives within `wait`, until end-of-file or the wait runs out.
-fn read_for(s: &mut TcpStream, wait: Duration) -> Vec<u8> {
-    s.set_read_timeout(Some(wait)).unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = s.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        got.extend_from_slice(&buf[..n]);
-    }
-    got
 }
 
 #[test]

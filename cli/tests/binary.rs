@@ -10,7 +10,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use support::{Client, Running, STEP, bin, digits, get};
+use support::{Client, Running, STEP, bin, digits, get, read_for};
 
 /// The binary's two ways of serving: inline on the I/O threads, and from a request queue.
 const MODES: [&[&str]; 2] = [&[], &["--queued", "2"]];
@@ -930,20 +930,6 @@ fn a_head_answered_with_an_error_has_no_body_inline_and_queued() {
         assert_eq!((r.status, r.header("content-length")), (408, Some("15")), "{args:?}");
         assert!(c.closed(), "{args:?}: not closed, or bytes after the 408");
     }
-}
-
-/// Reads what arrives within `wait`, until end-of-file or the wait runs out.
-fn read_for(s: &mut TcpStream, wait: Duration) -> Vec<u8> {
-    s.set_read_timeout(Some(wait)).unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = s.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        got.extend_from_slice(&buf[..n]);
-    }
-    got
 }
 
 #[test]

@@ -315,3 +315,17 @@ pub fn requests_across_a_stop(addr: SocketAddr, n: usize, stop: impl FnOnce()) -
     }
     total
 }
+
+/// Reads what arrives within `wait`, until end-of-file or the wait runs out.
+pub fn read_for(s: &mut TcpStream, wait: Duration) -> Vec<u8> {
+    s.set_read_timeout(Some(wait)).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    got
+}
