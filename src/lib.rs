@@ -69,7 +69,7 @@
 #![deny(missing_debug_implementations)]
 
 // Internal modules. With the `internals` feature (unstable, for the fuzz targets and benches
-// only) `app` and `h1` are public but hidden; their items are `pub` either way, so only the
+// only) `app`, `h1` and `tls` are public but hidden; their items are `pub` either way, so only the
 // module's visibility flips and neither build sees a private type in a public interface.
 #[cfg(feature = "internals")]
 #[doc(hidden)]
@@ -88,6 +88,11 @@ mod pipe;
 mod semantics;
 mod server;
 mod stats;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod tls;
+#[cfg(not(feature = "internals"))]
+mod tls;
 mod url;
 
 pub use app::{
