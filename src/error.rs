@@ -25,6 +25,10 @@ pub enum ErrorKind {
     InvalidUrl,
     /// The URL prefix is already registered (in the same host class).
     AlreadyRegistered,
+    /// The URL prefix's port has prefixes of the other scheme: a port speaks either `http`
+    /// (cleartext) or `https` (TLS), so `https://+:8080/` is refused while `http://…:8080/`
+    /// prefixes are registered, and the reverse. Removing the port's last prefix frees it.
+    SchemeConflict,
     /// No such URL group.
     UnknownGroup,
     /// The prefix's port is not one the running server listens on, and the server was bound
@@ -75,6 +79,11 @@ impl Error {
         Error { url: Some(url.into()), ..Error::new(ErrorKind::AlreadyRegistered) }
     }
 
+    /// `url`'s port has prefixes of the other scheme.
+    pub(crate) fn scheme_conflict(url: &str) -> Self {
+        Error { url: Some(url.into()), ..Error::new(ErrorKind::SchemeConflict) }
+    }
+
     pub(crate) fn unknown_group() -> Self {
         Error::new(ErrorKind::UnknownGroup)
     }
@@ -110,6 +119,9 @@ impl fmt::Display for Error {
             (ErrorKind::Resolve, _, Some(e)) => write!(f, "cannot resolve the address to listen on: {e}"),
             (ErrorKind::InvalidUrl, _, Some(e)) => write!(f, "invalid URL {url:?}: {e}"),
             (ErrorKind::AlreadyRegistered, ..) => write!(f, "{url} is already registered"),
+            (ErrorKind::SchemeConflict, ..) => {
+                write!(f, "{url}: its port has prefixes of the other scheme (http and https cannot share a port)")
+            }
             (ErrorKind::UnknownGroup, ..) => f.write_str("no such URL group"),
             (ErrorKind::PortNotListening, ..) => write!(f, "{url}: the server does not listen on that port"),
             (kind, _, Some(e)) => write!(f, "{kind:?}: {e}"),

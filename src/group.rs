@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::app::{Handler, RequestQueue};
 use crate::error::Error;
-use crate::url::{Host, Namespace, RegisterError, UrlPrefix};
+use crate::url::{Host, Namespace, RegisterError, Scheme, UrlPrefix};
 
 /// Where a URL group's requests go.
 #[derive(Clone)]
@@ -257,20 +257,30 @@ impl UrlGroups {
         }
     }
 
-    /// Adds a URL prefix to a group.
+    /// Adds a URL prefix (`http://host:port/path/` or `https://…`) to a group.
+    ///
+    /// A port is either cleartext or TLS: every prefix on a port has the same scheme. An
+    /// `https` prefix's port speaks TLS with the certificate bound to it.
     ///
     /// # Errors
-    /// An invalid prefix, an unknown group, or `AlreadyRegistered`.
+    /// An invalid prefix ([`InvalidUrl`](crate::ErrorKind::InvalidUrl)), an unknown group,
+    /// [`AlreadyRegistered`](crate::ErrorKind::AlreadyRegistered), or
+    /// [`SchemeConflict`](crate::ErrorKind::SchemeConflict) when the port has prefixes of the
+    /// other scheme.
     pub fn add_url(&mut self, group: GroupId, url: &str) -> Result<(), Error> {
         if group.0 >= self.groups.len() {
             return Err(Error::unknown_group());
         }
         let prefix = UrlPrefix::parse(url).map_err(|e| Error::invalid_url(url, e))?;
-        self.namespace.register(prefix, group.0).map_err(|RegisterError::AlreadyRegistered| Error::already(url))
+        self.namespace.register(prefix, group.0).map_err(|e| match e {
+            RegisterError::AlreadyRegistered => Error::already(url),
+            RegisterError::SchemeConflict => Error::scheme_conflict(url),
+        })
     }
 
     /// `url` as it is registered: its path ends in `/` and is normalised like a request path
-    /// (`http://+:8080/a/./b` is `http://+:8080/a/b/`), its scheme and host lower-case.
+    /// (`http://+:8080/a/./b` is `http://+:8080/a/b/`), its scheme and host lower-case, the
+    /// scheme kept (`https://+:443` is `https://+:443/`).
     ///
     /// # Errors
     /// An invalid prefix ([`ErrorKind::InvalidUrl`](crate::ErrorKind::InvalidUrl)).
@@ -286,7 +296,8 @@ impl UrlGroups {
         })
     }
 
-    /// Removes a URL prefix; `false` if it was not registered.
+    /// Removes a URL prefix; `false` if it was not registered (with this scheme). Removing a
+    /// port's last prefix frees the port for the other scheme.
     pub fn remove_url(&mut self, url: &str) -> Result<bool, Error> {
         let prefix = UrlPrefix::parse(url).map_err(|e| Error::invalid_url(url, e))?;
         Ok(self.namespace.unregister(&prefix).is_some())
@@ -295,6 +306,21 @@ impl UrlGroups {
     /// A group's counters.
     pub fn stats(&self, group: GroupId) -> Option<GroupStats> {
         self.groups.get(group.0).map(|g| g.counters.snapshot())
+    }
+
+    /// The scheme the listeners on `port` speak: that of its prefixes, `None` when it has none.
+    /// Every address [`listen_addrs`](UrlGroups::listen_addrs) gives on `port` speaks it.
+    #[allow(dead_code)] // The server picks TLS or cleartext per listener once TLS is wired in.
+    pub(crate) fn port_scheme(&self, port: u16) -> Option<Scheme> {
+        self.namespace.port_scheme(port)
+    }
+
+    /// Whether a connection accepted on local port `port` speaks TLS (the port has `https`
+    /// prefixes in this table). Asked at accept, of the current table: a port kept open after
+    /// its last prefix went may come back with the other scheme.
+    #[allow(dead_code)] // The server asks it at accept once TLS connections are wired in.
+    pub(crate) fn is_tls_port(&self, port: u16) -> bool {
+        self.namespace.is_tls_port(port)
     }
 
     /// The sockets these prefixes need. `localhost`: loopback (127.0.0.1, and ::1 where the host
@@ -375,5 +401,75 @@ impl Routes {
             Ok(r) => r,
             Err(never) => match never {},
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::{Request, Response};
+    use crate::error::ErrorKind;
+
+    /// Groups with one inline group (answering nothing): its id and the table.
+    fn one_group() -> (UrlGroups, GroupId) {
+        let mut g = UrlGroups::new();
+        let id = g.create_group(Target::inline(|_: &Request<'_>, _: &mut Response<'_>| {}));
+        (g, id)
+    }
+
+    #[test]
+    fn https_prefixes_are_added_and_a_port_keeps_one_scheme() {
+        let (mut g, a) = one_group();
+        for url in ["https://+:443/", "https://*:443/x/", "https://localhost:443/", "https://[::1]:8443/"] {
+            assert!(g.add_url(a, url).is_ok(), "{url}");
+        }
+        g.add_url(a, "http://+:80/").unwrap_or_else(|e| panic!("{e}"));
+        // Both orders, and the same host and path with the other scheme.
+        for (url, port) in [("http://+:443/other/", 443), ("http://[::1]:8443/", 8443), ("https://+:80/", 80)] {
+            let e = g.add_url(a, url).err().unwrap_or_else(|| panic!("{url} was added"));
+            assert_eq!(e.kind(), ErrorKind::SchemeConflict, "{url}");
+            assert_eq!(e.url(), Some(url));
+            assert!(e.to_string().starts_with(url), "{e}");
+            assert!(g.port_scheme(port).is_some(), "{url}: the port keeps its scheme");
+        }
+        assert_eq!(g.add_url(a, "https://+:443/").map_err(|e| e.kind()), Err(ErrorKind::AlreadyRegistered));
+        assert_eq!(g.port_scheme(443), Some(Scheme::Https));
+        assert_eq!(g.port_scheme(80), Some(Scheme::Http));
+        assert_eq!(g.port_scheme(81), None);
+        assert!(g.is_tls_port(443) && g.is_tls_port(8443));
+        assert!(!g.is_tls_port(80) && !g.is_tls_port(81));
+        // The https port's listeners: what its hosts need, as for http.
+        let addrs = g.listen_addrs();
+        assert!(addrs.iter().any(|(a, _)| *a == SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 443)));
+        assert!(addrs.iter().any(|(a, _)| *a == SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 8443)));
+        for (addr, _) in addrs {
+            assert!(g.port_scheme(addr.port()).is_some(), "{addr}");
+        }
+    }
+
+    #[test]
+    fn removing_a_ports_last_prefix_frees_it_for_the_other_scheme() {
+        let (mut g, a) = one_group();
+        g.add_url(a, "http://+:8080/").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(g.remove_url("https://+:8080/").map_err(|e| e.kind()), Ok(false), "another key");
+        assert_eq!(g.add_url(a, "https://+:8080/").map_err(|e| e.kind()), Err(ErrorKind::SchemeConflict));
+        assert_eq!(g.remove_url("http://+:8080").map_err(|e| e.kind()), Ok(true));
+        assert!(g.add_url(a, "https://+:8080/").is_ok());
+        assert!(g.is_tls_port(8080));
+    }
+
+    #[test]
+    fn canonical_urls_keep_the_scheme() {
+        let cases = [
+            ("https://+:443", "https://+:443/"),
+            ("https://Example.COM:8443/a/./b", "https://example.com:8443/a/b/"),
+            ("https://[0::1]:443/x", "https://[::1]:443/x/"),
+            ("http://+:80", "http://+:80/"),
+        ];
+        for (url, canonical) in cases {
+            assert_eq!(UrlGroups::canonical_url(url).ok().as_deref(), Some(canonical), "{url}");
+        }
+        let e = UrlGroups::canonical_url("ftp://+:21/").err().map(|e| e.kind());
+        assert_eq!(e, Some(ErrorKind::InvalidUrl));
     }
 }

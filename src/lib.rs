@@ -104,6 +104,7 @@ pub use group::{GroupId, GroupStats, Target, UrlGroups};
 pub use limits::{Limits, MinRate, Strictness, Timeouts};
 pub use server::{Backend, Server, ServerBuilder, ShutdownHandle};
 pub use stats::Snapshot;
+pub use url::Scheme;
 
 #[cfg(test)]
 mod tests {

@@ -76,13 +76,18 @@ fn unknown_host_is_400_unknown_path_is_404_both_keep_the_connection() {
 }
 
 #[test]
-fn already_registered_is_a_typed_error_and_classes_coexist() {
+fn already_registered_and_scheme_conflict_are_typed_errors_and_classes_coexist() {
     let mut g = UrlGroups::new();
     let a = g.create_group(answer("A"));
     g.add_url(a, "http://example.com:80/v/").unwrap();
     g.add_url(a, "http://+:80/v/").unwrap();
     assert_eq!(g.add_url(a, "http://EXAMPLE.com:80/v/").unwrap_err().kind(), ErrorKind::AlreadyRegistered);
-    assert_eq!(g.add_url(a, "https://+:443/").unwrap_err().kind(), ErrorKind::InvalidUrl);
+    assert_eq!(g.add_url(a, "ftp://+:21/").unwrap_err().kind(), ErrorKind::InvalidUrl);
+    // https is a prefix like the others, but a port speaks one scheme.
+    g.add_url(a, "https://+:443/").unwrap();
+    let e = g.add_url(a, "https://example.com:80/v/").unwrap_err();
+    assert_eq!((e.kind(), e.url()), (ErrorKind::SchemeConflict, Some("https://example.com:80/v/")));
+    assert_eq!(g.add_url(a, "http://+:443/x/").unwrap_err().kind(), ErrorKind::SchemeConflict);
 }
 
 #[test]

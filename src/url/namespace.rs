@@ -1,23 +1,28 @@
-//! The URL namespace: registered prefixes and http.sys routing precedence.
+//! The URL namespace: registered prefixes, one scheme per port, and http.sys routing precedence.
 
 use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::fmt;
 use std::net::IpAddr;
 
-use super::prefix::{Host, UrlPrefix};
+use super::prefix::{Host, Scheme, UrlPrefix};
 
 /// Why a prefix could not be registered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RegisterError {
     /// The same host, port and path (compared case-insensitively) is already registered.
     AlreadyRegistered,
+    /// The port has prefixes of the other scheme: a port speaks either cleartext HTTP or TLS.
+    SchemeConflict,
 }
 
 impl fmt::Display for RegisterError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RegisterError::AlreadyRegistered => f.write_str("URL prefix is already registered"),
+            RegisterError::SchemeConflict => {
+                f.write_str("URL prefix's port has prefixes of the other scheme (http and https cannot share a port)")
+            }
         }
     }
 }
@@ -50,6 +55,9 @@ impl<T> Copy for Route<'_, T> {}
 
 /// The registered URL prefixes, each bound to a value `T` (e.g. a URL group id).
 ///
+/// Each port has one scheme, that of its prefixes: `https` ports speak TLS, `http` ports
+/// cleartext. A port is free for either scheme again once its last prefix is removed.
+///
 /// Prefixes are grouped by port, then by host class; names and IPs are kept sorted for
 /// binary search, and each host's prefixes are sorted by path length, longest first,
 /// so routing never allocates and stops at the first path match.
@@ -66,6 +74,8 @@ pub struct Namespace<T> {
 struct PortTable<T> {
     /// The port every prefix here is on.
     port: u16,
+    /// The scheme every prefix here has: whether the port speaks TLS.
+    scheme: Scheme,
     /// `+` prefixes, longest path first.
     strong: Vec<Entry<T>>,
     /// Named hosts, sorted by (lower-case) name; never empty groups.
@@ -120,15 +130,22 @@ impl<T> Namespace<T> {
 
     /// Binds `prefix` to `value`.
     ///
-    /// Fails with [`RegisterError::AlreadyRegistered`] when the same host, port and path
-    /// are already registered (paths compared ASCII case-insensitively, as they are
-    /// matched; IPv4-mapped IPv6 hosts equal to their IPv4 form). Different hosts with the
-    /// same port and path coexist (`http://example.com:80/v/` and `http://+:80/v/`).
+    /// Fails with [`RegisterError::SchemeConflict`] when the port has prefixes of the other
+    /// scheme (`https://+:80/` where `http://a.com:80/` is registered; the same host and path
+    /// with the other scheme included), and with [`RegisterError::AlreadyRegistered`] when
+    /// the same host, port and path are already registered (paths compared ASCII
+    /// case-insensitively, as they are matched; IPv4-mapped IPv6 hosts equal to their IPv4
+    /// form). Different hosts with the same port and path coexist (`http://example.com:80/v/`
+    /// and `http://+:80/v/`).
     ///
     /// # Errors
-    /// [`RegisterError::AlreadyRegistered`]; the namespace is then unchanged.
+    /// [`RegisterError::SchemeConflict`] or [`RegisterError::AlreadyRegistered`]; the
+    /// namespace is then unchanged.
     pub fn register(&mut self, prefix: UrlPrefix, value: T) -> Result<(), RegisterError> {
-        let table = self.table_or_insert(prefix.port());
+        if self.port_scheme(prefix.port()).is_some_and(|scheme| scheme != prefix.scheme()) {
+            return Err(RegisterError::SchemeConflict);
+        }
+        let table = self.table_or_insert(prefix.port(), prefix.scheme());
         let entries = match prefix.host() {
             Host::Strong => &mut table.strong,
             Host::Weak => &mut table.weak,
@@ -145,11 +162,12 @@ impl<T> Namespace<T> {
         Ok(())
     }
 
-    /// Removes the registration of `prefix` (same host, port and path as in
-    /// [`register`](Self::register)) and returns its value.
+    /// Removes the registration of `prefix` (same scheme, host, port and path as in
+    /// [`register`](Self::register)) and returns its value. Removing a port's last prefix
+    /// frees the port for the other scheme.
     pub fn unregister(&mut self, prefix: &UrlPrefix) -> Option<T> {
         let index = self.port_index(prefix.port())?;
-        let table = self.ports.get_mut(index)?;
+        let table = self.ports.get_mut(index).filter(|t| t.scheme == prefix.scheme())?;
         let value = table.remove(prefix)?;
         if table.is_empty() {
             self.ports.remove(index);
@@ -158,10 +176,11 @@ impl<T> Namespace<T> {
         Some(value)
     }
 
-    /// The value bound to `prefix` (same host, port and path as in [`register`](Self::register)).
+    /// The value bound to `prefix` (same scheme, host, port and path as in
+    /// [`register`](Self::register)).
     #[cfg(test)]
     pub fn get(&self, prefix: &UrlPrefix) -> Option<&T> {
-        let table = self.ports.get(self.port_index(prefix.port())?)?;
+        let table = self.ports.get(self.port_index(prefix.port())?).filter(|t| t.scheme == prefix.scheme())?;
         let entries = match prefix.host() {
             Host::Strong => &table.strong,
             Host::Weak => &table.weak,
@@ -174,7 +193,9 @@ impl<T> Namespace<T> {
     /// Every registration: by port, then host class in precedence order (names and IPs
     /// sorted), then longest path first.
     ///
-    /// The listeners to open are the distinct `(host, port)` pairs of this.
+    /// The listeners to open are the distinct `(host, port)` pairs of this, each speaking its
+    /// prefix's [`scheme`](UrlPrefix::scheme) (the same for every prefix on a port; see
+    /// [`port_scheme`](Self::port_scheme)).
     pub fn iter(&self) -> impl Iterator<Item = (&UrlPrefix, &T)> {
         self.ports
             .iter()
@@ -192,6 +213,17 @@ impl<T> Namespace<T> {
     #[cfg(test)]
     pub fn ports(&self) -> impl Iterator<Item = u16> {
         self.ports.iter().map(|t| t.port)
+    }
+
+    /// The scheme of the prefixes on `port`; `None` when it has none (either may be registered).
+    pub fn port_scheme(&self, port: u16) -> Option<Scheme> {
+        self.port_index(port).and_then(|i| self.ports.get(i)).map(|t| t.scheme)
+    }
+
+    /// Whether a connection on local port `port` speaks TLS: the port has `https` prefixes.
+    /// A port with no prefix is not (its requests are refused as `NoHost` either way).
+    pub(crate) fn is_tls_port(&self, port: u16) -> bool {
+        self.port_scheme(port) == Some(Scheme::Https)
     }
 
     /// Routes a request with http.sys precedence.
@@ -249,15 +281,16 @@ impl<T> Namespace<T> {
         if host_matched { Route::NoPath } else { Route::NoHost }
     }
 
-    /// The table for `port`, inserting an empty one if there is none.
+    /// The table for `port`, inserting an empty one for `scheme` if there is none (the
+    /// caller has checked that an existing one has `scheme`).
     ///
     /// An empty table inserted for a registration that then fails cannot happen: a new
     /// port has no registration to conflict with.
-    fn table_or_insert(&mut self, port: u16) -> &mut PortTable<T> {
+    fn table_or_insert(&mut self, port: u16, scheme: Scheme) -> &mut PortTable<T> {
         let index = match self.ports.binary_search_by_key(&port, |t| t.port) {
             Ok(index) => index,
             Err(index) => {
-                self.ports.insert(index, PortTable::new(port));
+                self.ports.insert(index, PortTable::new(port, scheme));
                 index
             }
         };
@@ -272,9 +305,9 @@ impl<T> Namespace<T> {
 }
 
 impl<T> PortTable<T> {
-    /// An empty table for `port`.
-    fn new(port: u16) -> Self {
-        PortTable { port, strong: Vec::new(), names: Vec::new(), ips: Vec::new(), weak: Vec::new() }
+    /// An empty table for `port`, speaking `scheme`.
+    fn new(port: u16, scheme: Scheme) -> Self {
+        PortTable { port, scheme, strong: Vec::new(), names: Vec::new(), ips: Vec::new(), weak: Vec::new() }
     }
 
     /// Whether the table holds no prefix (and so should be dropped).
@@ -395,465 +428,5 @@ fn ipv4_mapped(ip: &IpAddr) -> Option<IpAddr> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::net::Ipv4Addr;
-
-    const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
-
-    fn prefix(s: &str) -> UrlPrefix {
-        match UrlPrefix::parse(s) {
-            Ok(p) => p,
-            Err(e) => panic!("{s}: {e}"),
-        }
-    }
-
-    fn ip(s: &str) -> IpAddr {
-        match s.parse() {
-            Ok(ip) => ip,
-            Err(e) => panic!("{s}: {e}"),
-        }
-    }
-
-    /// A namespace binding each prefix to its own text.
-    fn namespace(prefixes: &[&'static str]) -> Namespace<&'static str> {
-        let mut ns = Namespace::new();
-        for &p in prefixes {
-            assert_eq!(ns.register(prefix(p), p), Ok(()), "{p}");
-        }
-        ns
-    }
-
-    /// The route as the winning prefix's text, or `NoHost` / `NoPath`.
-    fn route(ns: &Namespace<&'static str>, port: u16, host: Option<&str>, local: IpAddr, path: &str) -> &'static str {
-        match ns.route(port, host.map(str::as_bytes), &local, path) {
-            Route::Matched { prefix: p, value } => {
-                assert_eq!(&prefix(value), p);
-                value
-            }
-            Route::NoHost => "NoHost",
-            Route::NoPath => "NoPath",
-        }
-    }
-
-    #[test]
-    fn documented_example() {
-        let ns = namespace(&["http://+:80/vroot/", "http://adatum.com:80/", "http://*:80/"]);
-        let cases = [
-            ("adatum.com", "/vroot/subdir/file.htm", "http://+:80/vroot/"),
-            ("adatum.com", "/default.htm", "http://adatum.com:80/"),
-            ("otheradatum.com", "/file.htm", "http://*:80/"),
-            ("otheradatum.com", "/vroot/x", "http://+:80/vroot/"),
-            ("adatum.com", "/vroot", "http://+:80/vroot/"),
-            ("adatum.com", "/vrootx", "http://adatum.com:80/"),
-        ];
-        for (host, path, expected) in cases {
-            assert_eq!(route(&ns, 80, Some(host), LOCAL, path), expected, "{host}{path}");
-        }
-    }
-
-    #[test]
-    fn precedence_and_fall_through() {
-        type Case = (&'static [&'static str], u16, Option<&'static str>, &'static str, &'static str, &'static str);
-        let cases: &[Case] = &[
-            // Strong beats every other class, even with a shorter path.
-            (
-                &["http://+:80/", "http://a.com:80/x/", "http://10.0.0.1:80/x/", "http://*:80/x/"],
-                80,
-                Some("a.com"),
-                "10.0.0.1",
-                "/x/y",
-                "http://+:80/",
-            ),
-            // Name beats IP and Weak, even with a shorter path.
-            (
-                &["http://a.com:80/", "http://10.0.0.1:80/x/", "http://*:80/x/"],
-                80,
-                Some("a.com"),
-                "10.0.0.1",
-                "/x/y",
-                "http://a.com:80/",
-            ),
-            // IP beats Weak.
-            (&["http://10.0.0.1:80/", "http://*:80/x/"], 80, Some("a.com"), "10.0.0.1", "/x/y", "http://10.0.0.1:80/"),
-            // Weak last.
-            (&["http://*:80/"], 80, Some("a.com"), "10.0.0.1", "/x/y", "http://*:80/"),
-            // Strong with no path match falls through to Name.
-            (&["http://+:80/s/", "http://a.com:80/"], 80, Some("a.com"), "10.0.0.1", "/x", "http://a.com:80/"),
-            // Name with no path match falls through to IP.
-            (
-                &["http://a.com:80/n/", "http://10.0.0.1:80/"],
-                80,
-                Some("a.com"),
-                "10.0.0.1",
-                "/x",
-                "http://10.0.0.1:80/",
-            ),
-            // IP with no path match falls through to Weak.
-            (&["http://10.0.0.1:80/i/", "http://*:80/"], 80, Some("a.com"), "10.0.0.1", "/x", "http://*:80/"),
-            // All classes fall through to Weak.
-            (
-                &["http://+:80/s/", "http://a.com:80/n/", "http://10.0.0.1:80/i/", "http://*:80/"],
-                80,
-                Some("a.com"),
-                "10.0.0.1",
-                "/x",
-                "http://*:80/",
-            ),
-            // Longest path within the winning class.
-            (
-                &["http://+:80/", "http://+:80/a/", "http://+:80/a/b/"],
-                80,
-                None,
-                "10.0.0.1",
-                "/a/b/c",
-                "http://+:80/a/b/",
-            ),
-            (&["http://+:80/a/b/", "http://+:80/", "http://+:80/a/"], 80, None, "10.0.0.1", "/a/c", "http://+:80/a/"),
-            (&["http://a.com:80/", "http://a.com:80/a/"], 80, Some("a.com"), "10.0.0.1", "/a/", "http://a.com:80/a/"),
-            (&["http://*:80/", "http://*:80/a/"], 80, None, "10.0.0.1", "/b", "http://*:80/"),
-            // ...but a longer path in a later class does not beat an earlier class.
-            (&["http://+:80/a/", "http://*:80/a/b/"], 80, None, "10.0.0.1", "/a/b/c", "http://+:80/a/"),
-            // Other names do not match.
-            (&["http://b.com:80/", "http://*:80/"], 80, Some("a.com"), "10.0.0.1", "/", "http://*:80/"),
-            // Other IPs do not match.
-            (&["http://10.0.0.2:80/", "http://*:80/"], 80, Some("a.com"), "10.0.0.1", "/", "http://*:80/"),
-            // The Host header is not compared with IP prefixes: the local address is.
-            (&["http://10.0.0.2:80/", "http://*:80/"], 80, Some("10.0.0.2"), "10.0.0.1", "/", "http://*:80/"),
-            (&["http://10.0.0.1:80/"], 80, Some("10.0.0.2"), "10.0.0.1", "/", "http://10.0.0.1:80/"),
-            (&["http://10.0.0.1:80/"], 80, None, "10.0.0.1", "/", "http://10.0.0.1:80/"),
-            // Other ports do not match.
-            (&["http://+:81/", "http://*:80/"], 80, None, "10.0.0.1", "/", "http://*:80/"),
-            (&["http://+:80/", "http://+:81/a/"], 81, None, "10.0.0.1", "/a", "http://+:81/a/"),
-            // Same path under several hosts coexists and routes by host.
-            (
-                &["http://example.com:80/v/", "http://+:80/v/"],
-                80,
-                Some("example.com"),
-                "10.0.0.1",
-                "/v/",
-                "http://+:80/v/",
-            ),
-            (
-                &["http://example.com:80/v/", "http://*:80/v/"],
-                80,
-                Some("example.com"),
-                "10.0.0.1",
-                "/v/",
-                "http://example.com:80/v/",
-            ),
-            (
-                &["http://example.com:80/v/", "http://*:80/v/"],
-                80,
-                Some("other.com"),
-                "10.0.0.1",
-                "/v/",
-                "http://*:80/v/",
-            ),
-            // Several names and IPs on one port.
-            (
-                &["http://a.com:80/", "http://b.com:80/", "http://c.com:80/"],
-                80,
-                Some("b.com"),
-                "10.0.0.1",
-                "/",
-                "http://b.com:80/",
-            ),
-            (
-                &["http://a.com:80/", "http://b.com:80/", "http://c.com:80/"],
-                80,
-                Some("C.COM"),
-                "10.0.0.1",
-                "/",
-                "http://c.com:80/",
-            ),
-            (
-                &["http://10.0.0.1:80/", "http://10.0.0.2:80/", "http://[::1]:80/"],
-                80,
-                None,
-                "::1",
-                "/",
-                "http://[::1]:80/",
-            ),
-            (
-                &["http://10.0.0.1:80/", "http://10.0.0.2:80/", "http://[::1]:80/"],
-                80,
-                None,
-                "10.0.0.2",
-                "/",
-                "http://10.0.0.2:80/",
-            ),
-        ];
-        for (prefixes, port, host, local, path, expected) in cases {
-            let ns = namespace(prefixes);
-            assert_eq!(
-                route(&ns, *port, *host, ip(local), path),
-                *expected,
-                "{prefixes:?} {port} {host:?} {local} {path}"
-            );
-        }
-    }
-
-    #[test]
-    fn no_host_and_no_path() {
-        type Case = (&'static [&'static str], u16, Option<&'static str>, &'static str, &'static str);
-        let cases: &[Case] = &[
-            (&[], 80, Some("a.com"), "/", "NoHost"),
-            (&["http://+:81/"], 80, Some("a.com"), "/", "NoHost"),
-            (&["http://b.com:80/"], 80, Some("a.com"), "/", "NoHost"),
-            (&["http://b.com:80/"], 80, None, "/", "NoHost"),
-            (&["http://10.0.0.2:80/"], 80, Some("a.com"), "/", "NoHost"),
-            (&["http://b.com:80/", "http://10.0.0.2:80/"], 80, Some("a.com"), "/", "NoHost"),
-            (&["http://+:80/x/"], 80, Some("a.com"), "/", "NoPath"),
-            (&["http://+:80/x/"], 80, None, "/y", "NoPath"),
-            (&["http://*:80/x/"], 80, Some("a.com"), "/xy", "NoPath"),
-            (&["http://a.com:80/x/"], 80, Some("a.com"), "/y", "NoPath"),
-            (&["http://10.0.0.1:80/x/"], 80, None, "/y", "NoPath"),
-            (&["http://a.com:80/x/", "http://b.com:80/"], 80, Some("a.com"), "/y", "NoPath"),
-            (&["http://+:80/x/", "http://b.com:80/"], 80, Some("a.com"), "/y", "NoPath"),
-            (&["http://+:80/"], 80, None, "*", "NoPath"),
-        ];
-        for (prefixes, port, host, path, expected) in cases {
-            let ns = namespace(prefixes);
-            assert_eq!(route(&ns, *port, *host, LOCAL, path), *expected, "{prefixes:?} {port} {host:?} {path}");
-        }
-    }
-
-    #[test]
-    fn path_matching() {
-        let cases = [
-            ("/", "/", true),
-            ("/", "/anything/at/all", true),
-            ("/dir/", "/dir/", true),
-            ("/dir/", "/dir", true),
-            ("/dir/", "/dir/file", true),
-            ("/dir/", "/DIR/File", true),
-            ("/Dir/", "/dIR", true),
-            ("/dir/", "/dirx", false),
-            ("/dir/", "/dirx/", false),
-            ("/dir/", "/di", false),
-            ("/dir/", "/", false),
-            ("/dir/", "/other/dir/", false),
-            ("/a/b/", "/a/b", true),
-            ("/a/b/", "/a/", false),
-            ("/a/b/", "/a/bc", false),
-            ("/%C3%A9/", "/%c3%a9/x", true),
-            ("/caf%C3%A9/", "/caf%C3%A9", true),
-            ("/", "*", false),
-        ];
-        for (prefix, path, expected) in cases {
-            assert_eq!(path_matches(prefix, path), expected, "{prefix} {path}");
-        }
-    }
-
-    #[test]
-    fn host_header_forms() {
-        let ns = namespace(&["http://a.com:80/", "http://*:80/"]);
-        let cases = [
-            (Some("a.com"), "http://a.com:80/"),
-            (Some("A.COM"), "http://a.com:80/"),
-            (Some("A.Com"), "http://a.com:80/"),
-            (Some("a.com:80"), "http://a.com:80/"),
-            (Some("a.com:8080"), "http://a.com:80/"),
-            (Some("a.com:"), "http://a.com:80/"),
-            (Some("a.com."), "http://a.com:80/"),
-            (Some("a.com.:80"), "http://a.com:80/"),
-            (Some(" a.com "), "http://a.com:80/"),
-            (Some("a.co"), "http://*:80/"),
-            (Some("a.comx"), "http://*:80/"),
-            (Some("xa.com"), "http://*:80/"),
-            (Some("b.a.com"), "http://*:80/"),
-            (Some("a.com.."), "http://*:80/"),
-            (Some(""), "http://*:80/"),
-            (Some(":80"), "http://*:80/"),
-            (Some("."), "http://*:80/"),
-            (Some("[::1]"), "http://*:80/"),
-            (Some("[::1]:80"), "http://*:80/"),
-            (Some("[a.com]:80"), "http://*:80/"),
-            (Some("10.0.0.1"), "http://*:80/"),
-            (Some("\u{e9}.com"), "http://*:80/"),
-            (None, "http://*:80/"),
-        ];
-        for (host, expected) in cases {
-            assert_eq!(route(&ns, 80, host, LOCAL, "/"), expected, "{host:?}");
-        }
-        // Raw non-UTF-8 bytes in the header do not match and do not panic.
-        let raw: &[u8] = b"a.com\xff";
-        assert!(matches!(ns.route(80, Some(raw), &LOCAL, "/"), Route::Matched { value: &"http://*:80/", .. }));
-    }
-
-    #[test]
-    fn ipv6_and_mapped_local_addresses() {
-        let ns = namespace(&["http://10.0.0.1:80/", "http://[::1]:80/", "http://[2001:db8::1]:80/"]);
-        let cases = [
-            ("10.0.0.1", "http://10.0.0.1:80/"),
-            ("::ffff:10.0.0.1", "http://10.0.0.1:80/"),
-            ("::1", "http://[::1]:80/"),
-            ("2001:db8::1", "http://[2001:db8::1]:80/"),
-            ("2001:DB8:0::1", "http://[2001:db8::1]:80/"),
-            ("10.0.0.2", "NoHost"),
-            ("::ffff:10.0.0.2", "NoHost"),
-            ("127.0.0.1", "NoHost"),
-            // IPv4-compatible (not mapped) is a different address.
-            ("::10.0.0.1", "NoHost"),
-        ];
-        for (local, expected) in cases {
-            assert_eq!(route(&ns, 80, Some("x"), ip(local), "/"), expected, "{local}");
-        }
-        // A prefix written as IPv4-mapped IPv6 matches the IPv4 address too.
-        let ns = namespace(&["http://[::ffff:10.0.0.1]:80/"]);
-        for local in ["10.0.0.1", "::ffff:10.0.0.1"] {
-            assert_eq!(route(&ns, 80, None, ip(local), "/"), "http://[::ffff:10.0.0.1]:80/", "{local}");
-        }
-    }
-
-    #[test]
-    fn register_conflicts_and_coexistence() {
-        let cases: &[(&[&str], &str, bool)] = &[
-            (&["http://+:80/"], "http://+:80/", false),
-            (&["http://+:80/a/"], "http://+:80/a", false),
-            (&["http://+:80/a/"], "http://+:80/A/", false),
-            (&["http://+:80/a/"], "http://+:80/%61/", false),
-            (&["http://+:80/a/"], "http://+:80/b/../a/", false),
-            (&["http://a.com:80/"], "http://A.COM:80/", false),
-            (&["http://10.0.0.1:80/"], "http://10.0.0.1:80/", false),
-            (&["http://10.0.0.1:80/"], "http://[::ffff:10.0.0.1]:80/", false),
-            (&["http://[::1]:80/"], "http://[0::1]:80/", false),
-            (&["http://*:80/"], "http://*:80/", false),
-            (&["http://+:80/"], "http://*:80/", true),
-            (&["http://+:80/"], "http://+:81/", true),
-            (&["http://+:80/"], "http://+:80/a/", true),
-            (&["http://+:80/v/"], "http://example.com:80/v/", true),
-            (&["http://example.com:80/v/"], "http://+:80/v/", true),
-            (&["http://a.com:80/"], "http://b.com:80/", true),
-            (&["http://a.com:80/"], "http://10.0.0.1:80/", true),
-            (&["http://10.0.0.1:80/"], "http://10.0.0.2:80/", true),
-            (&["http://10.0.0.1:80/"], "http://[::1]:80/", true),
-            (&["http://10.0.0.1:80/"], "http://[::10.0.0.1]:80/", true),
-            (&["http://+:80/a/"], "http://+:80/ab/", true),
-            (&["http://+:80/a/"], "http://+:80/a%2F/", true),
-        ];
-        for (existing, new, ok) in cases {
-            let mut ns = namespace(existing);
-            let expected = if *ok { Ok(()) } else { Err(RegisterError::AlreadyRegistered) };
-            assert_eq!(ns.register(prefix(new), "new"), expected, "{existing:?} + {new}");
-            assert_eq!(ns.len(), existing.len() + usize::from(*ok), "{existing:?} + {new}");
-            // A refused registration leaves the old value in place.
-            for &e in *existing {
-                assert_eq!(ns.get(&prefix(e)), Some(&e), "{existing:?} + {new}");
-            }
-        }
-    }
-
-    #[test]
-    fn unregister() {
-        // In iteration order, so the survivors can be compared with `iter()`.
-        let all = [
-            "http://+:80/a/",
-            "http://+:80/",
-            "http://a.com:80/",
-            "http://b.com:80/",
-            "http://10.0.0.1:80/",
-            "http://[::1]:80/",
-            "http://*:80/",
-            "http://*:81/",
-        ];
-        // Each prefix can be removed, by an equal or equivalent spelling, exactly once.
-        let cases = [
-            ("http://+:80/", "http://+:80/"),
-            ("http://+:80/A", "http://+:80/a/"),
-            ("http://A.com:80/", "http://a.com:80/"),
-            ("http://b.com:80", "http://b.com:80/"),
-            ("http://[::ffff:10.0.0.1]:80/", "http://10.0.0.1:80/"),
-            ("http://[0::1]:80/", "http://[::1]:80/"),
-            ("http://*:80/", "http://*:80/"),
-            ("http://*:81/", "http://*:81/"),
-        ];
-        for (spelling, registered) in cases {
-            let mut ns = namespace(&all);
-            assert_eq!(ns.unregister(&prefix(spelling)), Some(registered), "{spelling}");
-            assert_eq!(ns.unregister(&prefix(spelling)), None, "{spelling}");
-            assert_eq!(ns.get(&prefix(registered)), None, "{spelling}");
-            assert_eq!(ns.len(), all.len() - 1, "{spelling}");
-            let left: Vec<_> = ns.iter().map(|(_, v)| *v).collect();
-            let expected: Vec<_> = all.iter().copied().filter(|p| *p != registered).collect();
-            assert_eq!(left, expected, "{spelling}");
-        }
-        // Unknown prefixes.
-        let mut ns = namespace(&all);
-        for missing in ["http://+:82/", "http://+:80/b/", "http://c.com:80/", "http://10.0.0.2:80/", "http://*:80/a/"] {
-            assert_eq!(ns.unregister(&prefix(missing)), None, "{missing}");
-        }
-        assert_eq!(ns.len(), all.len());
-        // Removing everything empties the namespace and routing says NoHost.
-        for p in all {
-            assert_eq!(ns.unregister(&prefix(p)), Some(p));
-        }
-        assert!(ns.is_empty());
-        assert_eq!(ns.ports().count(), 0);
-        assert_eq!(route(&ns, 80, Some("a.com"), LOCAL, "/"), "NoHost");
-    }
-
-    #[test]
-    fn unregister_changes_routing() {
-        let mut ns = namespace(&["http://+:80/vroot/", "http://a.com:80/", "http://*:80/"]);
-        let steps = [
-            ("http://+:80/vroot/", "http://a.com:80/", "http://*:80/"),
-            ("http://a.com:80/", "http://*:80/", "http://*:80/"),
-            ("http://*:80/", "NoHost", "NoHost"),
-        ];
-        for (removed, for_a, for_other) in steps {
-            assert_eq!(ns.unregister(&prefix(removed)), Some(removed));
-            assert_eq!(route(&ns, 80, Some("a.com"), LOCAL, "/vroot/x"), for_a, "{removed}");
-            assert_eq!(route(&ns, 80, Some("b.com"), LOCAL, "/vroot/x"), for_other, "{removed}");
-        }
-    }
-
-    #[test]
-    fn iteration_and_ports() {
-        let ns = namespace(&[
-            "http://*:81/",
-            "http://b.com:80/",
-            "http://*:80/",
-            "http://10.0.0.1:80/",
-            "http://+:80/",
-            "http://a.com:80/x/",
-            "http://+:80/long/path/",
-            "http://a.com:80/",
-            "http://+:8080/",
-        ]);
-        let order: Vec<_> = ns.iter().map(|(p, _)| p.to_string()).collect();
-        assert_eq!(
-            order,
-            [
-                "http://+:80/long/path/",
-                "http://+:80/",
-                "http://a.com:80/x/",
-                "http://a.com:80/",
-                "http://b.com:80/",
-                "http://10.0.0.1:80/",
-                "http://*:80/",
-                "http://*:81/",
-                "http://+:8080/",
-            ]
-        );
-        for (p, v) in ns.iter() {
-            assert_eq!(&prefix(v), p);
-        }
-        assert_eq!(ns.ports().collect::<Vec<_>>(), [80, 81, 8080]);
-        assert_eq!(ns.len(), 9);
-        assert!(!ns.is_empty());
-        let empty: Namespace<u32> = Namespace::default();
-        assert!(empty.is_empty());
-        assert_eq!(empty.iter().count(), 0);
-    }
-
-    #[test]
-    fn route_is_copy_and_error_displays() {
-        let ns = namespace(&["http://+:80/"]);
-        let r = ns.route(80, None, &LOCAL, "/");
-        let copy = r;
-        assert_eq!(r, copy);
-        assert_eq!(RegisterError::AlreadyRegistered.to_string(), "URL prefix is already registered");
-    }
-}
+#[path = "namespace_tests.rs"]
+mod tests;
