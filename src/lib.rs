@@ -104,6 +104,10 @@ pub use group::{GroupId, GroupStats, Target, UrlGroups};
 pub use limits::{Limits, MinRate, Strictness, Timeouts};
 pub use server::{Backend, Server, ServerBuilder, ShutdownHandle};
 pub use stats::Snapshot;
+pub use tls::{
+    bindings::BindingKey,
+    config::{CertBinding, ClientCa, ClientCertificates, TlsCertificate},
+};
 
 #[cfg(test)]
 mod tests {
