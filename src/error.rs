@@ -35,6 +35,10 @@ pub enum ErrorKind {
     /// explicitly ([`ServerBuilder::bind`](crate::ServerBuilder::bind)), so it does not follow
     /// its prefixes to new ports.
     PortNotListening,
+    /// A TLS certificate, private key or client-certificate authority could not be loaded: a
+    /// file unreadable, bad PEM, no certificate, or a key that does not match the certificate.
+    /// The message names the file when it came from one.
+    Certificate,
 }
 
 /// An error from building or running a server: a kind to react to, the address or URL concerned,
@@ -88,6 +92,11 @@ impl Error {
         Error::new(ErrorKind::UnknownGroup)
     }
 
+    /// A certificate or key failed to load; `source` says which file and why.
+    pub(crate) fn certificate(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Error { source: Some(source.into()), ..Error::new(ErrorKind::Certificate) }
+    }
+
     pub(crate) fn not_listening(url: &str) -> Self {
         Error { url: Some(url.into()), ..Error::new(ErrorKind::PortNotListening) }
     }
@@ -124,6 +133,7 @@ impl fmt::Display for Error {
             }
             (ErrorKind::UnknownGroup, ..) => f.write_str("no such URL group"),
             (ErrorKind::PortNotListening, ..) => write!(f, "{url}: the server does not listen on that port"),
+            (ErrorKind::Certificate, _, Some(e)) => write!(f, "TLS certificate: {e}"),
             (kind, _, Some(e)) => write!(f, "{kind:?}: {e}"),
             (kind, ..) => write!(f, "{kind:?}"),
         }

@@ -105,6 +105,10 @@ pub use limits::{Limits, MinRate, Strictness, Timeouts};
 pub use server::{Backend, Server, ServerBuilder, ShutdownHandle};
 pub use stats::Snapshot;
 pub use url::Scheme;
+pub use tls::{
+    bindings::BindingKey,
+    config::{CertBinding, ClientCa, ClientCertificates, TlsCertificate},
+};
 
 #[cfg(test)]
 mod tests {

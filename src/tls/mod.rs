@@ -5,6 +5,8 @@
 
 #[allow(dead_code)] // `peek` is called by the accept path once the layer is wired into the loop
 pub mod hello;
+pub mod bindings;
+pub mod config;
 
 /// Why a TLS handshake (or a TLS connection) failed: the counters' reasons.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,1 @@
+//! Binding resolution, generations, snapshots, and in-memory handshakes on resolved configs.
