@@ -3,6 +3,8 @@
 //! Sans-I/O like the codec: ciphertext in, plaintext and records out. The I/O threads own the
 //! sockets and call into it.
 
+pub mod session;
+
 /// Why a TLS handshake (or a TLS connection) failed: the counters' reasons.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[allow(dead_code)] // used as the layer is wired into the loop
