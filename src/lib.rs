@@ -97,7 +97,7 @@ mod url;
 
 pub use app::{
     BodyKind, Handler, IgnoreBody, Prepared, QueueStats, QueuedRequest, Reply, Request, RequestQueue, Response,
-    ResponseError, ResponseWriter, Version, is_standard_method,
+    ResponseError, ResponseWriter, TlsInfo, TlsVersion, Version, is_standard_method,
 };
 pub use error::{Error, ErrorKind};
 pub use group::{GroupId, GroupStats, Target, UrlGroups};

@@ -14,6 +14,7 @@ pub(crate) mod reply;
 pub(crate) mod request;
 pub(crate) mod response;
 pub mod service; // reachable only with the `internals` feature (`app` is private otherwise)
+mod tls_info;
 pub(crate) mod writer;
 
 pub use handler::{Handler, IgnoreBody};
@@ -22,4 +23,5 @@ pub use queued::QueuedRequest;
 pub use reply::{Prepared, Reply};
 pub use request::{BodyKind, Request, Version, is_standard_method};
 pub use response::{Response, ResponseError};
+pub use tls_info::{TlsInfo, TlsVersion};
 pub use writer::ResponseWriter;

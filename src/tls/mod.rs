@@ -7,6 +7,7 @@
 pub mod hello;
 pub mod bindings;
 pub mod config;
+pub mod session;
 
 /// Why a TLS handshake (or a TLS connection) failed: the counters' reasons.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
