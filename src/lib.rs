@@ -103,12 +103,12 @@ pub use error::{Error, ErrorKind};
 pub use group::{GroupId, GroupStats, Target, UrlGroups};
 pub use limits::{Limits, MinRate, Strictness, Timeouts};
 pub use server::{Backend, Server, ServerBuilder, ShutdownHandle};
-pub use stats::Snapshot;
-pub use url::Scheme;
+pub use stats::{Snapshot, TlsFailures};
 pub use tls::{
     bindings::BindingKey,
     config::{CertBinding, ClientCa, ClientCertificates, TlsCertificate},
 };
+pub use url::Scheme;
 
 #[cfg(test)]
 mod tests {

@@ -21,6 +21,37 @@ pub(crate) struct WorkerCounters {
     pub timed_out: Counter,
     /// Requests refused because their declared or actual body was over the size limit (`413`).
     pub too_large: Counter,
+    /// TLS handshakes completed (resumed ones included).
+    pub tls_handshakes: Counter,
+    /// TLS handshakes completed by resuming an earlier session.
+    pub tls_resumed: Counter,
+    /// TLS connections that failed, by reason (indexed by `TlsFailure as usize`).
+    pub tls_failures: [Counter; 5],
+}
+
+impl WorkerCounters {
+    /// Counts a TLS connection that failed for `reason`.
+    pub fn tls_failed(&self, reason: TlsFailure) {
+        if let Some(c) = self.tls_failures.get(reason as usize) {
+            c.add(1);
+        }
+    }
+}
+
+/// Why a TLS handshake (or a TLS connection) failed: the counters' reasons.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsFailure {
+    /// The first bytes are not a TLS handshake record (plaintext HTTP sent to a TLS port, or
+    /// noise): closed at once, unanswered.
+    NotTls,
+    /// No certificate binding matches the connection's address and server name.
+    NoCertificate,
+    /// The ClientHello (or the handshake's input) is larger than the bound.
+    TooLarge,
+    /// The peer broke the protocol (a bad record, a failed verification, an alert).
+    Protocol,
+    /// The handshake did not finish within `header_wait`.
+    Timeout,
 }
 
 /// A single-writer counter.
@@ -64,9 +95,40 @@ pub struct Snapshot {
     pub timed_out: u64,
     /// Requests answered `413`.
     pub too_large: u64,
+    /// TLS handshakes completed (resumed ones included).
+    pub tls_handshakes: u64,
+    /// TLS handshakes that resumed an earlier session (tickets or session IDs).
+    pub tls_resumed: u64,
+    /// TLS connections that failed, by reason.
+    pub tls_failed: TlsFailures,
     /// I/O threads that ended by unwinding (a defect in hsys; see
     /// [`Server::wait`](crate::Server::wait)); their connections and listeners were closed.
     pub io_threads_died: u64,
+}
+
+/// TLS connections that failed, by reason (each connection counted once).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TlsFailures {
+    /// The first bytes were not a TLS handshake (plaintext HTTP sent to a TLS port, or noise):
+    /// closed at once, unanswered.
+    pub not_tls: u64,
+    /// No certificate binding matched the connection's address and server name: refused with
+    /// an alert.
+    pub no_certificate: u64,
+    /// The ClientHello was larger than the bound.
+    pub too_large: u64,
+    /// The client broke the protocol: a bad record or message, a failed verification (a client
+    /// certificate missing or not trusted), or the client's own alert.
+    pub protocol: u64,
+    /// The handshake did not finish within `header_wait`.
+    pub timeout: u64,
+}
+
+impl TlsFailures {
+    /// Every failure.
+    pub fn total(&self) -> u64 {
+        self.not_tls + self.no_certificate + self.too_large + self.protocol + self.timeout
+    }
 }
 
 impl Snapshot {
@@ -80,7 +142,40 @@ impl Snapshot {
             s.current_connections += w.current_connections.get();
             s.timed_out += w.timed_out.get();
             s.too_large += w.too_large.get();
+            s.tls_handshakes += w.tls_handshakes.get();
+            s.tls_resumed += w.tls_resumed.get();
+            let f = &w.tls_failures;
+            let t = &mut s.tls_failed;
+            for (sum, c) in [&mut t.not_tls, &mut t.no_certificate, &mut t.too_large, &mut t.protocol, &mut t.timeout]
+                .into_iter()
+                .zip(f)
+            {
+                *sum += c.get();
+            }
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_tls_failure_is_summed_into_its_own_field() {
+        let cases = [
+            (TlsFailure::NotTls, TlsFailures { not_tls: 1, ..TlsFailures::default() }),
+            (TlsFailure::NoCertificate, TlsFailures { no_certificate: 1, ..TlsFailures::default() }),
+            (TlsFailure::TooLarge, TlsFailures { too_large: 1, ..TlsFailures::default() }),
+            (TlsFailure::Protocol, TlsFailures { protocol: 1, ..TlsFailures::default() }),
+            (TlsFailure::Timeout, TlsFailures { timeout: 1, ..TlsFailures::default() }),
+        ];
+        for (reason, expected) in cases {
+            let w = WorkerCounters::default();
+            w.tls_failed(reason);
+            let s = Snapshot::sum([&w]);
+            assert_eq!(s.tls_failed, expected, "{reason:?}");
+            assert_eq!(s.tls_failed.total(), 1);
+        }
     }
 }

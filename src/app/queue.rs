@@ -516,6 +516,7 @@ mod tests {
     /// A request with nowhere to send its answer (`respond` returns `false`; dropping it is silent).
     fn request(path: &str) -> QueuedRequest {
         QueuedRequest {
+            tls: None,
             text: RequestText::new("GET", path, path, std::iter::empty(), 0),
             version: Version::Http11,
             arrived: Instant::now(),

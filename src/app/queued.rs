@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::reply::Reply;
 use super::request::{Version, split_query};
+use super::tls_info::TlsInfo;
 use crate::pipe::BodyPipe;
 
 /// How an application thread wakes the I/O thread that owns a connection (the server hands the
@@ -63,6 +64,8 @@ pub struct QueuedRequest {
     pub(crate) body: Option<Arc<BodyPipe>>,
     /// The client sent `Expect: 100-continue`.
     pub(crate) expects_continue: bool,
+    /// What the request's TLS connection negotiated (shared by its requests); `None`: cleartext.
+    pub(crate) tls: Option<Arc<TlsInfo>>,
 }
 
 /// The text of a queued request in two allocations, not one per string: the method, target,
@@ -151,6 +154,14 @@ impl QueuedRequest {
     /// The query part of the target, after the first `?`.
     pub fn query(&self) -> Option<&str> {
         split_query(self.target()).1
+    }
+
+    /// What the connection's TLS handshake negotiated; `None` on a cleartext connection (as
+    /// [`Request::tls`]).
+    ///
+    /// [`Request::tls`]: crate::Request::tls
+    pub fn tls(&self) -> Option<&TlsInfo> {
+        self.tls.as_deref()
     }
 
     /// The normalised path the request was routed by (unreserved escapes decoded, dot segments

@@ -1,6 +1,8 @@
 //! A request head as the application sees it: zero-copy views into the connection's read buffer,
 //! whichever protocol parsed it.
 
+use super::tls_info::TlsInfo;
+
 /// How a request's body is delimited on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BodyKind {
@@ -38,6 +40,8 @@ pub struct Request<'a> {
     pub(crate) head_len: usize,
     /// The normalised path the request was routed by (set by the server's router).
     pub(crate) route_path: Option<&'a str>,
+    /// What the request's TLS connection negotiated (set by the server; `None`: cleartext).
+    pub(crate) tls: Option<&'a TlsInfo>,
 }
 
 impl<'a> Request<'a> {
@@ -103,6 +107,13 @@ impl<'a> Request<'a> {
     #[inline]
     pub fn body(&self) -> &'a [u8] {
         self.body_bytes
+    }
+
+    /// What the connection's TLS handshake negotiated (protocol version, cipher suite, ALPN,
+    /// server name, the client's verified certificate chain); `None` on a cleartext connection.
+    #[inline]
+    pub fn tls(&self) -> Option<&'a TlsInfo> {
+        self.tls
     }
 
     /// Whether the method is `HEAD` (the answer is sent without its body).

@@ -11,7 +11,7 @@ use std::time::Instant;
 use crate::app::queue::OwedWakes;
 use crate::app::queued::{Handle, RequestText, ReturnPath};
 use crate::app::service::{BodyMode, BodyPlan, Outcome, Service};
-use crate::app::{BodyKind, Handler, QueuedRequest, Request, Response};
+use crate::app::{BodyKind, Handler, QueuedRequest, Request, Response, TlsInfo};
 use crate::group::{Group, GroupCounters, Target, UrlGroups};
 use crate::pipe::BodyPipe;
 use crate::url::{Route, normalize_path, split_target, target_authority};
@@ -49,6 +49,8 @@ pub(super) struct Dispatch<'a, 's, H: ?Sized> {
     /// The application's [`Handler::reads_body`] panicked for the request being planned: its
     /// answer is a `500` and a close, without calling the handler again.
     pub plan_panicked: bool,
+    /// What the connection's TLS handshake negotiated (`None`: cleartext).
+    pub tls: Option<&'s Arc<TlsInfo>>,
 }
 
 /// How an inline handler takes a body, asked of the application under containment: `None` when
@@ -165,7 +167,10 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
         }
         let Some(table) = self.services.table else {
             if let Some(h) = self.services.handler {
-                h.handle(req, res);
+                match self.tls {
+                    None => h.handle(req, res),
+                    Some(tls) => h.handle(&Request { tls: Some(tls), ..*req }, res),
+                }
             }
             return Outcome::Answered;
         };
@@ -190,7 +195,7 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
         if !req.body().is_empty() {
             group.counters.received(self.services.worker, req.body().len());
         }
-        let routed = Request { route_path: Some(&path), ..*req };
+        let routed = Request { route_path: Some(&path), tls: self.tls.map(|t| &**t), ..*req };
         match &group.target {
             Some(Target::Inline(h)) => {
                 h.handle(&routed, res);
@@ -218,6 +223,7 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
                     expects_continue: req
                         .header("expect")
                         .is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"100-continue")),
+                    tls: self.tls.cloned(),
                 };
                 match q.offer(queued, self.services.wakes) {
                     Ok(()) => {

@@ -24,6 +24,8 @@ use crate::error::Error;
 use crate::group::{GroupId, GroupStats, Routes, Target, UrlGroups};
 use crate::limits::{DEFAULT_BACKLOG, DEFAULT_SHUTDOWN_TIMEOUT, Limits, Timeouts};
 use crate::stats::{Snapshot, WorkerCounters};
+use crate::tls::bindings::{BindingKey, Bindings};
+use crate::tls::config::CertBinding;
 
 /// Builds a [`Server`]: addresses, threads, limits.
 #[derive(Debug, Clone)]
@@ -31,7 +33,9 @@ pub struct ServerBuilder {
     threads: usize,
     limits: Limits,
     timeouts: Timeouts,
-    addrs: Vec<(SocketAddr, bool)>,
+    addrs: Vec<Listen>,
+    /// The certificate bindings to start with.
+    cert_bindings: Vec<(BindingKey, CertBinding)>,
     shutdown_timeout: Duration,
     backlog: i32,
     half_close: bool,
@@ -117,6 +121,7 @@ impl ServerBuilder {
             limits: Limits::default(),
             timeouts: Timeouts::default(),
             addrs: Vec::new(),
+            cert_bindings: Vec::new(),
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             backlog: DEFAULT_BACKLOG,
             half_close: false,
@@ -183,17 +188,38 @@ impl ServerBuilder {
     /// resolved here, once. Failing to resolve it, or to bind one of its addresses, fails
     /// [`serve`](ServerBuilder::serve).
     pub fn bind(self, addrs: impl ToSocketAddrs) -> Self {
-        self.add_addrs(addrs, true)
+        self.add_addrs(addrs, true, false)
+    }
+
+    /// Listens on every address `addrs` resolves to, as [`bind`](ServerBuilder::bind) does, with
+    /// TLS: each connection's certificate comes from the binding for its address, or for the
+    /// server name its client asks for (see [`cert_binding`](ServerBuilder::cert_binding)). (A
+    /// server built from URL groups speaks TLS on the ports of its `https://` prefixes without
+    /// this.)
+    pub fn bind_tls(self, addrs: impl ToSocketAddrs) -> Self {
+        self.add_addrs(addrs, true, true)
+    }
+
+    /// Binds a certificate (and optionally a client-certificate requirement) to an `IP:port`,
+    /// every address of a port, or a `hostname:port` chosen by the client's server name (SNI), as
+    /// http.sys's SSL bindings do. A TLS connection takes the binding of its server name on its
+    /// port, else of its local address, else of its port; with none, its handshake fails (an
+    /// alert, counted in [`TlsFailures::no_certificate`](crate::TlsFailures::no_certificate)).
+    /// A later binding for the same key replaces the earlier one. See
+    /// [`Server::set_cert_binding`] to change bindings while serving.
+    pub fn cert_binding(mut self, key: BindingKey, binding: CertBinding) -> Self {
+        self.cert_bindings.push((key, binding));
+        self
     }
 
     /// Listens on every address `addrs` resolves to that this host has (an IPv6 address on a host
     /// without IPv6 is skipped); failing to resolve, or any other failure to bind, still fails
     /// [`serve`](ServerBuilder::serve).
     pub fn bind_if_available(self, addrs: impl ToSocketAddrs) -> Self {
-        self.add_addrs(addrs, false)
+        self.add_addrs(addrs, false, false)
     }
 
-    fn add_addrs(mut self, addrs: impl ToSocketAddrs, required: bool) -> Self {
+    fn add_addrs(mut self, addrs: impl ToSocketAddrs, required: bool, tls: bool) -> Self {
         let resolved = addrs.to_socket_addrs().and_then(|a| {
             let a: Vec<_> = a.collect();
             if a.is_empty() {
@@ -203,7 +229,7 @@ impl ServerBuilder {
             }
         });
         match resolved {
-            Ok(addrs) => self.addrs.extend(addrs.into_iter().map(|a| (a, required))),
+            Ok(addrs) => self.addrs.extend(addrs.into_iter().map(|addr| Listen { addr, required, tls })),
             Err(e) => {
                 // The first failure is reported; the builder stays usable for chaining.
                 self.resolve_error.get_or_insert((e.kind(), e.to_string()));
@@ -251,7 +277,7 @@ impl ServerBuilder {
     pub fn serve_groups(mut self, mut groups: UrlGroups) -> Result<Server, Error> {
         let follow_prefixes = self.addrs.is_empty();
         if follow_prefixes {
-            self.addrs = groups.listen_addrs();
+            self.addrs = Listen::plain(groups.listen_addrs());
         }
         // This server's counters are its own: a table cloned into two servers must not share
         // per-thread slots (each has its own thread 0, and the slots are single-writer).
@@ -268,7 +294,11 @@ impl ServerBuilder {
         if let Some((kind, message)) = &self.resolve_error {
             return Err(Error::resolve(io::Error::new(*kind, message.clone())));
         }
-        let (local_addrs, per_thread) = bind_listeners(&self.addrs, self.threads, self.backlog)?;
+        let (local_addrs, per_thread, tls_listeners) = bind_listeners(&self.addrs, self.threads, self.backlog)?;
+        let bindings = Arc::new(Bindings::new());
+        for (key, binding) in self.cert_bindings {
+            bindings.set(key, binding);
+        }
         let counters: Arc<[WorkerCounters]> = (0..self.threads).map(|_| WorkerCounters::default()).collect();
         let mut polls = Vec::new();
         let mut wakers = Vec::new();
@@ -308,6 +338,8 @@ impl ServerBuilder {
                 timeouts: self.timeouts.clone(),
                 shutdown_timeout: self.shutdown_timeout,
                 half_close: self.half_close,
+                tls_listeners: tls_listeners.clone(),
+                bindings: Arc::clone(&bindings),
             })
             .map_err(Error::setup)?;
             let (ready, started_rx) = mpsc::channel();
@@ -357,6 +389,7 @@ impl ServerBuilder {
             threads,
             local_addrs: Mutex::new(local_addrs),
             routes,
+            bindings,
             backend,
             follow_prefixes: false,
             backlog: self.backlog,
@@ -364,18 +397,35 @@ impl ServerBuilder {
     }
 }
 
-/// Binds every address of `addrs` (`true`: required, else skipped where this host lacks it) once
-/// per I/O thread; the listeners of thread `t` are `per_thread[t]`, with the real addresses.
-fn bind_listeners(
-    addrs: &[(SocketAddr, bool)],
-    threads: usize,
-    backlog: i32,
-) -> Result<(Vec<SocketAddr>, Vec<Vec<std::net::TcpListener>>), Error> {
+/// An address to listen on.
+#[derive(Debug, Clone, Copy)]
+struct Listen {
+    addr: SocketAddr,
+    /// Failing to bind it fails the start; else it is skipped where this host lacks it.
+    required: bool,
+    /// Its connections speak TLS ([`ServerBuilder::bind_tls`]).
+    tls: bool,
+}
+
+impl Listen {
+    /// The addresses URL prefixes need (`true`: required), listened on as their ports' schemes say.
+    fn plain(addrs: Vec<(SocketAddr, bool)>) -> Vec<Listen> {
+        addrs.into_iter().map(|(addr, required)| Listen { addr, required, tls: false }).collect()
+    }
+}
+
+/// The listeners bound: their real addresses, each thread's listeners, and per listener (in each
+/// thread's order) whether it was bound for TLS.
+type Bound = (Vec<SocketAddr>, Vec<Vec<std::net::TcpListener>>, Vec<bool>);
+
+/// Binds every address of `addrs` once per I/O thread; the listeners of thread `t` are
+/// `per_thread[t]`, with the real addresses.
+fn bind_listeners(addrs: &[Listen], threads: usize, backlog: i32) -> Result<Bound, Error> {
     // SO_REUSEPORT would let our listeners join a port that another process (another hsys)
     // listens on, so every fixed address is first checked free. All checks come before any
     // of our listeners is bound: ours on `127.0.0.1:P` would fail the check of `0.0.0.0:P`.
     // (A listener that appears between the check and the bind still shares the port.)
-    for &(addr, required) in addrs {
+    for &Listen { addr, required, .. } in addrs {
         if addr.port() != 0
             && let Err(e) = listener::check_free(addr)
             && (required || !is_unavailable(&e))
@@ -387,7 +437,8 @@ fn bind_listeners(
     // threads then share through SO_REUSEPORT.
     let mut local_addrs = Vec::new();
     let mut per_thread: Vec<Vec<std::net::TcpListener>> = (0..threads).map(|_| Vec::new()).collect();
-    for &(addr, required) in addrs {
+    let mut tls = Vec::new();
+    for &Listen { addr, required, tls: speaks_tls } in addrs {
         let first = match listener::bind(addr, backlog) {
             Ok(l) => l,
             Err(e) if !required && is_unavailable(&e) => continue,
@@ -395,6 +446,7 @@ fn bind_listeners(
         };
         let real = first.local_addr().map_err(|e| Error::listen(addr, e))?;
         local_addrs.push(real);
+        tls.push(speaks_tls);
         let mut listeners = vec![first];
         for _ in 1..threads {
             listeners.push(listener::bind(real, backlog).map_err(|e| Error::listen(real, e))?);
@@ -403,7 +455,7 @@ fn bind_listeners(
             slot.push(l);
         }
     }
-    Ok((local_addrs, per_thread))
+    Ok((local_addrs, per_thread, tls))
 }
 
 /// A thread could not start: stops and joins the others (so their listeners are closed when
@@ -558,6 +610,8 @@ pub struct Server {
     /// prefixes, so [`add_url`](Server::add_url) on a new port binds it.
     follow_prefixes: bool,
     backlog: i32,
+    /// The certificate bindings its I/O threads make TLS sessions from.
+    bindings: Arc<Bindings>,
 }
 
 /// Stops a server from another thread (a signal handler thread, say).
@@ -648,7 +702,8 @@ impl Server {
             }
             g.add_url(group, url)?;
             let wanted: Vec<_> = g.listen_addrs().into_iter().filter(|(a, _)| a.port() == port).collect();
-            let (bound, per_thread) = bind_listeners(&wanted, self.shared.wakers.len(), self.backlog)?;
+            let (bound, per_thread, _) =
+                bind_listeners(&Listen::plain(wanted), self.shared.wakers.len(), self.backlog)?;
             // Handed over before the new table is published: a thread that sees the new
             // generation takes its listeners first, then the table with the prefix in it.
             for (inbox, listeners) in self.shared.adopt.iter().zip(per_thread) {
@@ -702,6 +757,19 @@ impl Server {
     /// A URL group's counters.
     pub fn group_stats(&self, group: GroupId) -> Option<GroupStats> {
         self.routes.as_ref()?.load().stats(group)
+    }
+
+    /// Adds or replaces the certificate binding for `key` while serving (see
+    /// [`ServerBuilder::cert_binding`]): new handshakes use it; connections already open keep
+    /// their session.
+    pub fn set_cert_binding(&self, key: BindingKey, binding: CertBinding) {
+        self.bindings.set(key, binding);
+    }
+
+    /// Removes the certificate binding for `key` while serving; `false` if there was none. New
+    /// handshakes that needed it fail; connections already open keep their session.
+    pub fn remove_cert_binding(&self, key: &BindingKey) -> bool {
+        self.bindings.remove(key)
     }
 
     /// A handle that can stop the server from any thread.

@@ -489,6 +489,7 @@ impl Conn {
             host: framing.host,
             head_len: head.len,
             route_path: None,
+            tls: None,
         };
         let plan = if framing.body == BodyKind::Empty {
             BodyPlan { mode: BodyMode::Buffered, max_size: None }

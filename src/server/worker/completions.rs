@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::Worker;
-use super::pipeline::{Input, drive};
+use super::pipeline::{Input, drive, seal_out};
 use crate::app::Handler;
 use crate::app::queued::Message;
 
@@ -55,7 +55,13 @@ impl<H: Handler + ?Sized> Worker<H> {
                     // Input held back (no room for a body, too many answers owed) may go on now.
                     conn.inbuf_ready = !conn.inbuf.is_empty();
                     if !conn.outbuf.is_empty() || conn.armed.sending() {
-                        // Earlier output is still queued: keep the order.
+                        // Earlier output is still queued: keep the order (TLS: sealed first, as
+                        // `outbuf` holds records).
+                        if seal_out(conn, &mut self.bufs.out, &mut self.bufs.spare).is_err() {
+                            self.bufs.out.clear();
+                            self.close(key);
+                            continue;
+                        }
                         conn.outbuf.extend_from_slice(&self.bufs.out);
                         self.bufs.out.clear();
                     }

@@ -10,6 +10,7 @@ use mio::{Interest, Token};
 use super::close::LINGER_MAX_BYTES;
 use super::send_rate::SendWindow;
 use super::tag;
+use super::tls::TlsLayer;
 use super::{Verdict, Worker};
 use crate::app::Handler;
 use crate::app::response::Tail;
@@ -188,6 +189,8 @@ pub(super) struct Connection {
     pub(super) stall: Option<Box<SendWindow>>,
     /// io_uring: the operations in the ring for this connection.
     pub(super) armed: Armed,
+    /// The TLS layer of a connection on a TLS port (boxed: a cleartext connection pays a word).
+    pub(super) tls: Option<Box<TlsLayer>>,
 }
 
 impl Connection {
@@ -265,7 +268,14 @@ impl Connection {
 }
 
 impl<H: Handler + ?Sized> Worker<H> {
-    pub(super) fn add_connection(&mut self, mut stream: TcpStream, port: u16, local_ip: Option<IpAddr>) {
+    /// Whether the connections listener `i` (on `port`) accepts speak TLS: it was bound for TLS,
+    /// or its port has `https` prefixes.
+    pub(super) fn speaks_tls(&self, i: usize, port: u16) -> bool {
+        self.tls_listeners.get(i).copied().unwrap_or(false)
+            || self.context.table.as_ref().is_some_and(|t| t.is_tls_port(port))
+    }
+
+    pub(super) fn add_connection(&mut self, mut stream: TcpStream, port: u16, local_ip: Option<IpAddr>, tls: bool) {
         // TCP_NODELAY came from the listener (see `listener::bind`).
         let entry = self.conns.vacant_entry();
         let key = entry.key();
@@ -308,6 +318,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             body_bytes: 0,
             stall: None,
             armed: Armed::default(),
+            tls: tls.then(TlsLayer::new),
         });
         let c = self.context.counters();
         c.connections_accepted.add(1);

@@ -2,13 +2,14 @@
 
 use std::time::Instant;
 
-use super::pipeline::{Input, account, drive, write_out};
+use super::pipeline::{Input, account, drive, seal_out, write_out};
 use super::receive_rate;
 use super::send_rate::{CHECK_TICKS, SendWindow, window_period};
 use super::{Verdict, Worker};
 use crate::app::Handler;
 use crate::h1::Phase;
 use crate::server::timer::{Entry, Wheel, trim};
+use crate::tls::TlsFailure;
 
 impl<H: Handler + ?Sized> Worker<H> {
     /// Sets a kept connection's deadline from what it waits for now; arms the wheel only when the
@@ -37,7 +38,8 @@ impl<H: Handler + ?Sized> Worker<H> {
             }
         } else {
             c.stall = None;
-            let phase = c.h1.phase();
+            // A TLS handshake, from accept, is timed as a request head is (`header_wait`).
+            let phase = if c.tls.as_ref().is_some_and(|t| t.is_handshaking()) { Phase::Head } else { c.h1.phase() };
             let served = c.h1.served();
             // (A body's deadline restarts with each arrival, but not while a send is in flight:
             // what arrives then is only held back, not read.)
@@ -131,6 +133,13 @@ impl<H: Handler + ?Sized> Worker<H> {
             return;
         }
         let ctx = self.context.drive_ctx(self.draining.is_some(), now);
+        if c.tls.as_ref().is_some_and(|t| t.is_handshaking()) && !c.waits_for_client() {
+            // The handshake did not finish within `header_wait`: closed, with nothing to say.
+            ctx.counters.tls_failed(TlsFailure::Timeout);
+            ctx.counters.timed_out.add(1);
+            self.apply(key, Verdict::Close, now);
+            return;
+        }
         if c.waits_for_client() {
             // First hand the socket the room the client made since the last writable edge (as a
             // spurious event would: drive only writes what fits), then judge what it took.
@@ -165,7 +174,9 @@ impl<H: Handler + ?Sized> Worker<H> {
             // not a reset; a client this slow is not lingered for.
             // The `408` is written at once, also with the ring, so the close follows it now (no
             // send is in flight here: a connection with one was judged above).
-            match write_out(c, &mut self.bufs.out, ctx.counters, None) {
+            match seal_out(c, &mut self.bufs.out, &mut self.bufs.spare)
+                .and_then(|()| write_out(c, &mut self.bufs.out, ctx.counters, None))
+            {
                 Ok(false) if answered => Verdict::Linger,
                 _ => Verdict::Close,
             }

@@ -47,7 +47,8 @@ impl<H: Handler + ?Sized> Worker<H> {
             match accepted {
                 Ok((stream, _)) => {
                     let (port, ip) = self.listener_addrs.get(i).copied().unwrap_or((0, None));
-                    self.add_connection(stream, port, ip)
+                    let tls = self.speaks_tls(i, port);
+                    self.add_connection(stream, port, ip, tls)
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if listener::is_transient(&e) => continue,

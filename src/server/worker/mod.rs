@@ -23,6 +23,7 @@
 //! - `close.rs`: closing, lingering after a server-side close, the graceful drain.
 //! - `deadline.rs`: connection deadlines.
 //! - `send_rate.rs`: send-rate windows of clients that output waits for.
+//! - `tls.rs`: a TLS connection's layer: records opened for `h1`, answers sealed, tails in pieces.
 
 mod close;
 mod completions;
@@ -33,6 +34,7 @@ mod pipeline;
 mod receive_rate;
 mod send_rate;
 mod tag;
+mod tls;
 mod uring;
 
 use std::collections::VecDeque;
@@ -58,6 +60,7 @@ use crate::h1::date::DateCache;
 use crate::h1::encode::CommonHeaders;
 use crate::limits::{Limits, Timeouts};
 use crate::stats::WorkerCounters;
+use crate::tls::bindings::Bindings;
 use connection::Connection;
 use pipeline::{Buffers, Context};
 use tag::Op;
@@ -97,6 +100,10 @@ pub(super) struct Setup<H: ?Sized> {
     pub shutdown_timeout: Duration,
     /// Serve answers owed to a client that half-closed (see `ServerBuilder::half_close`).
     pub half_close: bool,
+    /// Per listener (as `listeners`): it was bound for TLS (`ServerBuilder::bind_tls`).
+    pub tls_listeners: Vec<bool>,
+    /// The server's certificate bindings.
+    pub bindings: Arc<Bindings>,
 }
 
 /// A graceful stop in progress.
@@ -113,6 +120,12 @@ pub(super) struct Worker<H: ?Sized> {
     /// Per listener: its port, and its address when specific (then it is every connection's
     /// local address, no `getsockname` needed).
     listener_addrs: Vec<(u16, Option<IpAddr>)>,
+    /// Per listener: its connections speak TLS whatever the routing table says (bound with
+    /// `ServerBuilder::bind_tls`). Otherwise a connection does when its port has `https` prefixes.
+    tls_listeners: Vec<bool>,
+    /// The server's certificate bindings, and the generation of the copy in `context`.
+    bindings: Arc<Bindings>,
+    bindings_generation: u64,
     conns: Slab<Connection>,
     /// What answering reads (handler, routing table, limits, counters…), lent to each drive.
     context: Context<H>,
@@ -208,10 +221,16 @@ impl<H: Handler + ?Sized> Worker<H> {
         let (tx, completions) = mpsc::channel();
         let table = setup.routes.as_ref().map(|r| r.load());
         let table_generation = setup.routes.as_ref().map_or(0, |r| r.generation());
+        let (bindings_generation, tls_table) = setup.bindings.snapshot();
+        let mut tls_listeners = setup.tls_listeners;
+        tls_listeners.resize(listeners.len(), false);
         Ok(Worker {
             poll: setup.poll,
             listeners,
             listener_addrs,
+            tls_listeners,
+            bindings: setup.bindings,
+            bindings_generation,
             conns: Slab::with_capacity(1024),
             context: Context {
                 handler: setup.handler,
@@ -222,11 +241,15 @@ impl<H: Handler + ?Sized> Worker<H> {
                 limits: setup.limits,
                 counters: setup.counters,
                 index: setup.index,
+                tls_table,
             },
             bufs: Buffers {
                 scratch: vec![0u8; SCRATCH].into_boxed_slice(),
                 out: Vec::with_capacity(SCRATCH),
                 outbox: Outbox::default(),
+                plain: Vec::new(),
+                spare: Vec::new(),
+                work: Vec::new(),
             },
             routes: setup.routes,
             table_generation,
@@ -269,6 +292,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             }
             self.listeners.push(l);
             self.listener_addrs.push(listener_addr(addr));
+            self.tls_listeners.push(false);
             if in_ring {
                 self.accept_armed.push(false);
             }
@@ -324,6 +348,10 @@ impl<H: Handler + ?Sized> Worker<H> {
                 // Listeners first: the table loaded after them has the prefixes they serve.
                 self.adopt_listeners();
                 self.context.table = self.routes.as_ref().map(|r| r.load());
+            }
+            if self.bindings.generation() != self.bindings_generation {
+                // Bindings changed: new handshakes use the new ones; sessions made are kept.
+                (self.bindings_generation, self.context.tls_table) = self.bindings.snapshot();
             }
             if self.ring.is_some() {
                 self.on_ring(&mut events, now);
@@ -387,7 +415,7 @@ mod tests {
     fn connection_state_stays_small() {
         // ARCHITECTURE.md ("Idle connections hold no buffer") states this size.
         let size = std::mem::size_of::<Connection>();
-        assert!(size <= 264, "worker::Connection grew to {size} bytes");
+        assert!(size <= 272, "worker::Connection grew to {size} bytes");
         assert_eq!(std::mem::size_of::<Option<Box<SendWindow>>>(), 8);
     }
 }

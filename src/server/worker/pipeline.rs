@@ -1,7 +1,7 @@
 //! The per-connection pipeline: read, hand input to `h1`, write the answers out.
 
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,6 +20,7 @@ use crate::limits::Limits;
 use crate::server::dispatch::{Dispatch, Services};
 use crate::server::outbox::Outbox;
 use crate::stats::WorkerCounters;
+use crate::tls::bindings::BindingTable;
 
 /// io_uring: output of at least this many bytes (a pipelined batch: 16 of the sample's answers
 /// are 10 KiB) is sent at once with a `send` call from the thread's output buffer, still in cache,
@@ -46,6 +47,8 @@ pub(super) struct Context<H: ?Sized> {
     /// Every thread's counters, and this thread's index among them.
     pub(super) counters: Arc<[WorkerCounters]>,
     pub(super) index: usize,
+    /// This thread's copy of the certificate bindings (taken again when they change).
+    pub(super) tls_table: Arc<BindingTable>,
 }
 
 impl<H: ?Sized> Context<H> {
@@ -67,6 +70,7 @@ impl<H: ?Sized> Context<H> {
                 now,
             },
             counters: self.counters(),
+            tls_table: &self.tls_table,
         }
     }
 }
@@ -77,6 +81,8 @@ pub(super) struct DriveCtx<'a, H: ?Sized> {
     pub(super) env: Env<'a>,
     pub(super) services: Services<'a, H>,
     pub(super) counters: &'a WorkerCounters,
+    /// The certificate bindings a new TLS connection's session is made from.
+    pub(super) tls_table: &'a BindingTable,
 }
 
 /// The thread's buffers a drive writes into (one set per thread, reused by every connection).
@@ -87,6 +93,12 @@ pub(super) struct Buffers {
     pub(super) out: Vec<u8>,
     /// io_uring: the output of sends in flight.
     pub(super) outbox: Outbox,
+    /// TLS: what a read opens to (the plaintext `h1` reads).
+    pub(super) plain: Vec<u8>,
+    /// TLS: records are sealed here from `out`, and the two swap.
+    pub(super) spare: Vec<u8>,
+    /// TLS: where records are opened in place.
+    pub(super) work: Vec<u8>,
 }
 
 /// Where a drive takes new input from.
@@ -121,6 +133,15 @@ pub(super) fn drive<H: Handler + ?Sized>(
         Input::Ring(bytes) => (false, bytes),
     };
     if let Some(bytes) = fresh
+        && c.tls.is_some()
+    {
+        // TLS: what the ring brought is records; from here on, it is their plaintext.
+        if open_tls(c, bytes, ctx, &mut bufs.plain, &mut bufs.work).is_err() {
+            return Verdict::Close;
+        }
+        fresh = Some(&bufs.plain);
+    }
+    if let Some(bytes) = fresh
         && !(c.inbuf.is_empty() && c.wants_input())
     {
         // Bytes a receive brought while earlier input or output is held back wait behind it.
@@ -133,9 +154,13 @@ pub(super) fn drive<H: Handler + ?Sized>(
     // until both are gone.
     // With the ring, output goes to the outbox (`ring`), sent when the thread next enters the kernel.
     let mut ring = (!from_socket).then_some(&mut bufs.outbox);
-    match flush_outbuf(c, counters, ring.as_deref_mut())
-        .and_then(|done| if done { send_tail(c, &mut bufs.out, ctx, ring.as_deref_mut()) } else { Ok(false) })
-    {
+    let tail_sent = if c.tls.is_some() {
+        super::tls::send_tail(c, &mut bufs.out, &mut bufs.spare, ctx, ring.as_deref_mut())
+    } else {
+        flush_outbuf(c, counters, ring.as_deref_mut())
+            .and_then(|done| if done { send_tail(c, &mut bufs.out, ctx, ring.as_deref_mut()) } else { Ok(false) })
+    };
+    match tail_sent {
         Ok(true) => {}
         Ok(false) => return Verdict::Keep,
         Err(_) => return Verdict::Close,
@@ -149,10 +174,13 @@ pub(super) fn drive<H: Handler + ?Sized>(
         if !c.h1.wants_input() {
             break;
         }
+        let mut read = 0;
         if c.inbuf_ready {
             process_inbuf(c, ctx, &mut bufs.out);
         } else {
             let input: &[u8] = if from_socket {
+                // (`fresh` is the ring's; this ends its hold on `plain`, which a read opens into.)
+                fresh = None;
                 let n = match c.stream.read(&mut bufs.scratch) {
                     Ok(0) => {
                         peer_done = true;
@@ -166,7 +194,16 @@ pub(super) fn drive<H: Handler + ?Sized>(
                 if n == 0 {
                     break;
                 }
-                bufs.scratch.get(..n).unwrap_or_default()
+                read = n;
+                let cipher = bufs.scratch.get(..n).unwrap_or_default();
+                if c.tls.is_some() {
+                    if open_tls(c, cipher, ctx, &mut bufs.plain, &mut bufs.work).is_err() {
+                        return Verdict::Close;
+                    }
+                    &bufs.plain
+                } else {
+                    cipher
+                }
             } else {
                 match fresh.take() {
                     Some(bytes) => bytes,
@@ -178,7 +215,9 @@ pub(super) fn drive<H: Handler + ?Sized>(
             };
             let n = input.len();
             c.arrived(n);
-            if c.inbuf.is_empty() {
+            if n == 0 {
+                // TLS: the records read held no application data (a handshake, a ticket).
+            } else if c.inbuf.is_empty() {
                 let p = feed(c, Some(input), ctx, &mut bufs.out);
                 account(c, p, counters);
                 if let Some(rest) = input.get(p.consumed..)
@@ -191,19 +230,23 @@ pub(super) fn drive<H: Handler + ?Sized>(
                 c.inbuf.extend_from_slice(input);
                 process_inbuf(c, ctx, &mut bufs.out);
             }
-            if from_socket && n < bufs.scratch.len() && !c.eof && !c.inbuf_ready {
+            if from_socket && read < bufs.scratch.len() && !c.eof && !c.inbuf_ready {
                 break;
             }
         }
         if bufs.out.len() >= OUT_HIGH_WATER {
-            match write_out(c, &mut bufs.out, counters, ring.as_deref_mut()) {
+            match seal_out(c, &mut bufs.out, &mut bufs.spare)
+                .and_then(|()| write_out(c, &mut bufs.out, counters, ring.as_deref_mut()))
+            {
                 Ok(true) => {}
                 Ok(false) => return Verdict::Keep,
                 Err(_) => return Verdict::Close,
             }
         }
     }
-    match write_out(c, &mut bufs.out, counters, ring) {
+    match seal_out(c, &mut bufs.out, &mut bufs.spare)
+        .and_then(|()| write_out(c, &mut bufs.out, counters, ring.as_deref_mut()))
+    {
         Ok(true) => {}
         Ok(false) => return Verdict::Keep,
         Err(_) => return Verdict::Close,
@@ -218,6 +261,18 @@ pub(super) fn drive<H: Handler + ?Sized>(
     }
     if peer_done {
         c.eof = true;
+    }
+    if c.h1.is_finished()
+        && !c.eof
+        && let Some(tls) = c.tls.as_deref_mut()
+        && tls.close_notify(&mut bufs.out)
+    {
+        // TLS: the server's last word is `close_notify`, before its FIN.
+        match write_out(c, &mut bufs.out, counters, ring) {
+            Ok(true) => {}
+            Ok(false) => return Verdict::Keep,
+            Err(_) => return Verdict::Close,
+        }
     }
     if c.h1.is_finished() {
         // A stopping server closed a connection its client did not ask to close: the client's
@@ -239,6 +294,47 @@ pub(super) fn drive<H: Handler + ?Sized>(
         Verdict::Close
     } else {
         Verdict::Keep
+    }
+}
+
+/// TLS: opens `cipher`, just read for `c`, into `plain` (cleared first). `Err`: the connection
+/// failed, and is counted and sent its alert (if it gets one): close it.
+fn open_tls<H: ?Sized>(
+    c: &mut Connection,
+    cipher: &[u8],
+    ctx: &DriveCtx<'_, H>,
+    plain: &mut Vec<u8>,
+    work: &mut Vec<u8>,
+) -> Result<(), ()> {
+    let Some(tls) = c.tls.as_deref_mut() else { return Ok(()) };
+    plain.clear();
+    let (stream, port, local_ip) = (&c.stream, c.port, c.local_ip);
+    let local = || match local_ip {
+        Some(ip) => SocketAddr::new(ip, port),
+        // A wildcard listener: the binding may be for the connection's own address.
+        None => stream.local_addr().unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)),
+    };
+    let Err(reason) = tls.open(cipher, local, ctx.tls_table, plain, work, ctx.counters) else {
+        return Ok(());
+    };
+    ctx.counters.tls_failed(reason);
+    let mut alert = Vec::new();
+    tls.failure_alert(reason, &mut alert);
+    if !alert.is_empty() {
+        // Written at once, also with the ring (the connection closes next); what the socket does
+        // not take is lost with it.
+        let _ = write_until_full(&mut c.stream, &alert);
+    }
+    Err(())
+}
+
+/// TLS: `out`'s plaintext sealed into records, after the records the session owes (which go
+/// alone when `out` is empty). A cleartext connection's `out` is left as it is. `Err`: the
+/// session failed; close.
+pub(super) fn seal_out(c: &mut Connection, out: &mut Vec<u8>, spare: &mut Vec<u8>) -> io::Result<()> {
+    match c.tls.as_deref_mut() {
+        None => Ok(()),
+        Some(tls) => tls.seal_out(out, spare).map_err(|_| io::ErrorKind::InvalidData.into()),
     }
 }
 
@@ -271,6 +367,7 @@ pub(super) fn feed<H: Handler + ?Sized>(
         body_pipe: &mut c.holds.body_pipe,
         group: &mut c.holds.group,
         plan_panicked: false,
+        tls: c.tls.as_deref().and_then(|t| t.info()),
     };
     let input = input.unwrap_or(&c.inbuf);
     c.h1.handle_input(input, &ctx.env, &mut dispatch, out)

@@ -81,7 +81,8 @@ impl<H: Handler + ?Sized> Worker<H> {
                 return; // accepted as the listeners closed: dropped (closed) at once
             }
             let (port, ip) = self.listener_addrs.get(i).copied().unwrap_or((0, None));
-            self.add_connection(stream, port, ip);
+            let tls = self.speaks_tls(i, port);
+            self.add_connection(stream, port, ip, tls);
         } else if !matches!(-d.result, libc::ECANCELED | libc::EINTR | libc::EAGAIN)
             && !listener::is_transient(&io::Error::from_raw_os_error(-d.result))
         {
