@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use crate::app::{Handler, RequestQueue};
 use crate::error::Error;
-use crate::url::{Host, Namespace, RegisterError, Scheme, UrlPrefix};
+#[cfg(test)]
+use crate::url::Scheme;
+use crate::url::{Host, Namespace, RegisterError, UrlPrefix};
 
 /// Where a URL group's requests go.
 #[derive(Clone)]
@@ -310,7 +312,7 @@ impl UrlGroups {
 
     /// The scheme the listeners on `port` speak: that of its prefixes, `None` when it has none.
     /// Every address [`listen_addrs`](UrlGroups::listen_addrs) gives on `port` speaks it.
-    #[allow(dead_code)] // The server picks TLS or cleartext per listener once TLS is wired in.
+    #[cfg(test)]
     pub(crate) fn port_scheme(&self, port: u16) -> Option<Scheme> {
         self.namespace.port_scheme(port)
     }
@@ -318,7 +320,6 @@ impl UrlGroups {
     /// Whether a connection accepted on local port `port` speaks TLS (the port has `https`
     /// prefixes in this table). Asked at accept, of the current table: a port kept open after
     /// its last prefix went may come back with the other scheme.
-    #[allow(dead_code)] // The server asks it at accept once TLS connections are wired in.
     pub(crate) fn is_tls_port(&self, port: u16) -> bool {
         self.namespace.is_tls_port(port)
     }

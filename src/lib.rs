@@ -53,7 +53,7 @@
 //! The public API is the items re-exported here and the [`limits`] module; every other module is
 //! private (`app` and `h1` are public only with the unstable `internals` feature, for the fuzz
 //! targets and benches: not for applications).
-//! - `url`: URL prefixes (`http://host:port/path/`), their namespace and http.sys precedence (sans-I/O).
+//! - `url`: URL prefixes (`http(s)://host:port/path/`), their namespace and http.sys precedence (sans-I/O).
 //! - `h1`: the HTTP/1 codec (sans-I/O): head parsing, body framing, answer encoding, the
 //!   connection state machine.
 //! - `server`: thread-per-core event loops that own the sockets; building, running and stopping.
