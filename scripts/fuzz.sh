@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fuzzes the HTTP/1 parser layer: each cargo-fuzz target in fuzz/ (head, chunked, conn) runs for
-# SECONDS (default 30), starting from fuzz/seeds/TARGET and the local corpus in fuzz/corpus/TARGET.
+# Fuzzes the parsers of peer bytes: each cargo-fuzz target in fuzz/ (head, chunked, conn: the HTTP/1
+# layer; client_hello: the TLS ClientHello peek) runs for SECONDS (default 30), starting from
+# fuzz/seeds/TARGET and the local corpus in fuzz/corpus/TARGET. The HTTP/1 targets use fuzz/http.dict.
 # Exits non-zero if any target crashes (a panic, a failed assertion, a sanitizer report, or one
 # input running longer than 10 s); the reproducer is left in fuzz/artifacts/TARGET/.
 # libFuzzer's own output goes to fuzz/logs/TARGET.log (the build's to fuzz/logs/build.log); what is
@@ -13,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}
-read -r -a targets <<<"${FUZZ_TARGETS:-head chunked conn}"
+read -r -a targets <<<"${FUZZ_TARGETS:-head chunked conn client_hello}"
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install --quiet cargo-fuzz --locked || cargo install --quiet cargo-fuzz
@@ -54,14 +55,21 @@ for target in "${targets[@]}"; do
   log=logs/$target.log
   start=$SECONDS
   verdict=ok
+  # HTTP tokens help the HTTP/1 targets only; a ClientHello may be one full record (16 KiB).
+  dict=()
+  max_len=8192
+  case $target in
+    head | chunked | conn) dict=(-dict="$root/fuzz/http.dict") ;;
+    client_hello) max_len=17000 ;;
+  esac
   cargo "${toolchain[@]}" fuzz run "$target" "corpus/$target" "seeds/$target" -- \
-    -max_total_time="$seconds" -max_len=8192 -timeout=10 -dict="$root/fuzz/http.dict" -print_final_stats=1 \
+    -max_total_time="$seconds" -max_len="$max_len" -timeout=10 "${dict[@]}" -print_final_stats=1 \
     >"$log" 2>&1 || verdict=FAILED
   # The input that crashed (or timed out), if libFuzzer wrote one.
   unit=$(grep -oE 'Test unit written to [^ ]+' "$log" | tail -n 1 | cut -d' ' -f5 || true)
   unit=${unit#"$root/"}
   [[ $verdict == ok || -z $unit ]] || verdict=CRASH
-  printf 'fuzz: %-8s %-6s %9s runs (%s/s), cov %s, ft %s, corpus %s -> %s, %d s\n' "$target" "$verdict" \
+  printf 'fuzz: %-12s %-6s %9s runs (%s/s), cov %s, ft %s, corpus %s -> %s, %d s\n' "$target" "$verdict" \
     "$(final_stat number_of_executed_units "$log")" "$(final_stat average_exec_per_sec "$log")" \
     "$(status last cov "$log")" "$(status last ft "$log")" \
     "$(status first corp "$log" | cut -d/ -f1)" "$(status last corp "$log" | cut -d/ -f1)" $((SECONDS - start))

@@ -4,6 +4,9 @@
 //! Sans-I/O and read-only: [`peek`] looks at the bytes received so far and never consumes them
 //! (rustls is handed all of them afterwards). It is called again after each read, from scratch,
 //! until it answers something other than [`Peek::NeedMore`]; the caller bounds that wait by time.
+//! Until the message is complete a call reads only record headers and the message header (a
+//! few bytes for the usual single-record hello), so a hello trickling in costs little; the
+//! ClientHello body is parsed once, by the call that finds it complete.
 //!
 //! Every verdict is final: once `peek` answers anything but `NeedMore` for some bytes, it gives the
 //! same answer for those bytes followed by any others (the checks read the input in order and
