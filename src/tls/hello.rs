@@ -284,12 +284,12 @@ fn server_name(data: &[u8]) -> Result<Option<&str>, Broken> {
 }
 
 /// The host_name as a `str` if it is a DNS name rustls accepts (no IP address, no all-numeric
-/// last label, labels of 1–63 bytes, at most 253 bytes) that is also strictly letters, digits,
-/// hyphens and dots with no trailing dot (rustls allows `_` and a trailing dot).
+/// last label, labels of 1–63 bytes, at most 253 bytes; `_` and a trailing dot allowed).
 fn dns_name(name: &[u8]) -> Option<&str> {
+    // As rustls judges it (so the binding chosen and the name rustls reports agree): a trailing
+    // dot or an underscore is a name; the bindings ignore a trailing dot.
     let name = std::str::from_utf8(name).ok()?;
-    let ldh = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-    (ldh && !name.ends_with('.') && DnsName::try_from(name).is_ok()).then_some(name)
+    DnsName::try_from(name).is_ok().then_some(name)
 }
 
 /// A read position in a ClientHello: each read takes bytes off the front or fails as `Broken`.

@@ -242,9 +242,9 @@ fn names_are_given_as_sent_if_they_are_dns_names() {
         (b"Example.COM", Some("Example.COM")),
         (b"a-b.c-d.test", Some("a-b.c-d.test")),
         (b"localhost", Some("localhost")),
-        (b"example.com.", None),  // trailing dot
-        (b"a_b.test", None),      // not LDH (rustls would take it)
-        (b"bad name.test", None), // a space
+        (b"example.com.", Some("example.com.")), // the bindings ignore the trailing dot
+        (b"a_b.test", Some("a_b.test")),         // rustls takes it
+        (b"bad name.test", None),                // a space
         (b"-a.test", None),
         (b"a-.test", None),
         (b"a..test", None),
