@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}
-read -r -a targets <<<"${FUZZ_TARGETS:-head chunked conn}"
+read -r -a targets <<<"${FUZZ_TARGETS:-head chunked conn tls_glue}"
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install --quiet cargo-fuzz --locked || cargo install --quiet cargo-fuzz
