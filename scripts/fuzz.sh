@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes the parsers of peer bytes: each cargo-fuzz target in fuzz/ (head, chunked, conn: the HTTP/1
-# layer; client_hello: the TLS ClientHello peek) runs for SECONDS (default 30), starting from
+# layer; client_hello: the TLS ClientHello peek; tls_glue: a TLS session fed hostile records) runs for SECONDS (default 30), starting from
 # fuzz/seeds/TARGET and the local corpus in fuzz/corpus/TARGET. The HTTP/1 targets use fuzz/http.dict.
 # Exits non-zero if any target crashes (a panic, a failed assertion, a sanitizer report, or one
 # input running longer than 10 s); the reproducer is left in fuzz/artifacts/TARGET/.
@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}
-read -r -a targets <<<"${FUZZ_TARGETS:-head chunked conn client_hello}"
+read -r -a targets <<<"${FUZZ_TARGETS:-head chunked conn client_hello tls_glue}"
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install --quiet cargo-fuzz --locked || cargo install --quiet cargo-fuzz

@@ -56,7 +56,7 @@ pub struct TlsConn {
     phase: Phase,
     /// The client sent `close_notify`: later input is dropped.
     peer_closed: bool,
-    /// `close_notify` was queued: nothing more may be sealed.
+    /// `close_notify` was queued: nothing more may be sealed, and input is dropped.
     sent_close: bool,
 }
 
@@ -130,7 +130,9 @@ impl TlsConn {
     /// (handshake flights, tickets, alerts) go to its pending output. A partial record is kept
     /// in the connection's own buffer, released whenever it empties. `work` is a scratch buffer
     /// the caller lends (reused across connections) for in-place decryption; it is left with
-    /// garbage in it. Bytes after the client's `close_notify` are dropped.
+    /// garbage in it. Bytes after the client's `close_notify` are dropped, and so is all input
+    /// once [`TlsConn::close_notify`] was called (the connection is closing; rustls would answer
+    /// a bad record with a second alert, which it asserts never happens).
     ///
     /// `Err` is fatal: the alert to send (if any) is then in the pending output; the caller
     /// sends it and closes. Later calls return the same error.
@@ -138,7 +140,7 @@ impl TlsConn {
         if let Phase::Failed(failure) = self.phase {
             return Err(failure);
         }
-        if self.peer_closed {
+        if self.peer_closed || self.sent_close {
             return Ok(());
         }
         work.clear();

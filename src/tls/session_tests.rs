@@ -361,10 +361,13 @@ fn server_close_notify() {
     assert_eq!(pair.server.seal(b"late", &mut more), Err(TlsFailure::Protocol));
     pair.server.close_notify(&mut more);
     assert!(more.is_empty());
-    // The client's data still arrives.
-    pair.client.writer().write_all(b"still reading").unwrap();
+    // The connection is closing: input is dropped, even a broken record (rustls would
+    // answer it with a second alert, which it asserts never happens).
+    pair.client.writer().write_all(b"dropped").unwrap();
     pair.client_to_server(usize::MAX).unwrap();
-    assert_eq!(pair.plain, b"still reading");
+    pair.feed(b"\x17\x03\x03\x00\x05junk!", usize::MAX).unwrap();
+    assert_eq!(pair.plain, b"");
+    assert_eq!(pair.server.buffered_capacity(), 0);
 }
 
 #[test]
@@ -549,4 +552,23 @@ fn the_connection_is_small() {
     let size = std::mem::size_of::<TlsConn>();
     let rustls = std::mem::size_of::<rustls::server::UnbufferedServerConnection>();
     assert!(size <= rustls + 80, "TlsConn is {size} bytes, rustls's state {rustls}");
+}
+
+#[test]
+fn seal_between_the_halves_of_a_record_and_a_key_update() {
+    let mut pair = Pair::new(server_config(&[&TLS13], false), client_config(&[&TLS13], false));
+    pair.handshake(usize::MAX);
+    // The client's KeyUpdate (asking for ours) and a request, split inside the first record;
+    // the server seals in between (rustls must get the held half on that call too).
+    pair.client.refresh_traffic_keys().unwrap();
+    pair.client.writer().write_all(b"under new keys").unwrap();
+    let bytes = pair.client_bytes();
+    pair.feed(&bytes[..7], usize::MAX).unwrap();
+    assert_eq!(pair.send(b"between"), b"between");
+    pair.feed(&bytes[7..], usize::MAX).unwrap();
+    assert_eq!(pair.plain, b"under new keys");
+    // Our KeyUpdate (rustls keeps it until the next write) goes out before the data sealed
+    // under the new keys.
+    assert_eq!(pair.send(b"after the key update"), b"after the key update");
+    assert_eq!(pair.server.buffered_capacity(), 0);
 }
