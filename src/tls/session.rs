@@ -43,7 +43,6 @@ const RECORD_OVERHEAD: usize = 32;
 const MAX_FRAGMENT: usize = 1 << 14;
 
 /// One TLS connection's state: see the module's documentation.
-#[allow(dead_code)] // wired into the I/O loop by the lead
 pub struct TlsConn {
     /// rustls's connection state (keys, handshake state, sequence numbers).
     conn: UnbufferedServerConnection,
@@ -107,7 +106,6 @@ impl std::fmt::Debug for TlsConn {
     }
 }
 
-#[allow(dead_code)] // wired into the I/O loop by the lead
 impl TlsConn {
     /// A connection about to handshake under `config`. `server_name` is the SNI the client
     /// sent, as the caller's ClientHello parse found it (rustls's unbuffered server connection
@@ -217,6 +215,7 @@ impl TlsConn {
         matches!(self.phase, Phase::Handshaking(_))
     }
 
+    #[allow(dead_code)] // for the tests and the fuzz target (the loop sees the client end by its FIN)
     /// The client sent `close_notify`: all its data has arrived.
     pub fn peer_closed(&self) -> bool {
         self.peer_closed
@@ -230,6 +229,7 @@ impl TlsConn {
         }
     }
 
+    #[allow(dead_code)] // for the tests and the fuzz target (the loop sees the client end by its FIN)
     /// The bytes of buffer the connection holds beyond rustls's state (its held input and its
     /// pending output): 0 when idle.
     pub fn buffered_capacity(&self) -> usize {
