@@ -139,7 +139,8 @@ pub(super) fn drive<H: Handler + ?Sized>(
         if open_tls(c, bytes, ctx, &mut bufs.plain, &mut bufs.work).is_err() {
             return Verdict::Close;
         }
-        fresh = Some(&bufs.plain);
+        // (Records with no application data in them, a handshake's, bring `h1` nothing.)
+        fresh = (!bufs.plain.is_empty()).then_some(&bufs.plain[..]);
     }
     if let Some(bytes) = fresh
         && !(c.inbuf.is_empty() && c.wants_input())
