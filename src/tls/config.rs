@@ -52,8 +52,12 @@ const TLS13_TICKETS: usize = 1;
 /// Cipher suites: AES-128-GCM first (cheaper than AES-256-GCM here, and as safe for this use),
 /// then AES-256-GCM, then ChaCha20-Poly1305 (for clients without AES instructions, which put it
 /// first: the server's order wins only among suites the client offers), TLS 1.3 before the
-/// TLS 1.2 ECDHE AEAD suites; nothing else. Groups: X25519 first (the cheapest), then P-256,
-/// P-384, and the X25519MLKEM768 hybrid for clients that send a key share for it.
+/// TLS 1.2 ECDHE AEAD suites; nothing else. Groups: X25519, P-256, P-384 and the X25519MLKEM768
+/// hybrid. Their order is our preference but decides nothing: rustls (0.23.48) takes the first
+/// group in the *client's* list that we support, `ignore_client_order` notwithstanding, so a
+/// client that lists the hybrid first (rustls's, current browsers') gets it; dropping it from
+/// this list is the only way to steer those clients to X25519 (they send an X25519 share too,
+/// so without a retry).
 pub(crate) fn provider() -> Arc<CryptoProvider> {
     static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
     PROVIDER
