@@ -229,10 +229,13 @@ impl CertBinding {
 
 /// Session-resumption state: a ticket key set and a session-ID cache.
 ///
-/// Bindings without client certificates share the server's one (so a set that replaces such a
-/// binding keeps its sessions resumable); each binding with a client-certificate requirement gets
-/// a new one at each set (rustls does not check, on resumption, that a session carries a client
-/// certificate, nor which CA verified it).
+/// Bindings without client certificates share the server's one: a session resumes under any of
+/// them for the same server name (rustls itself refuses a session whose SNI differs), e.g. on
+/// another address of the server, and survives a set that replaces its binding; and the server
+/// has one cache bound, not one per binding. Each binding with a client-certificate requirement
+/// gets a new one at each set: rustls does not check, on resumption, that a session carries a
+/// client certificate, nor which CA verified it (a test shows a plain session resuming into a
+/// `Required` binding when the state is shared).
 #[derive(Clone, Debug)]
 pub(crate) struct Resumption {
     /// The stateless ticketer (aws-lc-rs, rotating its key every six hours), or `None` if it could
