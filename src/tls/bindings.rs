@@ -176,6 +176,7 @@ impl BindingTable {
                     // Lowercasing ASCII letters keeps UTF-8 valid.
                     std::str::from_utf8(buf).ok()
                 }
+                // Lowercase already (as from rustls), or too long to be a bound DNS name.
                 _ => Some(name),
             };
             if let Some(config) = lower.and_then(|name| port.hosts.get(name)) {

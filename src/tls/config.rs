@@ -52,8 +52,12 @@ const TLS13_TICKETS: usize = 1;
 /// Cipher suites: AES-128-GCM first (cheaper than AES-256-GCM here, and as safe for this use),
 /// then AES-256-GCM, then ChaCha20-Poly1305 (for clients without AES instructions, which put it
 /// first: the server's order wins only among suites the client offers), TLS 1.3 before the
-/// TLS 1.2 ECDHE AEAD suites; nothing else. Groups: X25519 first (the cheapest), then P-256,
-/// P-384, and the X25519MLKEM768 hybrid for clients that send a key share for it.
+/// TLS 1.2 ECDHE AEAD suites; nothing else. Groups: X25519, P-256, P-384 and the X25519MLKEM768
+/// hybrid. Their order is our preference but decides nothing: rustls (0.23.48) takes the first
+/// group in the *client's* list that we support, `ignore_client_order` notwithstanding, so a
+/// client that lists the hybrid first (rustls's, current browsers') gets it; dropping it from
+/// this list is the only way to steer those clients to X25519 (they send an X25519 share too,
+/// so without a retry).
 pub(crate) fn provider() -> Arc<CryptoProvider> {
     static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
     PROVIDER
@@ -225,10 +229,13 @@ impl CertBinding {
 
 /// Session-resumption state: a ticket key set and a session-ID cache.
 ///
-/// Bindings without client certificates share the server's one (so a set that replaces such a
-/// binding keeps its sessions resumable); each binding with a client-certificate requirement gets
-/// a new one at each set (rustls does not check, on resumption, that a session carries a client
-/// certificate, nor which CA verified it).
+/// Bindings without client certificates share the server's one: a session resumes under any of
+/// them for the same server name (rustls itself refuses a session whose SNI differs), e.g. on
+/// another address of the server, and survives a set that replaces its binding; and the server
+/// has one cache bound, not one per binding. Each binding with a client-certificate requirement
+/// gets a new one at each set: rustls does not check, on resumption, that a session carries a
+/// client certificate, nor which CA verified it (a test shows a plain session resuming into a
+/// `Required` binding when the state is shared).
 #[derive(Clone, Debug)]
 pub(crate) struct Resumption {
     /// The stateless ticketer (aws-lc-rs, rotating its key every six hours), or `None` if it could
