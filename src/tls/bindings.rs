@@ -73,7 +73,6 @@ pub(crate) struct Bindings {
     shared: Resumption,
 }
 
-#[allow(dead_code)] // the server and its I/O threads use it as TLS is wired into the loop
 impl Bindings {
     /// No bindings.
     pub(crate) fn new() -> Self {
@@ -155,7 +154,6 @@ impl PortBindings {
 /// The longest server name matched without allocating: a DNS name has at most 253 characters.
 const MAX_NAME: usize = 253;
 
-#[allow(dead_code)] // the I/O threads use it as TLS is wired into the loop
 impl BindingTable {
     /// The config for a connection that arrived on `local` with SNI `server_name`:
     /// `Host(name, local.port())` exact (case-insensitive, trailing dot ignored) →
@@ -186,6 +184,7 @@ impl BindingTable {
         port.addrs.get(&local.ip().to_canonical()).or(port.any.as_ref())
     }
 
+    #[cfg(test)]
     /// Whether any binding is on `port`.
     pub(crate) fn covers_port(&self, port: u16) -> bool {
         self.ports.contains_key(&port)
