@@ -170,14 +170,17 @@ impl TlsLayer {
 }
 
 impl Session {
-    /// Counts the handshake once it has finished.
+    /// Counts the handshake once it has finished, once.
     fn count(&mut self, counters: &WorkerCounters) {
-        if self.info.is_none() && !self.conn.is_handshaking() {
-            self.info = self.conn.info();
+        // (A failed handshake has no info: it is counted as a failure, by the caller.)
+        if self.info.is_none()
+            && let Some(info) = self.conn.info()
+        {
             counters.tls_handshakes.add(1);
-            if self.info.as_ref().is_some_and(|i| i.resumed) {
+            if info.resumed {
                 counters.tls_resumed.add(1);
             }
+            self.info = Some(info);
         }
     }
 }
