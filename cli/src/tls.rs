@@ -139,7 +139,7 @@ impl Tls {
                 for (key, binding) in bindings {
                     server.set_cert_binding(key, binding);
                 }
-                println!("SIGHUP: certificates reloaded ({n} bindings)");
+                println!("SIGHUP: certificates reloaded ({n} binding{})", if n == 1 { "" } else { "s" });
             }
             Err(e) => eprintln!("hsys: SIGHUP: {e}; the certificates in use are kept"),
         }
