@@ -72,7 +72,9 @@ impl Hsys {
             if hsys.wait_line(|l| matches!(l, Line::Out(s) if *s == url)).is_some() {
                 return hsys;
             }
-            assert!(hsys.child.try_wait().unwrap().is_some(), "hsys did not start; it said:\n{}", hsys.seen.join("\n"));
+            // Its output ended: it exited, which only a port taken meanwhile (code 1) excuses.
+            let status = wait_for(&mut hsys.child, "hsys");
+            assert_eq!(status.code(), Some(1), "hsys did not start; it said:\n{}", hsys.seen.join("\n"));
         }
         panic!("hsys did not start on any of 5 free ports");
     }
