@@ -7,17 +7,21 @@ use std::time::Duration;
 
 use clap::Parser;
 use hsys::limits as lim;
+mod tls;
+
 use hsys::{
     IgnoreBody, Limits, MinRate, Prepared, Reply, Request, RequestQueue, Response, Server, Snapshot, Target, Timeouts,
     UrlGroups,
 };
 
 /// A high-performance HTTP/1.1 server: answers GET on every URL prefix given with a
-/// `0123456789…` text/plain body, prints its counters, and stops on any key, SIGINT or SIGTERM.
+/// `0123456789…` text/plain body, prints its counters, and stops on any key, SIGINT or SIGTERM
+/// (SIGHUP reloads the TLS certificates).
 #[derive(Parser, Debug)]
 #[command(name = "hsys", version, about)] // the name, not the package's (hsys-cli)
 struct Args {
-    /// URL prefixes to serve, `http://host:port/path/` (host: a name, an IP literal, `+` or `*`).
+    /// URL prefixes to serve, `http://host:port/path/` or `https://…` (host: a name, an IP
+    /// literal, `+` or `*`); an https port needs --cert and --key.
     #[arg(value_name = "URL", default_value = "http://localhost:8080/")]
     urls: Vec<String>,
     /// I/O threads (default: the number of cores).
@@ -75,6 +79,8 @@ struct Args {
     /// Seconds a request body is given before --min-receive-rate is judged.
     #[arg(long, value_name = "SECS", default_value_t = lim::DEFAULT_RECEIVE_RATE_GRACE.as_secs(), help_heading = "Timeouts")]
     min_receive_rate_grace: u64,
+    #[command(flatten)]
+    tls: tls::TlsArgs,
 }
 
 /// A count of 1 or more (clap's own range check would print the range up to `u64::MAX`).
@@ -135,6 +141,21 @@ fn main() -> ExitCode {
         }
         registered.push(UrlGroups::canonical_url(raw).unwrap_or_else(|_| raw.clone()));
     }
+    // The certificates of the https prefixes' ports, every file read (and checked) before the start.
+    let (tls, bindings) = match tls::Tls::plan(&args.tls, &registered) {
+        Ok(None) => (None, Vec::new()),
+        Ok(Some(tls)) => match tls.load() {
+            Ok(bindings) => (Some(tls), bindings),
+            Err(e) => {
+                eprintln!("hsys: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        Err(e) => {
+            eprintln!("hsys: {e}");
+            return ExitCode::from(2);
+        }
+    };
     // Half-closing clients (`printf … | nc -N`) get their answers with `--queued` too: the
     // sample's answers come at once, so nothing waits long on a client that may be gone.
     let mut builder = Server::builder()
@@ -142,6 +163,9 @@ fn main() -> ExitCode {
         .limits(args.limits())
         .timeouts(args.timeouts())
         .half_close(true);
+    for (key, binding) in bindings {
+        builder = builder.cert_binding(key, binding);
+    }
     if let Some(n) = args.threads {
         builder = builder.threads(n);
     }
@@ -150,7 +174,7 @@ fn main() -> ExitCode {
     }
     // Signals are watched before the server starts: a SIGTERM that comes as soon as it serves
     // stops it gracefully, rather than killing it by the default action.
-    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    let (stop_tx, stop_rx) = mpsc::channel::<Event>();
     // Keys only from a terminal we are in the foreground of: started with `&`, hsys must not
     // touch the terminal (tcsetattr from the background suspends the process with SIGTTOU).
     let terminal = if std::io::stdin().is_terminal() { terminal::RawMode::enter() } else { None };
@@ -187,9 +211,10 @@ fn main() -> ExitCode {
         println!("Send SIGINT or SIGTERM to exit ...");
     }
     let interval = (args.stats > 0).then(|| Duration::from_secs(args.stats));
+    let tls_columns = tls.is_some();
     if interval.is_some() {
-        println!("Requests Received,   Responses Sent");
-        print_stats(server.stats());
+        println!("Requests Received,   Responses Sent{}", if tls_columns { tls::STATS_HEADER } else { "" });
+        print_stats(server.stats(), tls_columns, false);
     }
     let _ = std::io::stdout().flush();
     loop {
@@ -198,8 +223,12 @@ fn main() -> ExitCode {
             None => stop_rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
         };
         match got {
-            Err(mpsc::RecvTimeoutError::Timeout) => print_stats(server.stats()),
-            _ => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => print_stats(server.stats(), tls_columns, false),
+            Ok(Event::Reload) => match &tls {
+                Some(tls) => tls.reload(&server),
+                None => eprintln!("hsys: SIGHUP: no https:// prefix, no certificates to reload"),
+            },
+            Ok(Event::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
     server.shutdown();
@@ -211,8 +240,8 @@ fn main() -> ExitCode {
         let _ = t.join();
     }
     drop(terminal);
-    println!("Stopped. Requests Received,   Responses Sent");
-    print_stats(server.stats());
+    println!("Stopped. Requests Received,   Responses Sent{}", if tls_columns { tls::STATS_HEADER } else { "" });
+    print_stats(server.stats(), tls_columns, true);
     match stopped {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
@@ -268,24 +297,42 @@ impl Answers {
     }
 }
 
-fn print_stats(s: Snapshot) {
-    println!("{:>17},{:>17}", s.requests_received, s.responses_sent);
+/// Prints a stats line: the counts, the TLS columns with `tls`, and (`last`) why TLS failed.
+fn print_stats(s: Snapshot, tls: bool, last: bool) {
+    let (columns, reasons) = match (tls, last) {
+        (false, _) => (String::new(), String::new()),
+        (true, false) => (tls::stats_columns(&s), String::new()),
+        (true, true) => (tls::stats_columns(&s), tls::failure_reasons(&s.tls_failed)),
+    };
+    println!("{:>17},{:>17}{columns}{reasons}", s.requests_received, s.responses_sent);
     let _ = std::io::stdout().flush();
 }
 
-/// SIGINT/SIGTERM: the first starts a graceful stop, a second exits at once.
-fn watch_signals(stop: mpsc::Sender<()>, saved: Option<libc::termios>) {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+/// What the main loop is told, by a signal or a key.
+enum Event {
+    /// Stop gracefully.
+    Stop,
+    /// SIGHUP: read the certificate files again.
+    Reload,
+}
+
+/// SIGINT/SIGTERM: the first starts a graceful stop, a second exits at once. SIGHUP: reload.
+fn watch_signals(events: mpsc::Sender<Event>, saved: Option<libc::termios>) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
         eprintln!("hsys: cannot watch signals; stop with a key or kill -9");
         return;
     };
     std::thread::spawn(move || {
         let mut seen = 0;
-        for _ in signals.forever() {
+        for signal in signals.forever() {
+            if signal == SIGHUP {
+                let _ = events.send(Event::Reload);
+                continue;
+            }
             seen += 1;
             if seen == 1 {
-                let _ = stop.send(());
+                let _ = events.send(Event::Stop);
             } else {
                 if let Some(t) = saved {
                     terminal::restore(&t);
@@ -304,6 +351,8 @@ mod terminal {
     use std::io::Read;
     use std::sync::mpsc;
     use std::time::Duration;
+
+    use super::Event;
 
     /// The terminal's own mode (restored when dropped) and the raw one hsys put it in.
     pub struct RawMode {
@@ -363,14 +412,14 @@ mod terminal {
         /// Reads stdin on a thread of its own and sends `stop` at the first key (or at the end of
         /// input). In the background the read fails (`EIO`): the thread waits to be back in the
         /// foreground, puts the terminal back in raw mode (a shell's `fg` may not) and reads again.
-        pub fn watch_keys(&self, stop: mpsc::Sender<()>) {
+        pub fn watch_keys(&self, stop: mpsc::Sender<Event>) {
             let raw = self.raw;
             std::thread::spawn(move || {
                 let mut byte = [0u8; 1];
                 loop {
                     match std::io::stdin().read(&mut byte) {
                         Ok(_) => {
-                            let _ = stop.send(());
+                            let _ = stop.send(Event::Stop);
                             return;
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}

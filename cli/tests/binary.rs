@@ -334,6 +334,11 @@ fn help_names_every_option_with_its_default() {
         ("--min-send-rate <BYTES_PER_SEC>", "[default: 150]"),
         ("--min-receive-rate <BYTES_PER_SEC>", "[default: 0]"),
         ("--min-receive-rate-grace <SECS>", "[default: 5]"),
+        ("--cert <PEM>", ""),
+        ("--key <PEM>", ""),
+        ("--host-cert <HOST=CERT_PEM,KEY_PEM>", ""),
+        ("--client-ca <PEM>", ""),
+        ("--client-cert <MODE>", "[default: required]"),
     ];
     for (option, default) in want {
         // clap puts an option's default at the end of its (possibly wrapped) description.
