@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use hsys::{Server, Timeouts};
 use tls_common::{
     TlsClient, default_config, describe_handler, describing_server, failures, first_flight, get, read_raw,
-    rustls_error, start, tcp,
+    rustls_error, start, tcp, wait_until,
 };
 
 /// The server still serves a TLS client at once, and no I/O thread died.
@@ -200,4 +200,88 @@ fn two_hundred_concurrent_handshakes_on_one_thread_all_succeed() {
     }
     let s = server.stats();
     assert_eq!((s.tls_handshakes, s.tls_failed.total()), (n as u64, 0));
+}
+
+#[test]
+fn a_client_hello_fragmented_over_many_records_completes_the_handshake() {
+    let (server, addr) = describing_server();
+    let (conn, flight) = first_flight(default_config(), "localhost");
+    // The hello's handshake message, re-framed into records of at most 50 bytes each.
+    let message = &flight[5..5 + usize::from(u16::from_be_bytes([flight[3], flight[4]]))];
+    let mut records = Vec::new();
+    for piece in message.chunks(50) {
+        records.extend_from_slice(&[0x16, 0x03, 0x01, 0x00, piece.len() as u8]);
+        records.extend_from_slice(piece);
+    }
+    records.extend_from_slice(&flight[5 + message.len()..]);
+    let mut s = tcp(addr);
+    s.write_all(&records).unwrap();
+    let mut c = TlsClient::over(conn, s);
+    assert_eq!(c.exchange(&get("/")).text(), "Tls13 http/1.1 localhost false 0");
+    assert_eq!(server.stats().tls_failed.total(), 0);
+}
+
+#[test]
+fn other_first_records_are_not_tls_handshakes_and_are_closed_unanswered() {
+    let (server, addr) = describing_server();
+    let firsts: [&[u8]; 3] = [
+        // A plaintext alert record.
+        &[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28],
+        // An SSLv2-style hello.
+        &[0x80, 0x2E, 0x01, 0x00, 0x02, 0x00, 0x15, 0x00, 0x00, 0x00, 0x10],
+        // Application data before any handshake.
+        &[0x17, 0x03, 0x03, 0x00, 0x01, 0x00],
+    ];
+    for (i, first) in firsts.iter().enumerate() {
+        let mut s = tcp(addr);
+        s.write_all(first).unwrap();
+        let (got, closed) = read_raw(&mut s);
+        assert!(closed && got.is_empty(), "#{i}: closed unanswered");
+    }
+    let f = failures(&server, 3);
+    assert_eq!((f.not_tls, f.total()), (3, 3), "{f:?}");
+    still_serves(&server, addr);
+}
+
+#[test]
+fn a_tls11_client_hello_gets_a_protocol_version_alert() {
+    let (server, addr) = describing_server();
+    let config = tls_common::config(tls_common::Opts { versions: tls_common::TLS12, ..Default::default() });
+    let (_, mut hello) = first_flight(config, "localhost");
+    // Its supported_versions extension (type 43: a list of one version, TLS 1.2), made TLS 1.1.
+    let ext = [0x00, 0x2B, 0x00, 0x03, 0x02, 0x03, 0x03];
+    let at = hello.windows(ext.len()).position(|w| w == ext).expect("supported_versions");
+    hello[at + 6] = 0x02;
+    let mut s = tcp(addr);
+    s.write_all(&hello).unwrap();
+    let (got, closed) = read_raw(&mut s);
+    assert!(closed, "closed");
+    assert_eq!(got.first(), Some(&0x15), "an alert record: {got:?}");
+    assert_eq!(got.last(), Some(&70), "protocol_version: {got:?}");
+    assert_eq!(failures(&server, 1).protocol, 1);
+    still_serves(&server, addr);
+}
+
+#[test]
+fn clients_that_vanish_mid_handshake_or_mid_answer_leave_the_server_serving() {
+    let body = vec![b'x'; 4 << 20];
+    let (server, addr) =
+        start(Server::builder().threads(1), move |_: &hsys::Request<'_>, res: &mut hsys::Response<'_>| {
+            let _ = res.body(&body);
+        });
+    // A hello, then gone.
+    let (_, hello) = first_flight(default_config(), "localhost");
+    let mut s = tcp(addr);
+    s.write_all(&hello).unwrap();
+    drop(s);
+    // Gone while a 4 MiB answer is on its way (closed with unread bytes: a reset).
+    let mut c = TlsClient::localhost(addr);
+    c.send(&get("/big")).unwrap();
+    let mut first = [0u8; 100];
+    std::io::Read::read_exact(&mut c.reader, &mut first).unwrap();
+    drop(c);
+    wait_until("both connections closed", || server.stats().current_connections == 0);
+    let mut c = TlsClient::localhost(addr);
+    assert_eq!(c.exchange(&get("/")).body.len(), 4 << 20);
+    assert_eq!(server.stats().io_threads_died, 0);
 }
