@@ -120,10 +120,6 @@ fn a_client_close_notify_and_fin_end_the_connection_without_a_failure() {
 }
 
 #[test]
-#[ignore = "server bug: the client's close_notify is not treated as the end of its input: alone \
-            (no FIN) it is not answered and the connection stays open until idle_connection \
-            (TlsConn::peer_closed is never consulted by worker/pipeline.rs drive); with a FIN the \
-            server closes without its own close_notify (RFC 8446 6.1)"]
 fn a_client_close_notify_is_answered_with_close_notify_and_a_close() {
     let (server, addr) = describing_server();
     for fin in [false, true] {
@@ -481,9 +477,6 @@ fn a_graceful_stop_answers_the_next_request_with_connection_close() {
 }
 
 #[test]
-#[ignore = "server race, not TLS: a request arriving in the same event batch as the stop's wakeup \
-            is driven before the pass notices the stop (worker/mod.rs checks is_stopping after \
-            on_events/on_ring), so it is answered keep-alive, without Connection: close"]
 fn a_request_sent_as_soon_as_shutdown_returns_is_answered_with_connection_close() {
     let (server, addr) = describing_server();
     let mut c = TlsClient::localhost(addr);

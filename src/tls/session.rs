@@ -215,7 +215,6 @@ impl TlsConn {
         matches!(self.phase, Phase::Handshaking(_))
     }
 
-    #[allow(dead_code)] // for the tests and the fuzz target (the loop sees the client end by its FIN)
     /// The client sent `close_notify`: all its data has arrived.
     pub fn peer_closed(&self) -> bool {
         self.peer_closed

@@ -353,6 +353,11 @@ impl<H: Handler + ?Sized> Worker<H> {
                 // Bindings changed: new handshakes use the new ones; sessions made are kept.
                 (self.bindings_generation, self.context.tls_table) = self.bindings.snapshot();
             }
+            // Before this pass's events: a request that arrived with the stop's wakeup is answered
+            // as the stop says (`Connection: close`), not as if the server went on.
+            if self.draining.is_none() && self.shared.is_stopping() {
+                self.begin_drain(now);
+            }
             if self.ring.is_some() {
                 self.on_ring(&mut events, now);
             } else {
@@ -369,9 +374,6 @@ impl<H: Handler + ?Sized> Worker<H> {
             self.expire_timers(now);
             // The pass has queued all it read: now the receivers are woken, once per burst.
             self.context.wakes.fire();
-            if self.draining.is_none() && self.shared.is_stopping() {
-                self.begin_drain(now);
-            }
             if let Some(d) = self.draining {
                 self.sweep_draining(d, now);
                 if self.conns.is_empty() || now >= d.deadline {

@@ -263,12 +263,20 @@ pub(super) fn drive<H: Handler + ?Sized>(
     if peer_done {
         c.eof = true;
     }
-    if c.h1.is_finished()
-        && !c.eof
+    if c.tls.as_ref().is_some_and(|t| t.peer_closed()) {
+        // TLS: the client's `close_notify` ends its input, as a FIN would (and the connection takes
+        // no more: a send completing then drives it to its end).
+        peer_done = true;
+        c.eof = true;
+    }
+    // (Not while answers are still owed to a client that half-closed: they go first.)
+    let half_closed = peer_done && c.half_close && c.inbuf.is_empty() && c.h1.owes_only_answers();
+    if (c.h1.is_finished() || (peer_done && !half_closed))
         && let Some(tls) = c.tls.as_deref_mut()
         && tls.close_notify(&mut bufs.out)
     {
-        // TLS: the server's last word is `close_notify`, before its FIN.
+        // TLS: the server's last word is `close_notify`, before its FIN (RFC 8446 §6.1), also
+        // when the client ended first.
         match write_out(c, &mut bufs.out, counters, ring) {
             Ok(true) => {}
             Ok(false) => return Verdict::Keep,
@@ -279,7 +287,7 @@ pub(super) fn drive<H: Handler + ?Sized>(
         // A stopping server closed a connection its client did not ask to close: the client's
         // next request may be on its way, so the close lingers too.
         if (c.h1.wants_linger() || ctx.env.draining) && !c.eof { Verdict::Linger } else { Verdict::Close }
-    } else if peer_done && c.half_close && c.inbuf.is_empty() && c.h1.owes_only_answers() {
+    } else if half_closed {
         // The client finished sending (a half-close, as `printf … | nc -N` does, or it is gone
         // altogether: a FIN cannot tell). No further request is read, and the answers still owed
         // are sent; a write that fails closes the connection then.

@@ -57,6 +57,11 @@ impl TlsLayer {
         }
     }
 
+    /// The client sent `close_notify`: it sends nothing more (as if it had half-closed).
+    pub(super) fn peer_closed(&self) -> bool {
+        matches!(self, TlsLayer::Session(s) if s.conn.peer_closed())
+    }
+
     /// What the connection negotiated, once the handshake is over.
     pub(super) fn info(&self) -> Option<&Arc<TlsInfo>> {
         match self {
