@@ -1,16 +1,18 @@
 //! The server-side TLS + HTTP/1 glue: what a client sends over TLS, however its records are split
 //! across reads, gets the same answers as the same bytes sent in the clear.
 //!
-//! The input is `conn`'s (see `conn.rs` and `common`): a mode byte, [`READS`](common::READS) read sizes, then
-//! the plaintext a client sends (with a blank line after it). In memory, a rustls client and the
-//! server's `TlsConn` (the test fixtures' `localhost` certificate, ALPN `http/1.1`) complete a
-//! handshake: TLS 1.3, or TLS 1.2 when the first read size is odd. The client then writes the
-//! plaintext in pieces of the read sizes (one `write_all` each, so each becomes its own record),
-//! and its records are fed to `TlsConn::open` as the I/O loop does: the plaintext each read opens
-//! goes to an `h1::Conn` (nothing when a read opens none), played as `conn`'s caller plays it;
-//! after each read, `h1`'s output is sealed (the session's pending records first), or the pending
-//! records go alone, and the client decrypts them. Once the connection is finished the server
-//! sends `close_notify` and reads no more. What the client decrypts is the output.
+//! The input is `conn`'s (see `conn.rs` and `common`): a mode byte, [`READS`](common::READS) read
+//! sizes, then the plaintext a client sends (with a blank line after it). In memory, a rustls
+//! client and the server's `TlsConn` (the test fixtures' `localhost` certificate, ALPN
+//! `http/1.1`) complete a handshake: TLS 1.3, or TLS 1.2 when the first read size is odd. The
+//! client then writes the plaintext in pieces of the read sizes (one `write_all` each, so each
+//! becomes its own record; over TLS 1.3, a piece of odd length is followed by a `KeyUpdate` that
+//! asks the server for one too), and its records are fed to `TlsConn::open` as the I/O loop does:
+//! the plaintext each read opens goes to an `h1::Conn` (nothing when a read opens none), played
+//! as `conn`'s caller plays it; after each read, `h1`'s output is sealed (the session's pending
+//! records first), or the pending records go alone, and the client decrypts them. Once the
+//! connection is finished the server sends `close_notify` and reads no more. What the client
+//! decrypts is the output.
 //!
 //! Checked:
 //! - the records fed whole (one read) give the same answers as the plaintext fed to `h1` whole,
@@ -222,6 +224,10 @@ fn serve_tls(case: &Case, tls12: bool, feed: Feed<'_>) -> (Vec<u8>, bool) {
     let mut cipher = Vec::new();
     for piece in cut(&case.input, case.sizes.iter().copied()) {
         link.client.writer().write_all(piece).expect("the client writes");
+        if !tls12 && piece.len() % 2 == 1 {
+            // The server must answer with its own key update, before what it seals next.
+            link.client.refresh_traffic_keys().expect("a key update");
+        }
         cipher.extend_from_slice(&flight(&mut link.client));
     }
     let reads = match feed {
