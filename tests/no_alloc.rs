@@ -84,10 +84,16 @@ fn assert_no_allocation(addr: std::net::SocketAddr) {
     assert!(WORKER_ALLOCS.load(Ordering::Relaxed) > after);
 }
 
-/// Both paths in one test: the counter is global, so two servers counting at once would see each
+/// Every case in one test: the counter is global, so two servers counting at once would see each
 /// other's allocations.
 #[test]
-fn no_allocation_per_request_on_the_inline_paths() {
+fn allocations_per_request_on_the_inline_paths() {
+    no_allocation_per_request_in_cleartext();
+    tls_allocations_per_request_are_bounded();
+}
+
+/// Cleartext: none.
+fn no_allocation_per_request_in_cleartext() {
     // `serve`: one handler for everything.
     let server = Server::builder().threads(1).bind("127.0.0.1:0").serve(handler(vec![b'7'; 512])).unwrap();
     assert_no_allocation(server.local_addrs()[0]);
@@ -101,4 +107,63 @@ fn no_allocation_per_request_on_the_inline_paths() {
     groups.add_url(group, &format!("http://t:{port}/api/")).unwrap();
     let server = Server::builder().threads(1).bind(format!("127.0.0.1:{port}")).serve_groups(groups).unwrap();
     assert_no_allocation(server.local_addrs()[0]);
+}
+
+/// Over TLS: only what rustls allocates itself, about one buffer per record it seals or opens
+/// (see ARCHITECTURE.md, "No allocation per request"): at most 2 per keep-alive request, and
+/// far fewer per request when 16 are pipelined (their answers share records).
+fn tls_allocations_per_request_are_bounded() {
+    use std::io::{Read, Write};
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls");
+    let server = Server::builder().threads(1).bind_tls("127.0.0.1:0").serve(handler(vec![b'7'; 512])).unwrap();
+    let addr = server.local_addrs()[0];
+    let cert =
+        hsys::TlsCertificate::from_pem_files(format!("{fixtures}/localhost.pem"), format!("{fixtures}/localhost.key"))
+            .unwrap();
+    server.set_cert_binding(hsys::BindingKey::Port(addr.port()), hsys::CertBinding::new(cert));
+    let mut roots = rustls::RootCertStore::empty();
+    use rustls::pki_types::pem::PemObject;
+    for c in rustls::pki_types::CertificateDer::pem_file_iter(format!("{fixtures}/ca.pem")).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), "localhost".try_into().unwrap()).unwrap();
+    let tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let mut exchange = |n: usize| {
+        let reqs: Vec<u8> = (0..n).flat_map(|_| get("/")).collect();
+        tls.write_all(&reqs).unwrap();
+        let mut got = 0;
+        let mut buf = vec![0u8; 64 * 1024];
+        let want = n * 512;
+        let mut bodies = 0;
+        while bodies < want {
+            let k = tls.read(&mut buf).unwrap();
+            assert!(k > 0);
+            got += k;
+            bodies += buf[..k].iter().filter(|&&b| b == b'7').count();
+        }
+        got
+    };
+    for _ in 0..10 {
+        exchange(1);
+    }
+    let before = WORKER_ALLOCS.load(Ordering::Relaxed);
+    for _ in 0..500 {
+        exchange(1);
+    }
+    let keepalive = WORKER_ALLOCS.load(Ordering::Relaxed) - before;
+    let before = WORKER_ALLOCS.load(Ordering::Relaxed);
+    for _ in 0..50 {
+        exchange(16);
+    }
+    let pipelined = WORKER_ALLOCS.load(Ordering::Relaxed) - before;
+    assert!(keepalive <= 2 * 500, "TLS allocations on the I/O thread: {keepalive} in 500 keep-alive requests");
+    assert!(pipelined <= 800 / 4, "TLS allocations on the I/O thread: {pipelined} in 800 pipelined requests");
 }
