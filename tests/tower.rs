@@ -96,6 +96,17 @@ impl http_body::Body for Digits {
 #[derive(Clone, Default)]
 struct App {
     gates: Gates,
+    /// Futures of `/gate/…` dropped (done or not).
+    dropped: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Counts its drop.
+struct DropCount(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for DropCount {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl tower_service::Service<http::Request<Body>> for App {
@@ -110,7 +121,9 @@ impl tower_service::Service<http::Request<Body>> for App {
     fn call(&mut self, req: http::Request<Body>) -> Answer {
         let path = req.uri().path().to_string();
         let gates = self.gates.clone();
+        let dropped = DropCount(Arc::clone(&self.dropped));
         Box::pin(async move {
+            let _dropped = dropped;
             let answer = match path.as_str() {
                 "/hello" => text(200, "hello"),
                 "/info" => {
@@ -287,4 +300,42 @@ fn a_1_mib_chunked_upload_is_echoed() {
     c.send(b"POST /stream-echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nabcde");
     let r = read(&mut c);
     assert_eq!((r.header("content-length"), &r.body[..]), (Some("5"), &b"abcde"[..]));
+}
+
+#[test]
+fn a_client_that_goes_away_drops_its_future() {
+    let app = App::default();
+    let dropped = Arc::clone(&app.dropped);
+    let (_server, addr) = serve(app);
+    let mut c = Client::connect(addr);
+    c.send(&get("/hello"));
+    assert_eq!(read(&mut c).body, b"hello");
+    let before = dropped.load(std::sync::atomic::Ordering::SeqCst);
+    c.send(&[get("/gate/never"), get("/gate/never2")].concat());
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(dropped.load(std::sync::atomic::Ordering::SeqCst), before, "still pending");
+    drop(c);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while dropped.load(std::sync::atomic::Ordering::SeqCst) < before + 2 {
+        assert!(std::time::Instant::now() < deadline, "the futures were not dropped");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_graceful_stop_waits_for_a_future_in_flight() {
+    let app = App::default();
+    let gates = app.gates.clone();
+    let (server, addr) = serve(app);
+    let mut c = Client::connect(addr);
+    c.send(&get("/gate/stop"));
+    std::thread::sleep(Duration::from_millis(50));
+    let stop = server.shutdown_handle();
+    stop.shutdown();
+    std::thread::sleep(Duration::from_millis(100));
+    gates.open("stop");
+    let r = read(&mut c);
+    assert_eq!((r.status, &r.body[..]), (200, &b"stop"[..]));
+    assert_eq!(r.header("connection"), Some("close"));
+    server.run().unwrap();
 }
