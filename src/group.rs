@@ -19,12 +19,78 @@ pub enum Target {
     Inline(Arc<dyn Handler>),
     /// Queued for application threads.
     Queue(RequestQueue),
+    /// Served by a tower service (an axum `Router`, say) on the I/O threads: see
+    /// [`Target::service`].
+    #[cfg(feature = "tower")]
+    Service(crate::tower::ServiceTarget),
 }
 
 impl Target {
     /// An inline handler.
     pub fn inline<H: Handler>(handler: H) -> Self {
         Target::Inline(Arc::new(handler))
+    }
+
+    /// A tower service (an axum `Router` is one), cloned for each request and called on the I/O
+    /// thread that read it with an `http::Request<`[`Body`](crate::Body)`>`. Its future is polled
+    /// once inline: done, with a small body in hand, its answer is written at once (the fast
+    /// path); otherwise it runs on the thread's executor and its answer follows in pipeline
+    /// order, streamed if its body is large or of unknown length. A service not ready at once is
+    /// waited for; its errors are `500`s. See the `tower` feature's notes on [`Body`](crate::Body).
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use std::future::{Ready, ready};
+    /// use std::task::{Context, Poll};
+    /// use hsys::{Body, Server, Target, UrlGroups};
+    ///
+    /// /// Says which path was asked for.
+    /// #[derive(Clone)]
+    /// struct Echo;
+    ///
+    /// impl tower_service::Service<http::Request<Body>> for Echo {
+    ///     type Response = http::Response<String>;
+    ///     type Error = Infallible;
+    ///     type Future = Ready<Result<Self::Response, Infallible>>;
+    ///
+    ///     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+    ///         Poll::Ready(Ok(()))
+    ///     }
+    ///
+    ///     fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+    ///         let info = req.extensions().get::<hsys::RequestInfo>().map(|i| i.prefix_path.clone());
+    ///         let text = format!("{} under {}", req.uri().path(), info.as_deref().unwrap_or("?"));
+    ///         ready(Ok(http::Response::builder().header("content-type", "text/plain").body(text).unwrap()))
+    ///     }
+    /// }
+    ///
+    /// # let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    /// let mut groups = UrlGroups::new();
+    /// let app = groups.create_group(Target::service(Echo)); // an axum `Router` goes here the same way
+    /// groups.add_url(app, &format!("http://127.0.0.1:{port}/app/"))?;
+    /// let server = Server::builder().serve_groups(groups)?;
+    /// # use std::io::{Read, Write};
+    /// # let mut c = std::net::TcpStream::connect(server.local_addrs()[0]).unwrap();
+    /// # c.write_all(b"GET /app/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+    /// # let mut got = String::new();
+    /// # c.read_to_string(&mut got).unwrap();
+    /// # assert!(got.starts_with("HTTP/1.1 200 OK\r\n") && got.ends_with("\r\n\r\n/app/x under /app/"), "{got}");
+    /// # Ok::<(), hsys::Error>(())
+    /// ```
+    #[cfg(feature = "tower")]
+    pub fn service<S, B>(service: S) -> Self
+    where
+        S: tower_service::Service<http::Request<crate::Body>, Response = http::Response<B>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<crate::tower::BoxError>,
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<crate::tower::BoxError>,
+    {
+        Target::Service(crate::tower::ServiceTarget::new(service))
     }
 }
 
@@ -33,6 +99,8 @@ impl fmt::Debug for Target {
         match self {
             Target::Inline(_) => f.write_str("Inline(..)"),
             Target::Queue(q) => f.debug_tuple("Queue").field(q).finish(),
+            #[cfg(feature = "tower")]
+            Target::Service(_) => f.write_str("Service(..)"),
         }
     }
 }

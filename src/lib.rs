@@ -66,6 +66,8 @@
 //! - [`limits`]: every limit and timeout, with its documented default (public: the `DEFAULT_*`
 //!   constants are part of the API, e.g. for a command line's defaults).
 //! - `error`: the public error type.
+//! - `tower` (feature `tower`, on by default): hosting a tower service (an axum `Router`) on a URL
+//!   group with the `http` crate's types (`Target::service`, `Body`, `RequestInfo`).
 #![deny(missing_debug_implementations)]
 
 // Internal modules. With the `internals` feature (unstable, for the fuzz targets and benches
@@ -93,6 +95,8 @@ mod stats;
 pub mod tls;
 #[cfg(not(feature = "internals"))]
 mod tls;
+#[cfg(feature = "tower")]
+mod tower;
 mod url;
 
 pub use app::{
@@ -109,6 +113,9 @@ pub use tls::{
     config::{CertBinding, ClientCa, ClientCertificates, TlsCertificate},
 };
 pub use url::Scheme;
+
+#[cfg(feature = "tower")]
+pub use tower::{Body, BoxError, RequestInfo, ServiceTarget, WHOLE_BODY_MAX};
 
 #[cfg(test)]
 mod tests {

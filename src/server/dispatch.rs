@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
+use super::worker::Tasks;
 use crate::app::queue::OwedWakes;
 use crate::app::queued::{Handle, RequestText, ReturnPath};
 use crate::app::service::{BodyMode, BodyPlan, Outcome, Service};
@@ -31,6 +32,9 @@ pub(super) struct Services<'a, H: ?Sized> {
     pub now: Instant,
     /// The receivers to wake at the end of the pass for the requests it queued.
     pub wakes: &'a OwedWakes,
+    /// This thread's executor (tower services' futures).
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))] // only tower targets spawn
+    pub tasks: &'a Tasks,
 }
 
 /// The [`Service`] for one connection.
@@ -51,6 +55,20 @@ pub(super) struct Dispatch<'a, 's, H: ?Sized> {
     pub plan_panicked: bool,
     /// What the connection's TLS handshake negotiated (`None`: cleartext).
     pub tls: Option<&'s Arc<TlsInfo>>,
+    /// The connection's socket (its peer's address, asked for a tower service's request).
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))] // only tower targets ask
+    pub socket: &'s mio::net::TcpStream,
+}
+
+/// Where a request was routed: its group, the normalised path it was routed by, and the path of
+/// the prefix that claimed it.
+struct Routed<'t, 'r> {
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))] // only tower requests carry it
+    index: usize,
+    group: &'t Group,
+    path: Cow<'r, str>,
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))] // only tower requests carry it
+    prefix_path: &'t str,
 }
 
 /// How an inline handler takes a body, asked of the application under containment: `None` when
@@ -89,7 +107,7 @@ impl Refusal {
 
 impl<H: Handler + ?Sized> Dispatch<'_, '_, H> {
     /// The group `req` routes to (http.sys precedence) and the normalised path it was routed by.
-    fn route<'t, 'r>(&self, table: &'t UrlGroups, req: &Request<'r>) -> Result<(&'t Group, Cow<'r, str>), Refusal> {
+    fn route<'t, 'r>(&self, table: &'t UrlGroups, req: &Request<'r>) -> Result<Routed<'t, 'r>, Refusal> {
         let path = if req.target() == "*" && req.method() == "OPTIONS" {
             // The asterisk form asks about the server, not a resource: routed by host as `/`.
             Cow::Borrowed("/")
@@ -98,13 +116,13 @@ impl<H: Handler + ?Sized> Dispatch<'_, '_, H> {
             normalize_path(raw_path).map_err(|_| Refusal::BadUrl)?
         };
         let host = target_authority(req.target()).map(str::as_bytes).or(req.host());
-        let index = match table.namespace.route(self.port, host, &self.local_ip, &path) {
-            Route::Matched { value, .. } => *value,
+        let (index, prefix_path) = match table.namespace.route(self.port, host, &self.local_ip, &path) {
+            Route::Matched { value, prefix } => (*value, prefix.path()),
             Route::NoHost => return Err(Refusal::NoHost),
             Route::NoPath => return Err(Refusal::NoPath),
         };
         let group = table.groups.get(index).ok_or(Refusal::NoTarget)?;
-        Ok((group, path))
+        Ok(Routed { index, group, path, prefix_path })
     }
 }
 
@@ -127,9 +145,11 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
             return self.plan(mode, max_size);
         };
         match self.route(table, req) {
-            Ok((group, _)) => {
+            Ok(Routed { group, .. }) => {
                 let mode = match &group.target {
                     Some(Target::Queue(_)) => Some(BodyMode::Streamed),
+                    #[cfg(feature = "tower")]
+                    Some(Target::Service(_)) => Some(BodyMode::Streamed),
                     Some(Target::Inline(h)) => inline_mode(&**h, req),
                     None => Some(BodyMode::Buffered),
                 };
@@ -140,15 +160,20 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
         }
     }
 
+    /// A body nobody reads any more (its reader dropped it: only the connection holds its
+    /// pipe) always has room: what arrives is dropped, so the connection reads on to the next
+    /// request instead of waiting for a reader for ever.
     fn body_room(&mut self, _seq: u32) -> bool {
-        self.body_pipe.as_ref().is_none_or(|p| p.has_room())
+        self.body_pipe.as_ref().is_none_or(|p| Arc::strong_count(p) == 1 || p.has_room())
     }
 
     fn body_data(&mut self, _seq: u32, data: &[u8]) {
         if let Some(g) = self.group {
             g.received(self.services.worker, data.len());
         }
-        if let Some(p) = self.body_pipe {
+        if let Some(p) = self.body_pipe
+            && Arc::strong_count(p) > 1
+        {
             p.push(data);
         }
     }
@@ -174,13 +199,14 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
             }
             return Outcome::Answered;
         };
-        let (group, path) = match self.route(table, req) {
+        let routing = match self.route(table, req) {
             Ok(routed) => routed,
             Err(refusal) => {
                 refusal.answer(res);
                 return Outcome::Answered;
             }
         };
+        let (group, path) = (routing.group, &routing.path);
         if !self.group.as_ref().is_some_and(|g| Arc::ptr_eq(g, &group.counters)) {
             // The connection's first request for this group (rare: not per request).
             if !group.counters.join() {
@@ -195,7 +221,7 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
         if !req.body().is_empty() {
             group.counters.received(self.services.worker, req.body().len());
         }
-        let routed = Request { route_path: Some(&path), tls: self.tls.map(|t| &**t), ..*req };
+        let routed = Request { route_path: Some(path), tls: self.tls.map(|t| &**t), ..*req };
         match &group.target {
             Some(Target::Inline(h)) => {
                 h.handle(&routed, res);
@@ -209,7 +235,7 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
                 let disconnected = Arc::clone(self.disconnected.get_or_insert_with(Arc::default));
                 let body = (req.body_kind() != BodyKind::Empty).then(|| Arc::new(BodyPipe::default()));
                 let queued = QueuedRequest {
-                    text: RequestText::new(routed.method(), routed.target(), &path, routed.headers(), req.head_len),
+                    text: RequestText::new(routed.method(), routed.target(), path, routed.headers(), req.head_len),
                     version: routed.version(),
                     arrived: self.services.now,
                     handle: Some(Handle {
@@ -220,9 +246,7 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
                         disconnected,
                     }),
                     body: body.clone(),
-                    expects_continue: req
-                        .header("expect")
-                        .is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"100-continue")),
+                    expects_continue: expects_continue(req),
                     tls: self.tls.cloned(),
                 };
                 match q.offer(queued, self.services.wakes) {
@@ -240,10 +264,92 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
                     }
                 }
             }
+            #[cfg(feature = "tower")]
+            Some(Target::Service(service)) => {
+                let outcome = self.call_service(service, &routing, req, res, seq);
+                if outcome == Outcome::Answered {
+                    group.counters.sent(self.services.worker, res.written());
+                }
+                outcome
+            }
             None => {
                 Refusal::NoTarget.answer(res);
                 Outcome::Answered
             }
         }
     }
+}
+
+#[cfg(feature = "tower")]
+impl<H: Handler + ?Sized> Dispatch<'_, '_, H> {
+    /// Serves `req` with a tower service: as an `http::Request` whose body streams from the
+    /// connection (as a queue's does), its future polled once inline; `Answered` when its answer
+    /// was whole at once (written into `res`), else `Deferred` (the future runs on this thread's
+    /// executor, and its answer comes back through the return path).
+    fn call_service(
+        &mut self,
+        service: &crate::tower::ServiceTarget,
+        routing: &Routed<'_, '_>,
+        req: &Request<'_>,
+        res: &mut Response<'_>,
+        seq: u32,
+    ) -> Outcome {
+        use crate::tower::{Body, Call, RequestInfo, to_http};
+        let disconnected = Arc::clone(self.disconnected.get_or_insert_with(Arc::default));
+        let (path, key, serial) = (self.services.path, self.key, self.serial);
+        let mut handle =
+            || Handle { path: Arc::clone(path), key, serial, seq, disconnected: Arc::clone(&disconnected) };
+        let pipe = (req.body_kind() != BodyKind::Empty).then(|| Arc::new(BodyPipe::default()));
+        let body = match &pipe {
+            None => Body::empty(),
+            Some(p) => {
+                let length = match req.body_kind() {
+                    BodyKind::Length(n) => Some(n),
+                    _ => None,
+                };
+                Body::piped(Arc::clone(p), handle(), expects_continue(req), length)
+            }
+        };
+        let info = RequestInfo {
+            peer_addr: self.socket.peer_addr().ok(),
+            local_addr: std::net::SocketAddr::new(self.local_ip, self.port),
+            group: crate::group::GroupId(routing.index),
+            prefix_path: routing.prefix_path.into(),
+            tls: self.tls.cloned(),
+        };
+        let Ok(request) = to_http(req, body, info) else {
+            // What the `http` crate refuses though the codec took it.
+            let _ = res.status(400).header("Content-Type", "text/plain").body(b"Bad Request");
+            return Outcome::Answered;
+        };
+        let tasks = self.services.tasks;
+        let call = Call {
+            res,
+            handle: &mut handle,
+            spawn: &mut |task| tasks.spawn(key, serial, task),
+            http11: req.version() == crate::app::Version::Http11,
+            head_only: req.is_head(),
+        };
+        let outcome = service.serve(request, call);
+        match outcome {
+            Outcome::Deferred => {
+                if let Some(old) = std::mem::replace(self.body_pipe, pipe) {
+                    old.disconnect();
+                }
+            }
+            // Answered at once: the body is drained, never read; a body the service kept
+            // ends (`ConnectionAborted`) rather than waiting for ever.
+            Outcome::Answered => {
+                if let Some(p) = pipe {
+                    p.disconnect();
+                }
+            }
+        }
+        outcome
+    }
+}
+
+/// The client sent `Expect: 100-continue`.
+fn expects_continue(req: &Request<'_>) -> bool {
+    req.header("expect").is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"100-continue"))
 }

@@ -78,7 +78,9 @@ impl<H: Handler + ?Sized> Worker<H> {
     /// Closes connection `key` (if there) and releases what it holds: its ring operations, its
     /// send's slot, its queued requests, its group and its connection place.
     pub(super) fn close(&mut self, key: usize) {
+        let mut closed = None;
         if let Some(conn) = self.conns.try_remove(key) {
+            closed = Some(conn.serial);
             if conn.armed_at != 0 {
                 self.wheel.forget(); // its timer entry is stale: counted, dropped in bulk later
             }
@@ -120,6 +122,12 @@ impl<H: Handler + ?Sized> Worker<H> {
             // call is spent.
             drop(stream);
             self.context.counters().current_connections.sub(1);
+        }
+        if let Some(serial) = closed
+            && !self.context.tasks.is_empty()
+        {
+            // The futures of its requests go too (their answers could not be sent).
+            self.context.tasks.cancel(key, serial);
         }
     }
 

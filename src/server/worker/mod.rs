@@ -34,6 +34,7 @@ mod pipeline;
 mod receive_rate;
 mod send_rate;
 mod tag;
+mod tasks;
 mod tls;
 mod uring;
 
@@ -64,6 +65,7 @@ use crate::tls::bindings::Bindings;
 use connection::Connection;
 use pipeline::{Buffers, Context};
 use tag::Op;
+pub(super) use tasks::Tasks;
 
 /// The waker's token.
 pub(super) const WAKER: Token = Token(usize::MAX);
@@ -235,6 +237,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             context: Context {
                 handler: setup.handler,
                 table,
+                tasks: tasks::Tasks::new(Arc::clone(&setup.waker) as Arc<dyn Wake>),
                 return_path: Arc::new(ReturnPath { tx, waker: setup.waker, wake_pending: Arc::default() }),
                 wakes: OwedWakes::default(),
                 common,
@@ -330,6 +333,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             if self.shared.fault.swap(false, std::sync::atomic::Ordering::AcqRel) {
                 panic!("a fault injected by a test");
             }
+            self.context.tasks.wake_up();
             let now = Instant::now();
             if now >= self.next_date_at {
                 // The wall clock is read once a second, at its turn, not on every wakeup.
@@ -363,6 +367,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             } else {
                 self.on_events(&events, now);
             }
+            self.run_tasks(now);
             if self.accept_paused_until.is_some_and(|t| now >= t) {
                 self.accept_paused_until = None;
                 for i in 0..self.listeners.len() {
@@ -384,7 +389,28 @@ impl<H: Handler + ?Sized> Worker<H> {
         // (`Drop for Worker` lets go of the connections left and ends the ring.)
     }
 
+    /// Polls the tasks woken (tower services' futures), then sends the answers they gave: a
+    /// few rounds, as sending an answer can wake its task again (a streamed body's writer).
+    fn run_tasks(&mut self, now: Instant) {
+        for _ in 0..4 {
+            if self.context.tasks.is_empty() {
+                return;
+            }
+            // Answers the tasks send are taken below, in this pass: no wake of the thread itself.
+            self.context.return_path.wake_pending.store(true, std::sync::atomic::Ordering::Release);
+            let polled = self.context.tasks.run();
+            self.on_completions(now);
+            if polled == 0 {
+                return;
+            }
+        }
+    }
+
     fn next_timeout(&self, now: Instant) -> Option<Duration> {
+        if self.context.tasks.sleep() {
+            // Woken tasks wait for the next pass.
+            return Some(Duration::ZERO);
+        }
         let mut next: Option<Instant> = self.accept_paused_until;
         if let Some(&(_, _, t)) = self.lingering.front() {
             next = Some(next.map_or(t, |n| n.min(t)));

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::connection::Connection;
+use super::tasks::Tasks;
 use super::{Verdict, Worker};
 use crate::app::Handler;
 use crate::app::queue::OwedWakes;
@@ -49,6 +50,8 @@ pub(super) struct Context<H: ?Sized> {
     pub(super) index: usize,
     /// This thread's copy of the certificate bindings (taken again when they change).
     pub(super) tls_table: Arc<BindingTable>,
+    /// The futures of tower services this thread runs.
+    pub(super) tasks: Tasks,
 }
 
 impl<H: ?Sized> Context<H> {
@@ -66,6 +69,7 @@ impl<H: ?Sized> Context<H> {
                 table: self.table.as_deref(),
                 path: &self.return_path,
                 wakes: &self.wakes,
+                tasks: &self.tasks,
                 worker: self.index,
                 now,
             },
@@ -377,6 +381,7 @@ pub(super) fn feed<H: Handler + ?Sized>(
         group: &mut c.holds.group,
         plan_panicked: false,
         tls: c.tls.as_deref().and_then(|t| t.info()),
+        socket: &c.stream,
     };
     let input = input.unwrap_or(&c.inbuf);
     c.h1.handle_input(input, &ctx.env, &mut dispatch, out)

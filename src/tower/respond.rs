@@ -1,0 +1,167 @@
+//! A tower service's [`http::Response`] on its way to the client: written inline when whole
+//! ([`Whole::write_to`]), else sent through the connection's return path ([`Responder`]) whole or
+//! streamed frame by frame.
+
+use std::pin::Pin;
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http::response::Parts;
+use http_body::Body as HttpBody;
+
+use crate::app::queued::{Handle, Message};
+use crate::app::{Reply, Response};
+use crate::pipe::{StreamPipe, StreamSource};
+use crate::semantics;
+
+/// A response body at most this long (by an exact size hint) is gathered whole and written with
+/// its head (`Content-Length`, one write); a longer one, or one of unknown length, is streamed.
+pub const WHOLE_BODY_MAX: u64 = 64 * 1024;
+
+/// A response whose body is all in hand.
+#[derive(Debug)]
+pub(crate) struct Whole {
+    pub status: u16,
+    pub headers: HeaderMap,
+    /// The body's frames, in order (usually one).
+    pub body: Vec<Bytes>,
+}
+
+impl Whole {
+    /// hsys's `500`: the service failed, or its body did.
+    pub(crate) fn error() -> Self {
+        Whole { status: 500, headers: HeaderMap::new(), body: vec![Bytes::from_static(b"Internal Server Error")] }
+    }
+
+    /// A response from its head and gathered body.
+    pub(crate) fn new(parts: Parts, body: Vec<Bytes>) -> Self {
+        Whole { status: parts.status.as_u16(), headers: parts.headers, body }
+    }
+
+    /// Writes the answer into `res` (inline, on the I/O thread). A `1xx` status is a misuse
+    /// there: the client gets `500`.
+    pub(crate) fn write_to(&self, res: &mut Response<'_>) {
+        res.status(self.status);
+        for (name, value) in &self.headers {
+            res.header(name.as_str(), value.as_bytes());
+        }
+        let _ = match self.body.as_slice() {
+            [] => res.body(b""),
+            [one] => res.body(one),
+            many => res.body(&many.concat()),
+        };
+    }
+
+    /// The answer as a [`Reply`] (for the return path).
+    pub(crate) fn into_reply(self) -> Reply {
+        let body: Vec<u8> = match <[Bytes; 1]>::try_from(self.body) {
+            Ok([one]) => one.into(),
+            Err(many) => many.concat(),
+        };
+        head_reply(self.status, &self.headers).body(body)
+    }
+}
+
+/// A reply with `status` and `headers` (the body set after).
+fn head_reply(status: u16, headers: &HeaderMap) -> Reply {
+    let mut reply = Reply::new(status);
+    for (name, value) in headers {
+        reply = reply.header(name.as_str(), value.as_bytes());
+    }
+    reply
+}
+
+/// The way back for one deferred answer. Dropped before it answered (the service's future
+/// panicked, or was dropped), it answers `500`.
+#[derive(Debug)]
+pub(crate) struct Responder {
+    handle: Option<Handle>,
+    /// The request was HTTP/1.1 (a body of unknown length goes chunked).
+    http11: bool,
+    /// The request was `HEAD` (the body is not sent).
+    head_only: bool,
+}
+
+impl Responder {
+    pub(crate) fn new(handle: Handle, http11: bool, head_only: bool) -> Self {
+        Responder { handle: Some(handle), http11, head_only }
+    }
+
+    /// Sends the whole answer.
+    pub(crate) fn respond(mut self, reply: Reply) {
+        if let Some(h) = self.handle.take() {
+            h.notify(Message::Reply(reply));
+        }
+    }
+
+    /// Sends `reply`'s head; the body follows through the writer (`length` bytes when known:
+    /// `Content-Length`, else chunked). `None` if the client is gone.
+    fn stream(mut self, reply: Reply, length: Option<u64>) -> Option<crate::ResponseWriter> {
+        let handle = self.handle.take()?;
+        // The same facts as `QueuedRequest::respond_streaming` decide the framing.
+        let discard = self.head_only || !semantics::status_has_body(reply.status()) || length == Some(0);
+        let pipe = std::sync::Arc::new(StreamPipe::new(self.http11, discard, length));
+        let source = StreamSource::new(std::sync::Arc::clone(&pipe));
+        if !handle.notify(Message::Reply(reply.streamed(source, length))) {
+            return None;
+        }
+        Some(crate::ResponseWriter::new(pipe, handle))
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            h.notify(Message::Reply(Whole::error().into_reply()));
+        }
+    }
+}
+
+/// The next frame of `body`, awaited.
+async fn next_frame<B: HttpBody>(body: &mut Pin<&mut B>) -> Option<Result<http_body::Frame<B::Data>, B::Error>> {
+    std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await
+}
+
+/// Gathers `body` whole (its exact size is at most [`WHOLE_BODY_MAX`]): its data frames
+/// (trailers are dropped: HTTP/1 sends none with a `Content-Length` body). `None`: it failed.
+pub(crate) async fn gather<B: HttpBody<Data = Bytes>>(body: B) -> Option<Vec<Bytes>> {
+    let mut body = std::pin::pin!(body);
+    let mut frames = Vec::new();
+    while !body.is_end_stream() {
+        match next_frame(&mut body).await {
+            None => break,
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data()
+                    && !data.is_empty()
+                {
+                    frames.push(data);
+                }
+            }
+            Some(Err(_)) => return None,
+        }
+    }
+    Some(frames)
+}
+
+/// Streams `body` after its head (`parts`): `Content-Length` when its size hint is exact, else
+/// chunked (HTTP/1.1) or until the close (HTTP/1.0). A body that fails cuts the answer (the
+/// connection closes); trailers are dropped (not sent as chunked trailers yet).
+pub(crate) async fn stream<B: HttpBody<Data = Bytes>>(parts: Parts, body: B, responder: Responder) {
+    let length = body.size_hint().exact();
+    let reply = head_reply(parts.status.as_u16(), &parts.headers);
+    let Some(mut writer) = responder.stream(reply, length) else { return };
+    let mut body = std::pin::pin!(body);
+    while !body.is_end_stream() {
+        // (Bound before any await: the body's error type need not be `Send`.)
+        let data = match next_frame(&mut body).await {
+            None => break,
+            Some(Ok(frame)) => frame.into_data().unwrap_or_default(),
+            // Dropping the writer unfinished cuts the answer.
+            Some(Err(_)) => return,
+        };
+        if !data.is_empty() && writer.write_async(&data).await.is_err() {
+            return; // the client is gone
+        }
+    }
+    let _ = writer.finish_async().await;
+}
