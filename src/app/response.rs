@@ -325,6 +325,29 @@ impl<'a> Response<'a> {
         Ok(())
     }
 
+    /// Completes the answer to a `HEAD` request whose `GET` would have `len` bytes of body: the
+    /// head carries `Content-Length: len` (RFC 9110 §8.6), and no body follows. On any other
+    /// request it is [`body`](Response::body) with an empty body.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))] // a tower service's HEAD answer
+    pub(crate) fn head_length(&mut self, len: u64) -> Result<(), ResponseError> {
+        if !self.head_only {
+            return self.body(b"");
+        }
+        if self.stage == Stage::Done || self.misuse.is_some() {
+            return self.refuse();
+        }
+        self.begin();
+        self.close = self.enc.end_head(self.status, BodyLength::Known(len), self.close);
+        self.stage = Stage::Done;
+        Ok(())
+    }
+
+    /// Whether the request was `HEAD` (no body bytes go out).
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn is_head_only(&self) -> bool {
+        self.head_only
+    }
+
     /// A completing call that cannot write its answer: a second one is refused, a misuse becomes
     /// a `500` in place of what was written of the head.
     #[cold]

@@ -45,11 +45,27 @@ impl Whole {
         for (name, value) in &self.headers {
             res.header(name.as_str(), value.as_bytes());
         }
+        if res.is_head_only()
+            && let Some(len) = self.head_length()
+        {
+            let _ = res.head_length(len);
+            return;
+        }
         let _ = match self.body.as_slice() {
             [] => res.body(b""),
             [one] => res.body(one),
             many => res.body(&many.concat()),
         };
+    }
+
+    /// The `Content-Length` a service gave an answer to `HEAD` with no body in it (axum says
+    /// what `GET` would send): the head must keep it (RFC 9110 §8.6).
+    pub(crate) fn head_length(&self) -> Option<u64> {
+        if !self.body.is_empty() {
+            return None;
+        }
+        let value = self.headers.get(http::header::CONTENT_LENGTH)?;
+        std::str::from_utf8(value.as_bytes()).ok()?.trim().parse().ok()
     }
 
     /// The answer as a [`Reply`] (for the return path).
@@ -85,6 +101,22 @@ pub(crate) struct Responder {
 impl Responder {
     pub(crate) fn new(handle: Handle, http11: bool, head_only: bool) -> Self {
         Responder { handle: Some(handle), http11, head_only }
+    }
+
+    /// Sends a whole answer: to `HEAD`, with the `Content-Length` the service gave (see
+    /// [`Whole::head_length`]), its body being none.
+    pub(crate) fn respond_whole(self, whole: Whole) {
+        if self.head_only
+            && let Some(len) = whole.head_length()
+        {
+            let reply = head_reply(whole.status, &whole.headers);
+            if let Some(writer) = self.stream(reply, Some(len)) {
+                // (The pipe discards a HEAD answer's body: nothing waits.)
+                let _ = writer.finish();
+            }
+            return;
+        }
+        self.respond(whole.into_reply());
     }
 
     /// Sends the whole answer.

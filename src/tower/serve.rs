@@ -114,7 +114,7 @@ where
         None => future.await,
     };
     match done {
-        Done::Whole(whole) => responder.respond(whole.into_reply()),
+        Done::Whole(whole) => responder.respond_whole(whole),
         Done::Stream(parts, body) => respond::stream(parts, body, responder).await,
     }
 }
