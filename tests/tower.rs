@@ -1,7 +1,9 @@
 //! A tower service hosted on a URL group over real sockets (a hand-written service, no axum): a
 //! ready answer written inline, a future pending until another thread lets it go, pipelined
 //! futures finishing out of order answered in order, a panicking future's `500`, a 4 MiB streamed
-//! answer and a 1 MiB chunked upload echoed. Run on both backends (`HSYS_BACKEND=epoll`).
+//! answer and a 1 MiB chunked upload echoed; bodies of 1 and 8 MiB streamed back as they arrive
+//! (full duplex), the client writing and reading at once. Run on both backends
+//! (`HSYS_BACKEND=epoll`).
 #![cfg(feature = "tower")]
 
 mod support;
@@ -158,9 +160,15 @@ impl tower_service::Service<http::Request<Body>> for App {
 
 /// A one-thread server whose group `http://+:<port>/` is served by `app`.
 fn serve(app: App) -> (Server, SocketAddr) {
+    serve_limited(app, None)
+}
+
+/// As [`serve`], the group's body limit `max_body_size` when given.
+fn serve_limited(app: App, max_body_size: Option<Option<u64>>) -> (Server, SocketAddr) {
     let port = free_port();
     let mut groups = UrlGroups::new();
     let g = groups.create_group(Target::service(app));
+    groups.set_max_body_size(g, max_body_size).unwrap();
     groups.add_url(g, &format!("http://+:{port}/")).unwrap();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let server = Server::builder().threads(1).bind(addr).serve_groups(groups).expect("serve_groups");
@@ -338,4 +346,54 @@ fn a_graceful_stop_waits_for_a_future_in_flight() {
     assert_eq!((r.status, &r.body[..]), (200, &b"stop"[..]));
     assert_eq!(r.header("connection"), Some("close"));
     server.run().unwrap();
+}
+
+/// The request for `/stream-echo` with `body`, chunked (in 10,000-byte chunks) or with its length.
+fn echo_request(body: &[u8], chunked: bool) -> Vec<u8> {
+    let mut req = b"POST /stream-echo HTTP/1.1\r\nHost: t\r\n".to_vec();
+    if chunked {
+        req.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+        for piece in body.chunks(10_000) {
+            req.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+            req.extend_from_slice(piece);
+            req.extend_from_slice(b"\r\n");
+        }
+        req.extend_from_slice(b"0\r\n\r\n");
+    } else {
+        req.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+        req.extend_from_slice(body);
+    }
+    req
+}
+
+/// Sends `/stream-echo` with a body of `n` bytes from one thread while this one reads the echo
+/// (which begins before the upload ends: the body is read beside its own streamed answer), then
+/// a request on the same connection.
+fn echoed_while_sent(addr: SocketAddr, n: usize, chunked: bool) {
+    let mut c = Client::connect(addr);
+    let body = digits(n);
+    let req = echo_request(&body, chunked);
+    let mut w = c.reader.get_ref().try_clone().unwrap();
+    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut w, &req).unwrap());
+    let r = read(&mut c);
+    writer.join().unwrap();
+    assert_eq!(r.status, 200);
+    if chunked {
+        assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+    } else {
+        assert_eq!(r.header("content-length"), Some(n.to_string().as_str()));
+    }
+    assert!(r.body == body, "{n} bytes, chunked {chunked}: {} came back", r.body.len());
+    c.send(&get("/hello"));
+    assert_eq!(read(&mut c).body, b"hello");
+}
+
+#[test]
+fn bodies_streamed_back_as_they_arrive_are_echoed_whole() {
+    let (_server, addr) = serve_limited(App::default(), Some(Some(16 << 20)));
+    for n in [1 << 20, 8 << 20] {
+        for chunked in [false, true] {
+            echoed_while_sent(addr, n, chunked);
+        }
+    }
 }
