@@ -397,3 +397,27 @@ fn bodies_streamed_back_as_they_arrive_are_echoed_whole() {
         }
     }
 }
+
+#[test]
+fn serve_service_hands_every_request_to_the_service() {
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let server = Server::builder().threads(1).bind(addr).serve_service(App::default()).expect("serve_service");
+    let addr = server.local_addrs()[0];
+    let mut c = Client::connect(addr);
+    // Any host, any path: no URL groups in front.
+    c.send(b"GET /hello HTTP/1.1\r\nHost: anything.example\r\n\r\n");
+    assert_eq!(read(&mut c).body, b"hello");
+    c.send(&get("/info?q"));
+    let r = read(&mut c);
+    assert_eq!(String::from_utf8(r.body).unwrap(), format!("/ /info?q HTTP/1.1 {addr}"));
+    assert_eq!(read_after(&mut c, &get("/nowhere")).status, 404, "the service's own 404");
+    // Bodies stream to it and back, as on a group.
+    echoed_while_sent(addr, 1 << 20, true);
+    assert_eq!(server.stats().requests_received, 5);
+}
+
+/// Sends `req` and reads its answer.
+fn read_after(c: &mut Client, req: &[u8]) -> Resp {
+    c.send(req);
+    read(c)
+}

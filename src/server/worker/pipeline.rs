@@ -18,7 +18,7 @@ use crate::h1::conn::OUT_HIGH_WATER;
 use crate::h1::encode::CommonHeaders;
 use crate::h1::{self, Env};
 use crate::limits::Limits;
-use crate::server::dispatch::{Dispatch, Services};
+use crate::server::dispatch::{Dispatch, Services, Tower};
 use crate::server::outbox::Outbox;
 use crate::stats::WorkerCounters;
 use crate::tls::bindings::BindingTable;
@@ -36,6 +36,8 @@ pub(super) const DIRECT_SEND_MIN: usize = 4 * 1024;
 pub(super) struct Context<H: ?Sized> {
     /// The handler of a server built without URL groups.
     pub(super) handler: Option<Arc<H>>,
+    /// The tower service of a server built without URL groups.
+    pub(super) service: Option<Tower>,
     /// This thread's copy of the routing table (a server built with URL groups).
     pub(super) table: Option<Arc<UrlGroups>>,
     /// Shared by every queued request's handle (one reference count per request, not three).
@@ -66,6 +68,7 @@ impl<H: ?Sized> Context<H> {
             env: Env { common: &self.common, limits: &self.limits, draining },
             services: Services {
                 handler: self.handler.as_deref(),
+                service: self.service.as_ref(),
                 table: self.table.as_deref(),
                 path: &self.return_path,
                 wakes: &self.wakes,
