@@ -7,6 +7,7 @@
 #![cfg(feature = "tower")]
 
 mod support;
+mod tls_common;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -420,4 +421,70 @@ fn serve_service_hands_every_request_to_the_service() {
 fn read_after(c: &mut Client, req: &[u8]) -> Resp {
     c.send(req);
     read(c)
+}
+
+/// Over TLS: a 1 MiB body streamed back as it arrives (records opened before `h1` reads them,
+/// the answer's stream sealed piece by piece), the client a non-blocking loop writing and
+/// reading at once.
+#[test]
+fn over_tls_a_body_streamed_back_as_it_arrives_is_echoed_whole() {
+    use std::io::{ErrorKind, Write};
+    let server = Server::builder().threads(1).bind_tls("127.0.0.1:0").serve_service(App::default()).unwrap();
+    let addr = server.local_addrs()[0];
+    server.set_cert_binding(hsys::BindingKey::Port(addr.port()), tls_common::binding("localhost"));
+    let body = digits(1 << 20);
+    let req = echo_request(&body, false);
+    let config = tls_common::default_config();
+    let mut conn = rustls::ClientConnection::new(config, tls_common::server_name("localhost")).unwrap();
+    let mut sock = tls_common::tcp(addr);
+    sock.set_nonblocking(true).unwrap();
+    let (mut sent, mut got) = (0, Vec::new());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        assert!(std::time::Instant::now() < deadline, "sent {sent}, got {}", got.len());
+        let mut moved = false;
+        // More of the request once what was sealed is out (so the client buffers little).
+        if !conn.is_handshaking() && !conn.wants_write() && sent < req.len() {
+            let end = req.len().min(sent + 16 * 1024);
+            sent += conn.writer().write(&req[sent..end]).unwrap();
+            moved = true;
+        }
+        while conn.wants_write() {
+            match conn.write_tls(&mut sock) {
+                Ok(_) => moved = true,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => panic!("write: {e}"),
+            }
+        }
+        match conn.read_tls(&mut sock) {
+            Ok(0) => panic!("the server closed: got {} bytes", got.len()),
+            Ok(_) => {
+                conn.process_new_packets().unwrap();
+                moved = true;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => panic!("read: {e}"),
+        }
+        loop {
+            match conn.reader().read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => panic!("plaintext: {e}"),
+            }
+        }
+        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n")
+            && got.len() >= end + 4 + body.len()
+        {
+            let head = String::from_utf8_lossy(&got[..end]).to_string();
+            assert!(head.starts_with("HTTP/1.1 200 OK") && head.contains("Content-Length: 1048576"), "{head}");
+            assert!(got[end + 4..] == body[..], "the echo differs");
+            assert_eq!(sent, req.len());
+            return;
+        }
+        if !moved {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
 }
