@@ -1,10 +1,13 @@
 //! A tower service hosted on a URL group over real sockets (a hand-written service, no axum): a
 //! ready answer written inline, a future pending until another thread lets it go, pipelined
 //! futures finishing out of order answered in order, a panicking future's `500`, a 4 MiB streamed
-//! answer and a 1 MiB chunked upload echoed. Run on both backends (`HSYS_BACKEND=epoll`).
+//! answer and a 1 MiB chunked upload echoed; bodies of 1 and 8 MiB streamed back as they arrive
+//! (full duplex), the client writing and reading at once. Run on both backends
+//! (`HSYS_BACKEND=epoll`).
 #![cfg(feature = "tower")]
 
 mod support;
+mod tls_common;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -158,9 +161,15 @@ impl tower_service::Service<http::Request<Body>> for App {
 
 /// A one-thread server whose group `http://+:<port>/` is served by `app`.
 fn serve(app: App) -> (Server, SocketAddr) {
+    serve_limited(app, None)
+}
+
+/// As [`serve`], the group's body limit `max_body_size` when given.
+fn serve_limited(app: App, max_body_size: Option<Option<u64>>) -> (Server, SocketAddr) {
     let port = free_port();
     let mut groups = UrlGroups::new();
     let g = groups.create_group(Target::service(app));
+    groups.set_max_body_size(g, max_body_size).unwrap();
     groups.add_url(g, &format!("http://+:{port}/")).unwrap();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let server = Server::builder().threads(1).bind(addr).serve_groups(groups).expect("serve_groups");
@@ -338,4 +347,144 @@ fn a_graceful_stop_waits_for_a_future_in_flight() {
     assert_eq!((r.status, &r.body[..]), (200, &b"stop"[..]));
     assert_eq!(r.header("connection"), Some("close"));
     server.run().unwrap();
+}
+
+/// The request for `/stream-echo` with `body`, chunked (in 10,000-byte chunks) or with its length.
+fn echo_request(body: &[u8], chunked: bool) -> Vec<u8> {
+    let mut req = b"POST /stream-echo HTTP/1.1\r\nHost: t\r\n".to_vec();
+    if chunked {
+        req.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+        for piece in body.chunks(10_000) {
+            req.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+            req.extend_from_slice(piece);
+            req.extend_from_slice(b"\r\n");
+        }
+        req.extend_from_slice(b"0\r\n\r\n");
+    } else {
+        req.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+        req.extend_from_slice(body);
+    }
+    req
+}
+
+/// Sends `/stream-echo` with a body of `n` bytes from one thread while this one reads the echo
+/// (which begins before the upload ends: the body is read beside its own streamed answer), then
+/// a request on the same connection.
+fn echoed_while_sent(addr: SocketAddr, n: usize, chunked: bool) {
+    let mut c = Client::connect(addr);
+    let body = digits(n);
+    let req = echo_request(&body, chunked);
+    let mut w = c.reader.get_ref().try_clone().unwrap();
+    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut w, &req).unwrap());
+    let r = read(&mut c);
+    writer.join().unwrap();
+    assert_eq!(r.status, 200);
+    if chunked {
+        assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+    } else {
+        assert_eq!(r.header("content-length"), Some(n.to_string().as_str()));
+    }
+    assert!(r.body == body, "{n} bytes, chunked {chunked}: {} came back", r.body.len());
+    c.send(&get("/hello"));
+    assert_eq!(read(&mut c).body, b"hello");
+}
+
+#[test]
+fn bodies_streamed_back_as_they_arrive_are_echoed_whole() {
+    let (_server, addr) = serve_limited(App::default(), Some(Some(16 << 20)));
+    for n in [1 << 20, 8 << 20] {
+        for chunked in [false, true] {
+            echoed_while_sent(addr, n, chunked);
+        }
+    }
+}
+
+#[test]
+fn serve_service_hands_every_request_to_the_service() {
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let server = Server::builder().threads(1).bind(addr).serve_service(App::default()).expect("serve_service");
+    let addr = server.local_addrs()[0];
+    let mut c = Client::connect(addr);
+    // Any host, any path: no URL groups in front.
+    c.send(b"GET /hello HTTP/1.1\r\nHost: anything.example\r\n\r\n");
+    assert_eq!(read(&mut c).body, b"hello");
+    c.send(&get("/info?q"));
+    let r = read(&mut c);
+    assert_eq!(String::from_utf8(r.body).unwrap(), format!("/ /info?q HTTP/1.1 {addr}"));
+    assert_eq!(read_after(&mut c, &get("/nowhere")).status, 404, "the service's own 404");
+    // Bodies stream to it and back, as on a group.
+    echoed_while_sent(addr, 1 << 20, true);
+    assert_eq!(server.stats().requests_received, 5);
+}
+
+/// Sends `req` and reads its answer.
+fn read_after(c: &mut Client, req: &[u8]) -> Resp {
+    c.send(req);
+    read(c)
+}
+
+/// Over TLS: a 1 MiB body streamed back as it arrives (records opened before `h1` reads them,
+/// the answer's stream sealed piece by piece), the client a non-blocking loop writing and
+/// reading at once.
+#[test]
+fn over_tls_a_body_streamed_back_as_it_arrives_is_echoed_whole() {
+    use std::io::{ErrorKind, Write};
+    let server = Server::builder().threads(1).bind_tls("127.0.0.1:0").serve_service(App::default()).unwrap();
+    let addr = server.local_addrs()[0];
+    server.set_cert_binding(hsys::BindingKey::Port(addr.port()), tls_common::binding("localhost"));
+    let body = digits(1 << 20);
+    let req = echo_request(&body, false);
+    let config = tls_common::default_config();
+    let mut conn = rustls::ClientConnection::new(config, tls_common::server_name("localhost")).unwrap();
+    let mut sock = tls_common::tcp(addr);
+    sock.set_nonblocking(true).unwrap();
+    let (mut sent, mut got) = (0, Vec::new());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        assert!(std::time::Instant::now() < deadline, "sent {sent}, got {}", got.len());
+        let mut moved = false;
+        // More of the request once what was sealed is out (so the client buffers little).
+        if !conn.is_handshaking() && !conn.wants_write() && sent < req.len() {
+            let end = req.len().min(sent + 16 * 1024);
+            sent += conn.writer().write(&req[sent..end]).unwrap();
+            moved = true;
+        }
+        while conn.wants_write() {
+            match conn.write_tls(&mut sock) {
+                Ok(_) => moved = true,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => panic!("write: {e}"),
+            }
+        }
+        match conn.read_tls(&mut sock) {
+            Ok(0) => panic!("the server closed: got {} bytes", got.len()),
+            Ok(_) => {
+                conn.process_new_packets().unwrap();
+                moved = true;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => panic!("read: {e}"),
+        }
+        loop {
+            match conn.reader().read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => panic!("plaintext: {e}"),
+            }
+        }
+        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n")
+            && got.len() >= end + 4 + body.len()
+        {
+            let head = String::from_utf8_lossy(&got[..end]).to_string();
+            assert!(head.starts_with("HTTP/1.1 200 OK") && head.contains("Content-Length: 1048576"), "{head}");
+            assert!(got[end + 4..] == body[..], "the echo differs");
+            assert_eq!(sent, req.len());
+            return;
+        }
+        if !moved {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
 }

@@ -17,10 +17,22 @@ use crate::group::{Group, GroupCounters, Target, UrlGroups};
 use crate::pipe::BodyPipe;
 use crate::url::{Route, normalize_path, split_target, target_authority};
 
+/// A tower service that serves every request of a server without URL groups
+/// (`ServerBuilder::serve_service`).
+#[cfg(feature = "tower")]
+pub(crate) type Tower = crate::tower::ServiceTarget;
+
+/// Without the `tower` feature there is no tower service (the type has no value).
+#[cfg(not(feature = "tower"))]
+#[derive(Clone, Debug)]
+pub(crate) enum Tower {}
+
 /// What every request on one I/O thread is dispatched with.
 pub(super) struct Services<'a, H: ?Sized> {
     /// The handler of a server built without URL groups: every request goes to it.
     pub handler: Option<&'a H>,
+    /// The tower service of a server built without URL groups: every request goes to it.
+    pub service: Option<&'a Tower>,
     /// The routing table of a server built with URL groups.
     pub table: Option<&'a UrlGroups>,
     /// The way back to this thread for queued answers.
@@ -141,7 +153,12 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
     /// group's own body limit, if set, replaces the server's.
     fn body_plan(&mut self, req: &Request<'_>, max_size: Option<u64>) -> BodyPlan {
         let Some(table) = self.services.table else {
-            let mode = self.services.handler.map_or(Some(BodyMode::Buffered), |h| inline_mode(h, req));
+            let mode = match (self.services.handler, self.services.service) {
+                // A tower service streams its body, as on a group.
+                (_, Some(_)) => Some(BodyMode::Streamed),
+                (Some(h), None) => inline_mode(h, req),
+                (None, None) => Some(BodyMode::Buffered),
+            };
             return self.plan(mode, max_size);
         };
         match self.route(table, req) {
@@ -191,6 +208,9 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
             return Outcome::Answered;
         }
         let Some(table) = self.services.table else {
+            if let Some(service) = self.services.service {
+                return self.serve_alone(service, req, res, seq);
+            }
             if let Some(h) = self.services.handler {
                 match self.tls {
                     None => h.handle(req, res),
@@ -266,7 +286,7 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
             }
             #[cfg(feature = "tower")]
             Some(Target::Service(service)) => {
-                let outcome = self.call_service(service, &routing, req, res, seq);
+                let outcome = self.call_service(service, routing.index, routing.prefix_path, req, res, seq);
                 if outcome == Outcome::Answered {
                     group.counters.sent(self.services.worker, res.written());
                 }
@@ -280,16 +300,32 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
     }
 }
 
+#[cfg(not(feature = "tower"))]
+impl<H: Handler + ?Sized> Dispatch<'_, '_, H> {
+    /// (No tower service exists without the feature.)
+    fn serve_alone(&mut self, service: &Tower, _: &Request<'_>, _: &mut Response<'_>, _: u32) -> Outcome {
+        match *service {}
+    }
+}
+
 #[cfg(feature = "tower")]
 impl<H: Handler + ?Sized> Dispatch<'_, '_, H> {
+    /// Serves `req` with the tower service of a server without URL groups: as on a group, its
+    /// [`RequestInfo`](crate::RequestInfo) naming group 0 and the prefix path `/`.
+    fn serve_alone(&mut self, service: &Tower, req: &Request<'_>, res: &mut Response<'_>, seq: u32) -> Outcome {
+        self.call_service(service, 0, "/", req, res, seq)
+    }
+
     /// Serves `req` with a tower service: as an `http::Request` whose body streams from the
     /// connection (as a queue's does), its future polled once inline; `Answered` when its answer
     /// was whole at once (written into `res`), else `Deferred` (the future runs on this thread's
-    /// executor, and its answer comes back through the return path).
+    /// executor, and its answer comes back through the return path). `group` and `prefix_path`:
+    /// where it was routed (its `RequestInfo`).
     fn call_service(
         &mut self,
         service: &crate::tower::ServiceTarget,
-        routing: &Routed<'_, '_>,
+        group: usize,
+        prefix_path: &str,
         req: &Request<'_>,
         res: &mut Response<'_>,
         seq: u32,
@@ -313,8 +349,8 @@ impl<H: Handler + ?Sized> Dispatch<'_, '_, H> {
         let info = RequestInfo {
             peer_addr: self.socket.peer_addr().ok(),
             local_addr: std::net::SocketAddr::new(self.local_ip, self.port),
-            group: crate::group::GroupId(routing.index),
-            prefix_path: routing.prefix_path.into(),
+            group: crate::group::GroupId(group),
+            prefix_path: prefix_path.into(),
             tls: self.tls.cloned(),
         };
         let Ok(request) = to_http(req, body, info) else {

@@ -260,7 +260,67 @@ impl ServerBuilder {
     /// an address cannot be bound ([`ErrorKind::AddrInUse`](crate::ErrorKind::AddrInUse) if
     /// another socket holds it) or a thread or event queue cannot be created.
     pub fn serve<H: Handler>(self, handler: H) -> Result<Server, Error> {
-        self.spawn(Some(Arc::new(handler)), None)
+        self.spawn(Some(Arc::new(handler)), None, None)
+    }
+
+    /// Binds every address and starts the I/O threads, each handing every request to the tower
+    /// `service` (an axum `Router`, say) as an `http::Request<`[`Body`](crate::Body)`>`: the
+    /// tower counterpart of [`serve`](ServerBuilder::serve), without URL groups (any `Host`, any
+    /// path). It is served as on a group bound to [`Target::service`](crate::Target::service)
+    /// (see there, and the `tower` feature's notes on `Body`): its
+    /// [`RequestInfo`](crate::RequestInfo) names group 0 and the prefix path `/`.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use std::future::{Ready, ready};
+    /// use std::task::{Context, Poll};
+    ///
+    /// use hsys::{Body, Server};
+    ///
+    /// #[derive(Clone)]
+    /// struct Hello;
+    ///
+    /// impl tower_service::Service<http::Request<Body>> for Hello {
+    ///     type Response = http::Response<String>;
+    ///     type Error = Infallible;
+    ///     type Future = Ready<Result<Self::Response, Infallible>>;
+    ///
+    ///     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+    ///         Poll::Ready(Ok(()))
+    ///     }
+    ///
+    ///     fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+    ///         ready(Ok(http::Response::new(format!("hello from {}", req.uri().path()))))
+    ///     }
+    /// }
+    ///
+    /// let server = Server::builder().bind("127.0.0.1:0").serve_service(Hello)?; // or an axum `Router`
+    /// # use std::io::{Read, Write};
+    /// # let mut c = std::net::TcpStream::connect(server.local_addrs()[0]).unwrap();
+    /// # c.write_all(b"GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+    /// # let mut got = String::new();
+    /// # c.read_to_string(&mut got).unwrap();
+    /// # assert!(got.starts_with("HTTP/1.1 200 OK\r\n") && got.ends_with("\r\n\r\nhello from /x"), "{got}");
+    /// # Ok::<(), hsys::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`serve`](ServerBuilder::serve).
+    #[cfg(feature = "tower")]
+    pub fn serve_service<S, B>(self, service: S) -> Result<Server, Error>
+    where
+        S: tower_service::Service<http::Request<crate::Body>, Response = http::Response<B>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<crate::tower::BoxError>,
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<crate::tower::BoxError>,
+    {
+        let service = crate::tower::ServiceTarget::new(service);
+        self.spawn(None::<Arc<dyn Handler>>, Some(service), None)
     }
 
     /// Binds and starts a server, as [`serve`](ServerBuilder::serve), that routes by URL groups
@@ -282,12 +342,19 @@ impl ServerBuilder {
         // This server's counters are its own: a table cloned into two servers must not share
         // per-thread slots (each has its own thread 0, and the slots are single-writer).
         groups.detach_counters();
-        let mut server = self.spawn(None::<Arc<dyn Handler>>, Some(Arc::new(Routes::new(groups))))?;
+        let mut server = self.spawn(None::<Arc<dyn Handler>>, None, Some(Arc::new(Routes::new(groups))))?;
         server.follow_prefixes = follow_prefixes;
         Ok(server)
     }
 
-    fn spawn<H: Handler + ?Sized>(self, handler: Option<Arc<H>>, routes: Option<Arc<Routes>>) -> Result<Server, Error> {
+    /// Binds and starts the threads: every request goes to `handler`, or `service`, or is routed
+    /// by `routes` (exactly one of them is given).
+    fn spawn<H: Handler + ?Sized>(
+        self,
+        handler: Option<Arc<H>>,
+        service: Option<dispatch::Tower>,
+        routes: Option<Arc<Routes>>,
+    ) -> Result<Server, Error> {
         if let Some(e) = &self.backend_env_error {
             return Err(Error::setup(e.clone()));
         }
@@ -330,6 +397,7 @@ impl ServerBuilder {
                 poll,
                 listeners,
                 handler: handler.clone(),
+                service: service.clone(),
                 routes: routes.clone(),
                 waker: Arc::clone(&shared.wakers[index]),
                 shared: Arc::clone(&shared),

@@ -21,6 +21,12 @@ pub(super) struct BodyRead {
     pub(super) awaiting_continue: bool,
     /// The connection ends after this request.
     pub(super) close_after: bool,
+    /// Full duplex: the answer to this request was given while its body was still arriving, and
+    /// streams (its body is a [`Tail::Stream`](crate::app::response::Tail) the caller sends as
+    /// the application writes it, which may be this very body echoed). The body is read on
+    /// beside that answer — as body bytes of this request only: no further request is read, and
+    /// no output is made, until the answer is out ([`Conn::reads_beside_answer`]).
+    pub(super) beside_answer: bool,
 }
 
 /// Dropping an unread body; `budget` is how many more body bytes may be drained before the
@@ -183,7 +189,7 @@ impl Conn {
         let Reading::Body(b) = &mut self.reading else {
             return false;
         };
-        let BodyRead { decoder, seq, received, max_size, paused, awaiting_continue, close_after } = &mut **b;
+        let BodyRead { decoder, seq, received, max_size, paused, awaiting_continue, close_after, .. } = &mut **b;
         let seq = *seq;
         // Ending needs no room; anything else waits for it.
         if !decoder.is_done() && !service.body_room(seq) {

@@ -267,17 +267,29 @@ impl Conn {
         self.release(out)
     }
 
-    /// Whether more input can be used now (not closed, not at [`MAX_IN_FLIGHT`]).
+    /// Whether more input can be used now (not closed, not at [`MAX_IN_FLIGHT`], no file or
+    /// stream body going out — save the body of the request whose streamed answer it is: see
+    /// [`reads_beside_answer`](Conn::reads_beside_answer)).
     #[inline]
     pub fn wants_input(&self) -> bool {
-        if self.tail_pending() {
-            return false;
-        }
         match &self.reading {
             Reading::Closed { .. } => false,
+            Reading::Body(b) if b.beside_answer => !b.paused,
+            _ if self.tail_pending() => false,
             Reading::Body(b) => !b.paused,
             _ => self.in_flight.len() < MAX_IN_FLIGHT,
         }
+    }
+
+    /// Full duplex: the request whose body is being read was already answered with a stream
+    /// (see [`Conn::complete`]), and its body is read on while that answer goes out. Input then
+    /// goes to the service as body bytes of that request only: no further head is parsed and no
+    /// output is made while its answer is going out (the caller may read and feed input though
+    /// its own output waits); once the body has ended, input is held back until the answer is
+    /// sent ([`tail_sent`](Conn::tail_sent)), as behind any other file or stream body.
+    #[inline]
+    pub fn reads_beside_answer(&self) -> bool {
+        matches!(&self.reading, Reading::Body(b) if b.beside_answer)
     }
 
     /// The service has room for more body again (see [`Service::body_room`]).
@@ -321,7 +333,7 @@ impl Conn {
     /// partial request.
     #[inline]
     pub fn phase(&self) -> Phase {
-        if self.tail_pending() {
+        if self.tail_pending() && !self.reads_beside_answer() {
             // An answer's body is still going out (a file, or a stream the application writes).
             return Phase::App;
         }
@@ -383,7 +395,7 @@ impl Conn {
         let mut progress = Progress::default();
         while out.len() < OUT_HIGH_WATER {
             let rest = input.get(progress.consumed..).unwrap_or_default();
-            if self.tail_pending()
+            if (self.tail_pending() && !self.reads_beside_answer())
                 || (matches!(self.reading, Reading::Head(_)) && self.in_flight.len() >= MAX_IN_FLIGHT)
             {
                 break;
@@ -429,10 +441,11 @@ impl Conn {
     }
 
     /// The application started reading the body of deferred request `seq`: when the client waits
-    /// for it, `100 Continue` is appended to `out` — if no earlier answer is still owed (else the
-    /// client, which must not wait for ever, sends its body unasked). Returns whether it was sent.
+    /// for it, `100 Continue` is appended to `out` — if no earlier answer is still owed, nor the
+    /// body of one still going out (else the client, which must not wait for ever, sends its body
+    /// unasked). Returns whether it was sent.
     pub fn send_continue(&mut self, seq: u32, out: &mut Vec<u8>) -> bool {
-        let front = self.in_flight.front().map(|s| s.seq);
+        let front = if self.tail_pending() { None } else { self.in_flight.front().map(|s| s.seq) };
         match &mut self.reading {
             Reading::Body(b) if b.seq == seq && b.awaiting_continue => {
                 b.awaiting_continue = false;
@@ -565,6 +578,7 @@ impl Conn {
                 paused: false,
                 awaiting_continue: framing.expect_continue && !arrived,
                 close_after: close.requested(),
+                beside_answer: false,
             })),
             // Closing: no more reads. With answers still owed, the caller keeps the connection
             // until they are out (`is_finished`).

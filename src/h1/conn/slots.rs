@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::body::DrainRead;
-use super::{Close, Conn, Env, Progress, Reading, TailState};
+use super::{CONTINUE, Close, Conn, Env, Progress, Reading, TailState};
 use crate::app::reply::Answer;
 use crate::app::response::Tail;
 use crate::app::service::{Outcome, Service};
@@ -120,19 +120,16 @@ impl Conn {
     ) -> u32 {
         let Some(slot) = self.in_flight.get_mut(pos) else { return 0 };
         let SlotState::Waiting { head_only, mut close, keep_alive_10, http10 } = slot.state else { return 0 };
+        // Answered while its body is still being read: the rest is drained — or, for a streamed
+        // answer, read on beside it (full duplex; see `answered_beside_body`). The connection
+        // ends after it when the client still waits for `100 Continue` (it may never send the
+        // body at all) or it was to end after this request anyway.
+        let body_open = matches!(&self.reading, Reading::Body(b) if b.seq == seq);
         if let Reading::Body(b) = &self.reading
-            && b.seq == seq
+            && body_open
+            && (b.awaiting_continue || b.close_after)
         {
-            // Answered before its body was read: the rest is drained, unless the client still
-            // waits for `100 Continue` (it may never send the body at all) or the connection
-            // ends after this request anyway.
-            if b.awaiting_continue || b.close_after {
-                close = true;
-                self.reading = Reading::Closed { linger: true };
-            } else if let Reading::Body(b) = std::mem::replace(&mut self.reading, Reading::Closed { linger: false }) {
-                self.reading =
-                    Reading::Drain(Box::new(DrainRead { decoder: b.decoder, budget: env.limits.max_drain_bytes }));
-            }
+            close = true;
         }
         // Next in order: encoded straight into `out` (its slot, released first below, is empty).
         // Otherwise into the slot, sized once for the answer.
@@ -142,6 +139,7 @@ impl Conn {
         let behind = self.in_flight.len() > pos + 1;
         let mut bytes = if next_out { Vec::new() } else { Vec::with_capacity(reply.size_hint()) };
         let target = if next_out { &mut *out } else { &mut bytes };
+        let start = target.len();
         let mut enc = H1Encoder::new(target, env.common, keep_alive_10, http10).holding_close(behind);
         let mut res = Response::new(&mut enc, head_only, close || env.draining);
         reply.write_to(&mut res);
@@ -149,6 +147,22 @@ impl Conn {
         let close = res.closes();
         let tail = res.take_tail();
         let held = enc.close_held();
+        if body_open {
+            let streams = matches!(tail, Some(Tail::Stream(_)));
+            if streams {
+                if self.answered_beside_body() {
+                    // The client waited for `100 Continue`: it goes before the answer's head.
+                    let target = if next_out { &mut *out } else { &mut bytes };
+                    target.splice(start..start, CONTINUE.iter().copied());
+                    *encoded += CONTINUE.len();
+                }
+            } else if close {
+                self.reading = Reading::Closed { linger: true };
+            } else if let Reading::Body(b) = std::mem::replace(&mut self.reading, Reading::Closed { linger: false }) {
+                self.reading =
+                    Reading::Drain(Box::new(DrainRead { decoder: b.decoder, budget: env.limits.max_drain_bytes }));
+            }
+        }
         if close {
             self.stop_reading();
         }
@@ -169,6 +183,17 @@ impl Conn {
         // A held close is no close here: the connection ends after the last answer owed.
         slot.state = SlotState::Ready { bytes, close: close && !held, tail };
         self.release(out)
+    }
+
+    /// The answer to the request whose body is being read streams: that body is read on beside
+    /// it (full duplex) instead of drained, so an application that streams its answer from the
+    /// body it reads (an echo) gets all of it. Returns whether the client waited for
+    /// `100 Continue`, which the caller must then send before the answer's head (the answer
+    /// invites the body; the connection still ends after it, as decided at the head).
+    fn answered_beside_body(&mut self) -> bool {
+        let Reading::Body(b) = &mut self.reading else { return false };
+        b.beside_answer = true;
+        std::mem::take(&mut b.awaiting_continue)
     }
 
     /// An answer that closes was encoded: no further request is read (one whose body is being
@@ -248,14 +273,17 @@ impl Conn {
             if self.tail_pending() {
                 break;
             }
-            let Some(Slot { state: SlotState::Ready { bytes, close, tail }, .. }) = self.in_flight.pop_front() else {
+            let Some(Slot { seq, state: SlotState::Ready { bytes, close, tail } }) = self.in_flight.pop_front() else {
                 break;
             };
             out.extend_from_slice(&bytes);
             released += 1;
             self.tail = TailState::of(tail);
             if close {
-                self.reading = Reading::Closed { linger: true };
+                // (A body read beside this answer goes on; the connection ends after it.)
+                if !matches!(&self.reading, Reading::Body(b) if b.beside_answer && b.seq == seq) {
+                    self.reading = Reading::Closed { linger: true };
+                }
                 self.in_flight.clear();
                 break;
             }

@@ -213,19 +213,29 @@ impl Connection {
     }
 
     /// Whether the connection takes new input now: the client may still send, no request waits
-    /// in `inbuf` to be answered, no output waits (in `outbuf`, in a send in flight, or as a file
-    /// or stream body), and its protocol state reads (`h1::Conn::wants_input`: not once it is
-    /// closed, nor while a body reader is full or too many answers are owed). The one definition:
-    /// the ring keeps a receive armed while this holds (or the connection lingers), a send's
-    /// completion skips the drive when it still holds, and a receive's bytes go straight to `h1`
-    /// only while it holds and `inbuf` is empty.
+    /// in `inbuf` to be answered, and it [`reads`](Connection::reads). The one definition: the
+    /// ring keeps a receive armed while this holds (or the connection lingers), a send's
+    /// completion skips the drive when it still holds (and no tail is going out), and a
+    /// receive's bytes go straight to `h1` only while it holds and `inbuf` is empty.
     pub(super) fn wants_input(&self) -> bool {
-        !self.eof
-            && !self.inbuf_ready
-            && self.outbuf.is_empty()
-            && !self.armed.sending()
-            && self.tail.is_none()
-            && self.h1.wants_input()
+        !self.eof && !self.inbuf_ready && self.reads()
+    }
+
+    /// Whether input can be handed to `h1` now: its protocol state reads
+    /// (`h1::Conn::wants_input`: not once it is closed, nor while a body reader is full or too
+    /// many answers are owed), and no output waits (in `outbuf`, in a send in flight, or as a file
+    /// or stream body) — unless `h1` reads a request's body beside that request's own streamed
+    /// answer (`h1::Conn::reads_beside_answer`, full duplex): those bytes make no output, so they
+    /// are read while the answer goes out (a service echoing its body would otherwise wait for
+    /// bytes never read once its body pipe is full).
+    pub(super) fn reads(&self) -> bool {
+        self.h1.wants_input() && (!self.output_held() || self.h1.reads_beside_answer())
+    }
+
+    /// Output waits to go out: unsent bytes in `outbuf`, a send in flight, or a file or stream
+    /// body after them.
+    pub(super) fn output_held(&self) -> bool {
+        !self.outbuf.is_empty() || self.armed.sending() || self.tail.is_some()
     }
 
     /// `n` bytes arrived: counted toward the body being waited for, if that is what the

@@ -93,6 +93,8 @@ pub(super) struct Setup<H: ?Sized> {
     pub poll: Poll,
     pub listeners: Vec<std::net::TcpListener>,
     pub handler: Option<Arc<H>>,
+    /// The tower service every request goes to (a server without URL groups).
+    pub service: Option<crate::server::dispatch::Tower>,
     pub routes: Option<Arc<Routes>>,
     pub waker: Arc<mio::Waker>,
     pub shared: Arc<Shared>,
@@ -236,6 +238,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             conns: Slab::with_capacity(1024),
             context: Context {
                 handler: setup.handler,
+                service: setup.service,
                 table,
                 tasks: tasks::Tasks::new(Arc::clone(&setup.waker) as Arc<dyn Wake>),
                 return_path: Arc::new(ReturnPath { tx, waker: setup.waker, wake_pending: Arc::default() }),

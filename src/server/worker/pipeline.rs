@@ -18,7 +18,7 @@ use crate::h1::conn::OUT_HIGH_WATER;
 use crate::h1::encode::CommonHeaders;
 use crate::h1::{self, Env};
 use crate::limits::Limits;
-use crate::server::dispatch::{Dispatch, Services};
+use crate::server::dispatch::{Dispatch, Services, Tower};
 use crate::server::outbox::Outbox;
 use crate::stats::WorkerCounters;
 use crate::tls::bindings::BindingTable;
@@ -36,6 +36,8 @@ pub(super) const DIRECT_SEND_MIN: usize = 4 * 1024;
 pub(super) struct Context<H: ?Sized> {
     /// The handler of a server built without URL groups.
     pub(super) handler: Option<Arc<H>>,
+    /// The tower service of a server built without URL groups.
+    pub(super) service: Option<Tower>,
     /// This thread's copy of the routing table (a server built with URL groups).
     pub(super) table: Option<Arc<UrlGroups>>,
     /// Shared by every queued request's handle (one reference count per request, not three).
@@ -66,6 +68,7 @@ impl<H: ?Sized> Context<H> {
             env: Env { common: &self.common, limits: &self.limits, draining },
             services: Services {
                 handler: self.handler.as_deref(),
+                service: self.service.as_ref(),
                 table: self.table.as_deref(),
                 path: &self.return_path,
                 wakes: &self.wakes,
@@ -167,7 +170,17 @@ pub(super) fn drive<H: Handler + ?Sized>(
     };
     match tail_sent {
         Ok(true) => {}
-        Ok(false) => return Verdict::Keep,
+        // Full duplex: the body of the request whose answer is going out is still read.
+        Ok(false) if c.h1.reads_beside_answer() => {}
+        Ok(false) => {
+            // Answers a finished tail released (TLS: its last records still unsent) wait behind.
+            return match seal_out(c, &mut bufs.out, &mut bufs.spare)
+                .and_then(|()| write_out(c, &mut bufs.out, counters, ring.as_deref_mut()))
+            {
+                Ok(_) => Verdict::Keep,
+                Err(_) => Verdict::Close,
+            };
+        }
         Err(_) => return Verdict::Close,
     }
     let mut peer_done = false;
@@ -176,7 +189,7 @@ pub(super) fn drive<H: Handler + ?Sized>(
         c.local_ip = Some(c.stream.local_addr().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip()));
     }
     loop {
-        if !c.h1.wants_input() {
+        if !c.reads() {
             break;
         }
         let mut read = 0;
@@ -229,7 +242,7 @@ pub(super) fn drive<H: Handler + ?Sized>(
                     && !rest.is_empty()
                 {
                     c.inbuf.extend_from_slice(rest);
-                    c.inbuf_ready = bufs.out.len() >= OUT_HIGH_WATER || !c.h1.wants_input();
+                    c.inbuf_ready = bufs.out.len() >= OUT_HIGH_WATER || !c.reads();
                 }
             } else {
                 c.inbuf.extend_from_slice(input);
@@ -356,7 +369,7 @@ pub(super) fn process_inbuf<H: Handler + ?Sized>(c: &mut Connection, ctx: &Drive
     let p = feed(c, None, ctx, out);
     account(c, p, ctx.counters);
     c.inbuf.drain(..p.consumed.min(c.inbuf.len()));
-    c.inbuf_ready = !c.inbuf.is_empty() && (out.len() >= OUT_HIGH_WATER || !c.h1.wants_input());
+    c.inbuf_ready = !c.inbuf.is_empty() && (out.len() >= OUT_HIGH_WATER || !c.reads());
     if c.inbuf.is_empty() && c.inbuf.capacity() > 0 {
         // An idle connection holds no buffer.
         c.inbuf = Vec::new();
@@ -411,6 +424,13 @@ pub(super) fn write_out(
 ) -> io::Result<bool> {
     if out.is_empty() {
         return Ok(true);
+    }
+    if outbox.is_none() && !c.outbuf.is_empty() {
+        // Output held back goes first (full duplex: TLS records made while a stream body goes
+        // out; answers a finished TLS tail released behind its last records).
+        c.outbuf.extend_from_slice(out);
+        out.clear();
+        return flush_outbuf(c, counters, None);
     }
     if let Some(outbox) = outbox.as_deref_mut() {
         if c.armed.sending() || !c.outbuf.is_empty() {

@@ -248,9 +248,11 @@ impl<H: Handler + ?Sized> Worker<H> {
         if c.outbuf.is_empty() {
             self.context.counters().responses_sent.add(u64::from(c.unsent));
             c.unsent = 0;
-            if !rearm && c.armed.receiving() && c.wants_input() {
+            if !rearm && c.armed.receiving() && c.wants_input() && c.tail.is_none() {
                 // The common case, a keep-alive answer sent: nothing waited behind it, and the
-                // connection's receive and deadline (its phase's) are as they were.
+                // connection's receive and deadline (its phase's) are as they were. (A stream
+                // body going out while its request's body is read takes input too, but its next
+                // piece must be sent: driven.)
                 return;
             }
         }

@@ -3,6 +3,7 @@
 //! and how the connection ends (the tables are in `cases.rs`).
 
 mod cases;
+mod duplex;
 
 use super::*;
 use crate::app::IgnoreBody;
@@ -10,6 +11,7 @@ use crate::app::Response;
 use crate::app::reply::Reply;
 use crate::app::service::Inline;
 use crate::limits::Strictness;
+use crate::pipe::{StreamPipe, StreamSource};
 
 /// Every idle keep-alive connection carries this struct: rare states stay boxed.
 #[test]
@@ -41,6 +43,10 @@ enum Behave {
     /// As [`Behave::Streamed`], with room for body only every other time it is asked (the
     /// connection pauses, and the test resumes it).
     Stingy,
+    /// Bodies streamed to the service, which answers every request at once with a streamed
+    /// answer (its head as soon as it is in order) while its body is still arriving; the test
+    /// sends each answer's stream (its tail) once the request's body has ended (full duplex).
+    Duplex,
 }
 
 /// The answer's body: the request's target, `:`, its body. A target ending in `!` asks to close.
@@ -65,6 +71,8 @@ struct Pending {
     close: bool,
     /// `None` while the body streams, then whether it ended whole.
     ended: Option<bool>,
+    /// [`Behave::Duplex`]: its streamed answer was given.
+    replied: bool,
 }
 
 /// The test's service for the deferring behaviours.
@@ -72,23 +80,26 @@ struct Test {
     behave: Behave,
     pending: Vec<Pending>,
     asked: u32,
+    /// [`Behave::Duplex`]: the stream body going out (taken from the connection).
+    tail: Option<Tail>,
 }
 
 impl Service for Test {
     fn call(&mut self, req: &Request<'_>, res: &mut Response<'_>, seq: u32) -> Outcome {
-        let streamed = matches!(self.behave, Behave::Streamed | Behave::Stingy) && req.body_kind() != BodyKind::Empty;
+        let streamed = matches!(self.behave, Behave::Streamed | Behave::Stingy | Behave::Duplex)
+            && req.body_kind() != BodyKind::Empty;
         if self.behave == Behave::Mixed && !req.target().starts_with("/d") {
             echo(req, res);
             return Outcome::Answered;
         }
         let ended = if streamed { None } else { Some(true) };
-        self.pending.push(Pending { seq, text: text(req), close: req.target().ends_with('!'), ended });
+        self.pending.push(Pending { seq, text: text(req), close: req.target().ends_with('!'), ended, replied: false });
         Outcome::Deferred
     }
 
     fn body_plan(&mut self, _req: &Request<'_>, max_size: Option<u64>) -> BodyPlan {
         let mode = match self.behave {
-            Behave::Streamed | Behave::Stingy => BodyMode::Streamed,
+            Behave::Streamed | Behave::Stingy | Behave::Duplex => BodyMode::Streamed,
             _ => BodyMode::Buffered,
         };
         BodyPlan { mode, max_size }
@@ -120,6 +131,9 @@ impl Test {
         if self.behave == Behave::Hold {
             return 0;
         }
+        if self.behave == Behave::Duplex {
+            return self.answer_streaming(conn, env, out);
+        }
         let mut released = 0;
         let (ready, waiting): (Vec<_>, Vec<_>) = self.pending.drain(..).partition(|p| p.ended.is_some());
         self.pending = waiting;
@@ -134,6 +148,34 @@ impl Test {
             conn.send_continue(p.seq, out);
         }
         released
+    }
+
+    /// [`Behave::Duplex`]: answers every request not answered yet with a streamed answer, takes
+    /// the stream released to go out, and says it was sent once its request's body has ended.
+    /// The number of answers released.
+    fn answer_streaming(&mut self, conn: &mut Conn, env: &Env<'_>, out: &mut Vec<u8>) -> u32 {
+        let mut released = 0;
+        for p in self.pending.iter_mut().filter(|p| !p.replied) {
+            p.replied = true;
+            let pipe = std::sync::Arc::new(StreamPipe::new(true, false, None));
+            let mut reply = Reply::new(200).streamed(StreamSource::new(pipe), None);
+            if p.close {
+                reply = reply.close();
+            }
+            released += conn.complete(p.seq, &reply, env, out);
+        }
+        loop {
+            if self.tail.is_none() {
+                self.tail = conn.take_tail();
+            }
+            // The stream going out is the oldest answer's: sent once its body has ended.
+            if self.tail.is_none() || self.pending.first().is_none_or(|p| p.ended.is_none()) {
+                return released;
+            }
+            self.pending.remove(0);
+            self.tail = None;
+            released += conn.tail_sent(out);
+        }
     }
 }
 
@@ -184,7 +226,7 @@ fn play(behave: Behave, limits: &Limits, draining: bool, reads: &[&[u8]], time_o
     let common = CommonHeaders::new(DATE);
     let env = Env { common: &common, limits, draining };
     let mut conn = Conn::new();
-    let mut test = Test { behave, pending: Vec::new(), asked: 0 };
+    let mut test = Test { behave, pending: Vec::new(), asked: 0, tail: None };
     let mut inbuf = Vec::new();
     let mut out = Vec::new();
     let mut counts = (0, 0, 0);
@@ -206,7 +248,7 @@ fn play(behave: Behave, limits: &Limits, draining: bool, reads: &[&[u8]], time_o
             counts.1 += progress.responses;
             counts.2 += progress.too_large;
             let answered = test.answer(&mut conn, &env, &mut out);
-            assert!(conn.take_tail().is_none());
+            assert!(behave == Behave::Duplex || conn.take_tail().is_none());
             if conn.is_finished() {
                 break 'reads;
             }
@@ -289,7 +331,15 @@ fn pipelined_split_anywhere() {
         GET /d2 HTTP/1.1\r\nHost: h\r\n\r\n\
         GET /c HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
     let limits = Limits::default();
-    for behave in [Behave::Inline, Behave::Unread, Behave::Deferred, Behave::Mixed, Behave::Streamed, Behave::Stingy] {
+    for behave in [
+        Behave::Inline,
+        Behave::Unread,
+        Behave::Deferred,
+        Behave::Mixed,
+        Behave::Streamed,
+        Behave::Stingy,
+        Behave::Duplex,
+    ] {
         let whole = play(behave, &limits, false, &[STREAM], false);
         // (A deferred answer's close lingers: it is released after the reads.)
         assert_ne!(whole.end, End::Open, "{behave:?}: {whole:?}");
@@ -351,7 +401,7 @@ fn a_close_held_for_an_answer_already_encoded_ends_after_it() {
     let common = CommonHeaders::new(DATE);
     let env = Env { common: &common, limits: &limits, draining: false };
     let mut conn = Conn::new();
-    let mut test = Test { behave: Behave::Hold, pending: Vec::new(), asked: 0 };
+    let mut test = Test { behave: Behave::Hold, pending: Vec::new(), asked: 0, tail: None };
     let mut out = Vec::new();
     let input = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n";
     let progress = conn.handle_input(input, &env, &mut test, &mut out);
