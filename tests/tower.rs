@@ -95,6 +95,37 @@ impl http_body::Body for Digits {
     }
 }
 
+/// `abc`, then a trailer section with `x-checksum: 123` (and `content-type`, which may not trail
+/// unless `allowed_only`: then none are sent).
+struct WithTrailers {
+    step: u8,
+    allowed_only: bool,
+}
+
+impl http_body::Body for WithTrailers {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        self.step += 1;
+        Poll::Ready(match self.step {
+            1 => Some(Ok(http_body::Frame::data(Bytes::from_static(b"abc")))),
+            2 => {
+                let mut trailers = http::HeaderMap::new();
+                trailers.insert("x-checksum", http::HeaderValue::from_static("123"));
+                if !self.allowed_only {
+                    trailers.insert("content-type", http::HeaderValue::from_static("text/html"));
+                }
+                Some(Ok(http_body::Frame::trailers(trailers)))
+            }
+            _ => None,
+        })
+    }
+}
+
 /// The test service: its routes by path.
 #[derive(Clone, Default)]
 struct App {
@@ -140,6 +171,8 @@ impl tower_service::Service<http::Request<Body>> for App {
                     panic!("a service that panics once woken")
                 }
                 "/big" => http::Response::new(Digits { sent: 0, left: 4 << 20 }.boxed_unsync()),
+                "/trailers" => http::Response::new(WithTrailers { step: 0, allowed_only: true }.boxed_unsync()),
+                "/bad-trailers" => http::Response::new(WithTrailers { step: 0, allowed_only: false }.boxed_unsync()),
                 // Read whole, then answered (streamed back: 1 MiB is over the whole-answer size).
                 "/echo" => match req.into_body().collect().await {
                     Ok(body) => http::Response::new(full(body.to_bytes())),
@@ -487,4 +520,34 @@ fn over_tls_a_body_streamed_back_as_it_arrives_is_echoed_whole() {
             std::thread::sleep(Duration::from_millis(1));
         }
     }
+}
+
+/// Trailers a body yields go out after the last chunk; a section with a field that may not
+/// trail (`content-type`) is not sent at all. The connection goes on after either.
+#[test]
+fn trailers_a_body_yields_go_out_as_chunked_trailers() {
+    let (_server, addr) = serve(App::default());
+    let mut c = Client::connect(addr);
+    for (path, section) in [("/trailers", "x-checksum: 123\r\n"), ("/bad-trailers", "")] {
+        c.send(&get(path));
+        let resp = c.read(false);
+        assert_eq!(resp.status, 200);
+        assert_eq!(resp.header("transfer-encoding"), Some("chunked"));
+        let mut rest = String::new();
+        while !rest.ends_with("0\r\n") {
+            c.reader.read_line(&mut rest).unwrap();
+        }
+        assert_eq!(rest, "3\r\nabc\r\n0\r\n", "{path}");
+        let mut trailer = String::new();
+        loop {
+            let mut line = String::new();
+            c.reader.read_line(&mut line).unwrap();
+            if line == "\r\n" {
+                break;
+            }
+            trailer.push_str(&line);
+        }
+        assert_eq!(trailer, section, "{path}");
+    }
+    assert_eq!(c.exchange(&get("/hello")).body, b"hello");
 }

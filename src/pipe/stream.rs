@@ -36,6 +36,8 @@ struct State {
     sources: usize,
     /// An async writer waiting for room.
     writer: Option<Waker>,
+    /// Trailer field lines (`name: value\r\n` each) to send after the last chunk.
+    trailers: Vec<u8>,
 }
 
 /// The buffer between a [`ResponseWriter`] and the I/O thread.
@@ -189,6 +191,17 @@ impl StreamPipe {
         Poll::Ready(Self::append_now(s, data, last, wake_io))
     }
 
+    /// Sets the trailer section sent after the last chunk (already-checked `name: value\r\n`
+    /// lines). `false` when the answer is not chunked: it has nowhere to put them.
+    pub(crate) fn set_trailers(&self, lines: Vec<u8>) -> bool {
+        let mut s = self.lock();
+        if !s.chunked || s.discard {
+            return false;
+        }
+        s.trailers = lines;
+        true
+    }
+
     /// The writer gave up: the answer is cut short and the connection will close.
     pub(crate) fn abort(&self, wake_io: impl Fn()) {
         let mut s = self.lock();
@@ -232,7 +245,10 @@ impl StreamPipe {
                     s.buf.extend_from_slice(b"\r\n");
                 }
                 if last {
-                    s.buf.extend_from_slice(b"0\r\n\r\n");
+                    s.buf.extend_from_slice(b"0\r\n");
+                    let trailers = std::mem::take(&mut s.trailers);
+                    s.buf.extend_from_slice(&trailers);
+                    s.buf.extend_from_slice(b"\r\n");
                 }
             } else {
                 s.buf.extend_from_slice(data);

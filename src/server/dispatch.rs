@@ -70,6 +70,9 @@ pub(super) struct Dispatch<'a, 's, H: ?Sized> {
     /// The connection's socket (its peer's address, asked for a tower service's request).
     #[cfg_attr(not(feature = "tower"), allow(dead_code))] // only tower targets ask
     pub socket: &'s mio::net::TcpStream,
+    /// The peer's address once asked for: one `getpeername` per connection, not per request.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub peer: &'s mut Option<Box<std::net::SocketAddr>>,
 }
 
 /// Where a request was routed: its group, the normalised path it was routed by, and the path of
@@ -118,6 +121,17 @@ impl Refusal {
 }
 
 impl<H: Handler + ?Sized> Dispatch<'_, '_, H> {
+    /// The client's address, asked of the socket the first time only (`None`: it is gone).
+    #[cfg(feature = "tower")]
+    fn peer_addr(&mut self) -> Option<std::net::SocketAddr> {
+        if let Some(peer) = self.peer.as_deref() {
+            return Some(*peer);
+        }
+        let peer = self.socket.peer_addr().ok()?;
+        *self.peer = Some(Box::new(peer));
+        Some(peer)
+    }
+
     /// The group `req` routes to (http.sys precedence) and the normalised path it was routed by.
     fn route<'t, 'r>(&self, table: &'t UrlGroups, req: &Request<'r>) -> Result<Routed<'t, 'r>, Refusal> {
         let path = if req.target() == "*" && req.method() == "OPTIONS" {
@@ -347,7 +361,7 @@ impl<H: Handler + ?Sized> Dispatch<'_, '_, H> {
             }
         };
         let info = RequestInfo {
-            peer_addr: self.socket.peer_addr().ok(),
+            peer_addr: self.peer_addr(),
             local_addr: std::net::SocketAddr::new(self.local_ip, self.port),
             group: crate::group::GroupId(group),
             prefix_path: prefix_path.into(),

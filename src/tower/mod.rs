@@ -22,8 +22,9 @@
 //!   futures; a graceful stop waits for futures in flight up to the shutdown timeout.
 //! - An error from the service, or from a body gathered whole, is a `500`; from a body being
 //!   streamed, a cut answer (the connection closes).
-//! - Not supported yet: response trailers (dropped), `1xx` responses and upgrades (a `101` is a
-//!   misuse: `500`).
+//! - Trailers a streamed body yields go out as chunked trailers (`ResponseWriter::set_trailers`);
+//!   with a `Content-Length` answer they are dropped.
+//! - Not supported yet: `1xx` responses and upgrades (a `101` is a misuse: `500`).
 //!
 //! Request extensions: a [`RequestInfo`] (peer and local address, the URL group, the matched
 //! prefix's path, the TLS details).

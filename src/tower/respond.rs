@@ -177,7 +177,8 @@ pub(crate) async fn gather<B: HttpBody<Data = Bytes>>(body: B) -> Option<Vec<Byt
 
 /// Streams `body` after its head (`parts`): `Content-Length` when its size hint is exact, else
 /// chunked (HTTP/1.1) or until the close (HTTP/1.0). A body that fails cuts the answer (the
-/// connection closes); trailers are dropped (not sent as chunked trailers yet).
+/// connection closes); trailers it yields go out after the last chunk when the answer is chunked
+/// (with a `Content-Length` there is nowhere to put them: dropped).
 pub(crate) async fn stream<B: HttpBody<Data = Bytes>>(parts: Parts, body: B, responder: Responder) {
     let length = body.size_hint().exact();
     let reply = head_reply(parts.status.as_u16(), &parts.headers);
@@ -187,7 +188,17 @@ pub(crate) async fn stream<B: HttpBody<Data = Bytes>>(parts: Parts, body: B, res
         // (Bound before any await: the body's error type need not be `Send`.)
         let data = match next_frame(&mut body).await {
             None => break,
-            Some(Ok(frame)) => frame.into_data().unwrap_or_default(),
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => data,
+                Err(frame) => {
+                    // Trailers go out after the last chunk (a chunked answer only; a field that
+                    // may not trail is refused, and then none are sent).
+                    if let Ok(trailers) = frame.into_trailers() {
+                        let _ = writer.set_trailers(trailers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())));
+                    }
+                    Bytes::new()
+                }
+            },
             // Dropping the writer unfinished cuts the answer.
             Some(Err(_)) => return,
         };

@@ -191,6 +191,8 @@ pub(super) struct Connection {
     pub(super) armed: Armed,
     /// The TLS layer of a connection on a TLS port (boxed: a cleartext connection pays a word).
     pub(super) tls: Option<Box<TlsLayer>>,
+    /// The client's address, once a request asked for it (a tower service's `RequestInfo`).
+    pub(super) peer: Option<Box<std::net::SocketAddr>>,
 }
 
 impl Connection {
@@ -329,6 +331,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             stall: None,
             armed: Armed::default(),
             tls: tls.then(TlsLayer::new),
+            peer: None,
         });
         let c = self.context.counters();
         c.connections_accepted.add(1);

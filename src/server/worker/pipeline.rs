@@ -395,6 +395,7 @@ pub(super) fn feed<H: Handler + ?Sized>(
         plan_panicked: false,
         tls: c.tls.as_deref().and_then(|t| t.info()),
         socket: &c.stream,
+        peer: &mut c.peer,
     };
     let input = input.unwrap_or(&c.inbuf);
     c.h1.handle_input(input, &ctx.env, &mut dispatch, out)
