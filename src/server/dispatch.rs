@@ -83,7 +83,7 @@ struct Routed<'t, 'r> {
     group: &'t Group,
     path: Cow<'r, str>,
     #[cfg_attr(not(feature = "tower"), allow(dead_code))] // only tower requests carry it
-    prefix_path: &'t str,
+    prefix_path: &'t std::sync::Arc<str>,
 }
 
 /// How an inline handler takes a body, asked of the application under containment: `None` when
@@ -143,7 +143,7 @@ impl<H: Handler + ?Sized> Dispatch<'_, '_, H> {
         };
         let host = target_authority(req.target()).map(str::as_bytes).or(req.host());
         let (index, prefix_path) = match table.namespace.route(self.port, host, &self.local_ip, &path) {
-            Route::Matched { value, prefix } => (*value, prefix.path()),
+            Route::Matched { value, prefix } => (*value, prefix.shared_path()),
             Route::NoHost => return Err(Refusal::NoHost),
             Route::NoPath => return Err(Refusal::NoPath),
         };
@@ -327,7 +327,9 @@ impl<H: Handler + ?Sized> Dispatch<'_, '_, H> {
     /// Serves `req` with the tower service of a server without URL groups: as on a group, its
     /// [`RequestInfo`](crate::RequestInfo) naming group 0 and the prefix path `/`.
     fn serve_alone(&mut self, service: &Tower, req: &Request<'_>, res: &mut Response<'_>, seq: u32) -> Outcome {
-        self.call_service(service, 0, "/", req, res, seq)
+        // A server without URL groups: every request's prefix is `/` (one shared string).
+        static ROOT: std::sync::LazyLock<std::sync::Arc<str>> = std::sync::LazyLock::new(|| std::sync::Arc::from("/"));
+        self.call_service(service, 0, &ROOT, req, res, seq)
     }
 
     /// Serves `req` with a tower service: as an `http::Request` whose body streams from the
@@ -339,7 +341,7 @@ impl<H: Handler + ?Sized> Dispatch<'_, '_, H> {
         &mut self,
         service: &crate::tower::ServiceTarget,
         group: usize,
-        prefix_path: &str,
+        prefix_path: &std::sync::Arc<str>,
         req: &Request<'_>,
         res: &mut Response<'_>,
         seq: u32,
@@ -364,7 +366,7 @@ impl<H: Handler + ?Sized> Dispatch<'_, '_, H> {
             peer_addr: self.peer_addr(),
             local_addr: std::net::SocketAddr::new(self.local_ip, self.port),
             group: crate::group::GroupId(group),
-            prefix_path: prefix_path.into(),
+            prefix_path: std::sync::Arc::clone(prefix_path),
             tls: self.tls.cloned(),
         };
         let Ok(request) = to_http(req, body, info) else {

@@ -23,7 +23,7 @@ pub struct RequestInfo {
     /// The URL group the request was routed to.
     pub group: GroupId,
     /// The path of the URL prefix that claimed the request (`/api/` for `http://+:80/api/`).
-    pub prefix_path: Box<str>,
+    pub prefix_path: std::sync::Arc<str>,
     /// What the connection's TLS handshake negotiated; `None` on a cleartext connection.
     pub tls: Option<Arc<TlsInfo>>,
 }

@@ -110,7 +110,7 @@ pub struct UrlPrefix {
     /// The local TCP port; routing only considers prefixes on the connection's port.
     port: u16,
     /// Starts and ends with `/`, normalised, so that matching is a plain prefix comparison.
-    path: Box<str>,
+    path: std::sync::Arc<str>,
 }
 
 /// Why a URL prefix was refused: one variant per kind of mistake.
@@ -177,13 +177,13 @@ impl UrlPrefix {
             return Err(PrefixError::QueryOrFragment);
         }
         let path = if path.is_empty() {
-            Box::from("/")
+            std::sync::Arc::from("/")
         } else {
             let mut path = normalize_path(path).map_err(PrefixError::Path)?.into_owned();
             if !path.ends_with('/') {
                 path.push('/');
             }
-            path.into_boxed_str()
+            std::sync::Arc::from(path)
         };
         Ok(UrlPrefix { scheme, host, port, path })
     }
@@ -205,6 +205,12 @@ impl UrlPrefix {
 
     /// The normalised path, starting and ending with `/`.
     pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The path, shared: a tower service's `RequestInfo` gets it without a copy per request.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn shared_path(&self) -> &std::sync::Arc<str> {
         &self.path
     }
 }
