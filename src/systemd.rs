@@ -119,17 +119,26 @@ pub fn listen_fds() -> Result<Vec<ListenFd>, Error> {
             unsafe { std::env::remove_var(name) };
         }
     }
-    let mut taken = Vec::new();
+    // Every open descriptor is owned (so closed on an error) before any is checked.
+    let mut owned = Vec::new();
+    let mut closed = None;
     for (fd, name) in parsed.map_err(Error::setup)? {
         // SAFETY: F_GETFD reads the flags of a descriptor number; an unopened one fails (EBADF).
         if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-            return Err(Error::setup(format!("LISTEN_FDS: descriptor {fd} is not open")));
+            closed.get_or_insert(fd);
+            continue;
         }
         // SAFETY: the service manager passed descriptor `fd` to this process (LISTEN_PID is our
         // pid) and it is open; nothing else in this process owns it: the variables are taken
         // once (`TAKEN`), and removed.
-        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-        let listener = adopt(Socket::from(owned)).map_err(|e| {
+        owned.push((fd, unsafe { OwnedFd::from_raw_fd(fd) }, name));
+    }
+    if let Some(fd) = closed {
+        return Err(Error::setup(format!("LISTEN_FDS: descriptor {fd} is not open")));
+    }
+    let mut taken = Vec::new();
+    for (fd, socket, name) in owned {
+        let listener = adopt(Socket::from(socket)).map_err(|e| {
             Error::setup(format!("LISTEN_FDS: descriptor {fd} ({}): {e}", name.as_deref().unwrap_or("unnamed")))
         })?;
         taken.push(ListenFd { listener, name });

@@ -166,3 +166,27 @@ fn sd_notify_ready_status_watchdog_and_stopping() {
     assert!(wait_exit(&mut child).success());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A socket that is not a listening TCP socket (here a UDP one) is refused: hsys exits with
+/// code 2 and says which descriptor.
+#[test]
+fn socket_activation_with_a_datagram_socket_is_refused() {
+    let port = free_port();
+    let mut child = Command::new("systemd-socket-activate")
+        .args(["--datagram", "-l", &format!("127.0.0.1:{port}")])
+        .arg(env!("CARGO_BIN_EXE_hsys"))
+        .arg(format!("http://+:{port}/"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn systemd-socket-activate");
+    let err = lines(child.stderr.take().unwrap());
+    line_starting(&err, "Listening on ");
+    // The first datagram starts hsys.
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().send_to(b"x", ("127.0.0.1", port)).unwrap();
+    let status = wait_exit(&mut child);
+    assert_eq!(status.code(), Some(2));
+    let line = line_starting(&err, "hsys: ");
+    assert!(line.contains("descriptor 3") && line.contains("not a TCP socket"), "{line}");
+}
