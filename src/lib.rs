@@ -66,6 +66,7 @@
 //! - [`limits`]: every limit and timeout, with its documented default (public: the `DEFAULT_*`
 //!   constants are part of the API, e.g. for a command line's defaults).
 //! - `error`: the public error type.
+//! - [`systemd`]: socket activation (`LISTEN_FDS`) and `sd_notify`, without libsystemd.
 //! - `tower` (feature `tower`, on by default): hosting a tower service (an axum `Router`) on a URL
 //!   group with the `http` crate's types (`Target::service`, `Body`, `RequestInfo`).
 #![deny(missing_debug_implementations)]
@@ -90,6 +91,7 @@ mod pipe;
 mod semantics;
 mod server;
 mod stats;
+pub mod systemd;
 #[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod tls;

@@ -3,10 +3,11 @@
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::{Arc, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use hsys::limits as lim;
+mod systemd;
 mod tls;
 
 use hsys::{
@@ -116,6 +117,23 @@ impl Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // Socket activation: the socket unit's listeners, taken before any thread starts (the
+    // variables are removed from the environment).
+    let inherited = match hsys::systemd::listen_fds() {
+        Ok(fds) => fds,
+        Err(e) => {
+            eprintln!("hsys: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // What each inherited socket is, for the listening lines.
+    let inherited_lines: Vec<String> = inherited
+        .iter()
+        .map(|fd| {
+            let addr = fd.listener.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string());
+            format!("{addr}{}", fd.name.as_ref().map(|n| format!(" ({n})")).unwrap_or_default())
+        })
+        .collect();
     let body: &'static [u8] = Box::leak((0..args.body_size).map(|i| b'0' + (i % 10) as u8).collect());
     let queue = args.queued.map(|_| RequestQueue::new(args.queue_length));
     let answers = Arc::new(Answers::new(body));
@@ -162,7 +180,8 @@ fn main() -> ExitCode {
         .shutdown_timeout(Duration::from_secs(args.shutdown_timeout))
         .limits(args.limits())
         .timeouts(args.timeouts())
-        .half_close(true);
+        .half_close(true)
+        .inherit_listeners(inherited.into_iter().map(|fd| fd.listener));
     for (key, binding) in bindings {
         builder = builder.cert_binding(key, binding);
     }
@@ -203,6 +222,11 @@ fn main() -> ExitCode {
     for prefix in &registered {
         println!("Listening for requests on the following url: {prefix}");
     }
+    for socket in &inherited_lines {
+        println!("Listening on a socket from the service manager: {socket}");
+    }
+    let mut service = systemd::Service::from_env();
+    service.ready(registered.len(), &server, inherited_lines.len());
 
     if let Some(t) = &terminal {
         t.watch_keys(stop_tx);
@@ -217,13 +241,23 @@ fn main() -> ExitCode {
         print_stats(server.stats(), tls_columns, false);
     }
     let _ = std::io::stdout().flush();
+    let mut next_stats = interval.map(|i| Instant::now() + i);
     loop {
-        let got = match interval {
-            Some(i) => stop_rx.recv_timeout(i),
+        let got = match next_stats.into_iter().chain(service.watchdog_due()).min() {
+            Some(at) => stop_rx.recv_timeout(at.saturating_duration_since(Instant::now())),
             None => stop_rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
         };
         match got {
-            Err(mpsc::RecvTimeoutError::Timeout) => print_stats(server.stats(), tls_columns, false),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let now = Instant::now();
+                if let (Some(at), Some(i)) = (next_stats, interval)
+                    && now >= at
+                {
+                    print_stats(server.stats(), tls_columns, false);
+                    next_stats = Some(now + i);
+                }
+                service.watchdog(now, &server);
+            }
             Ok(Event::Reload) => match &tls {
                 Some(tls) => tls.reload(&server),
                 None => eprintln!("hsys: SIGHUP: no https:// prefix, no certificates to reload"),
@@ -231,6 +265,7 @@ fn main() -> ExitCode {
             Ok(Event::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
+    service.stopping();
     server.shutdown();
     let stopped = server.wait(Duration::from_secs(args.shutdown_timeout) + Duration::from_secs(1));
     if let Some(q) = &queue {

@@ -1,6 +1,7 @@
 //! The server: binds listeners, starts one event loop per I/O thread, stops gracefully.
 
 mod dispatch;
+mod inherited;
 mod listener;
 mod outbox;
 #[cfg(feature = "io-uring")]
@@ -34,6 +35,8 @@ pub struct ServerBuilder {
     limits: Limits,
     timeouts: Timeouts,
     addrs: Vec<Listen>,
+    /// Listening sockets handed over (socket activation): see [`ServerBuilder::inherit_listeners`].
+    inherited: Vec<Arc<std::net::TcpListener>>,
     /// The certificate bindings to start with.
     cert_bindings: Vec<(BindingKey, CertBinding)>,
     shutdown_timeout: Duration,
@@ -121,6 +124,7 @@ impl ServerBuilder {
             limits: Limits::default(),
             timeouts: Timeouts::default(),
             addrs: Vec::new(),
+            inherited: Vec::new(),
             cert_bindings: Vec::new(),
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             backlog: DEFAULT_BACKLOG,
@@ -235,6 +239,24 @@ impl ServerBuilder {
                 self.resolve_error.get_or_insert((e.kind(), e.to_string()));
             }
         }
+        self
+    }
+
+    /// Serves on listening sockets handed over rather than bound: those of a socket unit
+    /// ([`systemd::listen_fds`](crate::systemd::listen_fds)), or of a process handing over. Each
+    /// is one socket, shared by every I/O thread (each accepts from a duplicate of it: one
+    /// accept queue). Per port, the inherited listeners replace the addresses the server would
+    /// bind there (from [`bind`](ServerBuilder::bind) or the URL prefixes), whatever interfaces
+    /// they are on: the socket unit chose them (`ListenStream=127.0.0.1:8080` serves a
+    /// `http://+:8080/` prefix on loopback only). Addresses on other ports are bound as usual.
+    ///
+    /// # Errors (at [`serve`](ServerBuilder::serve))
+    /// A socket that is not a listening TCP socket ([`ErrorKind::Setup`](crate::ErrorKind::Setup)),
+    /// or one on a port where the server has no address
+    /// ([`ErrorKind::Listen`](crate::ErrorKind::Listen)), unless it was given no address at all:
+    /// then it listens on exactly the inherited sockets.
+    pub fn inherit_listeners(mut self, listeners: impl IntoIterator<Item = std::net::TcpListener>) -> Self {
+        self.inherited.extend(listeners.into_iter().map(Arc::new));
         self
     }
 
@@ -361,7 +383,8 @@ impl ServerBuilder {
         if let Some((kind, message)) = &self.resolve_error {
             return Err(Error::resolve(io::Error::new(*kind, message.clone())));
         }
-        let (local_addrs, per_thread, tls_listeners) = bind_listeners(&self.addrs, self.threads, self.backlog)?;
+        let (local_addrs, per_thread, tls_listeners) =
+            inherited::listen(&self.addrs, &self.inherited, self.threads, self.backlog)?;
         let bindings = Arc::new(Bindings::new());
         for (key, binding) in self.cert_bindings {
             bindings.set(key, binding);
