@@ -62,7 +62,8 @@
 //!   `Prepared`, `Handler`, request queues, streamed bodies both ways.
 //! - `pipe`: the byte pipes between I/O and application threads (a leaf).
 //! - `semantics`: HTTP semantics every protocol shares (status classes, tokens; a leaf).
-//! - `stats`: per-thread counters, summed on read.
+//! - `stats`: per-thread counters and the request duration histogram, summed on read.
+//! - `metrics`: the Prometheus text exposition of the counters ([`Metrics`]).
 //! - [`limits`]: every limit and timeout, with its documented default (public: the `DEFAULT_*`
 //!   constants are part of the API, e.g. for a command line's defaults).
 //! - `error`: the public error type.
@@ -87,6 +88,7 @@ pub mod h1;
 #[cfg(not(feature = "internals"))]
 mod h1;
 pub mod limits;
+mod metrics;
 mod pipe;
 mod semantics;
 mod server;
@@ -108,8 +110,9 @@ pub use app::{
 pub use error::{Error, ErrorKind};
 pub use group::{GroupId, GroupStats, Target, UrlGroups};
 pub use limits::{Limits, MinRate, Strictness, Timeouts};
+pub use metrics::{METRICS_CONTENT_TYPE, Metrics};
 pub use server::{Backend, Server, ServerBuilder, ShutdownHandle};
-pub use stats::{Snapshot, TlsFailures};
+pub use stats::{DURATION_BOUNDS, RequestDurations, Snapshot, TlsFailures};
 pub use tls::{
     bindings::BindingKey,
     config::{CertBinding, ClientCa, ClientCertificates, TlsCertificate},

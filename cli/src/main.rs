@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use hsys::limits as lim;
+mod metrics;
 mod systemd;
 mod tls;
 
@@ -82,6 +83,8 @@ struct Args {
     min_receive_rate_grace: u64,
     #[command(flatten)]
     tls: tls::TlsArgs,
+    #[command(flatten)]
+    metrics: metrics::MetricsArgs,
 }
 
 /// A count of 1 or more (clap's own range check would print the range up to `u64::MAX`).
@@ -159,6 +162,18 @@ fn main() -> ExitCode {
         }
         registered.push(UrlGroups::canonical_url(raw).unwrap_or_else(|_| raw.clone()));
     }
+    // `--metrics URL`: a group of its own (an https prefix is served with the certificates).
+    let metrics = match args.metrics.url.as_deref().map(|url| metrics::Endpoint::register(&mut groups, url)) {
+        None => None,
+        Some(Ok((endpoint, prefix))) => {
+            registered.push(prefix);
+            Some(endpoint)
+        }
+        Some(Err(e)) => {
+            eprintln!("hsys: --metrics: {e}");
+            return ExitCode::from(2);
+        }
+    };
     // The certificates of the https prefixes' ports, every file read (and checked) before the start.
     let (tls, bindings) = match tls::Tls::plan(&args.tls, &registered) {
         Ok(None) => (None, Vec::new()),
@@ -205,6 +220,9 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Some(m) = &metrics {
+        m.attach(&server);
+    }
     let app_threads: Vec<_> = match (&queue, args.queued) {
         (Some(q), Some(n)) => (0..n)
             .map(|_| {

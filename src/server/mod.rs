@@ -596,6 +596,13 @@ pub(crate) struct Shared {
     fault: AtomicBool,
 }
 
+impl Shared {
+    /// I/O threads that ended by unwinding.
+    pub(crate) fn io_threads_died(&self) -> u64 {
+        self.died.load(Ordering::Acquire) as u64
+    }
+}
+
 /// Held by each I/O thread: the last one to end (by return or panic) shuts down the request
 /// queues of the server's URL groups. No thread offers to them any more, and a graceful stop has
 /// by then seen its requests in flight answered (or timed out), so their receivers can be told:
@@ -763,6 +770,13 @@ impl Server {
         let mut s = Snapshot::sum(self.counters.iter());
         s.io_threads_died = self.shared.died.load(Ordering::Acquire) as u64;
         s
+    }
+
+    /// A handle that renders the counters in the Prometheus text exposition format, from any
+    /// thread (an inline handler's, say); see [`Metrics`](crate::Metrics).
+    pub fn metrics(&self) -> crate::Metrics {
+        let routes = self.routes.as_ref().map(Arc::downgrade);
+        crate::Metrics::new(Arc::clone(&self.counters), Arc::downgrade(&self.shared), routes)
     }
 
     /// Adds a URL prefix to a group of a running server; new requests see it at once. On a port

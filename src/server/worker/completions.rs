@@ -35,9 +35,11 @@ impl<H: Handler + ?Sized> Worker<H> {
                     for done in run.iter().filter(|d| d.serial == conn.serial) {
                         match &done.what {
                             Message::Reply(reply) => {
-                                let (released, encoded) =
+                                let (n, encoded) =
                                     conn.h1.complete_counted(done.seq, reply, &ctx.env, &mut self.bufs.out);
-                                conn.unsent += released;
+                                // (Fields, not `pipeline::released`: `conn.serial` is borrowed.)
+                                conn.unsent += n;
+                                conn.owed.step(0, n, now, &ctx.counters.request_duration);
                                 // `BytesSent` of this queued answer (inline answers released with
                                 // it were counted when encoded), to the connection's group.
                                 if let Some(group) = &conn.holds.group {

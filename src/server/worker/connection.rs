@@ -17,6 +17,7 @@ use crate::app::response::Tail;
 use crate::group::GroupCounters;
 use crate::h1::{self, Phase};
 use crate::pipe::BodyPipe;
+use crate::stats::Owed;
 
 /// Whether a connection is served, or lingers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,6 +157,8 @@ pub(super) struct Connection {
     pub(super) out_pos: usize,
     /// Responses encoded but not yet fully handed to the kernel.
     pub(super) unsent: u32,
+    /// Requests owed an answer, and since when (the request duration histogram).
+    pub(super) owed: Owed,
     /// The peer has finished sending.
     pub(super) eof: bool,
     /// Answers owed when the peer's end-of-file arrives are still sent (`ServerBuilder::half_close`).
@@ -312,6 +315,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             outbuf: Vec::new(),
             out_pos: 0,
             unsent: 0,
+            owed: Owed::default(),
             eof: false,
             half_close: self.half_close,
             mode: Mode::Serving,
@@ -333,9 +337,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             tls: tls.then(TlsLayer::new),
             peer: None,
         });
-        let c = self.context.counters();
-        c.connections_accepted.add(1);
-        c.current_connections.add(1);
+        self.context.counters().connection_opened();
         // The first request may already be waiting; registration reports it as an event anyway.
         // Until then the connection is idle: a client that connects and says nothing is closed
         // after `idle_connection`.

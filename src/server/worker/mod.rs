@@ -444,9 +444,10 @@ mod tests {
 
     #[test]
     fn connection_state_stays_small() {
-        // ARCHITECTURE.md ("Idle connections hold no buffer") states this size.
+        // ARCHITECTURE.md ("Idle connections hold no buffer") states this size (288 since the
+        // request duration histogram's `Owed`, 8 bytes).
         let size = std::mem::size_of::<Connection>();
-        assert!(size <= 280, "worker::Connection grew to {size} bytes");
+        assert!(size <= 288, "worker::Connection grew to {size} bytes");
         assert_eq!(std::mem::size_of::<Option<Box<SendWindow>>>(), 8);
     }
 }

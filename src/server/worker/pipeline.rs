@@ -237,7 +237,7 @@ pub(super) fn drive<H: Handler + ?Sized>(
                 // TLS: the records read held no application data (a handshake, a ticket).
             } else if c.inbuf.is_empty() {
                 let p = feed(c, Some(input), ctx, &mut bufs.out);
-                account(c, p, counters);
+                account(c, p, counters, ctx.services.now);
                 if let Some(rest) = input.get(p.consumed..)
                     && !rest.is_empty()
                 {
@@ -367,7 +367,7 @@ pub(super) fn seal_out(c: &mut Connection, out: &mut Vec<u8>, spare: &mut Vec<u8
 /// Answers requests held in the connection's own input buffer.
 pub(super) fn process_inbuf<H: Handler + ?Sized>(c: &mut Connection, ctx: &DriveCtx<'_, H>, out: &mut Vec<u8>) {
     let p = feed(c, None, ctx, out);
-    account(c, p, ctx.counters);
+    account(c, p, ctx.counters, ctx.services.now);
     c.inbuf.drain(..p.consumed.min(c.inbuf.len()));
     c.inbuf_ready = !c.inbuf.is_empty() && (out.len() >= OUT_HIGH_WATER || !c.reads());
     if c.inbuf.is_empty() && c.inbuf.capacity() > 0 {
@@ -401,7 +401,9 @@ pub(super) fn feed<H: Handler + ?Sized>(
     c.h1.handle_input(input, &ctx.env, &mut dispatch, out)
 }
 
-pub(super) fn account(c: &mut Connection, p: h1::Progress, counters: &WorkerCounters) {
+/// Counts what a call into `h1` made of the input (in the pass that began at `now`): requests,
+/// refusals, answers (timed into the duration histogram).
+pub(super) fn account(c: &mut Connection, p: h1::Progress, counters: &WorkerCounters, now: Instant) {
     if p.requests > 0 {
         counters.requests_received.add(u64::from(p.requests));
     }
@@ -409,6 +411,15 @@ pub(super) fn account(c: &mut Connection, p: h1::Progress, counters: &WorkerCoun
         counters.too_large.add(u64::from(p.too_large));
     }
     c.unsent += p.responses;
+    c.owed.step(p.requests, p.responses, now, &counters.request_duration);
+}
+
+/// Counts `released` answers encoded after their request's pass (deferred answers, answers that
+/// waited behind a body's tail), timed into the duration histogram.
+#[inline]
+pub(super) fn released(c: &mut Connection, released: u32, counters: &WorkerCounters, now: Instant) {
+    c.unsent += released;
+    c.owed.step(0, released, now, &counters.request_duration);
 }
 
 /// Writes the thread's output buffer; what the kernel does not take moves to the connection.
@@ -617,7 +628,8 @@ pub(super) fn send_tail<H: ?Sized>(
         }
     }
     c.tail = None;
-    c.unsent += c.h1.tail_sent(out);
+    let n = c.h1.tail_sent(out);
+    released(c, n, ctx.counters, ctx.services.now);
     Ok(true)
 }
 

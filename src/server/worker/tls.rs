@@ -264,7 +264,8 @@ pub(super) fn send_tail<H: ?Sized>(
         }
         if finished {
             c.tail = None;
-            c.unsent += c.h1.tail_sent(out);
+            let n = c.h1.tail_sent(out);
+            super::pipeline::released(c, n, ctx.counters, ctx.services.now);
         }
     }
 }

@@ -1,0 +1,77 @@
+//! `hsys --metrics URL`: the exposition served by the binary, scraped over a socket before and
+//! after N requests; the deltas are exactly N (plus the scrape itself, where it counts).
+
+#[path = "../../tests/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use support::{Client, Running, free_port, get};
+
+/// The samples of an exposition, by series (`name{labels}`), checking each family opens with
+/// its `# HELP` and `# TYPE` lines.
+fn samples(text: &str) -> BTreeMap<String, f64> {
+    let mut family = String::new();
+    let mut out = BTreeMap::new();
+    let mut lines = text.lines();
+    while let Some(l) = lines.next() {
+        if let Some(rest) = l.strip_prefix("# HELP ") {
+            family = rest.split(' ').next().unwrap().to_string();
+            assert!(lines.next().unwrap().starts_with(&format!("# TYPE {family} ")), "{text}");
+            continue;
+        }
+        assert!(l.starts_with(family.as_str()) && !family.is_empty(), "{l} outside its family");
+        let (series, value) = l.rsplit_once(' ').expect("a sample");
+        out.insert(series.to_string(), value.parse().expect("a number"));
+    }
+    out
+}
+
+/// Scrapes `GET /metrics` on `c`.
+fn scrape(c: &mut Client) -> BTreeMap<String, f64> {
+    let r = c.exchange(&get("/metrics"));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("text/plain; version=0.0.4"));
+    samples(std::str::from_utf8(&r.body).unwrap())
+}
+
+#[test]
+fn deltas_between_two_scrapes_are_the_requests_made() {
+    for mode in [&[][..], &["--queued", "2"][..]] {
+        let port = free_port();
+        let url = format!("http://127.0.0.1:{port}/metrics");
+        let mut args = vec!["--metrics", url.as_str()];
+        args.extend_from_slice(mode);
+        let srv = Running::start(&args);
+        let metrics: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut m = Client::connect(metrics);
+        let before = scrape(&mut m);
+        let n = 25;
+        let mut c = Client::connect(srv.addr);
+        for i in 0..n {
+            assert_eq!(c.exchange(&get(&format!("/{i}"))).status, 200);
+        }
+        let after = scrape(&mut m);
+        let delta = |s: &str| after.get(s).copied().unwrap_or(f64::NAN) - before.get(s).copied().unwrap_or(f64::NAN);
+        // The site is group 0, the metrics group 1; the server-wide counts include the scrape.
+        assert_eq!(delta("hsys_group_requests_total{group=\"0\",method=\"GET\"}"), f64::from(n), "{mode:?}");
+        assert_eq!(delta("hsys_group_requests_total{group=\"1\",method=\"GET\"}"), 1.0);
+        assert_eq!(delta("hsys_requests_received_total"), f64::from(n + 1));
+        assert_eq!(delta("hsys_request_duration_seconds_count"), f64::from(n + 1));
+        assert_eq!(after["hsys_connections"], 2.0);
+        assert_eq!(after.contains_key("hsys_queue_arrivals_total{group=\"0\"}"), !mode.is_empty());
+        if !mode.is_empty() {
+            assert_eq!(delta("hsys_queue_arrivals_total{group=\"0\"}"), f64::from(n));
+        }
+        // Other methods on the metrics prefix are refused.
+        assert_eq!(m.exchange(b"POST /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n").status, 405);
+    }
+}
+
+#[test]
+fn a_bad_metrics_url_is_refused_at_start() {
+    let out = support::bin().args(["http://127.0.0.1:1/", "--metrics", "ftp://x/"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--metrics"));
+}
