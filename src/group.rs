@@ -260,6 +260,8 @@ pub(crate) struct Group {
     /// The group's request-body limit (`None`: the server's [`Limits::max_body_size`](crate::Limits)).
     pub max_body_size: Option<Option<u64>>,
     pub counters: Arc<GroupCounters>,
+    /// The group's access log (`None`: the server's, if it has one).
+    pub access_log: Option<crate::AccessLog>,
 }
 
 /// URL groups and their prefixes: what a server routes by. Build one, hand it to
@@ -279,7 +281,12 @@ impl UrlGroups {
 
     /// Creates a group bound to `target`.
     pub fn create_group(&mut self, target: Target) -> GroupId {
-        self.groups.push(Group { target: Some(target), max_body_size: None, counters: Arc::default() });
+        self.groups.push(Group {
+            target: Some(target),
+            max_body_size: None,
+            counters: Arc::default(),
+            access_log: None,
+        });
         GroupId(self.groups.len() - 1)
     }
 
@@ -308,6 +315,29 @@ impl UrlGroups {
         let g = self.groups.get_mut(group.0).ok_or_else(Error::unknown_group)?;
         g.max_body_size = max;
         Ok(())
+    }
+
+    /// Sets the access log of a group's requests (`None`: the server's log, if it has one;
+    /// see [`AccessLog`](crate::AccessLog)). The logs a server writes are those it starts with:
+    /// set them before [`serve_groups`](crate::ServerBuilder::serve_groups).
+    ///
+    /// # Errors
+    /// An unknown group.
+    pub fn set_access_log(&mut self, group: GroupId, log: Option<crate::AccessLog>) -> Result<(), Error> {
+        let g = self.groups.get_mut(group.0).ok_or_else(Error::unknown_group)?;
+        g.access_log = log;
+        Ok(())
+    }
+
+    /// The access logs of the groups (a log set on several groups, once each).
+    pub(crate) fn access_logs(&self) -> Vec<crate::AccessLog> {
+        let mut logs: Vec<crate::AccessLog> = Vec::new();
+        for log in self.groups.iter().filter_map(|g| g.access_log.as_ref()) {
+            if !logs.iter().any(|l| l.same(log)) {
+                logs.push(log.clone());
+            }
+        }
+        logs
     }
 
     /// [`set_max_connections`](UrlGroups::set_max_connections) on a shared table (the limit is

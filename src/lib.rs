@@ -63,6 +63,8 @@
 //! - `pipe`: the byte pipes between I/O and application threads (a leaf).
 //! - `semantics`: HTTP semantics every protocol shares (status classes, tokens; a leaf).
 //! - `stats`: per-thread counters and the request duration histogram, summed on read.
+//! - `access_log`: the access log ([`AccessLog`]: W3C or NCSA lines, formatted on the I/O
+//!   threads, written by a thread of its own).
 //! - `metrics`: the Prometheus text exposition of the counters ([`Metrics`]).
 //! - [`limits`]: every limit and timeout, with its documented default (public: the `DEFAULT_*`
 //!   constants are part of the API, e.g. for a command line's defaults).
@@ -75,6 +77,7 @@
 // Internal modules. With the `internals` feature (unstable, for the fuzz targets and benches
 // only) `app`, `h1` and `tls` are public but hidden; their items are `pub` either way, so only the
 // module's visibility flips and neither build sees a private type in a public interface.
+mod access_log;
 #[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod app;
@@ -103,6 +106,7 @@ mod tls;
 mod tower;
 mod url;
 
+pub use access_log::{AccessLog, LogField, LogFormat, Roll};
 pub use app::{
     BodyKind, Handler, IgnoreBody, Prepared, QueueStats, QueuedRequest, Reply, Request, RequestQueue, Response,
     ResponseError, ResponseWriter, TlsInfo, TlsVersion, Version, is_standard_method,

@@ -31,7 +31,7 @@ pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4";
 ///   [`Snapshot::peak_connections`]), `hsys_connections_timed_out_total`,
 ///   `hsys_requests_too_large_total`, `hsys_tls_handshakes_total`,
 ///   `hsys_tls_handshakes_resumed_total`, `hsys_tls_failures_total{reason}`,
-///   `hsys_io_threads_died_total`, and the histogram `hsys_request_duration_seconds` (see
+///   `hsys_io_threads_died_total`, `hsys_access_log_dropped_lines_total`, and the histogram `hsys_request_duration_seconds` (see
 ///   [`Snapshot::request_duration`]);
 /// - per URL group, labelled `group="<index>"` (groups are numbered from 0 in the order they
 ///   were created): `hsys_group_requests_total{method="GET"|"HEAD"|"other"}`,
@@ -179,6 +179,13 @@ pub(crate) fn render(s: &Snapshot, groups: &[GroupSeries], out: &mut String) {
         COUNTER,
         "I/O threads that ended by unwinding (a defect in hsys).",
         s.io_threads_died,
+    );
+    single(
+        out,
+        "hsys_access_log_dropped_lines_total",
+        COUNTER,
+        "Access-log lines dropped: the log writer fell behind.",
+        s.access_log_dropped,
     );
     let name = "hsys_request_duration_seconds";
     family(

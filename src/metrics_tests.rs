@@ -23,6 +23,7 @@ fn known() -> (Snapshot, Vec<GroupSeries>) {
         tls_resumed: 2,
         tls_failed: TlsFailures { not_tls: 1, no_certificate: 2, too_large: 3, protocol: 4, timeout: 5 },
         io_threads_died: 0,
+        access_log_dropped: 9,
         request_duration: RequestDurations { buckets, sum: Duration::from_micros(20_004_500) },
     };
     let g0 = GroupStats {
@@ -81,6 +82,9 @@ hsys_tls_failures_total{reason="timeout"} 5
 # HELP hsys_io_threads_died_total I/O threads that ended by unwinding (a defect in hsys).
 # TYPE hsys_io_threads_died_total counter
 hsys_io_threads_died_total 0
+# HELP hsys_access_log_dropped_lines_total Access-log lines dropped: the log writer fell behind.
+# TYPE hsys_access_log_dropped_lines_total counter
+hsys_access_log_dropped_lines_total 9
 # HELP hsys_request_duration_seconds Time from the loop pass that completed a request's head to the pass that encoded its answer.
 # TYPE hsys_request_duration_seconds histogram
 hsys_request_duration_seconds_bucket{le="0.0001"} 5
@@ -165,7 +169,7 @@ fn the_exposition_parses() {
     let mut out = String::new();
     render(&s, &groups, &mut out);
     let families = validate(&out).unwrap();
-    assert_eq!(families, 21);
+    assert_eq!(families, 22);
     // Zeroed counters parse too.
     let mut out = String::new();
     render(&Snapshot::default(), &[GroupSeries::default()], &mut out);

@@ -34,6 +34,8 @@ pub(crate) struct WorkerCounters {
     pub tls_failures: [Counter; 5],
     /// How long answers took (see [`Owed`]), bucketed.
     pub request_duration: DurationCells,
+    /// Access-log lines dropped because the log's writer fell behind.
+    pub access_log_dropped: Counter,
 }
 
 impl WorkerCounters {
@@ -278,6 +280,9 @@ pub struct Snapshot {
     /// encoded its answer (the loop's clock is read once per pass; see
     /// [`DURATION_BOUNDS`]). Every answer encoded is timed, refusals included.
     pub request_duration: RequestDurations,
+    /// Access-log lines dropped: the log's writer fell behind (its queue of buffers was full), or
+    /// a write failed (see [`AccessLog`](crate::AccessLog)).
+    pub access_log_dropped: u64,
 }
 
 /// TLS connections that failed, by reason (each connection counted once).
@@ -319,6 +324,7 @@ impl Snapshot {
             s.too_large += w.too_large.get();
             s.tls_handshakes += w.tls_handshakes.get();
             s.tls_resumed += w.tls_resumed.get();
+            s.access_log_dropped += w.access_log_dropped.get();
             let f = &w.tls_failures;
             let t = &mut s.tls_failed;
             for (sum, c) in [&mut t.not_tls, &mut t.no_certificate, &mut t.too_large, &mut t.protocol, &mut t.timeout]

@@ -104,6 +104,17 @@ pub enum Tail {
     Stream(StreamSource),
 }
 
+impl Tail {
+    /// The bytes still to send, when known (a stream's are not).
+    pub(crate) fn known_len(&self) -> u64 {
+        match self {
+            Tail::File(f) => f.len,
+            Tail::Shared(s) => s.body.len().saturating_sub(s.offset) as u64,
+            Tail::Stream(_) => 0,
+        }
+    }
+}
+
 /// A misuse of a [`Response`]: returned by the call that completes it ([`body`](Response::body),
 /// [`file`](Response::file), [`prepared`](Response::prepared)), and the client is answered `500`
 /// instead (on a connection that stays open when the request allowed it).
@@ -410,6 +421,12 @@ impl<'a> Response<'a> {
     /// The body to send after what was written, if any.
     pub(crate) fn take_tail(&mut self) -> Option<Tail> {
         self.tail.take()
+    }
+
+    /// The status answered (after [`finish`](Response::finish) or an error's replacement, the
+    /// one sent).
+    pub(crate) fn status_code(&self) -> u16 {
+        self.status
     }
 
     /// Bytes this response has written so far.

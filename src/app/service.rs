@@ -48,6 +48,16 @@ pub struct BodyPlan {
     pub max_size: Option<u64>,
 }
 
+/// An answer given inline, as an access log needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sent {
+    /// Its status.
+    pub status: u16,
+    /// Its bytes, head included (a file or shared body counted whole; a stream's body, not
+    /// known yet, not at all).
+    pub bytes: u64,
+}
+
 /// What a connection hands each request to: a [`Handler`] (always answers inline) or the
 /// server's dispatcher (routes, and may queue the request for application threads).
 pub trait Service {
@@ -68,6 +78,12 @@ pub trait Service {
 
     /// The next piece of the (de-chunked) body of streamed request `seq`.
     fn body_data(&mut self, _seq: u32, _data: &[u8]) {}
+
+    /// The codec is done calling for request `seq`: `sent` is the answer when it was given
+    /// inline (also a `500` after a panic), `None` when it is deferred. For an access log (the
+    /// server's dispatch writes the request's line here, or keeps what it needs until a
+    /// deferred answer comes).
+    fn called(&mut self, _req: &Request<'_>, _seq: u32, _sent: Option<Sent>) {}
 
     /// The body of streamed request `seq` ended: `None` when whole, `Some(status)` when it failed
     /// (`400` malformed, `413` too large, `408` too slow); the connection has answered that status.

@@ -9,4 +9,4 @@ pub mod encode;
 pub mod framing;
 pub mod parse;
 
-pub use conn::{Conn, Env, Phase, Progress};
+pub use conn::{Completed, Conn, Env, Phase, Progress};

@@ -2,6 +2,7 @@
 //! queue the request for application threads.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::net::IpAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -9,9 +10,11 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use super::worker::Tasks;
+use crate::access_log::line::Facts;
+use crate::access_log::thread::ThreadLog;
 use crate::app::queue::OwedWakes;
 use crate::app::queued::{Handle, RequestText, ReturnPath};
-use crate::app::service::{BodyMode, BodyPlan, Outcome, Service};
+use crate::app::service::{BodyMode, BodyPlan, Outcome, Sent, Service};
 use crate::app::{BodyKind, Handler, QueuedRequest, Request, Response, TlsInfo};
 use crate::group::{Group, GroupCounters, Target, UrlGroups};
 use crate::pipe::BodyPipe;
@@ -47,6 +50,8 @@ pub(super) struct Services<'a, H: ?Sized> {
     /// This thread's executor (tower services' futures).
     #[cfg_attr(not(feature = "tower"), allow(dead_code))] // only tower targets spawn
     pub tasks: &'a Tasks,
+    /// This thread's access log, when one is written.
+    pub log: Option<&'a RefCell<ThreadLog>>,
 }
 
 /// The [`Service`] for one connection.
@@ -67,18 +72,18 @@ pub(super) struct Dispatch<'a, 's, H: ?Sized> {
     pub plan_panicked: bool,
     /// What the connection's TLS handshake negotiated (`None`: cleartext).
     pub tls: Option<&'s Arc<TlsInfo>>,
-    /// The connection's socket (its peer's address, asked for a tower service's request).
-    #[cfg_attr(not(feature = "tower"), allow(dead_code))] // only tower targets ask
+    /// The connection's socket (its peer's address, asked for a tower service's request or the
+    /// access log).
     pub socket: &'s mio::net::TcpStream,
     /// The peer's address once asked for: one `getpeername` per connection, not per request.
-    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
     pub peer: &'s mut Option<Box<std::net::SocketAddr>>,
+    /// The group the request being answered was routed to (for its access log).
+    pub routed: Option<usize>,
 }
 
 /// Where a request was routed: its group, the normalised path it was routed by, and the path of
 /// the prefix that claimed it.
 struct Routed<'t, 'r> {
-    #[cfg_attr(not(feature = "tower"), allow(dead_code))] // only tower requests carry it
     index: usize,
     group: &'t Group,
     path: Cow<'r, str>,
@@ -122,7 +127,6 @@ impl Refusal {
 
 impl<H: Handler + ?Sized> Dispatch<'_, '_, H> {
     /// The client's address, asked of the socket the first time only (`None`: it is gone).
-    #[cfg(feature = "tower")]
     fn peer_addr(&mut self) -> Option<std::net::SocketAddr> {
         if let Some(peer) = self.peer.as_deref() {
             return Some(*peer);
@@ -215,8 +219,44 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
         }
     }
 
+    /// Writes the request's access-log line (its answer was given inline), or keeps what it
+    /// will say until the deferred answer comes.
+    fn called(&mut self, req: &Request<'_>, seq: u32, sent: Option<Sent>) {
+        let Some(cell) = self.services.log else { return };
+        let table = self.services.table;
+        let group = self.routed.take().and_then(|i| table?.groups.get(i)).and_then(|g| g.access_log.as_ref());
+        let Some(needs) = cell.borrow().needs(group) else { return };
+        let client = if needs.client { self.peer_addr().map(|a| a.ip()) } else { None };
+        let server = (needs.server && !self.local_ip.is_unspecified()).then_some(self.local_ip);
+        let body = match req.body_kind() {
+            BodyKind::Length(n) => n,
+            _ => req.body().len() as u64,
+        };
+        let facts = Facts {
+            method: req.method().as_bytes(),
+            target: req.target().as_bytes(),
+            version: if req.version() == crate::app::Version::Http10 { b"HTTP/1.0" } else { b"HTTP/1.1" },
+            user_agent: req.header("user-agent"),
+            referer: req.header("referer"),
+            host: req.host(),
+            status: sent.map_or(0, |s| s.status),
+            sent: sent.map_or(0, |s| s.bytes),
+            received: req.head_len as u64 + body,
+            taken_ms: 0,
+            client,
+            server,
+            port: self.port,
+        };
+        let now = self.services.now;
+        match sent {
+            Some(_) => cell.borrow_mut().line(group, &facts, now),
+            None => cell.borrow_mut().defer(self.key, self.serial, seq, group, &facts, now),
+        }
+    }
+
     #[inline]
     fn call(&mut self, req: &Request<'_>, res: &mut Response<'_>, seq: u32) -> Outcome {
+        self.routed = None;
         if std::mem::take(&mut self.plan_panicked) {
             res.replace_with_error(500);
             return Outcome::Answered;
@@ -241,6 +281,7 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
             }
         };
         let (group, path) = (routing.group, &routing.path);
+        self.routed = Some(routing.index);
         if !self.group.as_ref().is_some_and(|g| Arc::ptr_eq(g, &group.counters)) {
             // The connection's first request for this group (rare: not per request).
             if !group.counters.join() {

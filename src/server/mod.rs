@@ -20,6 +20,8 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::access_log::thread::ThreadLog;
+use crate::access_log::writer::Writer;
 use crate::app::Handler;
 use crate::error::Error;
 use crate::group::{GroupId, GroupStats, Routes, Target, UrlGroups};
@@ -51,6 +53,8 @@ pub struct ServerBuilder {
     /// `HSYS_BACKEND` names no backend (and none was chosen with [`ServerBuilder::backend`]):
     /// starting fails, rather than quietly running on another backend than the one asked for.
     backend_env_error: Option<String>,
+    /// The server's access log.
+    access_log: Option<crate::AccessLog>,
 }
 
 /// How the I/O threads wait for and move bytes.
@@ -133,7 +137,17 @@ impl ServerBuilder {
             backend: env.clone().ok().flatten().unwrap_or_default(),
             backend_env_error: env.err(),
             resolve_error: None,
+            access_log: None,
         }
+    }
+
+    /// Writes an access log of every request answered (see [`AccessLog`](crate::AccessLog)): of
+    /// those of URL groups without a log of their own, and of those hsys refuses before routing
+    /// them. Its file is opened when the server starts (a path that cannot be written fails the
+    /// start); a thread of its own writes it.
+    pub fn access_log(mut self, log: crate::AccessLog) -> Self {
+        self.access_log = Some(log);
+        self
     }
 
     /// The I/O backend (default [`Backend::Auto`], or what `HSYS_BACKEND` names). See
@@ -390,6 +404,19 @@ impl ServerBuilder {
             bindings.set(key, binding);
         }
         let counters: Arc<[WorkerCounters]> = (0..self.threads).map(|_| WorkerCounters::default()).collect();
+        // The access logs: the server's and its groups'; their files opened now, one writer thread.
+        let mut logs: Vec<crate::AccessLog> = self.access_log.iter().cloned().collect();
+        for log in routes.iter().flat_map(|r| r.load().access_logs()) {
+            if !logs.iter().any(|l| l.same(&log)) {
+                logs.push(log);
+            }
+        }
+        let (access, sink) = if logs.is_empty() {
+            (None, None)
+        } else {
+            let (writer, sink) = Writer::start(&logs).map_err(Error::setup)?;
+            (Some(writer), Some(sink))
+        };
         let mut polls = Vec::new();
         let mut wakers = Vec::new();
         for _ in 0..self.threads {
@@ -431,6 +458,7 @@ impl ServerBuilder {
                 half_close: self.half_close,
                 tls_listeners: tls_listeners.clone(),
                 bindings: Arc::clone(&bindings),
+                log: ThreadLog::new(self.access_log.clone(), sink.clone(), Arc::clone(&counters), index),
             })
             .map_err(Error::setup)?;
             let (ready, started_rx) = mpsc::channel();
@@ -484,6 +512,7 @@ impl ServerBuilder {
             backend,
             follow_prefixes: false,
             backlog: self.backlog,
+            access,
         })
     }
 }
@@ -710,6 +739,8 @@ pub struct Server {
     backlog: i32,
     /// The certificate bindings its I/O threads make TLS sessions from.
     bindings: Arc<Bindings>,
+    /// The access logs' writer thread, if any log is written.
+    access: Option<Writer>,
 }
 
 /// Stops a server from another thread (a signal handler thread, say).
@@ -769,6 +800,7 @@ impl Server {
     pub fn stats(&self) -> Snapshot {
         let mut s = Snapshot::sum(self.counters.iter());
         s.io_threads_died = self.shared.died.load(Ordering::Acquire) as u64;
+        s.access_log_dropped += self.access.as_ref().map_or(0, Writer::failed);
         s
     }
 
@@ -877,6 +909,15 @@ impl Server {
         self.bindings.remove(key)
     }
 
+    /// Reopens every access-log file at its path (a `SIGHUP` after logrotate renamed them): the
+    /// writer does it within 100 ms, before it writes the next lines. Lines written before go to
+    /// the file as it was (renamed), those after to the new one.
+    pub fn reopen_access_logs(&self) {
+        if let Some(w) = &self.access {
+            w.reopen();
+        }
+    }
+
     /// A handle that can stop the server from any thread.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle(Arc::clone(&self.shared))
@@ -925,6 +966,8 @@ impl Server {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+        // The I/O threads handed their last lines as they ended: the writer writes them and ends.
+        self.join_access_log();
         Ok(true)
     }
 
@@ -966,6 +1009,7 @@ impl Server {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+        self.join_access_log();
         // (A panicking thread is caught at its top and counted, so its join is `Ok`.)
         let panicked = self.shared.died.load(Ordering::Acquire);
         match (died, panicked) {
@@ -984,6 +1028,19 @@ impl Drop for Server {
         self.shared.stop();
         for t in self.threads.drain(..) {
             let _ = t.join();
+        }
+        self.join_access_log();
+    }
+}
+
+impl Server {
+    /// Waits for the access logs' writer to write the last lines and end (once the I/O threads
+    /// have ended: they hold its channel).
+    fn join_access_log(&self) {
+        if let Some(w) = &self.access
+            && self.threads.is_empty()
+        {
+            w.join();
         }
     }
 }

@@ -232,7 +232,7 @@ impl Conn {
             Err(_) => 400,
         };
         service.body_end(seq, Some(error));
-        progress.responses += self.answer_error(seq, error, env, out);
+        self.answer_error(seq, error, env, out, progress);
         true
     }
 

@@ -15,6 +15,7 @@ mod body;
 mod slots;
 
 use body::{BodyRead, BodyWait, Collected, DrainRead, InHand};
+pub use slots::Completed;
 use slots::{Slot, SlotState, Slots};
 
 use super::decode::BodyDecoder;
@@ -192,6 +193,24 @@ pub struct Progress {
     pub responses: u32,
     /// Requests refused with `413` (body over the size limit).
     pub too_large: u32,
+    /// The request refused by the codec in this call, if any (a refusal closes the connection,
+    /// so there is at most one): for the access log.
+    pub refusal: Option<Refusal>,
+}
+
+/// A request the codec refused (its own error answer), for the access log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Refusal {
+    /// The status answered.
+    pub status: u16,
+    /// The request's sequence number when it was handed to the service (a streamed body that
+    /// failed: its answer replaced); `None` when it never was.
+    pub seq: Option<u32>,
+    /// Where the refused request begins in the input of the call (0 for a timeout: the
+    /// caller's buffered input).
+    pub at: usize,
+    /// The bytes of the error answer.
+    pub bytes: u64,
 }
 
 /// One HTTP/1 connection's protocol state.
@@ -359,7 +378,7 @@ impl Conn {
         match self.phase() {
             Phase::Head | Phase::Body => {
                 if let Reading::Body(b) = &self.reading {
-                    progress.responses = self.answer_error(b.seq, 408, env, out);
+                    self.answer_error(b.seq, 408, env, out, &mut progress);
                     return progress;
                 }
                 let head_only = matches!(&self.reading, Reading::Head(h) if h.head_only());
@@ -647,15 +666,20 @@ impl Conn {
     /// (`head_only`), whatever the status.
     #[cold]
     fn fail(&mut self, status: u16, head_only: bool, env: &Env<'_>, out: &mut Vec<u8>, progress: &mut Progress) {
-        if self.in_flight.is_empty() {
+        let sent = if self.in_flight.is_empty() {
+            let start = out.len();
             encode::write_error(out, env.common, status, head_only);
             progress.responses += 1;
+            out.len() - start
         } else {
             let mut bytes = Vec::new();
             encode::write_error(&mut bytes, env.common, status, head_only);
             let seq = self.take_seq();
+            let sent = bytes.len();
             self.in_flight.push_back(Slot { seq, state: SlotState::Ready { bytes, close: true, tail: None } });
-        }
+            sent
+        };
+        progress.refusal = Some(Refusal { status, seq: None, at: progress.consumed, bytes: sent as u64 });
         self.reading = Reading::Closed { linger: true };
     }
 }

@@ -6,10 +6,10 @@ use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::body::DrainRead;
-use super::{CONTINUE, Close, Conn, Env, Progress, Reading, TailState};
+use super::{CONTINUE, Close, Conn, Env, Progress, Reading, Refusal, TailState};
 use crate::app::reply::Answer;
 use crate::app::response::Tail;
-use crate::app::service::{Outcome, Service};
+use crate::app::service::{Outcome, Sent, Service};
 use crate::app::{Request, Response, Version};
 use crate::h1::encode::{self, H1Encoder};
 
@@ -85,28 +85,40 @@ pub(super) enum SlotState {
     Ready { bytes: Vec<u8>, close: bool, tail: Option<Tail> },
 }
 
+/// What [`Conn::complete_counted`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Completed {
+    /// Answers appended to the output (this one and those it released).
+    pub released: u32,
+    /// The bytes this answer was encoded into (its own, not those of earlier answers released
+    /// with it), for `BytesSent`.
+    pub encoded: usize,
+    /// This answer, for the access log (a file or shared body counted whole); `None`: the
+    /// request was unknown or answered already.
+    pub sent: Option<Sent>,
+}
+
 impl Conn {
     /// Delivers the deferred answer for request `seq`, encoding it with the framing decided when
     /// the request arrived, and appends to `out` every answer that is now next in order.
     /// Returns the number of answers appended. Unknown or repeated `seq`s are ignored.
     #[cfg(any(test, feature = "internals"))] // the fuzz target's way in; the server uses `complete_counted`
     pub fn complete<A: Answer + ?Sized>(&mut self, seq: u32, reply: &A, env: &Env<'_>, out: &mut Vec<u8>) -> u32 {
-        self.complete_counted(seq, reply, env, out).0
+        self.complete_counted(seq, reply, env, out).released
     }
 
-    /// [`complete`](Conn::complete), also returning the bytes this answer was encoded into (its
-    /// own, not those of earlier answers released with it), for `BytesSent`.
+    /// [`complete`](Conn::complete), also saying what the answer was (see [`Completed`]).
     pub fn complete_counted<A: Answer + ?Sized>(
         &mut self,
         seq: u32,
         reply: &A,
         env: &Env<'_>,
         out: &mut Vec<u8>,
-    ) -> (u32, usize) {
-        let Some(pos) = self.in_flight.iter().position(|s| s.seq == seq) else { return (0, 0) };
-        let mut encoded = 0;
-        let released = self.complete_at(pos, seq, reply, env, out, &mut encoded);
-        (released, encoded)
+    ) -> Completed {
+        let Some(pos) = self.in_flight.iter().position(|s| s.seq == seq) else { return Completed::default() };
+        let mut done = Completed::default();
+        done.released = self.complete_at(pos, seq, reply, env, out, &mut done);
+        done
     }
 
     fn complete_at<A: Answer + ?Sized>(
@@ -116,7 +128,7 @@ impl Conn {
         reply: &A,
         env: &Env<'_>,
         out: &mut Vec<u8>,
-        encoded: &mut usize,
+        done: &mut Completed,
     ) -> u32 {
         let Some(slot) = self.in_flight.get_mut(pos) else { return 0 };
         let SlotState::Waiting { head_only, mut close, keep_alive_10, http10 } = slot.state else { return 0 };
@@ -143,9 +155,10 @@ impl Conn {
         let mut enc = H1Encoder::new(target, env.common, keep_alive_10, http10).holding_close(behind);
         let mut res = Response::new(&mut enc, head_only, close || env.draining);
         reply.write_to(&mut res);
-        *encoded = res.written();
+        done.encoded = res.written();
         let close = res.closes();
         let tail = res.take_tail();
+        let status = res.status_code();
         let held = enc.close_held();
         if body_open {
             let streams = matches!(tail, Some(Tail::Stream(_)));
@@ -154,7 +167,7 @@ impl Conn {
                     // The client waited for `100 Continue`: it goes before the answer's head.
                     let target = if next_out { &mut *out } else { &mut bytes };
                     target.splice(start..start, CONTINUE.iter().copied());
-                    *encoded += CONTINUE.len();
+                    done.encoded += CONTINUE.len();
                 }
             } else if close {
                 self.reading = Reading::Closed { linger: true };
@@ -179,6 +192,8 @@ impl Conn {
                 None => {}
             }
         }
+        let bytes_sent = done.encoded as u64 + tail.as_ref().map_or(0, Tail::known_len);
+        done.sent = Some(Sent { status, bytes: bytes_sent });
         let Some(slot) = self.in_flight.get_mut(pos) else { return 0 };
         // A held close is no close here: the connection ends after the last answer owed.
         slot.state = SlotState::Ready { bytes, close: close && !held, tail };
@@ -246,6 +261,12 @@ impl Conn {
             Outcome::Deferred => close.requested(),
         };
         let tail = res.take_tail();
+        let sent = (outcome == Outcome::Answered).then(|| Sent {
+            status: res.status_code(),
+            bytes: res.written() as u64 + tail.as_ref().map_or(0, Tail::known_len),
+        });
+        drop(res);
+        service.called(request, seq, sent);
         match outcome {
             Outcome::Answered if queued_behind => {
                 self.in_flight.push_back(Slot { seq, state: SlotState::Ready { bytes: side, close: closing, tail } });
@@ -292,14 +313,24 @@ impl Conn {
     }
 
     /// Answers deferred request `seq` at once with error `status` (the application's answer, if
-    /// it comes, is dropped), closes, and releases what is next in order. The answers appended.
-    pub(super) fn answer_error(&mut self, seq: u32, status: u16, env: &Env<'_>, out: &mut Vec<u8>) -> u32 {
+    /// it comes, is dropped), closes, and releases what is next in order: counted in `progress`
+    /// (the answers appended, and the refusal).
+    pub(super) fn answer_error(
+        &mut self,
+        seq: u32,
+        status: u16,
+        env: &Env<'_>,
+        out: &mut Vec<u8>,
+        progress: &mut Progress,
+    ) {
         self.reading = Reading::Closed { linger: true };
-        let Some(slot) = self.in_flight.iter_mut().find(|s| s.seq == seq) else { return 0 };
+        let Some(slot) = self.in_flight.iter_mut().find(|s| s.seq == seq) else { return };
         let head_only = matches!(slot.state, SlotState::Waiting { head_only: true, .. });
         let mut bytes = Vec::new();
         encode::write_error(&mut bytes, env.common, status, head_only);
+        let sent = bytes.len() as u64;
         slot.state = SlotState::Ready { bytes, close: true, tail: None };
-        self.release(out)
+        progress.responses += self.release(out);
+        progress.refusal = Some(Refusal { status, seq: Some(seq), at: 0, bytes: sent });
     }
 }

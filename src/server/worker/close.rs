@@ -81,6 +81,7 @@ impl<H: Handler + ?Sized> Worker<H> {
         let mut closed = None;
         if let Some(conn) = self.conns.try_remove(key) {
             closed = Some(conn.serial);
+            self.context.log.get_mut().forget(key);
             if conn.armed_at != 0 {
                 self.wheel.forget(); // its timer entry is stale: counted, dropped in bulk later
             }

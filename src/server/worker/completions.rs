@@ -35,8 +35,9 @@ impl<H: Handler + ?Sized> Worker<H> {
                     for done in run.iter().filter(|d| d.serial == conn.serial) {
                         match &done.what {
                             Message::Reply(reply) => {
-                                let (n, encoded) =
-                                    conn.h1.complete_counted(done.seq, reply, &ctx.env, &mut self.bufs.out);
+                                let completed = conn.h1.complete_counted(done.seq, reply, &ctx.env, &mut self.bufs.out);
+                                super::access::completed(conn, done.seq, &completed, &ctx);
+                                let (n, encoded) = (completed.released, completed.encoded);
                                 // (Fields, not `pipeline::released`: `conn.serial` is borrowed.)
                                 conn.unsent += n;
                                 conn.owed.step(0, n, now, &ctx.counters.request_duration);

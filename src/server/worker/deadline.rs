@@ -165,6 +165,7 @@ impl<H: Handler + ?Sized> Worker<H> {
         let refused = c.h1.time_out(&ctx.env, &mut self.bufs.out);
         let answered = refused.responses > 0;
         account(c, refused, ctx.counters, now);
+        super::access::refused(c, &refused, None, &ctx);
         ctx.counters.timed_out.add(1);
         let verdict = if c.h1.has_in_flight() {
             // The `408` waits behind answers still owed; the connection ends after them.

@@ -25,6 +25,7 @@
 //! - `send_rate.rs`: send-rate windows of clients that output waits for.
 //! - `tls.rs`: a TLS connection's layer: records opened for `h1`, answers sealed, tails in pieces.
 
+mod access;
 mod close;
 mod completions;
 mod connection;
@@ -108,6 +109,8 @@ pub(super) struct Setup<H: ?Sized> {
     pub tls_listeners: Vec<bool>,
     /// The server's certificate bindings.
     pub bindings: Arc<Bindings>,
+    /// This thread's side of the access log.
+    pub log: crate::access_log::thread::ThreadLog,
 }
 
 /// A graceful stop in progress.
@@ -248,6 +251,8 @@ impl<H: Handler + ?Sized> Worker<H> {
                 counters: setup.counters,
                 index: setup.index,
                 tls_table,
+                log_on: setup.log.is_on(),
+                log: std::cell::RefCell::new(setup.log),
             },
             bufs: Buffers {
                 scratch: vec![0u8; SCRATCH].into_boxed_slice(),
@@ -342,6 +347,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                 // The wall clock is read once a second, at its turn, not on every wakeup.
                 let wall = SystemTime::now();
                 self.date.update(wall);
+                self.context.log.get_mut().set_wall(now, wall);
                 self.context.common.set_date(self.date.as_bytes());
                 let into_second = wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
                 self.next_date_at = now + Duration::from_nanos(1_000_000_000 - u64::from(into_second));
@@ -382,6 +388,8 @@ impl<H: Handler + ?Sized> Worker<H> {
             self.expire_timers(now);
             // The pass has queued all it read: now the receivers are woken, once per burst.
             self.context.wakes.fire();
+            // Access-log lines that have waited long enough go to the writer.
+            self.context.log.get_mut().pass_end(now);
             if let Some(d) = self.draining {
                 self.sweep_draining(d, now);
                 if self.conns.is_empty() || now >= d.deadline {
@@ -423,6 +431,9 @@ impl<H: Handler + ?Sized> Worker<H> {
             next = Some(next.map_or(t, |n| n.min(t)));
         }
         if let Some(t) = self.wheel.next_wake() {
+            next = Some(next.map_or(t, |n| n.min(t)));
+        }
+        if let Some(t) = self.context.log.borrow().due() {
             next = Some(next.map_or(t, |n| n.min(t)));
         }
         next.map(|t| t.saturating_duration_since(now))

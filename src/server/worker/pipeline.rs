@@ -54,6 +54,9 @@ pub(super) struct Context<H: ?Sized> {
     pub(super) tls_table: Arc<BindingTable>,
     /// The futures of tower services this thread runs.
     pub(super) tasks: Tasks,
+    /// This thread's access-log buffers, and whether a log is written at all.
+    pub(super) log: std::cell::RefCell<crate::access_log::thread::ThreadLog>,
+    pub(super) log_on: bool,
 }
 
 impl<H: ?Sized> Context<H> {
@@ -75,6 +78,7 @@ impl<H: ?Sized> Context<H> {
                 tasks: &self.tasks,
                 worker: self.index,
                 now,
+                log: self.log_on.then_some(&self.log),
             },
             counters: self.counters(),
             tls_table: &self.tls_table,
@@ -184,8 +188,9 @@ pub(super) fn drive<H: Handler + ?Sized>(
         Err(_) => return Verdict::Close,
     }
     let mut peer_done = false;
-    if ctx.services.table.is_some() && c.local_ip.is_none() {
-        // A wildcard listener: the IP-literal class routes by the connection's local address.
+    if (ctx.services.table.is_some() || ctx.services.log.is_some()) && c.local_ip.is_none() {
+        // A wildcard listener: the IP-literal class routes by the connection's local address
+        // (and the access log's `s-ip` is it).
         c.local_ip = Some(c.stream.local_addr().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip()));
     }
     loop {
@@ -238,6 +243,9 @@ pub(super) fn drive<H: Handler + ?Sized>(
             } else if c.inbuf.is_empty() {
                 let p = feed(c, Some(input), ctx, &mut bufs.out);
                 account(c, p, counters, ctx.services.now);
+                if p.refusal.is_some() {
+                    super::access::refused(c, &p, Some(input), ctx);
+                }
                 if let Some(rest) = input.get(p.consumed..)
                     && !rest.is_empty()
                 {
@@ -368,6 +376,9 @@ pub(super) fn seal_out(c: &mut Connection, out: &mut Vec<u8>, spare: &mut Vec<u8
 pub(super) fn process_inbuf<H: Handler + ?Sized>(c: &mut Connection, ctx: &DriveCtx<'_, H>, out: &mut Vec<u8>) {
     let p = feed(c, None, ctx, out);
     account(c, p, ctx.counters, ctx.services.now);
+    if p.refusal.is_some() {
+        super::access::refused(c, &p, None, ctx);
+    }
     c.inbuf.drain(..p.consumed.min(c.inbuf.len()));
     c.inbuf_ready = !c.inbuf.is_empty() && (out.len() >= OUT_HIGH_WATER || !c.reads());
     if c.inbuf.is_empty() && c.inbuf.capacity() > 0 {
@@ -396,6 +407,7 @@ pub(super) fn feed<H: Handler + ?Sized>(
         tls: c.tls.as_deref().and_then(|t| t.info()),
         socket: &c.stream,
         peer: &mut c.peer,
+        routed: None,
     };
     let input = input.unwrap_or(&c.inbuf);
     c.h1.handle_input(input, &ctx.env, &mut dispatch, out)

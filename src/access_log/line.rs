@@ -1,0 +1,301 @@
+//! One access-log line from a request's facts (sans-I/O: no clock, no file): the fields in W3C or
+//! NCSA form, their escaping, and the time's text, formatted once a second.
+
+use std::io::Write;
+use std::net::IpAddr;
+
+use super::{LogConfig, LogField, LogFormat};
+
+/// The longest target written for a request hsys refused before parsing it (a `414`'s target
+/// can be as long as the head): longer ones are cut there.
+pub const REFUSED_TARGET_MAX: usize = 4096;
+
+/// What a line says about one request and its answer. Empty slices and `None` are unknown
+/// (written `-`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Facts<'r> {
+    pub method: &'r [u8],
+    pub target: &'r [u8],
+    /// `HTTP/1.1`, `HTTP/1.0`.
+    pub version: &'r [u8],
+    pub user_agent: Option<&'r [u8]>,
+    pub referer: Option<&'r [u8]>,
+    pub host: Option<&'r [u8]>,
+    pub status: u16,
+    /// The answer's bytes.
+    pub sent: u64,
+    /// The request's bytes.
+    pub received: u64,
+    pub taken_ms: u64,
+    pub client: Option<IpAddr>,
+    pub server: Option<IpAddr>,
+    pub port: u16,
+}
+
+/// The time's text for a line, formatted again only when the second changes.
+#[derive(Clone, Debug)]
+pub struct Stamp {
+    /// Unix second of the text; `u64::MAX` before the first.
+    secs: u64,
+    /// `2026-12-05`.
+    date: [u8; 10],
+    /// `09:03:29`.
+    time: [u8; 8],
+    /// `05/Dec/2026:09:03:29 +0000`.
+    ncsa: [u8; 26],
+}
+
+impl Default for Stamp {
+    fn default() -> Self {
+        let mut s = Stamp { secs: u64::MAX, date: [b'0'; 10], time: [b'0'; 8], ncsa: [b'0'; 26] };
+        s.update(0);
+        s
+    }
+}
+
+const MONTHS: [&[u8; 3]; 12] =
+    [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"];
+
+impl Stamp {
+    /// Brings the text up to Unix second `secs`; cheap when the second has not changed.
+    #[inline]
+    pub fn update(&mut self, secs: u64) {
+        if secs != self.secs {
+            self.format(secs);
+        }
+    }
+
+    #[cold]
+    fn format(&mut self, secs: u64) {
+        self.secs = secs;
+        let (y, m, d) = civil(secs / 86_400);
+        let rest = secs % 86_400;
+        let (hh, mm, ss) = (rest / 3600, rest / 60 % 60, rest % 60);
+        let mut date = [0u8; 10];
+        let _ = write!(&mut date[..], "{y:04}-{m:02}-{d:02}");
+        let mut time = [0u8; 8];
+        let _ = write!(&mut time[..], "{hh:02}:{mm:02}:{ss:02}");
+        let mut ncsa = [0u8; 26];
+        let month = MONTHS.get(m as usize - 1).map_or("???", |m| std::str::from_utf8(&m[..]).unwrap_or("???"));
+        let _ = write!(&mut ncsa[..], "{d:02}/{month}/{y:04}:{hh:02}:{mm:02}:{ss:02} +0000");
+        (self.date, self.time, self.ncsa) = (date, time, ncsa);
+    }
+
+    /// `2026-12-05 09:03:29`, for a `#Date:` directive.
+    pub fn date_time(&self) -> [u8; 19] {
+        let mut out = [b' '; 19];
+        out[..10].copy_from_slice(&self.date);
+        out[11..].copy_from_slice(&self.time);
+        out
+    }
+}
+
+/// The civil date (year, month 1–12, day 1–31) of a day counted from 1970-01-01 (Howard
+/// Hinnant's `civil_from_days`).
+pub fn civil(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Appends the line (with its `\n`) for `f` at `stamp` in `config`'s format and fields.
+pub fn write_line(out: &mut Vec<u8>, config: &LogConfig, stamp: &Stamp, f: &Facts<'_>) {
+    match config.format {
+        LogFormat::W3c => {
+            for (i, field) in config.fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                w3c_field(out, *field, stamp, f);
+            }
+        }
+        LogFormat::Ncsa => ncsa_line(out, stamp, f),
+    }
+    out.push(b'\n');
+}
+
+/// The target's path and query (`None`: no `?`).
+fn split(target: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match target.iter().position(|&b| b == b'?') {
+        Some(i) => (&target[..i], Some(&target[i + 1..])),
+        None => (target, None),
+    }
+}
+
+fn w3c_field(out: &mut Vec<u8>, field: LogField, stamp: &Stamp, f: &Facts<'_>) {
+    match field {
+        LogField::Date => out.extend_from_slice(&stamp.date),
+        LogField::Time => out.extend_from_slice(&stamp.time),
+        LogField::ServerIp => ip(out, f.server),
+        LogField::Method => w3c_value(out, f.method),
+        LogField::UriStem => w3c_value(out, split(f.target).0),
+        LogField::UriQuery => w3c_value(out, split(f.target).1.unwrap_or_default()),
+        LogField::ServerPort => decimal(out, u64::from(f.port)),
+        LogField::ClientIp => ip(out, f.client),
+        LogField::Version => w3c_value(out, f.version),
+        LogField::UserAgent => w3c_value(out, f.user_agent.unwrap_or_default()),
+        LogField::Referer => w3c_value(out, f.referer.unwrap_or_default()),
+        LogField::Host => w3c_value(out, f.host.unwrap_or_default()),
+        LogField::Status => decimal(out, u64::from(f.status)),
+        LogField::BytesSent => decimal(out, f.sent),
+        LogField::BytesReceived => decimal(out, f.received),
+        LogField::TimeTaken => decimal(out, f.taken_ms),
+    }
+}
+
+/// NCSA combined: `host ident user [time] "request" status bytes "referer" "agent"`.
+fn ncsa_line(out: &mut Vec<u8>, stamp: &Stamp, f: &Facts<'_>) {
+    ip(out, f.client);
+    out.extend_from_slice(b" - - [");
+    out.extend_from_slice(&stamp.ncsa);
+    out.extend_from_slice(b"] \"");
+    if f.method.is_empty() {
+        out.push(b'-');
+    } else {
+        ncsa_value(out, f.method);
+        out.push(b' ');
+        ncsa_value(out, f.target);
+        if !f.version.is_empty() {
+            out.push(b' ');
+            ncsa_value(out, f.version);
+        }
+    }
+    out.extend_from_slice(b"\" ");
+    decimal(out, u64::from(f.status));
+    out.push(b' ');
+    if f.sent == 0 {
+        out.push(b'-')
+    } else {
+        decimal(out, f.sent)
+    }
+    for v in [f.referer, f.user_agent] {
+        out.extend_from_slice(b" \"");
+        match v {
+            Some(v) if !v.is_empty() => ncsa_value(out, v),
+            _ => out.push(b'-'),
+        }
+        out.push(b'"');
+    }
+}
+
+/// Whether `b` must be escaped in a W3C value.
+#[inline]
+fn w3c_special(b: u8) -> bool {
+    b <= b' ' || b == 0x7f
+}
+
+/// A W3C value: `-` when empty, a space as `+`, a control byte as `%XX` (IIS's rules, and no
+/// line break can get into the log).
+fn w3c_value(out: &mut Vec<u8>, v: &[u8]) {
+    if v.is_empty() {
+        out.push(b'-');
+    } else if !v.iter().any(|&b| w3c_special(b)) {
+        out.extend_from_slice(v);
+    } else {
+        for &b in v {
+            match b {
+                b' ' => out.push(b'+'),
+                b if w3c_special(b) => hex(out, b'%', b),
+                b => out.push(b),
+            }
+        }
+    }
+}
+
+/// A value inside NCSA quotes: `"` and `\` escaped with `\`, a control byte as `\xHH` (Apache's).
+fn ncsa_value(out: &mut Vec<u8>, v: &[u8]) {
+    let special = |b: u8| b < b' ' || b == 0x7f || b == b'"' || b == b'\\';
+    if !v.iter().any(|&b| special(b)) {
+        out.extend_from_slice(v);
+        return;
+    }
+    for &b in v {
+        match b {
+            b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
+            b if special(b) => {
+                out.push(b'\\');
+                hex(out, b'x', b);
+            }
+            b => out.push(b),
+        }
+    }
+}
+
+/// `prefix` and `b` in two upper-case hex digits.
+fn hex(out: &mut Vec<u8>, prefix: u8, b: u8) {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    out.extend_from_slice(&[prefix, DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]);
+}
+
+fn ip(out: &mut Vec<u8>, ip: Option<IpAddr>) {
+    match ip {
+        // (`Display` for an address formats on the stack: nothing is allocated.)
+        Some(ip) => {
+            let _ = write!(out, "{}", ip.to_canonical());
+        }
+        None => out.push(b'-'),
+    }
+}
+
+/// `n` in decimal.
+pub fn decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// The method, target and version of a request refused before it was parsed, read as far as its
+/// first line allows (a method that is not a token: nothing known). The target is cut at
+/// [`REFUSED_TARGET_MAX`].
+pub fn request_line(input: &[u8]) -> (&[u8], &[u8], &[u8]) {
+    let end = input.iter().position(|&b| b == b'\n').unwrap_or(input.len());
+    let line = input.get(..end).unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut parts = line.split(|&b| b == b' ');
+    let method = parts.next().unwrap_or_default();
+    if !crate::semantics::is_token(method) {
+        return (&[], &[], &[]);
+    }
+    let target = parts.next().unwrap_or_default();
+    let target = target.get(..REFUSED_TARGET_MAX).unwrap_or(target);
+    let version = parts.next().filter(|v| v.len() == 8 && v.starts_with(b"HTTP/")).unwrap_or_default();
+    (method, target, version)
+}
+
+/// The `#Software`, `#Version`, `#Date` and `#Fields` directives that begin a W3C file.
+pub fn directives(out: &mut Vec<u8>, config: &LogConfig, stamp: &Stamp) {
+    out.extend_from_slice(b"#Software: hsys ");
+    out.extend_from_slice(env!("CARGO_PKG_VERSION").as_bytes());
+    out.extend_from_slice(b"\n#Version: 1.0\n#Date: ");
+    out.extend_from_slice(&stamp.date_time());
+    out.extend_from_slice(b"\n#Fields:");
+    for f in &config.fields {
+        out.push(b' ');
+        out.extend_from_slice(f.name().as_bytes());
+    }
+    out.push(b'\n');
+}
+
+/// The line that says `n` lines were dropped (the writer fell behind).
+pub fn dropped_remark(out: &mut Vec<u8>, n: u64, stamp: &Stamp) {
+    out.extend_from_slice(b"#Remark: ");
+    out.extend_from_slice(&stamp.date_time());
+    out.extend_from_slice(b" hsys dropped ");
+    decimal(out, n);
+    out.extend_from_slice(b" access-log lines: the log writer fell behind\n");
+}
