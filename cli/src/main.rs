@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use hsys::limits as lim;
+mod access_log;
 mod metrics;
 mod systemd;
 mod tls;
@@ -18,7 +19,7 @@ use hsys::{
 
 /// A high-performance HTTP/1.1 server: answers GET on every URL prefix given with a
 /// `0123456789…` text/plain body, prints its counters, and stops on any key, SIGINT or SIGTERM
-/// (SIGHUP reloads the TLS certificates).
+/// (SIGHUP reloads the TLS certificates and reopens the access log).
 #[derive(Parser, Debug)]
 #[command(name = "hsys", version, about)] // the name, not the package's (hsys-cli)
 struct Args {
@@ -85,6 +86,8 @@ struct Args {
     tls: tls::TlsArgs,
     #[command(flatten)]
     metrics: metrics::MetricsArgs,
+    #[command(flatten)]
+    access_log: access_log::AccessLogArgs,
 }
 
 /// A count of 1 or more (clap's own range check would print the range up to `u64::MAX`).
@@ -206,6 +209,14 @@ fn main() -> ExitCode {
     if let Some(b) = args.backend {
         builder = builder.backend(b);
     }
+    match args.access_log.log() {
+        Ok(None) => {}
+        Ok(Some(log)) => builder = builder.access_log(log),
+        Err(e) => {
+            eprintln!("hsys: {e}");
+            return ExitCode::from(2);
+        }
+    }
     // Signals are watched before the server starts: a SIGTERM that comes as soon as it serves
     // stops it gracefully, rather than killing it by the default action.
     let (stop_tx, stop_rx) = mpsc::channel::<Event>();
@@ -276,10 +287,14 @@ fn main() -> ExitCode {
                 }
                 service.watchdog(now, &server);
             }
-            Ok(Event::Reload) => match &tls {
-                Some(tls) => tls.reload(&server),
-                None => eprintln!("hsys: SIGHUP: no https:// prefix, no certificates to reload"),
-            },
+            Ok(Event::Reload) => {
+                let reopened = args.access_log.reopen(&server);
+                match &tls {
+                    Some(tls) => tls.reload(&server),
+                    None if reopened => {}
+                    None => eprintln!("hsys: SIGHUP: no https:// prefix, no certificates to reload"),
+                }
+            }
             Ok(Event::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
@@ -295,6 +310,7 @@ fn main() -> ExitCode {
     drop(terminal);
     println!("Stopped. Requests Received,   Responses Sent{}", if tls_columns { tls::STATS_HEADER } else { "" });
     print_stats(server.stats(), tls_columns, true);
+    access_log::report(&server.stats());
     match stopped {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
@@ -365,7 +381,7 @@ fn print_stats(s: Snapshot, tls: bool, last: bool) {
 enum Event {
     /// Stop gracefully.
     Stop,
-    /// SIGHUP: read the certificate files again.
+    /// SIGHUP: read the certificate files again, reopen the access log.
     Reload,
 }
 
