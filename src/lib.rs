@@ -77,6 +77,11 @@
 // Internal modules. With the `internals` feature (unstable, for the fuzz targets and benches
 // only) `app`, `h1` and `tls` are public but hidden; their items are `pub` either way, so only the
 // module's visibility flips and neither build sees a private type in a public interface.
+// (`access_log` too, for the `access_line` fuzz target: only its `line` module is public in it.)
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod access_log;
+#[cfg(not(feature = "internals"))]
 mod access_log;
 #[cfg(feature = "internals")]
 #[doc(hidden)]

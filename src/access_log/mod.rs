@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
-pub(crate) mod line;
+pub mod line;
 pub(crate) mod thread;
 pub(crate) mod writer;
 
@@ -190,7 +190,7 @@ impl Roll {
 
 /// What a log is: where it goes, its format and fields, and when it rolls over.
 #[derive(Clone, Debug)]
-pub(crate) struct LogConfig {
+pub struct LogConfig {
     pub path: PathBuf,
     pub format: LogFormat,
     pub fields: Vec<LogField>,
