@@ -107,6 +107,21 @@ fn no_allocation_per_request_in_cleartext() {
     groups.add_url(group, &format!("http://t:{port}/api/")).unwrap();
     let server = Server::builder().threads(1).bind(format!("127.0.0.1:{port}")).serve_groups(groups).unwrap();
     assert_no_allocation(server.local_addrs()[0]);
+    drop(server);
+    // With an access log: each line formatted into the thread's buffer, buffers handed to the
+    // writer and spare ones taken from its pool.
+    let log = std::env::temp_dir().join(format!("hsys-no-alloc-{}.log", std::process::id()));
+    let server = Server::builder()
+        .threads(1)
+        .bind("127.0.0.1:0")
+        .access_log(hsys::AccessLog::new(&log))
+        .serve(handler(vec![b'7'; 512]))
+        .unwrap();
+    assert_no_allocation(server.local_addrs()[0]);
+    drop(server);
+    let lines = std::fs::read_to_string(&log).unwrap().lines().filter(|l| !l.starts_with('#')).count();
+    assert_eq!(lines, 1 + 10 + 16 + 1300, "every request has its line");
+    let _ = std::fs::remove_file(&log);
 }
 
 /// Over TLS: only what rustls allocates itself, about one buffer per record it seals or opens

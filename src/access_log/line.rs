@@ -235,10 +235,18 @@ fn hex(out: &mut Vec<u8>, prefix: u8, b: u8) {
 }
 
 fn ip(out: &mut Vec<u8>, ip: Option<IpAddr>) {
-    match ip {
+    match ip.map(|ip| ip.to_canonical()) {
+        Some(IpAddr::V4(v4)) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                decimal(out, u64::from(octet));
+            }
+        }
         // (`Display` for an address formats on the stack: nothing is allocated.)
         Some(ip) => {
-            let _ = write!(out, "{}", ip.to_canonical());
+            let _ = write!(out, "{ip}");
         }
         None => out.push(b'-'),
     }

@@ -242,6 +242,8 @@ pub struct AccessLog(pub(crate) Arc<LogInner>);
 /// A log's shared state.
 pub(crate) struct LogInner {
     pub config: LogConfig,
+    /// The addresses its lines need (from `config`, once).
+    pub needs: thread::Needs,
     /// Lines dropped (the writer fell behind) and not yet reported in the log by a `#Remark:`.
     pub unreported: AtomicU64,
     /// The file being written; only the writer thread (and the server's start, which opens it)
@@ -267,7 +269,9 @@ impl AccessLog {
     }
 
     fn of(config: LogConfig) -> Self {
+        let needs = thread::Needs { client: config.needs_client(), server: config.needs_server() };
         AccessLog(Arc::new(LogInner {
+            needs,
             config,
             unreported: AtomicU64::new(0),
             file: Mutex::new(writer::FileState::default()),

@@ -12,13 +12,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::AccessLog;
 use super::line::{self, Facts, Stamp};
-use super::writer::{Batch, Sink};
+use super::writer::{BUF_CAP, Batch, Sink};
 use crate::stats::WorkerCounters;
 
 /// A buffer is handed to the writer once it holds this many bytes.
 pub const FLUSH_AT: usize = 32 * 1024;
-/// A buffer's capacity (room for the line that takes it past [`FLUSH_AT`]).
-const BUF_CAP: usize = 40 * 1024;
 /// Lines wait at most about this long in an I/O thread before they are handed on (checked at
 /// the end of each pass; the loop wakes for it).
 pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
@@ -115,9 +113,7 @@ impl ThreadLog {
     /// The log a request of a group with log `group` goes to, and what its line needs; `None`:
     /// none.
     pub fn needs(&self, group: Option<&AccessLog>) -> Option<Needs> {
-        let log = group.or(self.server.as_ref())?;
-        let c = log.config();
-        Some(Needs { client: c.needs_client(), server: c.needs_server() })
+        group.or(self.server.as_ref()).map(|log| log.0.needs)
     }
 
     /// Writes the line for `f` (answered in the pass that began at `now`) into the buffer of

@@ -24,6 +24,11 @@ pub const QUEUE: usize = 64;
 const TICK: Duration = Duration::from_millis(100);
 /// Empty buffers kept for the I/O threads to reuse (no allocation once warm).
 const POOL_MAX: usize = QUEUE + 16;
+/// Spare buffers made at the start, per I/O thread.
+const PREFILL_PER_THREAD: usize = 4;
+/// A buffer's capacity (room for the line that takes it past
+/// [`FLUSH_AT`](super::thread::FLUSH_AT)).
+pub const BUF_CAP: usize = 40 * 1024;
 /// A buffer larger than this (a few very long lines grew it) is freed rather than kept.
 const POOL_BUF_MAX: usize = 256 * 1024;
 
@@ -86,7 +91,7 @@ impl Writer {
     ///
     /// # Errors
     /// A file that cannot be opened or written (the message names it), or no thread.
-    pub fn start(logs: &[AccessLog]) -> Result<(Writer, Sink), String> {
+    pub fn start(logs: &[AccessLog], threads: usize) -> Result<(Writer, Sink), String> {
         let secs = now_secs();
         let mut stamp = Stamp::default();
         stamp.update(secs);
@@ -96,6 +101,10 @@ impl Writer {
                 .map_err(|e| format!("access log {}: {e}", log.path().display()))?;
         }
         let shared = Arc::new(WriterShared::default());
+        // Spare buffers from the start: an I/O thread that hands one on takes another from the
+        // pool, so none allocates once serving (while the writer keeps up).
+        let spares = (PREFILL_PER_THREAD * threads.max(1)).min(POOL_MAX);
+        lock(&shared.pool).extend((0..spares).map(|_| Vec::with_capacity(BUF_CAP)));
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let logs = logs.to_vec();
         let for_thread = Arc::clone(&shared);
