@@ -84,6 +84,15 @@ fn ncsa_combined() {
 }
 
 #[test]
+fn decimals() {
+    for n in [0u64, 7, 9, 10, 42, 99, 100, 101, 255, 999, 1000, 8080, 65_535, 1_234_567, u64::MAX] {
+        let mut out = Vec::new();
+        line::decimal(&mut out, n);
+        assert_eq!(String::from_utf8(out).unwrap(), n.to_string());
+    }
+}
+
+#[test]
 fn stamps_follow_the_calendar() {
     let cases = [
         (0, "1970-01-01", "00:00:00"),

@@ -18,8 +18,8 @@ use super::{AccessLog, LogConfig, LogFormat, Roll};
 
 /// Buffers of lines that may wait for the writer, all logs together: past them, a buffer's lines
 /// are dropped (and counted). With buffers handed at [`FLUSH_AT`](super::thread::FLUSH_AT),
-/// about 2 MiB of lines.
-pub const QUEUE: usize = 64;
+/// about 3 MiB of lines.
+pub const QUEUE: usize = 48;
 /// How often the writer looks for a reopen request and unreported drops when no lines come.
 const TICK: Duration = Duration::from_millis(100);
 /// Empty buffers kept for the I/O threads to reuse (no allocation once warm).
@@ -28,7 +28,7 @@ const POOL_MAX: usize = QUEUE + 16;
 const PREFILL_PER_THREAD: usize = 4;
 /// A buffer's capacity (room for the line that takes it past
 /// [`FLUSH_AT`](super::thread::FLUSH_AT)).
-pub const BUF_CAP: usize = 40 * 1024;
+pub const BUF_CAP: usize = 72 * 1024;
 /// A buffer larger than this (a few very long lines grew it) is freed rather than kept.
 const POOL_BUF_MAX: usize = 256 * 1024;
 
@@ -89,9 +89,12 @@ impl Writer {
     /// writer thread. It ends once every [`Sink`] is dropped (the I/O threads have ended and
     /// handed their last lines), after writing what it was given.
     ///
+    /// `setup` runs first on the writer thread (the server puts it under `SCHED_BATCH`, as its
+    /// I/O threads: woken by a hand-off, it then waits for its turn instead of preempting one).
+    ///
     /// # Errors
     /// A file that cannot be opened or written (the message names it), or no thread.
-    pub fn start(logs: &[AccessLog], threads: usize) -> Result<(Writer, Sink), String> {
+    pub fn start(logs: &[AccessLog], threads: usize, setup: fn()) -> Result<(Writer, Sink), String> {
         let secs = now_secs();
         let mut stamp = Stamp::default();
         stamp.update(secs);
@@ -110,7 +113,10 @@ impl Writer {
         let for_thread = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("hsys-access-log".into())
-            .spawn(move || run(&rx, &for_thread, logs))
+            .spawn(move || {
+                setup();
+                run(&rx, &for_thread, logs);
+            })
             .map_err(|e| format!("access log: cannot start its writer thread: {e}"))?;
         let sink = Sink { tx, shared: Arc::clone(&shared) };
         Ok((Writer { thread: Mutex::new(Some(thread)), shared }, sink))

@@ -414,7 +414,9 @@ impl ServerBuilder {
         let (access, sink) = if logs.is_empty() {
             (None, None)
         } else {
-            let (writer, sink) = Writer::start(&logs, self.threads).map_err(Error::setup)?;
+            let (writer, sink) =
+                Writer::start(&logs, self.threads, if self.batch_scheduling { set_batch_scheduling } else { || {} })
+                    .map_err(Error::setup)?;
             (Some(writer), Some(sink))
         };
         let mut polls = Vec::new();
