@@ -77,9 +77,10 @@ pub enum LogField {
     /// `cs-bytes`: the request's bytes: its head, and its body's declared length (or the bytes
     /// of a chunked body collected before the answer).
     BytesReceived,
-    /// `time-taken`, in milliseconds: from the loop's pass that completed the request's head to
-    /// the pass that made its answer (the loop reads its clock once per pass): 0 for an answer
-    /// made inline at once.
+    /// `time-taken`, in milliseconds: from the loop's pass in which the request was handed to its
+    /// handler (its head; with a body an inline handler reads, once that body is in) to the pass
+    /// that made its answer (the loop reads its clock once per pass): 0 for an answer made inline
+    /// at once.
     TimeTaken,
 }
 
