@@ -56,6 +56,7 @@
 //! - `url`: URL prefixes (`http(s)://host:port/path/`), their namespace and http.sys precedence (sans-I/O).
 //! - `h1`: the HTTP/1 codec (sans-I/O): head parsing, body framing, answer encoding, the
 //!   connection state machine.
+//! - `hpack`: HPACK, HTTP/2's header compression (sans-I/O; a leaf): decoder and encoder.
 //! - `server`: thread-per-core event loops that own the sockets; building, running and stopping.
 //! - `group`: URL groups (prefixes bound to an inline handler or a request queue) and the live routing table.
 //! - `app`: the application layer, the same for every protocol: `Request`, `Response`, `Reply`,
@@ -73,7 +74,7 @@
 #![deny(missing_debug_implementations)]
 
 // Internal modules. With the `internals` feature (unstable, for the fuzz targets and benches
-// only) `app`, `h1` and `tls` are public but hidden; their items are `pub` either way, so only the
+// only) `app`, `h1`, `hpack` and `tls` are public but hidden; their items are `pub` either way, so only the
 // module's visibility flips and neither build sees a private type in a public interface.
 #[cfg(feature = "internals")]
 #[doc(hidden)]
@@ -87,6 +88,11 @@ mod group;
 pub mod h1;
 #[cfg(not(feature = "internals"))]
 mod h1;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod hpack;
+#[cfg(not(feature = "internals"))]
+mod hpack;
 pub mod limits;
 mod metrics;
 mod pipe;
