@@ -90,6 +90,12 @@ pub mod h1;
 mod h1;
 #[cfg(feature = "internals")]
 #[doc(hidden)]
+pub mod h2;
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code)] // (until the loop speaks it)
+mod h2;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub mod hpack;
 #[cfg(not(feature = "internals"))]
 mod hpack;

@@ -41,6 +41,12 @@ impl CommonHeaders {
     pub fn as_bytes(&self) -> &[u8] {
         &self.block
     }
+
+    /// The `Date` value alone (HTTP/2 sends it as a field).
+    #[inline]
+    pub fn date(&self) -> &[u8] {
+        self.block.get(SERVER_LINE.len()..COMMON_LEN - 2).unwrap_or_default()
+    }
 }
 
 /// Appends `HTTP/1.1 <code> <reason>\r\n`.
