@@ -92,7 +92,6 @@ mod h1;
 #[doc(hidden)]
 pub mod h2;
 #[cfg(not(feature = "internals"))]
-#[allow(dead_code)] // (until the loop speaks it)
 mod h2;
 #[cfg(feature = "internals")]
 #[doc(hidden)]
@@ -124,7 +123,7 @@ pub use group::{GroupId, GroupStats, Target, UrlGroups};
 pub use limits::{Limits, MinRate, Strictness, Timeouts};
 pub use metrics::{METRICS_CONTENT_TYPE, Metrics};
 pub use server::{Backend, Server, ServerBuilder, ShutdownHandle};
-pub use stats::{DURATION_BOUNDS, RequestDurations, Snapshot, TlsFailures};
+pub use stats::{DURATION_BOUNDS, Http2Stats, RequestDurations, Snapshot, TlsFailures};
 pub use tls::{
     bindings::BindingKey,
     config::{CertBinding, ClientCa, ClientCertificates, TlsCertificate},

@@ -34,6 +34,8 @@ pub(crate) struct WorkerCounters {
     pub tls_failures: [Counter; 5],
     /// How long answers took (see [`Owed`]), bucketed.
     pub request_duration: DurationCells,
+    /// HTTP/2: connections, streams, resets sent and received, GOAWAYs sent (as [`Http2Stats`]).
+    pub h2: [Counter; 5],
 }
 
 impl WorkerCounters {
@@ -278,6 +280,23 @@ pub struct Snapshot {
     /// encoded its answer (the loop's clock is read once per pass; see
     /// [`DURATION_BOUNDS`]). Every answer encoded is timed, refusals included.
     pub request_duration: RequestDurations,
+    /// HTTP/2's own counters (its requests are counted with the others above too).
+    pub http2: Http2Stats,
+}
+
+/// What HTTP/2 connections did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Http2Stats {
+    /// Connections that spoke HTTP/2 (h2c or ALPN `h2`).
+    pub connections: u64,
+    /// Streams opened by clients (requests, refused ones included).
+    pub streams: u64,
+    /// `RST_STREAM`s sent (stream errors, refused streams, answers that cut a body short).
+    pub resets_sent: u64,
+    /// `RST_STREAM`s received.
+    pub resets_received: u64,
+    /// `GOAWAY`s sent (errors, floods, graceful stops, timeouts).
+    pub goaways_sent: u64,
 }
 
 /// TLS connections that failed, by reason (each connection counted once).
@@ -324,6 +343,14 @@ impl Snapshot {
             for (sum, c) in [&mut t.not_tls, &mut t.no_certificate, &mut t.too_large, &mut t.protocol, &mut t.timeout]
                 .into_iter()
                 .zip(f)
+            {
+                *sum += c.get();
+            }
+            let h = &mut s.http2;
+            for (sum, c) in
+                [&mut h.connections, &mut h.streams, &mut h.resets_sent, &mut h.resets_received, &mut h.goaways_sent]
+                    .into_iter()
+                    .zip(&w.h2)
             {
                 *sum += c.get();
             }

@@ -46,6 +46,9 @@ struct Args {
     /// (default: what HSYS_BACKEND names, else auto).
     #[arg(long, value_name = "NAME")]
     backend: Option<hsys::Backend>,
+    /// HTTP/2: h2c by prior knowledge on cleartext ports (beside HTTP/1.1), `h2` by ALPN over TLS
+    #[arg(long, value_name = "on|off", default_value = "on", value_parser = on_off)]
+    http2: bool,
     /// Request line plus headers, in bytes (over it: 431).
     #[arg(long, value_name = "BYTES", default_value_t = lim::DEFAULT_MAX_REQUEST_BYTES, help_heading = "Limits")]
     max_request_bytes: usize,
@@ -196,6 +199,7 @@ fn main() -> ExitCode {
         .limits(args.limits())
         .timeouts(args.timeouts())
         .half_close(true)
+        .http2(args.http2)
         .inherit_listeners(inherited.into_iter().map(|fd| fd.listener));
     for (key, binding) in bindings {
         builder = builder.cert_binding(key, binding);
@@ -506,5 +510,14 @@ mod terminal {
         fn drop(&mut self) {
             restore(&self.saved);
         }
+    }
+}
+
+/// `on` or `off`.
+fn on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("`{s}`: expected on or off")),
     }
 }

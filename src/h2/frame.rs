@@ -54,6 +54,7 @@ pub mod setting {
 /// Error codes (RFC 9113 §7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
+#[allow(dead_code)] // every code the RFC defines, though hsys sends only some
 pub enum Reason {
     NoError = 0x0,
     Protocol = 0x1,

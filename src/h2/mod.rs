@@ -6,5 +6,4 @@
 pub mod conn;
 pub mod frame;
 
-#[allow(unused_imports)] // (until the loop speaks it)
 pub use conn::{Conn, Counts};

@@ -41,6 +41,7 @@ pub struct ServerBuilder {
     cert_bindings: Vec<(BindingKey, CertBinding)>,
     shutdown_timeout: Duration,
     backlog: i32,
+    http2: bool,
     half_close: bool,
     /// The I/O threads run under `SCHED_BATCH` (see [`ServerBuilder::batch_scheduling`]).
     batch_scheduling: bool,
@@ -129,6 +130,7 @@ impl ServerBuilder {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             backlog: DEFAULT_BACKLOG,
             half_close: false,
+            http2: true,
             batch_scheduling: true,
             backend: env.clone().ok().flatten().unwrap_or_default(),
             backend_env_error: env.err(),
@@ -154,6 +156,14 @@ impl ServerBuilder {
     /// Inline answers are unaffected: they are written before the end-of-file is read.
     pub fn half_close(mut self, enabled: bool) -> Self {
         self.half_close = enabled;
+        self
+    }
+
+    /// Whether HTTP/2 is spoken (default `true`): on a cleartext port a connection that opens
+    /// with the HTTP/2 preface (prior knowledge, `curl --http2-prior-knowledge`) speaks h2c,
+    /// beside HTTP/1.1 on the same port; over TLS, ALPN offers `h2` before `http/1.1`.
+    pub fn http2(mut self, enabled: bool) -> Self {
+        self.http2 = enabled;
         self
     }
 
@@ -385,7 +395,7 @@ impl ServerBuilder {
         }
         let (local_addrs, per_thread, tls_listeners) =
             inherited::listen(&self.addrs, &self.inherited, self.threads, self.backlog)?;
-        let bindings = Arc::new(Bindings::new());
+        let bindings = Arc::new(Bindings::new().with_http2(self.http2));
         for (key, binding) in self.cert_bindings {
             bindings.set(key, binding);
         }
@@ -429,6 +439,7 @@ impl ServerBuilder {
                 timeouts: self.timeouts.clone(),
                 shutdown_timeout: self.shutdown_timeout,
                 half_close: self.half_close,
+                http2: self.http2,
                 tls_listeners: tls_listeners.clone(),
                 bindings: Arc::clone(&bindings),
             })

@@ -310,7 +310,13 @@ impl Conn {
         match mode {
             Some(BodyMode::Buffered) => {
                 if let Some(s) = self.stream_mut(id) {
-                    s.body = BodyIn::Collect(Box::new(Collecting { head, body: Vec::new() }));
+                    s.body = BodyIn::Collect(Box::new(Collecting { head, body: Vec::new(), keep: true }));
+                }
+                return Ok(());
+            }
+            Some(BodyMode::Unread) if length.is_none_or(|n| n <= env.limits.max_drain_bytes) => {
+                if let Some(s) = self.stream_mut(id) {
+                    s.body = BodyIn::Collect(Box::new(Collecting { head, body: Vec::new(), keep: false }));
                 }
                 return Ok(());
             }
@@ -371,6 +377,14 @@ impl Conn {
             BodyIn::Streamed => service.body_end(id, None),
             BodyIn::Collect(c) => {
                 let kind = match (c.head.content_length, c.body.len()) {
+                    (Some(n), _) if !c.keep => {
+                        if n == 0 {
+                            BodyKind::Empty
+                        } else {
+                            BodyKind::Length(n)
+                        }
+                    }
+                    (None, _) if !c.keep => BodyKind::Chunked,
                     (_, 0) => BodyKind::Empty,
                     (Some(_), n) => BodyKind::Length(n as u64),
                     (None, _) => BodyKind::Chunked,
@@ -432,7 +446,9 @@ impl Conn {
         match &mut s.body {
             _ if over => {}
             BodyIn::Collect(c) => {
-                c.body.extend_from_slice(data);
+                if c.keep {
+                    c.body.extend_from_slice(data);
+                }
                 grant += data.len() as u32;
             }
             BodyIn::Streamed => {
@@ -457,6 +473,20 @@ impl Conn {
             }
             progress.responses += self.answer_error(id, 413, env, out);
             return Ok(());
+        }
+        let waited_too_long = matches!(&s.body, BodyIn::Collect(c) if !c.keep)
+            && s.received > env.limits.max_drain_bytes
+            && !head.has(flag::END_STREAM);
+        if waited_too_long {
+            // An unread body longer than the drain budget: answered now, the rest dropped.
+            if let BodyIn::Collect(c) = std::mem::replace(&mut s.body, BodyIn::Discard) {
+                let kind = if c.head.content_length.is_some() {
+                    BodyKind::Length(s.length.unwrap_or(0))
+                } else {
+                    BodyKind::Chunked
+                };
+                progress.responses += self.call(id, &c.head, kind, b"", env, service, out);
+            }
         }
         if head.has(flag::END_STREAM) {
             progress.responses += self.end_of_body(id, env, service, out)?;

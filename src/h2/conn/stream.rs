@@ -21,6 +21,10 @@ pub(super) enum BodyIn {
 pub(super) struct Collecting {
     pub(super) head: super::headers::OwnedHead,
     pub(super) body: Vec<u8>,
+    /// The body is kept (an inline answer reads it); otherwise it is only waited for: an answer
+    /// that leaves it unread is given once it has ended, so that a body broken on the way is
+    /// refused rather than answered (bounded by `max_drain_bytes`).
+    pub(super) keep: bool,
 }
 
 /// Where a stream's answer is.

@@ -178,7 +178,7 @@ impl<H: Handler + ?Sized> Worker<H> {
         let idle: Vec<usize> = self
             .conns
             .iter()
-            .filter(|(_, c)| !c.is_lingering() && c.is_idle() && (c.h1.served() > 0 || fresh_expired))
+            .filter(|(_, c)| !c.is_lingering() && c.is_idle() && (c.proto.served() > 0 || fresh_expired))
             .map(|(k, _)| k)
             .collect();
         for key in idle {

@@ -36,7 +36,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                         match &done.what {
                             Message::Reply(reply) => {
                                 let (n, encoded) =
-                                    conn.h1.complete_counted(done.seq, reply, &ctx.env, &mut self.bufs.out);
+                                    conn.proto.complete_counted(done.seq, reply, &ctx.env, &mut self.bufs.out);
                                 // (Fields, not `pipeline::released`: `conn.serial` is borrowed.)
                                 conn.unsent += n;
                                 conn.owed.step(0, n, now, &ctx.counters.request_duration);
@@ -47,9 +47,9 @@ impl<H: Handler + ?Sized> Worker<H> {
                                 }
                             }
                             Message::Continue => {
-                                conn.h1.send_continue(done.seq, &mut self.bufs.out);
+                                conn.proto.send_continue(done.seq, &mut self.bufs.out);
                             }
-                            Message::Resume => conn.h1.resume_body(),
+                            Message::Resume => conn.proto.resume_body(done.seq, &mut self.bufs.out),
                             // `drive` below takes what the writer added.
                             Message::Stream => {}
                         }

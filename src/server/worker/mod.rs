@@ -30,6 +30,7 @@ mod completions;
 mod connection;
 mod deadline;
 mod epoll;
+mod h2;
 mod pipeline;
 mod receive_rate;
 mod send_rate;
@@ -104,6 +105,8 @@ pub(super) struct Setup<H: ?Sized> {
     pub shutdown_timeout: Duration,
     /// Serve answers owed to a client that half-closed (see `ServerBuilder::half_close`).
     pub half_close: bool,
+    /// HTTP/2 is spoken (see `ServerBuilder::http2`).
+    pub http2: bool,
     /// Per listener (as `listeners`): it was bound for TLS (`ServerBuilder::bind_tls`).
     pub tls_listeners: Vec<bool>,
     /// The server's certificate bindings.
@@ -248,6 +251,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                 counters: setup.counters,
                 index: setup.index,
                 tls_table,
+                http2: setup.http2,
             },
             bufs: Buffers {
                 scratch: vec![0u8; SCRATCH].into_boxed_slice(),
