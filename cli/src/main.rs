@@ -47,7 +47,7 @@ struct Args {
     #[arg(long, value_name = "NAME")]
     backend: Option<hsys::Backend>,
     /// HTTP/2: h2c by prior knowledge on cleartext ports (beside HTTP/1.1), `h2` by ALPN over TLS
-    #[arg(long, value_name = "on|off", default_value = "on", value_parser = on_off)]
+    #[arg(long, value_name = "on|off", default_value = "on", value_parser = on_off, action = clap::ArgAction::Set)]
     http2: bool,
     /// Request line plus headers, in bytes (over it: 431).
     #[arg(long, value_name = "BYTES", default_value_t = lim::DEFAULT_MAX_REQUEST_BYTES, help_heading = "Limits")]
