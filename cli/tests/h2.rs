@@ -36,7 +36,16 @@ fn start_both(extra: &[&str]) -> (Running, SocketAddr, u16) {
         let mut cmd = bin();
         cmd.arg(format!("https://localhost:{tls}/"))
             .arg(format!("http://127.0.0.1:{plain}/"))
-            .args(["--threads", "2", "--stats", "0", "--cert", &fixture("localhost.pem"), "--key", &fixture("localhost.key")])
+            .args([
+                "--threads",
+                "2",
+                "--stats",
+                "0",
+                "--cert",
+                &fixture("localhost.pem"),
+                "--key",
+                &fixture("localhost.key"),
+            ])
             .args(extra);
         let addr: SocketAddr = format!("127.0.0.1:{plain}").parse().unwrap();
         if let Some(r) = Running::spawn(cmd, addr) {

@@ -375,7 +375,14 @@ impl Conn {
         let reading = self.streams.iter().any(|s| {
             s.recv_open && !s.paused && matches!(s.body, BodyIn::Collect(_) | BodyIn::Streamed | BodyIn::Discard)
         });
-        if reading { Phase::Body } else { Phase::App }
+        // An answer that waits for the client's window is waited on as a body is: a client that
+        // holds a zero window for ever times out (`entity_body`; each frame it sends restarts it).
+        let blocked = self.streams.iter().any(|s| {
+            s.has_output()
+                && (s.send_window <= 0 || self.send_window <= 0)
+                && !(s.pending.is_empty() && s.tail.is_none())
+        });
+        if reading || blocked { Phase::Body } else { Phase::App }
     }
 
     /// A timeout fired: the connection ends (GOAWAY, `NO_ERROR`: the client may retry what was

@@ -308,7 +308,7 @@ pub(super) fn drive<H: Handler + ?Sized>(
     {
         // TLS: the server's last word is `close_notify`, before its FIN (RFC 8446 §6.1), also
         // when the client ended first.
-        match write_out(c, &mut bufs.out, counters, ring) {
+        match write_out(c, &mut bufs.out, counters, ring.as_deref_mut()) {
             Ok(true) => {}
             Ok(false) => return Verdict::Keep,
             Err(_) => return Verdict::Close,
@@ -323,7 +323,11 @@ pub(super) fn drive<H: Handler + ?Sized>(
         // altogether: a FIN cannot tell). No further request is read, and the answers still owed
         // are sent; a write that fails closes the connection then.
         c.proto.close(&mut bufs.out);
-        Verdict::Keep
+        // (HTTP/2 says so with a GOAWAY: written now, never left in the thread's buffer.)
+        match seal_out(c, &mut bufs.out, &mut bufs.spare).and_then(|()| write_out(c, &mut bufs.out, counters, ring)) {
+            Ok(_) => Verdict::Keep,
+            Err(_) => Verdict::Close,
+        }
     } else if peer_done {
         // The client went away in the middle of a request (or with nothing owed): close; a
         // queued request sees `is_disconnected` and a body being read ends `Gone`.
