@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}
-read -r -a targets <<<"${FUZZ_TARGETS:-head chunked conn client_hello tls_glue tls_h1}"
+read -r -a targets <<<"${FUZZ_TARGETS:-head chunked conn client_hello tls_glue tls_h1 h2_conn}"
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install --quiet cargo-fuzz --locked || cargo install --quiet cargo-fuzz

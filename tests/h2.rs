@@ -275,3 +275,38 @@ fn with_http2_off_the_preface_is_not_http2() {
     });
     assert_eq!(server.stats().http2.connections, 0);
 }
+
+#[test]
+fn a_graceful_stop_sends_goaway_and_finishes_open_streams() {
+    let queue = RequestQueue::new(100);
+    let (mut server, addr) = support::queue_server(&queue, Server::builder());
+    let stop = server.shutdown_handle();
+    let worker = {
+        let queue = queue.clone();
+        std::thread::spawn(move || {
+            while let Some(req) = queue.receive() {
+                // Answered only once the stop has begun.
+                std::thread::sleep(Duration::from_millis(300));
+                req.respond(Reply::new(200).body(&b"late"[..]));
+            }
+        })
+    };
+    rt().block_on(async {
+        let c = connect(addr).await;
+        let inflight = {
+            let c = c.clone();
+            let uri = format!("http://{addr}/slow");
+            tokio::spawn(async move { fetch(&c, "GET", &uri, None, None).await })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        std::thread::spawn(move || stop.shutdown());
+        let got = inflight.await.unwrap().unwrap();
+        assert_eq!((got.0, got.2.as_slice()), (200, &b"late"[..]));
+        // After the GOAWAY no new stream is taken.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(fetch(&c, "GET", &format!("http://{addr}/new"), None, None).await.is_err());
+    });
+    server.wait(Duration::from_secs(5)).unwrap();
+    worker.join().unwrap();
+    assert!(server.stats().http2.goaways_sent >= 1);
+}

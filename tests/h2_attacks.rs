@@ -218,3 +218,20 @@ fn streams_past_the_limit_are_refused() {
     assert!(!closed);
     assert_eq!(queue.stats().current_queue_size, 100);
 }
+
+/// (Not an attack: a raw look at a graceful stop.) An idle HTTP/2 connection is told with
+/// GOAWAY (`NO_ERROR`, the last stream id), then closed.
+#[test]
+fn an_idle_connection_gets_goaway_at_a_stop() {
+    let (mut server, addr) = server(Timeouts::default());
+    let mut s = open(addr, &[]);
+    s.write_all(&get(1)).unwrap();
+    let (frames, _) = read_frames(&mut s, Duration::from_millis(300));
+    assert!(frames.iter().any(|f| f.0 == 0x0 && f.2 == 1));
+    server.shutdown();
+    let (frames, closed) = read_frames(&mut s, Duration::from_secs(3));
+    let goaway = frames.iter().find(|f| f.0 == 0x7).expect("a GOAWAY");
+    assert_eq!(goaway.3, [0, 0, 0, 1, 0, 0, 0, 0]);
+    assert!(closed);
+    server.wait(Duration::from_secs(5)).unwrap();
+}

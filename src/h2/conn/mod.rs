@@ -253,6 +253,11 @@ impl Conn {
                 Err(Error::Connection(r)) => self.fail(r, service, out),
                 Err(Error::Stream(id, r)) => self.reset_stream(id, r, service, out),
             }
+            if self.streams.iter().any(Stream::has_output) {
+                // After each frame, not once per call: what goes out never depends on how the
+                // input was split into reads.
+                progress.responses += self.pump(out);
+            }
         }
         progress.responses += self.pump(out);
         progress

@@ -196,7 +196,21 @@ impl<H: Handler + ?Sized> Worker<H> {
             Ok(0) => Verdict::Close,
             Ok(_) if self.ring.is_some() => return,
             Ok(_) => self.drive_key(key, Input::Socket, now),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Verdict::Linger,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if c.proto.is_h2() {
+                    // HTTP/2 is told: GOAWAY (written at once, also with the ring: the close follows).
+                    c.proto.close(&mut self.bufs.out);
+                    let counters = self.context.counters();
+                    let sent = super::pipeline::seal_out(c, &mut self.bufs.out, &mut self.bufs.spare)
+                        .and_then(|()| super::pipeline::write_out(c, &mut self.bufs.out, counters, None));
+                    self.bufs.out.clear();
+                    if sent.is_err() {
+                        self.apply(key, Verdict::Close, now);
+                        return;
+                    }
+                }
+                Verdict::Linger
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return, // the next sweep looks again
             Err(_) => Verdict::Close,
         };

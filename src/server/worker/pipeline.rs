@@ -273,6 +273,10 @@ pub(super) fn drive<H: Handler + ?Sized>(
         let n = c.proto.pump(&mut bufs.out);
         released(c, n, counters, ctx.services.now);
         if let Proto::H2(h2) = &mut c.proto {
+            if ctx.env.draining {
+                // A graceful stop: GOAWAY with the last stream id; the open streams finish.
+                h2.conn.go_away(&mut bufs.out);
+            }
             h2.count(counters);
         }
     }
