@@ -161,6 +161,13 @@ fn queued_requests_bodies_streams_prepared_and_files() {
                         }
                         w.finish().unwrap();
                     }
+                    "/trailers" => {
+                        use std::io::Write;
+                        let mut w = req.respond_streaming(Reply::new(200)).unwrap();
+                        w.write_all(b"body").unwrap();
+                        assert!(w.set_trailers([("X-Checksum", &b"42"[..])]).unwrap());
+                        w.finish().unwrap();
+                    }
                     "/prepared" => {
                         req.respond(Reply::prepared(Arc::clone(&prepared)));
                     }
@@ -184,6 +191,9 @@ fn queued_requests_bodies_streams_prepared_and_files() {
         assert!(got.0 == 200 && got.2 == body, "{} {}", got.0, got.2.len());
         let got = fetch(&c, "GET", &format!("{base}/stream"), None, None).await.unwrap();
         assert!(got.2 == digits(10_000).repeat(30));
+        let got = fetch(&c, "GET", &format!("{base}/trailers"), None, None).await.unwrap();
+        assert_eq!(got.2, b"body");
+        assert_eq!(got.3.expect("trailers")["x-checksum"], "42");
         let got = fetch(&c, "GET", &format!("{base}/prepared"), None, None).await.unwrap();
         assert!(got.2 == digits(100_000));
         assert_eq!(got.1["content-type"], "text/plain");

@@ -300,7 +300,9 @@ impl QueuedRequest {
         let discard = self.method() == "HEAD" || !crate::semantics::status_has_body(reply.status());
         // A zero length sends no body: nothing to write, as for `HEAD`.
         let discard = discard || length == Some(0);
-        let pipe = std::sync::Arc::new(crate::pipe::StreamPipe::new(chunked, discard, length));
+        let pipe = std::sync::Arc::new(
+            crate::pipe::StreamPipe::new(chunked, discard, length).with_raw_trailers(self.version == Version::Http2),
+        );
         let source = crate::pipe::StreamSource::new(std::sync::Arc::clone(&pipe));
         if !handle.notify(Message::Reply(reply.streamed(source, length))) {
             return None;

@@ -390,6 +390,7 @@ impl Conn {
     fn send_stream(&mut self, i: usize, out: &mut Vec<u8>) {
         let max_frame = self.peer_max_frame;
         let conn_window = &mut self.send_window;
+        let hpack = &mut self.hpack;
         let Some(s) = self.streams.get_mut(i) else { return };
         if s.send != Send::Body {
             return;
@@ -404,7 +405,7 @@ impl Conn {
                     return;
                 }
                 let n = room.min(s.pending.len());
-                let end = s.ends && s.tail.is_none() && n == s.pending.len();
+                let end = s.ends && s.tail.is_none() && n == s.pending.len() && s.trailers.is_empty();
                 frame::write_data(out, s.id, s.pending.get(..n).unwrap_or_default(), end);
                 s.pending.drain(..n);
                 if s.pending.is_empty() && s.pending.capacity() > 0 && s.tail.is_none() {
@@ -420,8 +421,24 @@ impl Conn {
             }
             match &mut s.tail {
                 None => {
-                    // Everything sent: the end of the stream.
-                    frame::write_data(out, s.id, &[], true);
+                    // Everything sent: the end of the stream, with the trailers if any.
+                    if s.trailers.is_empty() {
+                        frame::write_data(out, s.id, &[], true);
+                    } else {
+                        let at = out.len();
+                        frame::write_head(out, 0, kind::HEADERS, 0, s.id);
+                        hpack.begin_block(out);
+                        for line in s.trailers.split(|&b| b == b'\n') {
+                            let line = line.strip_suffix(b"\r").unwrap_or(line);
+                            if let Some(colon) = line.iter().position(|&b| b == b':') {
+                                let (name, value) = line.split_at(colon);
+                                let name = name.to_ascii_lowercase();
+                                hpack.field(&name, value.get(1..).unwrap_or_default().trim_ascii(), false, out);
+                            }
+                        }
+                        finish_headers(out, at, max_frame, flag::END_STREAM, s.id);
+                        s.trailers = Vec::new();
+                    }
                     s.send = Send::Done;
                     return;
                 }
@@ -436,6 +453,7 @@ impl Conn {
                         return;
                     }
                     if taken.finished {
+                        s.trailers = taken.trailers;
                         s.tail = None;
                     } else if s.pending.is_empty() {
                         return; // the writer wakes the loop when it adds more

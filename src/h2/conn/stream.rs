@@ -70,6 +70,9 @@ pub(super) struct Stream {
     pub(super) tail: Option<Tail>,
     /// `pending` and `tail` are the whole rest of the answer: END_STREAM follows them.
     pub(super) ends: bool,
+    /// Trailer lines (`name: value\r\n`) a streamed answer ends with: sent as the HEADERS that
+    /// end the stream.
+    pub(super) trailers: Vec<u8>,
     /// The client is waiting for `100 Continue` (it sent `expect: 100-continue`).
     pub(super) expects_continue: bool,
 }
@@ -92,6 +95,7 @@ impl Stream {
             pending: Vec::new(),
             tail: None,
             ends: false,
+            trailers: Vec::new(),
             expects_continue: false,
         }
     }

@@ -40,16 +40,21 @@ impl Drop for H2State {
 }
 
 /// What decides a cleartext connection's protocol from its first bytes: `Some(true)` for the
-/// h2c preface — or for a first line that is no HTTP/1 request line at all (no ` HTTP/`), which
-/// HTTP/2 then refuses as a bad preface (GOAWAY, `PROTOCOL_ERROR`) —, `Some(false)` for HTTP/1,
-/// `None` while the bytes are a prefix of the preface.
+/// h2c preface — or for a first line that cannot begin an HTTP/1 request at all (neither an
+/// HTTP version nor a request target in it), which HTTP/2 then refuses as a bad preface
+/// (GOAWAY, `PROTOCOL_ERROR`) —, `Some(false)` for HTTP/1, `None` while the bytes are a prefix
+/// of the preface.
 pub(crate) fn is_h2c_preface(input: &[u8]) -> Option<bool> {
     let n = input.len().min(h2::frame::PREFACE.len());
     if input.get(..n) == h2::frame::PREFACE.get(..n) {
         return (n == h2::frame::PREFACE.len()).then_some(true);
     }
-    let line = input.iter().position(|&b| b == b'\n').and_then(|end| input.get(..end));
-    Some(line.is_some_and(|l| !l.windows(6).any(|w| w == b" HTTP/")))
+    let Some(line) = input.iter().position(|&b| b == b'\n').and_then(|end| input.get(..end)) else {
+        return Some(false);
+    };
+    let target = line.split(|&b| b == b' ').nth(1).unwrap_or_default();
+    let no_target = !matches!(target.first(), Some(b'/' | b'*')) && !target.windows(3).any(|w| w == b"://");
+    Some(!line.trim_ascii().is_empty() && no_target && !line.windows(6).any(|w| w == b" HTTP/"))
 }
 
 /// The dispatch as HTTP/2 needs it: before each call about stream `seq`, its body pipe is put
@@ -295,6 +300,22 @@ impl Proto {
                 s.prune();
                 n
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_first_line_picks_the_protocol() {
+        use super::is_h2c_preface as pick;
+        assert_eq!(pick(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), Some(true));
+        assert_eq!(pick(b"PRI * HTTP/2"), None);
+        assert_eq!(pick(b"INVALID CONNECTION PREFACE\r\n\r\n"), Some(true));
+        for h1 in
+            [&b"GET / HTTP/1.1\r\n"[..], b"GET / HTXP/1.1\r\n", b"\r\n\r\nGET /", b"GET http://a/ X\r\n", b"GET / HT"]
+        {
+            assert_eq!(pick(h1), Some(false), "{}", String::from_utf8_lossy(h1));
         }
     }
 }
