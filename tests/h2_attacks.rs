@@ -191,7 +191,7 @@ fn an_hpack_bomb_is_refused_by_the_decoded_size() {
 #[test]
 fn a_zero_window_held_for_ever_times_out() {
     let mut t = Timeouts::default();
-    t.entity_body = Duration::from_millis(800);
+    t.drain_entity_body = Duration::from_millis(800);
     let (_server, addr) = server(t);
     // SETTINGS_INITIAL_WINDOW_SIZE = 0: no DATA may ever be sent.
     let mut s = open(addr, &[0, 4, 0, 0, 0, 0]);

@@ -380,14 +380,19 @@ impl Conn {
         let reading = self.streams.iter().any(|s| {
             s.recv_open && !s.paused && matches!(s.body, BodyIn::Collect(_) | BodyIn::Streamed | BodyIn::Discard)
         });
-        // An answer that waits for the client's window is waited on as a body is: a client that
-        // holds a zero window for ever times out (`entity_body`; each frame it sends restarts it).
+        // An answer that waits for the client's window is waited on as a drain is: a client that
+        // holds a zero window for ever times out (`drain_entity_body`, restarted whenever the
+        // window opens or a stream ends; no receive rate is judged on window updates).
         let blocked = self.streams.iter().any(|s| {
             s.has_output()
                 && (s.send_window <= 0 || self.send_window <= 0)
                 && !(s.pending.is_empty() && s.tail.is_none())
         });
-        if reading || blocked { Phase::Body } else { Phase::App }
+        match (reading, blocked) {
+            (true, _) => Phase::Body,
+            (false, true) => Phase::Drain,
+            _ => Phase::App,
+        }
     }
 
     /// A timeout fired: the connection ends (GOAWAY, `NO_ERROR`: the client may retry what was
