@@ -149,9 +149,19 @@ impl Encode for H2Encoder<'_> {
             && status_has_body(status)
             && !(status == 304 && n == 0)
         {
-            let mut digits = Vec::new();
-            crate::h1::encode::write_decimal(&mut digits, n);
-            self.hpack.field(b"content-length", &digits, false, self.out);
+            // The digits on the stack: nothing allocated per answer.
+            let mut digits = [0u8; 20];
+            let mut at = digits.len();
+            let mut left = n;
+            loop {
+                at -= 1;
+                digits[at] = b'0' + (left % 10) as u8;
+                left /= 10;
+                if left == 0 || at == 0 {
+                    break;
+                }
+            }
+            self.hpack.field(b"content-length", digits.get(at..).unwrap_or_default(), false, self.out);
         }
         self.stage.clear();
         finish_headers(self.out, at, self.max_frame, if end { flag::END_STREAM } else { 0 }, self.stream);
