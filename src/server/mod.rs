@@ -383,8 +383,16 @@ impl ServerBuilder {
         if let Some((kind, message)) = &self.resolve_error {
             return Err(Error::resolve(io::Error::new(*kind, message.clone())));
         }
-        let (local_addrs, per_thread, tls_listeners) =
+        let ((local_addrs, per_thread, tls_listeners), inherited) =
             inherited::listen(&self.addrs, &self.inherited, self.threads, self.backlog)?;
+        // One duplicate of every listening socket, kept for `Server::listeners`: each thread's
+        // own (bound) listeners come before the inherited ones it shares.
+        let own = tls_listeners.len() - inherited.len();
+        let mut handover = Handover { per_thread: Vec::with_capacity(self.threads), inherited };
+        for listeners in &per_thread {
+            let dups = listeners[..own].iter().map(std::net::TcpListener::try_clone).collect::<io::Result<_>>();
+            handover.per_thread.push(dups.map_err(Error::setup)?);
+        }
         let bindings = Arc::new(Bindings::new());
         for (key, binding) in self.cert_bindings {
             bindings.set(key, binding);
@@ -404,6 +412,7 @@ impl ServerBuilder {
             wakers,
             open: AtomicUsize::new(0),
             adopt,
+            handover: Mutex::new(handover),
             running: AtomicUsize::new(0),
             started: AtomicBool::new(false),
             routes: routes.clone(),
@@ -580,6 +589,10 @@ pub(crate) struct Shared {
     /// when it sees the routing table change; `None` once the thread has left its loop (a
     /// listener handed to it then is closed at once, so the kernel routes nothing to it).
     adopt: Vec<Mutex<Option<Vec<std::net::TcpListener>>>>,
+    /// Duplicates of the listening sockets, for [`Server::listeners`]; emptied when the stop
+    /// begins (a socket must not outlive its threads' listeners: connections would wait in its
+    /// queue for nobody).
+    handover: Mutex<Handover>,
     /// I/O threads that ended by unwinding (a defect in hsys: every call into the application is
     /// contained). Such a thread has let go of what it held (see `worker::Holds`, `Drop for
     /// Worker`); its connections and listeners are closed.
@@ -601,6 +614,17 @@ impl Shared {
     pub(crate) fn io_threads_died(&self) -> u64 {
         self.died.load(Ordering::Acquire) as u64
     }
+}
+
+/// One duplicate of every listening socket of a server (see [`Server::listeners`]).
+#[derive(Debug, Default)]
+struct Handover {
+    /// Per I/O thread, the listeners bound for it (its `SO_REUSEPORT` share of each address):
+    /// let go when the thread leaves its loop, so that a socket no thread accepts from leaves
+    /// its port's group, as it would without this copy.
+    per_thread: Vec<Vec<std::net::TcpListener>>,
+    /// The inherited listeners, each once (every thread accepts from a duplicate).
+    inherited: Vec<std::net::TcpListener>,
 }
 
 /// Held by each I/O thread: the last one to end (by return or panic) shuts down the request
@@ -626,6 +650,7 @@ impl Drop for Running {
 impl Shared {
     fn stop(&self) {
         if !self.stopping.swap(true, Ordering::SeqCst) {
+            *lock(&self.handover) = Handover::default();
             self.wake_all();
         }
     }
@@ -646,6 +671,9 @@ impl Shared {
     pub(crate) fn close_adoption(&self, index: usize) {
         if let Some(inbox) = self.adopt.get(index) {
             drop(lock(inbox).take());
+        }
+        if let Some(own) = lock(&self.handover).per_thread.get_mut(index) {
+            own.clear();
         }
     }
 
@@ -759,6 +787,29 @@ impl Server {
         lock(&self.local_addrs).clone()
     }
 
+    /// Duplicates of every socket the server listens on, to hand over to another process (a new
+    /// copy of the program that takes over without refusing a connection, as the `hsys`
+    /// binary's `SIGUSR2` restart does through [`ServerBuilder::inherit_listeners`] in the new
+    /// one): every I/O thread's own listener on each address, and each inherited socket once.
+    /// Pass on every one: the kernel spreads a port's new connections over all its
+    /// `SO_REUSEPORT` listeners, and those waiting in the queue of a socket whose last copy
+    /// closes are reset. Closing the server's own copies (a graceful stop, after the new
+    /// process took them) leaves each socket and its queue to the new owner. Each duplicate is
+    /// close-on-exec, as every descriptor of the server; empty once a stop has begun.
+    ///
+    /// # Errors
+    /// A descriptor could not be duplicated (out of descriptors).
+    pub fn listeners(&self) -> Result<Vec<std::net::TcpListener>, Error> {
+        let handover = lock(&self.shared.handover);
+        handover
+            .per_thread
+            .iter()
+            .flatten()
+            .chain(&handover.inherited)
+            .map(|l| l.try_clone().map_err(Error::setup))
+            .collect()
+    }
+
     /// The backend the I/O threads use: [`Backend::Epoll`] or [`Backend::IoUring`] (the first
     /// thread's, should [`Backend::Auto`] have given them different ones).
     pub fn backend(&self) -> Backend {
@@ -811,12 +862,17 @@ impl Server {
                 bind_listeners(&Listen::plain(wanted), self.shared.wakers.len(), self.backlog)?;
             // Handed over before the new table is published: a thread that sees the new
             // generation takes its listeners first, then the table with the prefix in it.
-            for (inbox, listeners) in self.shared.adopt.iter().zip(per_thread) {
+            let mut handover = lock(&self.shared.handover);
+            for (index, (inbox, listeners)) in self.shared.adopt.iter().zip(per_thread).enumerate() {
                 // A thread that has left its loop (its event queue failed) closes its share.
                 if let Some(waiting) = lock(inbox).as_mut() {
+                    if let Some(own) = handover.per_thread.get_mut(index) {
+                        own.extend(listeners.iter().filter_map(|l| l.try_clone().ok()));
+                    }
                     waiting.extend(listeners);
                 }
             }
+            drop(handover);
             local_addrs.extend(bound);
             Ok(())
         })?;
