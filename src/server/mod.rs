@@ -455,6 +455,7 @@ impl ServerBuilder {
                 // A panic that gets here is hsys's own; the worker's `Drop` has let go of what it
                 // held while unwinding. The server learns of it (`wait`, `stats`).
                 if catch_unwind(AssertUnwindSafe(|| worker.run(backend, ready))).is_err() {
+                    tracing::error!(thread = index, "an I/O thread panicked (a defect in hsys); the others go on");
                     _running.0.died.fetch_add(1, Ordering::AcqRel);
                     _running.0.wake_all();
                 }
@@ -483,6 +484,10 @@ impl ServerBuilder {
             }
         }
         shared.started.store(true, Ordering::Release);
+        for addr in &local_addrs {
+            tracing::info!(%addr, "listening");
+        }
+        tracing::info!(threads = self.threads, %backend, inherited = self.inherited.len(), "serving");
         Ok(Server {
             shared,
             counters,
@@ -541,7 +546,10 @@ fn bind_listeners(addrs: &[Listen], threads: usize, backlog: i32) -> Result<Boun
     for &Listen { addr, required, tls: speaks_tls } in addrs {
         let first = match listener::bind(addr, backlog) {
             Ok(l) => l,
-            Err(e) if !required && is_unavailable(&e) => continue,
+            Err(e) if !required && is_unavailable(&e) => {
+                tracing::debug!(%addr, error = %e, "not on this host: skipped");
+                continue;
+            }
             Err(e) => return Err(Error::listen(addr, e)),
         };
         let real = first.local_addr().map_err(|e| Error::listen(addr, e))?;
@@ -636,12 +644,12 @@ struct Running(Arc<Shared>);
 impl Drop for Running {
     fn drop(&mut self) {
         let shared = &self.0;
-        if shared.running.fetch_sub(1, Ordering::AcqRel) == 1
-            && shared.started.load(Ordering::Acquire)
-            && let Some(routes) = &shared.routes
-        {
-            for queue in routes.load().queues() {
-                queue.shutdown();
+        if shared.running.fetch_sub(1, Ordering::AcqRel) == 1 && shared.started.load(Ordering::Acquire) {
+            tracing::info!(stopping = shared.is_stopping(), "every I/O thread has ended");
+            if let Some(routes) = &shared.routes {
+                for queue in routes.load().queues() {
+                    queue.shutdown();
+                }
             }
         }
     }
@@ -650,6 +658,7 @@ impl Drop for Running {
 impl Shared {
     fn stop(&self) {
         if !self.stopping.swap(true, Ordering::SeqCst) {
+            tracing::info!("graceful stop begins");
             *lock(&self.handover) = Handover::default();
             self.wake_all();
         }
@@ -873,6 +882,9 @@ impl Server {
                 }
             }
             drop(handover);
+            for addr in &bound {
+                tracing::info!(%addr, url, "listening (a prefix on a new port)");
+            }
             local_addrs.extend(bound);
             Ok(())
         })?;
@@ -924,13 +936,16 @@ impl Server {
     /// [`ServerBuilder::cert_binding`]): new handshakes use it; connections already open keep
     /// their session.
     pub fn set_cert_binding(&self, key: BindingKey, binding: CertBinding) {
+        tracing::info!(?key, "certificate binding set");
         self.bindings.set(key, binding);
     }
 
     /// Removes the certificate binding for `key` while serving; `false` if there was none. New
     /// handshakes that needed it fail; connections already open keep their session.
     pub fn remove_cert_binding(&self, key: &BindingKey) -> bool {
-        self.bindings.remove(key)
+        let removed = self.bindings.remove(key);
+        tracing::info!(?key, removed, "certificate binding removed");
+        removed
     }
 
     /// A handle that can stop the server from any thread.

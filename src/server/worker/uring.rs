@@ -87,6 +87,8 @@ impl<H: Handler + ?Sized> Worker<H> {
             && !listener::is_transient(&io::Error::from_raw_os_error(-d.result))
         {
             // Out of descriptors or memory (or an unknown failure): back off, never spin.
+            let e = io::Error::from_raw_os_error(-d.result);
+            tracing::warn!(error = %e, "accept failed: accepting pauses for 100 ms");
             self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
         }
         if !d.more() {
