@@ -77,9 +77,9 @@ impl<H: Handler + ?Sized> Worker<H> {
         if d.result >= 0 {
             // SAFETY: the kernel just created this descriptor for us; nothing else owns it.
             let stream = unsafe { TcpStream::from_raw_fd(d.result) };
-            if self.draining.is_some() && self.listeners.is_empty() {
-                return; // accepted as the listeners closed: dropped (closed) at once
-            }
+            // One accepted as the stop cancelled the accepts is served like those the stop took
+            // from the backlog (its answer says `Connection: close`): closing it would reset a
+            // client that another process holding the socket (a restart's) would have served.
             let (port, ip) = self.listener_addrs.get(i).copied().unwrap_or((0, None));
             let tls = self.speaks_tls(i, port);
             self.add_connection(stream, port, ip, tls);
