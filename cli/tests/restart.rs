@@ -352,3 +352,70 @@ fn a_restart_that_cannot_start_leaves_the_old_process_serving() {
     assert!(out.contains(&format!("Listening on a socket from the process restarted: {addr}")), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Under systemd: socket-activated (`systemd-socket-activate`) with a `NOTIFY_SOCKET` of the
+/// test's own. The restart hands over the socket the process inherited; the old process tells
+/// the manager `MAINPID=<new pid>` with the new one's `READY=1` and status, and no
+/// `STOPPING=1` (the service does not stop); the new one serves and, stopped, says
+/// `STOPPING=1` itself.
+#[test]
+fn a_socket_activated_service_restarts_and_tells_systemd_its_new_main_pid() {
+    use std::os::unix::net::UnixDatagram;
+    become_subreaper();
+    let dir = scratch("systemd");
+    let notify = dir.join("notify.sock");
+    let manager = UnixDatagram::bind(&notify).unwrap();
+    manager.set_read_timeout(Some(STEP)).unwrap();
+    let pid_file = dir.join("hsys.pid");
+    let _guard = KillOnPanic(pid_file.clone());
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut cmd = Command::new("systemd-socket-activate");
+    cmd.arg("-l").arg(addr.to_string()).arg(format!("--setenv=NOTIFY_SOCKET={}", notify.display()));
+    if let Some(b) = std::env::var("HSYS_BACKEND").ok().filter(|b| !b.is_empty()) {
+        cmd.arg(format!("--setenv=HSYS_BACKEND={b}"));
+    }
+    let mut activate = cmd
+        .arg(env!("CARGO_BIN_EXE_hsys"))
+        .arg(format!("http://+:{port}/"))
+        .args(["--threads", "2", "--stats", "0", "--pid-file"])
+        .arg(&pid_file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("err.txt")).unwrap())
+        .spawn()
+        .expect("systemd-socket-activate (Debian package `systemd`; .ci/run installs it)");
+    let mut buf = [0u8; 512];
+    let mut next = || {
+        let n = manager.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    // The first connection starts hsys (it waits in the socket's backlog meanwhile).
+    let deadline = Instant::now() + STEP;
+    let mut c = loop {
+        if let Ok(s) = TcpStream::connect(addr) {
+            s.set_read_timeout(Some(STEP)).unwrap();
+            break Client { reader: BufReader::new(s) };
+        }
+        assert!(Instant::now() < deadline, "systemd-socket-activate did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(c.exchange(&get("/")).status, 200);
+    assert!(next().starts_with("READY=1\n"));
+    let old = pid_in(&pid_file, None);
+    assert_eq!(old as u32, activate.id(), "systemd-socket-activate execs hsys");
+
+    signal(old, libc::SIGUSR2);
+    let told = next();
+    let new = pid_in(&pid_file, Some(old));
+    assert_eq!(
+        told,
+        format!("MAINPID={new}\nREADY=1\nSTATUS=serving 1 prefixes on 1 addresses (1 from the socket unit)")
+    );
+    assert!(activate.wait().unwrap().success(), "the old one exits 0");
+    assert_eq!(status_of(addr, "/x"), 200);
+    signal(new, libc::SIGTERM);
+    assert!(next().lines().any(|l| l == "STOPPING=1"), "the new one says it stops, not the old one");
+    assert_eq!(exit_code(new, STEP), 0, "{}", stderr_of(&dir));
+    let _ = std::fs::remove_dir_all(&dir);
+}
