@@ -26,6 +26,7 @@ use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The options of restarts and of the pid file.
@@ -126,6 +127,9 @@ pub struct Restarter {
     timeout: Duration,
     /// The new process of the restart in progress, until its outcome is known.
     pending: Option<u32>,
+    /// The same, for [`abandon`](Restarter::abandon): cleared by the waiting thread before it
+    /// reaps the process, so a signal sent under this lock never reaches a reused pid.
+    unreaped: Arc<Mutex<Option<u32>>>,
 }
 
 impl Restarter {
@@ -135,7 +139,8 @@ impl Restarter {
             .ok()
             .filter(|p| !p.as_os_str().as_bytes().ends_with(b" (deleted)"))
             .unwrap_or_else(|| PathBuf::from("/proc/self/exe"));
-        Restarter { exe, timeout: Duration::from_secs(args.restart_timeout), pending: None }
+        let unreaped = Arc::new(Mutex::new(None));
+        Restarter { exe, timeout: Duration::from_secs(args.restart_timeout), pending: None, unreaped }
     }
 
     /// `SIGUSR2`: starts a new process with `listeners` and a thread that waits for it to be
@@ -168,8 +173,9 @@ impl Restarter {
         let pid = child.id();
         eprintln!("hsys: SIGUSR2: started process {pid} with {n} listening sockets; waiting for it to serve");
         self.pending = Some(pid);
-        let (exe, timeout) = (self.exe.clone(), self.timeout);
-        std::thread::spawn(move || done(wait_ready(child, ours, timeout, &exe)));
+        *lock(&self.unreaped) = Some(pid);
+        let (exe, timeout, unreaped) = (self.exe.clone(), self.timeout, Arc::clone(&self.unreaped));
+        std::thread::spawn(move || done(wait_ready(child, ours, timeout, &exe, &unreaped)));
     }
 
     /// The outcome came: another restart may begin.
@@ -180,16 +186,28 @@ impl Restarter {
     /// This process stops during a restart: the new process is stopped too (`SIGTERM`, a
     /// graceful stop), so that no server goes on that nobody asked for.
     pub fn abandon(&mut self) {
-        if let Some(pid) = self.pending.take() {
-            // SAFETY: kill(2) on our child, not yet reaped (its waiting thread reaps it only
-            // after giving the outcome, which has not come).
+        if self.pending.take().is_some()
+            && let Some(pid) = *lock(&self.unreaped)
+        {
+            // SAFETY: kill(2) on our child, not reaped: its waiting thread clears `unreaped`
+            // under this lock before it reaps it.
             unsafe { libc::kill(pid as i32, libc::SIGTERM) };
         }
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Waits for the new process's state line, its end, or the timeout.
-fn wait_ready(mut child: Child, mut ours: UnixStream, timeout: Duration, exe: &Path) -> Outcome {
+fn wait_ready(
+    mut child: Child,
+    mut ours: UnixStream,
+    timeout: Duration,
+    exe: &Path,
+    unreaped: &Mutex<Option<u32>>,
+) -> Outcome {
     let deadline = Instant::now() + timeout;
     let mut got = Vec::new();
     let mut buf = [0u8; 512];
@@ -208,6 +226,8 @@ fn wait_ready(mut child: Child, mut ours: UnixStream, timeout: Duration, exe: &P
         }
     };
     let state = String::from_utf8_lossy(&got).into_owned();
+    // From here on the process is this thread's to signal and reap (or leave serving).
+    lock(unreaped).take();
     if ended && state.starts_with("READY=1") {
         return Outcome::Ready { pid: child.id(), state };
     }

@@ -419,3 +419,33 @@ fn a_socket_activated_service_restarts_and_tells_systemd_its_new_main_pid() {
     assert_eq!(exit_code(new, STEP), 0, "{}", stderr_of(&dir));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A stop during a restart stops the new process too (here one that never says it serves):
+/// no server goes on that nobody asked for.
+#[test]
+fn a_stop_during_a_restart_stops_the_new_process() {
+    let dir = scratch("abandon");
+    let exe = dir.join("hsys");
+    std::fs::copy(env!("CARGO_BIN_EXE_hsys"), &exe).unwrap();
+    let (old, _) = start(&exe, &dir, &[]);
+    let _guard = KillOnPanic(dir.join("hsys.pid"));
+    replace(&exe, script("exec sleep 30"));
+    signal(old, libc::SIGUSR2);
+    let err = said(&dir, "waiting for it to serve");
+    let new: i32 = err.split("started process ").nth(1).and_then(|r| r.split(' ').next()).unwrap().parse().unwrap();
+    signal(old, libc::SIGTERM);
+    assert_eq!(exit_code(old, STEP), 0);
+    // Gone: reaped by the old one as it stopped, or orphaned and reaped here.
+    let deadline = Instant::now() + STEP;
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid on one pid, writing only `status`.
+        unsafe { libc::waitpid(new, &mut status, libc::WNOHANG) };
+        if !alive(new) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the new process {new} goes on");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
