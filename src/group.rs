@@ -460,7 +460,8 @@ impl Routes {
         let mut next = UrlGroups::clone(&guard);
         let r = change(&mut next)?;
         *guard = Arc::new(next);
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        tracing::debug!(generation, "routing table replaced");
         Ok(r)
     }
 

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use hsys::limits as lim;
+mod log;
 mod metrics;
+mod restart;
 mod systemd;
 mod tls;
 
@@ -18,7 +20,7 @@ use hsys::{
 
 /// A high-performance HTTP/1.1 server: answers GET on every URL prefix given with a
 /// `0123456789…` text/plain body, prints its counters, and stops on any key, SIGINT or SIGTERM
-/// (SIGHUP reloads the TLS certificates).
+/// (SIGHUP reloads the TLS certificates; SIGUSR2 restarts it without failing a request).
 #[derive(Parser, Debug)]
 #[command(name = "hsys", version, about)] // the name, not the package's (hsys-cli)
 struct Args {
@@ -88,6 +90,10 @@ struct Args {
     tls: tls::TlsArgs,
     #[command(flatten)]
     metrics: metrics::MetricsArgs,
+    #[command(flatten)]
+    log: log::LogArgs,
+    #[command(flatten)]
+    restart: restart::RestartArgs,
 }
 
 /// A count of 1 or more (clap's own range check would print the range up to `u64::MAX`).
@@ -123,8 +129,16 @@ impl Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    // Socket activation: the socket unit's listeners, taken before any thread starts (the
-    // variables are removed from the environment).
+    if let Err(e) = log::install(&args.log) {
+        eprintln!("hsys: {e}");
+        return ExitCode::from(2);
+    }
+    // Started by a restart (SIGUSR2): where to say this process serves. Taken, as the
+    // listeners below, before any thread starts.
+    let handover = restart::Handover::take();
+    let mut restarter = restart::Restarter::new(&args.restart);
+    // Socket activation: the socket unit's listeners (or a restart's), taken before any thread
+    // starts (the variables are removed from the environment).
     let inherited = match hsys::systemd::listen_fds() {
         Ok(fds) => fds,
         Err(e) => {
@@ -244,14 +258,34 @@ fn main() -> ExitCode {
     for prefix in &registered {
         println!("Listening for requests on the following url: {prefix}");
     }
+    let from = if handover.is_some() { "the process restarted" } else { "the service manager" };
     for socket in &inherited_lines {
-        println!("Listening on a socket from the service manager: {socket}");
+        println!("Listening on a socket from {from}: {socket}");
     }
     let mut service = systemd::Service::from_env();
-    service.ready(registered.len(), &server, inherited_lines.len());
+    let pid_file = match args.restart.pid_file.as_deref().map(restart::PidFile::write) {
+        None => None,
+        Some(Ok(f)) => Some(f),
+        Some(Err(e)) => {
+            eprintln!("hsys: --pid-file: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let state = service.ready_state(registered.len(), &server, inherited_lines.len());
+    match handover {
+        // The old process tells systemd, with the new main pid.
+        Some(h) => {
+            service.handed_over();
+            if let Err(e) = h.ready(&state) {
+                eprintln!("hsys: restart: the old process is gone: {e}");
+            }
+        }
+        None => service.notify(&state),
+    }
+    let mut restarted = false;
 
     if let Some(t) = &terminal {
-        t.watch_keys(stop_tx);
+        t.watch_keys(stop_tx.clone());
         println!("Press any key to exit ...");
     } else {
         println!("Send SIGINT or SIGTERM to exit ...");
@@ -284,10 +318,35 @@ fn main() -> ExitCode {
                 Some(tls) => tls.reload(&server),
                 None => eprintln!("hsys: SIGHUP: no https:// prefix, no certificates to reload"),
             },
+            Ok(Event::Restart) => {
+                let listeners = server.listeners().unwrap_or_else(|e| {
+                    eprintln!("hsys: SIGUSR2: {e}");
+                    Vec::new()
+                });
+                let events = stop_tx.clone();
+                restarter.start(listeners, move |outcome| drop(events.send(Event::Restarted(outcome))));
+            }
+            Ok(Event::Restarted(outcome)) => {
+                restarter.finished();
+                match outcome {
+                    restart::Outcome::Ready { pid, state } => {
+                        eprintln!("hsys: restart: process {pid} serves; this one stops accepting and drains");
+                        service.main_pid(pid, &state);
+                        restarted = true;
+                        break;
+                    }
+                    restart::Outcome::Failed(why) => {
+                        eprintln!("hsys: restart failed: {why}; this process goes on serving");
+                    }
+                }
+            }
             Ok(Event::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
-    service.stopping();
+    restarter.abandon();
+    if !restarted {
+        service.stopping();
+    }
     server.shutdown();
     let stopped = server.wait(Duration::from_secs(args.shutdown_timeout) + Duration::from_secs(1));
     if let Some(q) = &queue {
@@ -297,6 +356,9 @@ fn main() -> ExitCode {
         let _ = t.join();
     }
     drop(terminal);
+    if let Some(f) = &pid_file {
+        f.remove_if_ours();
+    }
     println!("Stopped. Requests Received,   Responses Sent{}", if tls_columns { tls::STATS_HEADER } else { "" });
     print_stats(server.stats(), tls_columns, true);
     match stopped {
@@ -371,12 +433,17 @@ enum Event {
     Stop,
     /// SIGHUP: read the certificate files again.
     Reload,
+    /// SIGUSR2: start a new process and hand it the listeners.
+    Restart,
+    /// The restart's new process serves, or could not.
+    Restarted(restart::Outcome),
 }
 
 /// SIGINT/SIGTERM: the first starts a graceful stop, a second exits at once. SIGHUP: reload.
+/// SIGUSR2: restart.
 fn watch_signals(events: mpsc::Sender<Event>, saved: Option<libc::termios>) {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR2};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR2]) else {
         eprintln!("hsys: cannot watch signals; stop with a key or kill -9");
         return;
     };
@@ -385,6 +452,10 @@ fn watch_signals(events: mpsc::Sender<Event>, saved: Option<libc::termios>) {
         for signal in signals.forever() {
             if signal == SIGHUP {
                 let _ = events.send(Event::Reload);
+                continue;
+            }
+            if signal == SIGUSR2 {
+                let _ = events.send(Event::Restart);
                 continue;
             }
             seen += 1;

@@ -339,6 +339,9 @@ fn help_names_every_option_with_its_default() {
         ("--host-cert <HOST=CERT_PEM,KEY_PEM>", ""),
         ("--client-ca <PEM>", ""),
         ("--client-cert <MODE>", "[default: required]"),
+        ("--log-level <LEVEL>", "[default: warn]"),
+        ("--pid-file <PATH>", ""),
+        ("--restart-timeout <SECS>", "[default: 30]"),
     ];
     for (option, default) in want {
         // clap puts an option's default at the end of its (possibly wrapped) description.

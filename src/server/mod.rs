@@ -393,8 +393,16 @@ impl ServerBuilder {
         if let Some((kind, message)) = &self.resolve_error {
             return Err(Error::resolve(io::Error::new(*kind, message.clone())));
         }
-        let (local_addrs, per_thread, tls_listeners) =
+        let ((local_addrs, per_thread, tls_listeners), inherited) =
             inherited::listen(&self.addrs, &self.inherited, self.threads, self.backlog)?;
+        // One duplicate of every listening socket, kept for `Server::listeners`: each thread's
+        // own (bound) listeners come before the inherited ones it shares.
+        let own = tls_listeners.len() - inherited.len();
+        let mut handover = Handover { per_thread: Vec::with_capacity(self.threads), inherited };
+        for listeners in &per_thread {
+            let dups = listeners[..own].iter().map(std::net::TcpListener::try_clone).collect::<io::Result<_>>();
+            handover.per_thread.push(dups.map_err(Error::setup)?);
+        }
         let bindings = Arc::new(Bindings::new().with_http2(self.http2));
         for (key, binding) in self.cert_bindings {
             bindings.set(key, binding);
@@ -414,6 +422,7 @@ impl ServerBuilder {
             wakers,
             open: AtomicUsize::new(0),
             adopt,
+            handover: Mutex::new(handover),
             running: AtomicUsize::new(0),
             started: AtomicBool::new(false),
             routes: routes.clone(),
@@ -457,6 +466,7 @@ impl ServerBuilder {
                 // A panic that gets here is hsys's own; the worker's `Drop` has let go of what it
                 // held while unwinding. The server learns of it (`wait`, `stats`).
                 if catch_unwind(AssertUnwindSafe(|| worker.run(backend, ready))).is_err() {
+                    tracing::error!(thread = index, "an I/O thread panicked (a defect in hsys); the others go on");
                     _running.0.died.fetch_add(1, Ordering::AcqRel);
                     _running.0.wake_all();
                 }
@@ -485,6 +495,10 @@ impl ServerBuilder {
             }
         }
         shared.started.store(true, Ordering::Release);
+        for addr in &local_addrs {
+            tracing::info!(%addr, "listening");
+        }
+        tracing::info!(threads = self.threads, %backend, inherited = self.inherited.len(), "serving");
         Ok(Server {
             shared,
             counters,
@@ -543,7 +557,10 @@ fn bind_listeners(addrs: &[Listen], threads: usize, backlog: i32) -> Result<Boun
     for &Listen { addr, required, tls: speaks_tls } in addrs {
         let first = match listener::bind(addr, backlog) {
             Ok(l) => l,
-            Err(e) if !required && is_unavailable(&e) => continue,
+            Err(e) if !required && is_unavailable(&e) => {
+                tracing::debug!(%addr, error = %e, "not on this host: skipped");
+                continue;
+            }
             Err(e) => return Err(Error::listen(addr, e)),
         };
         let real = first.local_addr().map_err(|e| Error::listen(addr, e))?;
@@ -591,6 +608,10 @@ pub(crate) struct Shared {
     /// when it sees the routing table change; `None` once the thread has left its loop (a
     /// listener handed to it then is closed at once, so the kernel routes nothing to it).
     adopt: Vec<Mutex<Option<Vec<std::net::TcpListener>>>>,
+    /// Duplicates of the listening sockets, for [`Server::listeners`]; emptied when the stop
+    /// begins (a socket must not outlive its threads' listeners: connections would wait in its
+    /// queue for nobody).
+    handover: Mutex<Handover>,
     /// I/O threads that ended by unwinding (a defect in hsys: every call into the application is
     /// contained). Such a thread has let go of what it held (see `worker::Holds`, `Drop for
     /// Worker`); its connections and listeners are closed.
@@ -614,6 +635,17 @@ impl Shared {
     }
 }
 
+/// One duplicate of every listening socket of a server (see [`Server::listeners`]).
+#[derive(Debug, Default)]
+struct Handover {
+    /// Per I/O thread, the listeners bound for it (its `SO_REUSEPORT` share of each address):
+    /// let go when the thread leaves its loop, so that a socket no thread accepts from leaves
+    /// its port's group, as it would without this copy.
+    per_thread: Vec<Vec<std::net::TcpListener>>,
+    /// The inherited listeners, each once (every thread accepts from a duplicate).
+    inherited: Vec<std::net::TcpListener>,
+}
+
 /// Held by each I/O thread: the last one to end (by return or panic) shuts down the request
 /// queues of the server's URL groups. No thread offers to them any more, and a graceful stop has
 /// by then seen its requests in flight answered (or timed out), so their receivers can be told:
@@ -623,12 +655,12 @@ struct Running(Arc<Shared>);
 impl Drop for Running {
     fn drop(&mut self) {
         let shared = &self.0;
-        if shared.running.fetch_sub(1, Ordering::AcqRel) == 1
-            && shared.started.load(Ordering::Acquire)
-            && let Some(routes) = &shared.routes
-        {
-            for queue in routes.load().queues() {
-                queue.shutdown();
+        if shared.running.fetch_sub(1, Ordering::AcqRel) == 1 && shared.started.load(Ordering::Acquire) {
+            tracing::info!(stopping = shared.is_stopping(), "every I/O thread has ended");
+            if let Some(routes) = &shared.routes {
+                for queue in routes.load().queues() {
+                    queue.shutdown();
+                }
             }
         }
     }
@@ -637,6 +669,8 @@ impl Drop for Running {
 impl Shared {
     fn stop(&self) {
         if !self.stopping.swap(true, Ordering::SeqCst) {
+            tracing::info!("graceful stop begins");
+            *lock(&self.handover) = Handover::default();
             self.wake_all();
         }
     }
@@ -657,6 +691,9 @@ impl Shared {
     pub(crate) fn close_adoption(&self, index: usize) {
         if let Some(inbox) = self.adopt.get(index) {
             drop(lock(inbox).take());
+        }
+        if let Some(own) = lock(&self.handover).per_thread.get_mut(index) {
+            own.clear();
         }
     }
 
@@ -770,6 +807,29 @@ impl Server {
         lock(&self.local_addrs).clone()
     }
 
+    /// Duplicates of every socket the server listens on, to hand over to another process (a new
+    /// copy of the program that takes over without refusing a connection, as the `hsys`
+    /// binary's `SIGUSR2` restart does through [`ServerBuilder::inherit_listeners`] in the new
+    /// one): every I/O thread's own listener on each address, and each inherited socket once.
+    /// Pass on every one: the kernel spreads a port's new connections over all its
+    /// `SO_REUSEPORT` listeners, and those waiting in the queue of a socket whose last copy
+    /// closes are reset. Closing the server's own copies (a graceful stop, after the new
+    /// process took them) leaves each socket and its queue to the new owner. Each duplicate is
+    /// close-on-exec, as every descriptor of the server; empty once a stop has begun.
+    ///
+    /// # Errors
+    /// A descriptor could not be duplicated (out of descriptors).
+    pub fn listeners(&self) -> Result<Vec<std::net::TcpListener>, Error> {
+        let handover = lock(&self.shared.handover);
+        handover
+            .per_thread
+            .iter()
+            .flatten()
+            .chain(&handover.inherited)
+            .map(|l| l.try_clone().map_err(Error::setup))
+            .collect()
+    }
+
     /// The backend the I/O threads use: [`Backend::Epoll`] or [`Backend::IoUring`] (the first
     /// thread's, should [`Backend::Auto`] have given them different ones).
     pub fn backend(&self) -> Backend {
@@ -822,11 +882,19 @@ impl Server {
                 bind_listeners(&Listen::plain(wanted), self.shared.wakers.len(), self.backlog)?;
             // Handed over before the new table is published: a thread that sees the new
             // generation takes its listeners first, then the table with the prefix in it.
-            for (inbox, listeners) in self.shared.adopt.iter().zip(per_thread) {
+            let mut handover = lock(&self.shared.handover);
+            for (index, (inbox, listeners)) in self.shared.adopt.iter().zip(per_thread).enumerate() {
                 // A thread that has left its loop (its event queue failed) closes its share.
                 if let Some(waiting) = lock(inbox).as_mut() {
+                    if let Some(own) = handover.per_thread.get_mut(index) {
+                        own.extend(listeners.iter().filter_map(|l| l.try_clone().ok()));
+                    }
                     waiting.extend(listeners);
                 }
+            }
+            drop(handover);
+            for addr in &bound {
+                tracing::info!(%addr, url, "listening (a prefix on a new port)");
             }
             local_addrs.extend(bound);
             Ok(())
@@ -879,13 +947,16 @@ impl Server {
     /// [`ServerBuilder::cert_binding`]): new handshakes use it; connections already open keep
     /// their session.
     pub fn set_cert_binding(&self, key: BindingKey, binding: CertBinding) {
+        tracing::info!(?key, "certificate binding set");
         self.bindings.set(key, binding);
     }
 
     /// Removes the certificate binding for `key` while serving; `false` if there was none. New
     /// handshakes that needed it fail; connections already open keep their session.
     pub fn remove_cert_binding(&self, key: &BindingKey) -> bool {
-        self.bindings.remove(key)
+        let removed = self.bindings.remove(key);
+        tracing::info!(?key, removed, "certificate binding removed");
+        removed
     }
 
     /// A handle that can stop the server from any thread.

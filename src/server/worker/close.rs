@@ -154,7 +154,8 @@ impl<H: Handler + ?Sized> Worker<H> {
         }
         if let Some(ring) = &mut self.ring {
             // An accept in the ring holds its listener open: cancel it (a connection it still
-            // hands over is closed at once, as one arriving after the close would be refused).
+            // hands over is served, as those in the backlog are: the socket may live on in a
+            // restart's new process, whose client must not meet a reset).
             for (i, armed) in self.accept_armed.iter_mut().enumerate() {
                 if std::mem::take(armed) {
                     ring.cancel(Op::Accept(i).encode(), Op::Cancel.encode());

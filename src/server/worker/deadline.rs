@@ -135,6 +135,7 @@ impl<H: Handler + ?Sized> Worker<H> {
         let ctx = self.context.drive_ctx(self.draining.is_some(), now);
         if c.tls.as_ref().is_some_and(|t| t.is_handshaking()) && !c.waits_for_client() {
             // The handshake did not finish within `header_wait`: closed, with nothing to say.
+            tracing::debug!(reason = "tls handshake timeout", "connection dropped");
             ctx.counters.tls_failed(TlsFailure::Timeout);
             ctx.counters.timed_out.add(1);
             self.apply(key, Verdict::Close, now);
@@ -151,6 +152,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                 && let Some(taken) = window.roll(now_tick)
                 && u128::from(taken) * 1000 < u128::from(self.timeouts.min_send_rate) * window.length().as_millis()
             {
+                tracing::debug!(reason = "client reads below min_send_rate", "connection dropped");
                 ctx.counters.timed_out.add(1);
                 verdict = Verdict::Close;
             }
@@ -162,8 +164,10 @@ impl<H: Handler + ?Sized> Worker<H> {
         {
             pipe.finish(Some(408));
         }
+        let phase = c.proto.phase();
         let refused = c.proto.time_out(&ctx.env, &mut self.bufs.out);
         let answered = refused.responses > 0;
+        tracing::debug!(reason = "timeout", ?phase, answered_408 = answered, "connection timed out");
         account(c, refused, ctx.counters, now);
         ctx.counters.timed_out.add(1);
         let verdict = if c.proto.has_in_flight() && !c.proto.is_h2() {

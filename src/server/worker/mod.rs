@@ -312,11 +312,14 @@ impl<H: Handler + ?Sized> Worker<H> {
 
     /// Runs until a graceful stop completes.
     pub(super) fn run(mut self, backend: Backend, ready: mpsc::Sender<io::Result<Backend>>) {
+        let thread = self.context.index;
         match self.start_backend(backend) {
             Ok(b) => {
+                tracing::debug!(thread, backend = %b, listeners = self.listeners.len(), "I/O thread started");
                 let _ = ready.send(Ok(b));
             }
             Err(e) => {
+                tracing::debug!(thread, error = %e, "I/O thread could not start");
                 let _ = ready.send(Err(e));
                 return;
             }
@@ -326,7 +329,8 @@ impl<H: Handler + ?Sized> Worker<H> {
         loop {
             let timeout = self.next_timeout(Instant::now());
             if let Some(ring) = &mut self.ring {
-                if ring.wait(timeout).is_err() {
+                if let Err(e) = ring.wait(timeout) {
+                    tracing::error!(thread, error = %e, "io_uring wait failed: the I/O thread ends");
                     break;
                 }
             } else if let Err(e) = self.poll.poll(&mut events, timeout) {
@@ -334,6 +338,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                     continue;
                 }
                 // The event queue itself failed: nothing more can be served by this thread.
+                tracing::error!(thread, error = %e, "epoll wait failed: the I/O thread ends");
                 break;
             }
             #[cfg(test)]
@@ -388,11 +393,17 @@ impl<H: Handler + ?Sized> Worker<H> {
             self.context.wakes.fire();
             if let Some(d) = self.draining {
                 self.sweep_draining(d, now);
-                if self.conns.is_empty() || now >= d.deadline {
+                if self.conns.is_empty() {
+                    break;
+                }
+                if now >= d.deadline {
+                    let open = self.conns.len();
+                    tracing::warn!(thread, open, "graceful stop timed out: connections left are closed");
                     break;
                 }
             }
         }
+        tracing::debug!(thread, "I/O thread ended");
         // (`Drop for Worker` lets go of the connections left and ends the ring.)
     }
 

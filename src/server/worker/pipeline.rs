@@ -365,6 +365,7 @@ fn open_tls<H: ?Sized>(
     let Err(reason) = tls.open(cipher, local, ctx.tls_table, plain, work, ctx.counters) else {
         return Ok(());
     };
+    tracing::debug!(?reason, "TLS connection failed: closed");
     ctx.counters.tls_failed(reason);
     let mut alert = Vec::new();
     tls.failure_alert(reason, &mut alert);
