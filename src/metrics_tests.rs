@@ -24,6 +24,7 @@ fn known() -> (Snapshot, Vec<GroupSeries>) {
         tls_failed: TlsFailures { not_tls: 1, no_certificate: 2, too_large: 3, protocol: 4, timeout: 5 },
         io_threads_died: 0,
         request_duration: RequestDurations { buckets, sum: Duration::from_micros(20_004_500) },
+        cache: crate::CacheStats { hits: 9, misses: 2, entries: 1, bytes: 300, flushes: 1, flushed: 2, evictions: 0 },
     };
     let g0 = GroupStats {
         all_requests: 7,

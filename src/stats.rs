@@ -278,6 +278,27 @@ pub struct Snapshot {
     /// encoded its answer (the loop's clock is read once per pass; see
     /// [`DURATION_BOUNDS`]). Every answer encoded is timed, refusals included.
     pub request_duration: RequestDurations,
+    /// The response cache (see [`CachePolicy`](crate::CachePolicy)).
+    pub cache: CacheStats,
+}
+
+/// The response cache's counters (http.sys names).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// `GET` and `HEAD` requests the cache may answer that it answered.
+    pub hits: u64,
+    /// `GET` and `HEAD` requests the cache may answer that went to their handler or queue.
+    pub misses: u64,
+    /// Answers stored now.
+    pub entries: u64,
+    /// Bytes they take (answers, keys and a fixed cost per entry), against the size limit.
+    pub bytes: u64,
+    /// Flushes that removed entries (`Server::flush_cache`, a change of the URL prefixes).
+    pub flushes: u64,
+    /// Entries those flushes removed.
+    pub flushed: u64,
+    /// Entries evicted for room or expired (time to live).
+    pub evictions: u64,
 }
 
 /// TLS connections that failed, by reason (each connection counted once).

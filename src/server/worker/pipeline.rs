@@ -54,6 +54,8 @@ pub(super) struct Context<H: ?Sized> {
     pub(super) tls_table: Arc<BindingTable>,
     /// The futures of tower services this thread runs.
     pub(super) tasks: Tasks,
+    /// This thread's view of the response cache.
+    pub(super) cache: crate::cache::Reader,
 }
 
 impl<H: ?Sized> Context<H> {
@@ -75,6 +77,7 @@ impl<H: ?Sized> Context<H> {
                 tasks: &self.tasks,
                 worker: self.index,
                 now,
+                cache: &self.cache,
             },
             counters: self.counters(),
             tls_table: &self.tls_table,
