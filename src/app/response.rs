@@ -201,6 +201,8 @@ pub struct Response<'a> {
     misuse: Option<ResponseError>,
     /// Whether the server may store this answer and serve it again itself.
     cache: CachePolicy,
+    /// The answer itself asked to close the connection (never stored: see [`Response::given`]).
+    answer_closes: bool,
 }
 
 impl std::fmt::Debug for Response<'_> {
@@ -228,6 +230,7 @@ impl<'a> Response<'a> {
             tail: None,
             misuse: None,
             cache: CachePolicy::NoCache,
+            answer_closes: false,
         }
     }
 
@@ -249,7 +252,7 @@ impl<'a> Response<'a> {
     /// in the output, or a prepared answer's shared body), with a policy that stores. `None`
     /// otherwise (a file or stream body, an error answer, a codec that cannot tell).
     pub(crate) fn given(&self) -> Option<Given<'_>> {
-        if self.stage != Stage::Done || !self.cache.stores() || self.head_only {
+        if self.stage != Stage::Done || !self.cache.stores() || self.head_only || self.answer_closes {
             return None;
         }
         let (lines, bytes) = self.enc.recorded()?;
@@ -289,6 +292,7 @@ impl<'a> Response<'a> {
     pub fn close(&mut self) -> &mut Self {
         if self.stage != Stage::Done {
             self.close = true;
+            self.answer_closes = true;
         }
         self
     }
@@ -308,7 +312,9 @@ impl<'a> Response<'a> {
             return self;
         }
         if is_framing_header(name) {
-            self.close |= is_close_request(name, value);
+            let close = is_close_request(name, value);
+            self.close |= close;
+            self.answer_closes |= close;
             return self;
         }
         self.begin();
@@ -334,6 +340,7 @@ impl<'a> Response<'a> {
         }
         self.status = answer.status;
         self.close |= answer.close;
+        self.answer_closes |= answer.close;
         if self.cache == CachePolicy::NoCache {
             self.cache = answer.cache;
         }

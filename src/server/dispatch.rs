@@ -260,12 +260,11 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
         let routed = Request { route_path: Some(path), tls: self.tls.map(|t| &**t), ..*req };
         match &group.target {
             Some(Target::Inline(h)) => {
-                let closes = res.closes();
                 h.handle(&routed, res);
                 if !res.is_done() {
                     res.finish();
                 }
-                self.store(cached, req, path, res, closes);
+                self.store(cached, req, path, res);
                 group.counters.sent(self.services.worker, res.written());
                 Outcome::Answered
             }
@@ -308,10 +307,9 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
             }
             #[cfg(feature = "tower")]
             Some(Target::Service(service)) => {
-                let closes = res.closes();
                 let outcome = self.call_service(service, routing.index, routing.prefix_path, req, res, seq);
                 if outcome == Outcome::Answered {
-                    self.store(cached, req, path, res, closes);
+                    self.store(cached, req, path, res);
                     group.counters.sent(self.services.worker, res.written());
                 }
                 outcome
@@ -348,13 +346,12 @@ impl<'a, H: Handler + ?Sized> Dispatch<'a, '_, H> {
             serve_hit(entry, req, res);
             return Outcome::Answered;
         }
-        let closes = res.closes();
         if let Some(service) = self.services.service {
             let outcome = self.serve_alone(service, req, res, seq);
             if outcome == Outcome::Answered
                 && let Some(path) = &normalized
             {
-                self.store(cached, req, path, res, closes);
+                self.store(cached, req, path, res);
             }
             return outcome;
         }
@@ -364,7 +361,7 @@ impl<'a, H: Handler + ?Sized> Dispatch<'a, '_, H> {
                 Some(tls) => h.handle(&Request { tls: Some(tls), ..*req }, res),
             }
             if let Some(path) = &normalized {
-                self.store(cached, req, path, res, closes);
+                self.store(cached, req, path, res);
             }
         }
         Outcome::Answered
@@ -392,13 +389,9 @@ impl<'a, H: Handler + ?Sized> Dispatch<'a, '_, H> {
     }
 
     /// Stores the answer in `res` to a request the cache missed, if it may be: its policy
-    /// stores, it was given whole, and its handler did not close the connection (`closes`:
-    /// whether the request itself did).
-    fn store(&self, cached: Cached<'_>, req: &Request<'_>, path: &str, res: &Response<'_>, closes: bool) {
+    /// stores, it was given whole, and it did not close the connection ([`Response::given`]).
+    fn store(&self, cached: Cached<'_>, req: &Request<'_>, path: &str, res: &Response<'_>) {
         let Cached::Miss(Ask::Store, routing) = cached else { return };
-        if res.closes() && !closes {
-            return;
-        }
         if let Some(given) = res.given() {
             let host = target_authority(req.target()).map(str::as_bytes).or(req.host()).unwrap_or_default();
             self.services.cache.store().insert(&routing, host, path, &given, self.services.now);
