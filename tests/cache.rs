@@ -450,3 +450,48 @@ fn a_server_without_groups_caches_too_and_metrics_show_the_counters() {
         assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
     }
 }
+
+/// A tower service's answer with a `CachePolicy` in its extensions is stored like any other.
+#[cfg(feature = "tower")]
+#[test]
+fn a_tower_answer_with_a_policy_in_its_extensions_is_stored() {
+    use std::convert::Infallible;
+    use std::future::{Ready, ready};
+    use std::task::{Context, Poll};
+
+    #[derive(Clone)]
+    struct Counted(Arc<AtomicUsize>);
+
+    impl tower_service::Service<http::Request<hsys::Body>> for Counted {
+        type Response = http::Response<String>;
+        type Error = Infallible;
+        type Future = Ready<Result<Self::Response, Infallible>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, req: http::Request<hsys::Body>) -> Self::Future {
+            let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
+            let mut res = http::Response::new(format!("tower {n}"));
+            if req.uri().path() != "/plain" {
+                res.extensions_mut().insert(CachePolicy::UserInvalidates);
+            }
+            ready(Ok(res))
+        }
+    }
+
+    let calls = Arc::new(AtomicUsize::new(0));
+    let port = free_port();
+    let mut groups = UrlGroups::new();
+    let g = groups.create_group(Target::service(Counted(Arc::clone(&calls))));
+    groups.add_url(g, &format!("http://+:{port}/")).unwrap();
+    let server = Server::builder().threads(1).bind(format!("127.0.0.1:{port}")).serve_groups(groups).unwrap();
+    let mut c = Client::connect(server.local_addrs()[0]);
+    for _ in 0..3 {
+        assert_eq!(text(&c.exchange(b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n")), "tower 1");
+    }
+    assert_eq!(text(&c.exchange(b"GET /plain HTTP/1.1\r\nHost: t\r\n\r\n")), "tower 2");
+    assert_eq!(text(&c.exchange(b"GET /plain HTTP/1.1\r\nHost: t\r\n\r\n")), "tower 3");
+    assert_eq!(server.stats().cache.hits, 2);
+}
