@@ -59,6 +59,8 @@
 //! - `hpack`: HPACK, HTTP/2's header compression (sans-I/O; a leaf): decoder and encoder.
 //! - `server`: thread-per-core event loops that own the sockets; building, running and stopping.
 //! - `group`: URL groups (prefixes bound to an inline handler or a request queue) and the live routing table.
+//! - `cache`: the response cache (http.sys's kernel cache): what is stored, the shared store,
+//!   conditional requests; hits are served by the I/O threads (sans-I/O).
 //! - `app`: the application layer, the same for every protocol: `Request`, `Response`, `Reply`,
 //!   `Prepared`, `Handler`, request queues, streamed bodies both ways.
 //! - `pipe`: the byte pipes between I/O and application threads (a leaf).
@@ -81,6 +83,11 @@
 pub mod app;
 #[cfg(not(feature = "internals"))]
 mod app;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod cache;
+#[cfg(not(feature = "internals"))]
+mod cache;
 mod error;
 mod group;
 #[cfg(feature = "internals")]
@@ -115,15 +122,16 @@ mod tower;
 mod url;
 
 pub use app::{
-    BodyKind, Handler, IgnoreBody, Prepared, QueueStats, QueuedRequest, Reply, Request, RequestQueue, Response,
-    ResponseError, ResponseWriter, TlsInfo, TlsVersion, Version, is_standard_method,
+    BodyKind, CachePolicy, Handler, IgnoreBody, Prepared, QueueStats, QueuedRequest, Reply, Request, RequestQueue,
+    Response, ResponseError, ResponseWriter, TlsInfo, TlsVersion, Version, is_standard_method,
 };
+pub use cache::CacheLimits;
 pub use error::{Error, ErrorKind};
 pub use group::{GroupId, GroupStats, Target, UrlGroups};
 pub use limits::{Limits, MinRate, Strictness, Timeouts};
 pub use metrics::{METRICS_CONTENT_TYPE, Metrics};
 pub use server::{Backend, Server, ServerBuilder, ShutdownHandle};
-pub use stats::{DURATION_BOUNDS, Http2Stats, RequestDurations, Snapshot, TlsFailures};
+pub use stats::{CacheStats, DURATION_BOUNDS, Http2Stats, RequestDurations, Snapshot, TlsFailures};
 pub use tls::{
     bindings::BindingKey,
     config::{CertBinding, ClientCa, ClientCertificates, TlsCertificate},

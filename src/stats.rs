@@ -282,6 +282,8 @@ pub struct Snapshot {
     pub request_duration: RequestDurations,
     /// HTTP/2's own counters (its requests are counted with the others above too).
     pub http2: Http2Stats,
+    /// The response cache (see [`CachePolicy`](crate::CachePolicy)).
+    pub cache: CacheStats,
 }
 
 /// What HTTP/2 connections did.
@@ -297,6 +299,25 @@ pub struct Http2Stats {
     pub resets_received: u64,
     /// `GOAWAY`s sent (errors, floods, graceful stops, timeouts).
     pub goaways_sent: u64,
+}
+
+/// The response cache's counters (http.sys names).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// `GET` and `HEAD` requests the cache may answer that it answered.
+    pub hits: u64,
+    /// `GET` and `HEAD` requests the cache may answer that went to their handler or queue.
+    pub misses: u64,
+    /// Answers stored now.
+    pub entries: u64,
+    /// Bytes they take (answers, keys and a fixed cost per entry), against the size limit.
+    pub bytes: u64,
+    /// Flushes that removed entries (`Server::flush_cache`, a change of the URL prefixes).
+    pub flushes: u64,
+    /// Entries those flushes removed.
+    pub flushed: u64,
+    /// Entries evicted for room or expired (time to live).
+    pub evictions: u64,
 }
 
 /// TLS connections that failed, by reason (each connection counted once).

@@ -44,6 +44,11 @@ struct Args {
     /// receive/respond model) instead of inline on the I/O threads.
     #[arg(long, value_name = "N", value_parser = at_least_one)]
     queued: Option<usize>,
+    /// Let the server keep the sample's answer (to GET/HEAD) for SECS seconds and serve it from
+    /// its response cache, on the I/O threads (with --queued, repeated requests never reach the
+    /// queue).
+    #[arg(long, value_name = "SECS")]
+    cache_ttl: Option<u32>,
     /// I/O backend: auto (io-uring where the kernel allows it, else epoll), epoll or io-uring
     /// (default: what HSYS_BACKEND names, else auto).
     #[arg(long, value_name = "NAME")]
@@ -156,7 +161,7 @@ fn main() -> ExitCode {
         .collect();
     let body: &'static [u8] = Box::leak((0..args.body_size).map(|i| b'0' + (i % 10) as u8).collect());
     let queue = args.queued.map(|_| RequestQueue::new(args.queue_length));
-    let answers = Arc::new(Answers::new(body));
+    let answers = Arc::new(Answers::new(body, args.cache_ttl));
     let target = match &queue {
         Some(q) => Target::Queue(q.clone()),
         // The answer never depends on a request body: none is collected, no `100 Continue` is
@@ -386,13 +391,19 @@ struct Answers {
 }
 
 impl Answers {
-    fn new(body: &[u8]) -> Self {
+    /// `cache_ttl`: the `200`'s time to live in the response cache (`None`: not stored).
+    fn new(body: &[u8], cache_ttl: Option<u32>) -> Self {
         // Constant statuses and headers, all valid: `Prepared::new` cannot refuse them.
         let prepared = |status, headers: &[(&str, &[u8])], body: &[u8]| {
             Arc::new(Prepared::new(status, headers.iter().copied(), body).expect("valid"))
         };
+        let ok = prepared(200, [("Content-Type", &b"text/plain"[..])].as_slice(), body);
+        let ok = match cache_ttl {
+            Some(secs) => Arc::new(Prepared::clone(&ok).cache(hsys::CachePolicy::TimeToLive(secs))),
+            None => ok,
+        };
         Answers {
-            ok: prepared(200, [("Content-Type", &b"text/plain"[..])].as_slice(), body),
+            ok,
             not_allowed: prepared(
                 405,
                 &[("Allow", &b"GET, HEAD"[..]), ("Content-Type", b"text/plain")],

@@ -322,6 +322,7 @@ fn help_names_every_option_with_its_default() {
         ("--stats <SECS>", "[default: 3]"),
         ("--shutdown-timeout <SECS>", "[default: 15]"),
         ("--queued <N>", ""),
+        ("--cache-ttl <SECS>", ""),
         ("--backend <NAME>", ""),
         ("--max-request-bytes <BYTES>", "[default: 16384]"),
         ("--max-field-length <BYTES>", "[default: 16384]"),

@@ -52,6 +52,8 @@ pub struct ServerBuilder {
     /// `HSYS_BACKEND` names no backend (and none was chosen with [`ServerBuilder::backend`]):
     /// starting fails, rather than quietly running on another backend than the one asked for.
     backend_env_error: Option<String>,
+    /// The response cache's bounds.
+    cache: crate::cache::CacheLimits,
 }
 
 /// How the I/O threads wait for and move bytes.
@@ -135,6 +137,7 @@ impl ServerBuilder {
             backend: env.clone().ok().flatten().unwrap_or_default(),
             backend_env_error: env.err(),
             resolve_error: None,
+            cache: crate::cache::CacheLimits::default(),
         }
     }
 
@@ -282,6 +285,13 @@ impl ServerBuilder {
         self
     }
 
+    /// The response cache's bounds (default: 64 MiB, 16,384 entries; a size of `0` turns it
+    /// off). See [`CachePolicy`](crate::CachePolicy).
+    pub fn response_cache(mut self, limits: crate::cache::CacheLimits) -> Self {
+        self.cache = limits;
+        self
+    }
+
     /// Binds every address and starts the I/O threads, each answering every request with
     /// `handler` (inline, on the I/O thread). [`serve_groups`](ServerBuilder::serve_groups) is the
     /// same verb for routing by URL prefix.
@@ -408,6 +418,10 @@ impl ServerBuilder {
             bindings.set(key, binding);
         }
         let counters: Arc<[WorkerCounters]> = (0..self.threads).map(|_| WorkerCounters::default()).collect();
+        let cache = Arc::new(crate::cache::Store::new(self.cache, self.threads));
+        if let Some(routes) = &routes {
+            routes.attach_cache(Arc::clone(&cache));
+        }
         let mut polls = Vec::new();
         let mut wakers = Vec::new();
         for _ in 0..self.threads {
@@ -451,6 +465,7 @@ impl ServerBuilder {
                 http2: self.http2,
                 tls_listeners: tls_listeners.clone(),
                 bindings: Arc::clone(&bindings),
+                cache: Arc::clone(&cache),
             })
             .map_err(Error::setup)?;
             let (ready, started_rx) = mpsc::channel();
@@ -509,6 +524,7 @@ impl ServerBuilder {
             backend,
             follow_prefixes: false,
             backlog: self.backlog,
+            cache,
         })
     }
 }
@@ -758,6 +774,8 @@ pub struct Server {
     backlog: i32,
     /// The certificate bindings its I/O threads make TLS sessions from.
     bindings: Arc<Bindings>,
+    /// The response cache.
+    cache: Arc<crate::cache::Store>,
 }
 
 /// Stops a server from another thread (a signal handler thread, say).
@@ -840,7 +858,34 @@ impl Server {
     pub fn stats(&self) -> Snapshot {
         let mut s = Snapshot::sum(self.counters.iter());
         s.io_threads_died = self.shared.died.load(Ordering::Acquire) as u64;
+        s.cache = self.cache.stats();
         s
+    }
+
+    /// Removes stored answers from the response cache, as http.sys's `HttpFlushResponseCache`:
+    /// the answer for `url` (`http://host:port/path`), or with `recursive` every answer under it
+    /// (`http://+:8080/docs/` flushes `/docs` and everything below). A host of `+` or `*` stands
+    /// for every host; others compare with the request's `Host` (without its port),
+    /// case-insensitively, as paths do. Returns how many answers went. The I/O threads see the
+    /// change from their next loop pass on.
+    ///
+    /// # Errors
+    /// A `url` that is not `http(s)://host:port/path` ([`InvalidUrl`](crate::ErrorKind::InvalidUrl)).
+    pub fn flush_cache(&self, url: &str, recursive: bool) -> Result<usize, Error> {
+        let prefix = crate::url::UrlPrefix::parse(url).map_err(|e| Error::invalid_url(url, e))?;
+        use crate::cache::store::FlushHost;
+        let host = match prefix.host() {
+            crate::url::Host::Strong | crate::url::Host::Weak => FlushHost::Any,
+            crate::url::Host::Name(name) => FlushHost::Name(name),
+            crate::url::Host::Ip(ip) => FlushHost::Ip(*ip),
+        };
+        // The prefix's path ends in `/`; the URL named one answer unless it did too.
+        let given_path = url.split_once("://").and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]));
+        let dir = given_path.is_some_and(|p| p.ends_with('/'));
+        let path = if dir { prefix.path() } else { prefix.path().strip_suffix('/').unwrap_or(prefix.path()) };
+        let path = if path.is_empty() { "/" } else { path };
+        let port = prefix.port();
+        Ok(self.cache.remove(|e| crate::cache::store::under(e, host, port, path, recursive)))
     }
 
     /// A handle that renders the counters in the Prometheus text exposition format, from any
@@ -848,6 +893,7 @@ impl Server {
     pub fn metrics(&self) -> crate::Metrics {
         let routes = self.routes.as_ref().map(Arc::downgrade);
         crate::Metrics::new(Arc::clone(&self.counters), Arc::downgrade(&self.shared), routes)
+            .with_cache(Arc::clone(&self.cache))
     }
 
     /// Adds a URL prefix to a group of a running server; new requests see it at once. On a port

@@ -111,6 +111,8 @@ pub(super) struct Setup<H: ?Sized> {
     pub tls_listeners: Vec<bool>,
     /// The server's certificate bindings.
     pub bindings: Arc<Bindings>,
+    /// The server's response cache.
+    pub cache: Arc<crate::cache::Store>,
 }
 
 /// A graceful stop in progress.
@@ -244,7 +246,20 @@ impl<H: Handler + ?Sized> Worker<H> {
                 service: setup.service,
                 table,
                 tasks: tasks::Tasks::new(Arc::clone(&setup.waker) as Arc<dyn Wake>),
-                return_path: Arc::new(ReturnPath { tx, waker: setup.waker, wake_pending: Arc::default() }),
+                return_path: Arc::new(ReturnPath {
+                    tx,
+                    waker: setup.waker,
+                    wake_pending: Arc::default(),
+                    cache: setup
+                        .cache
+                        .is_on()
+                        .then(|| Arc::clone(&setup.cache) as Arc<dyn crate::app::cache::CacheSink>),
+                }),
+                cache: {
+                    let mut reader = crate::cache::Reader::new(setup.cache, setup.index);
+                    reader.routes_generation = table_generation;
+                    reader
+                },
                 wakes: OwedWakes::default(),
                 common,
                 limits: setup.limits,
@@ -361,10 +376,12 @@ impl<H: Handler + ?Sized> Worker<H> {
                 && generation != self.table_generation
             {
                 self.table_generation = generation;
+                self.context.cache.routes_generation = generation;
                 // Listeners first: the table loaded after them has the prefixes they serve.
                 self.adopt_listeners();
                 self.context.table = self.routes.as_ref().map(|r| r.load());
             }
+            self.context.cache.refresh();
             if self.bindings.generation() != self.bindings_generation {
                 // Bindings changed: new handshakes use the new ones; sessions made are kept.
                 (self.bindings_generation, self.context.tls_table) = self.bindings.snapshot();
@@ -391,6 +408,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             self.expire_timers(now);
             // The pass has queued all it read: now the receivers are woken, once per burst.
             self.context.wakes.fire();
+            self.context.cache.store().maintain(now);
             if let Some(d) = self.draining {
                 self.sweep_draining(d, now);
                 if self.conns.is_empty() {

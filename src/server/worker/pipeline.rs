@@ -57,6 +57,8 @@ pub(super) struct Context<H: ?Sized> {
     pub(super) tasks: Tasks,
     /// HTTP/2 is spoken (h2c by its preface, `h2` by ALPN).
     pub(super) http2: bool,
+    /// This thread's view of the response cache.
+    pub(super) cache: crate::cache::Reader,
 }
 
 impl<H: ?Sized> Context<H> {
@@ -78,6 +80,7 @@ impl<H: ?Sized> Context<H> {
                 tasks: &self.tasks,
                 worker: self.index,
                 now,
+                cache: &self.cache,
             },
             counters: self.counters(),
             tls_table: &self.tls_table,
