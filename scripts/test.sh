@@ -6,6 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
+# The library never prints (ARCHITECTURE.md): its diagnostics are `tracing` events.
+if grep -rnE '\b(e?print(ln)?|dbg)!' src/; then
+    echo "scripts/test.sh: the library prints (above); emit a tracing event instead" >&2
+    exit 1
+fi
 cargo clippy --quiet --all-targets --locked -- -D warnings
 # The build without the io_uring backend (epoll only) must stay clean too.
 cargo clippy --quiet --all-targets --locked --no-default-features -- -D warnings

@@ -457,15 +457,30 @@ impl UrlGroups {
 /// The live routing table: replaced whole on every change; I/O threads keep an `Arc` of the
 /// current one and check `generation` (one acquire load) once per wakeup, so the request path
 /// takes no lock.
+///
+/// A change also flushes the response cache's entries that no longer route as they did (a
+/// prefix removed, a more specific one added, a group's target changed), before the new table
+/// is published, and from then on the cache stores no answer routed by an older table.
 #[derive(Debug, Default)]
 pub(crate) struct Routes {
     current: Mutex<Arc<UrlGroups>>,
     generation: AtomicU64,
+    /// The server's response cache.
+    cache: std::sync::OnceLock<Arc<crate::cache::Store>>,
 }
 
 impl Routes {
     pub(crate) fn new(groups: UrlGroups) -> Self {
-        Routes { current: Mutex::new(Arc::new(groups)), generation: AtomicU64::new(0) }
+        Routes {
+            current: Mutex::new(Arc::new(groups)),
+            generation: AtomicU64::new(0),
+            cache: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Gives the table the server's response cache, which its changes flush.
+    pub(crate) fn attach_cache(&self, cache: Arc<crate::cache::Store>) {
+        let _ = self.cache.set(cache);
     }
 
     #[inline]
@@ -489,8 +504,14 @@ impl Routes {
         };
         let mut next = UrlGroups::clone(&guard);
         let r = change(&mut next)?;
+        if let Some(cache) = self.cache.get() {
+            // The generation `next` is published with: the lock is held, nothing else moves it.
+            let generation = self.generation.load(Ordering::Acquire) + 1;
+            cache.reroute(generation, |e| !routes_alike(&guard, &next, crate::cache::store::routed(e)));
+        }
         *guard = Arc::new(next);
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        tracing::debug!(generation, "routing table replaced");
         Ok(r)
     }
 
@@ -501,6 +522,29 @@ impl Routes {
             Err(never) => match never {},
         }
     }
+}
+
+/// Whether a request for `host` and `path` that came in on `port` and `ip` and was routed to
+/// `group` routes to it by the same prefix in `new` as in `old`, and the group's target is the
+/// same (both tables are alive: their targets' addresses cannot have been reused).
+fn routes_alike(
+    old: &UrlGroups,
+    new: &UrlGroups,
+    (port, host, ip, path, group): (u16, &[u8], IpAddr, &str, usize),
+) -> bool {
+    let route = |t: &UrlGroups| match t.namespace.route(port, Some(host), &ip, path) {
+        crate::url::Route::Matched { prefix, value } => Some((prefix.clone(), *value)),
+        _ => None,
+    };
+    let target = |t: &UrlGroups| t.groups.get(group).and_then(|g| g.target.clone());
+    let same_target = match (target(old), target(new)) {
+        (Some(Target::Inline(a)), Some(Target::Inline(b))) => std::ptr::addr_eq(Arc::as_ptr(&a), Arc::as_ptr(&b)),
+        (Some(Target::Queue(a)), Some(Target::Queue(b))) => a.same(&b),
+        #[cfg(feature = "tower")]
+        (Some(Target::Service(a)), Some(Target::Service(b))) => a.same(&b),
+        _ => false,
+    };
+    same_target && route(old).is_some_and(|(p, g)| g == group && route(new) == Some((p, g)))
 }
 
 #[cfg(test)]

@@ -56,8 +56,11 @@
 //! - `url`: URL prefixes (`http(s)://host:port/path/`), their namespace and http.sys precedence (sans-I/O).
 //! - `h1`: the HTTP/1 codec (sans-I/O): head parsing, body framing, answer encoding, the
 //!   connection state machine.
+//! - `hpack`: HPACK, HTTP/2's header compression (sans-I/O; a leaf): decoder and encoder.
 //! - `server`: thread-per-core event loops that own the sockets; building, running and stopping.
 //! - `group`: URL groups (prefixes bound to an inline handler or a request queue) and the live routing table.
+//! - `cache`: the response cache (http.sys's kernel cache): what is stored, the shared store,
+//!   conditional requests; hits are served by the I/O threads (sans-I/O).
 //! - `app`: the application layer, the same for every protocol: `Request`, `Response`, `Reply`,
 //!   `Prepared`, `Handler`, request queues, streamed bodies both ways.
 //! - `pipe`: the byte pipes between I/O and application threads (a leaf).
@@ -75,7 +78,7 @@
 #![deny(missing_debug_implementations)]
 
 // Internal modules. With the `internals` feature (unstable, for the fuzz targets and benches
-// only) `app`, `h1` and `tls` are public but hidden; their items are `pub` either way, so only the
+// only) `app`, `h1`, `hpack` and `tls` are public but hidden; their items are `pub` either way, so only the
 // module's visibility flips and neither build sees a private type in a public interface.
 // (`access_log` too, for the `access_line` fuzz target: only its `line` module is public in it.)
 #[cfg(feature = "internals")]
@@ -88,6 +91,11 @@ mod access_log;
 pub mod app;
 #[cfg(not(feature = "internals"))]
 mod app;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod cache;
+#[cfg(not(feature = "internals"))]
+mod cache;
 mod error;
 mod group;
 #[cfg(feature = "internals")]
@@ -95,6 +103,16 @@ mod group;
 pub mod h1;
 #[cfg(not(feature = "internals"))]
 mod h1;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod h2;
+#[cfg(not(feature = "internals"))]
+mod h2;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod hpack;
+#[cfg(not(feature = "internals"))]
+mod hpack;
 pub mod limits;
 mod metrics;
 mod pipe;
@@ -113,15 +131,16 @@ mod url;
 
 pub use access_log::{AccessLog, LogField, LogFormat, Roll};
 pub use app::{
-    BodyKind, Handler, IgnoreBody, Prepared, QueueStats, QueuedRequest, Reply, Request, RequestQueue, Response,
-    ResponseError, ResponseWriter, TlsInfo, TlsVersion, Version, is_standard_method,
+    BodyKind, CachePolicy, Handler, IgnoreBody, Prepared, QueueStats, QueuedRequest, Reply, Request, RequestQueue,
+    Response, ResponseError, ResponseWriter, TlsInfo, TlsVersion, Version, is_standard_method,
 };
+pub use cache::CacheLimits;
 pub use error::{Error, ErrorKind};
 pub use group::{GroupId, GroupStats, Target, UrlGroups};
 pub use limits::{Limits, MinRate, Strictness, Timeouts};
 pub use metrics::{METRICS_CONTENT_TYPE, Metrics};
 pub use server::{Backend, Server, ServerBuilder, ShutdownHandle};
-pub use stats::{DURATION_BOUNDS, RequestDurations, Snapshot, TlsFailures};
+pub use stats::{CacheStats, DURATION_BOUNDS, Http2Stats, RequestDurations, Snapshot, TlsFailures};
 pub use tls::{
     bindings::BindingKey,
     config::{CertBinding, ClientCa, ClientCertificates, TlsCertificate},

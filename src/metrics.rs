@@ -33,6 +33,9 @@ pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4";
 ///   `hsys_tls_handshakes_resumed_total`, `hsys_tls_failures_total{reason}`,
 ///   `hsys_io_threads_died_total`, `hsys_access_log_dropped_lines_total`, and the histogram `hsys_request_duration_seconds` (see
 ///   [`Snapshot::request_duration`]);
+/// - the response cache (see [`CacheStats`](crate::CacheStats)): `hsys_cache_hits_total`,
+///   `hsys_cache_misses_total`, `hsys_cache_entries`, `hsys_cache_bytes`,
+///   `hsys_cache_flushes_total`, `hsys_cache_flushed_total`, `hsys_cache_evictions_total`;
 /// - per URL group, labelled `group="<index>"` (groups are numbered from 0 in the order they
 ///   were created): `hsys_group_requests_total{method="GET"|"HEAD"|"other"}`,
 ///   `hsys_group_received_bytes_total`, `hsys_group_sent_bytes_total`, `hsys_group_connections`,
@@ -47,18 +50,27 @@ pub struct Metrics {
     counters: Arc<[WorkerCounters]>,
     shared: Weak<Shared>,
     routes: Option<Weak<Routes>>,
+    /// The server's response cache.
+    cache: Option<Arc<crate::cache::Store>>,
 }
 
 impl Metrics {
     /// A handle on a server's counters and routing table.
     pub(crate) fn new(counters: Arc<[WorkerCounters]>, shared: Weak<Shared>, routes: Option<Weak<Routes>>) -> Self {
-        Metrics { counters, shared, routes }
+        Metrics { counters, shared, routes, cache: None }
+    }
+
+    /// This handle, rendering `cache`'s counters too.
+    pub(crate) fn with_cache(mut self, cache: Arc<crate::cache::Store>) -> Self {
+        self.cache = Some(cache);
+        self
     }
 
     /// Appends the exposition to `out`.
     pub fn render(&self, out: &mut String) {
         let mut s = Snapshot::sum(self.counters.iter());
         s.io_threads_died = self.shared.upgrade().map_or(0, |sh| sh.io_threads_died());
+        s.cache = self.cache.as_ref().map(|c| c.stats()).unwrap_or_default();
         let mut groups = Vec::new();
         if let Some(routes) = self.routes.as_ref().and_then(Weak::upgrade) {
             let table = routes.load();
@@ -187,6 +199,18 @@ pub(crate) fn render(s: &Snapshot, groups: &[GroupSeries], out: &mut String) {
         "Access-log lines dropped: the log writer fell behind.",
         s.access_log_dropped,
     );
+    let c = &s.cache;
+    for (name, kind, help, value) in [
+        ("hsys_cache_hits_total", COUNTER, "Requests answered from the response cache.", c.hits),
+        ("hsys_cache_misses_total", COUNTER, "Requests the cache may answer that it did not.", c.misses),
+        ("hsys_cache_entries", GAUGE, "Answers in the response cache.", c.entries),
+        ("hsys_cache_bytes", GAUGE, "Bytes the response cache holds.", c.bytes),
+        ("hsys_cache_flushes_total", COUNTER, "Flushes that removed cached answers.", c.flushes),
+        ("hsys_cache_flushed_total", COUNTER, "Cached answers removed by flushes.", c.flushed),
+        ("hsys_cache_evictions_total", COUNTER, "Cached answers evicted for room or expired.", c.evictions),
+    ] {
+        single(out, name, kind, help, value);
+    }
     let name = "hsys_request_duration_seconds";
     family(
         out,

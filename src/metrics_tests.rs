@@ -25,6 +25,8 @@ fn known() -> (Snapshot, Vec<GroupSeries>) {
         io_threads_died: 0,
         access_log_dropped: 9,
         request_duration: RequestDurations { buckets, sum: Duration::from_micros(20_004_500) },
+        http2: Default::default(),
+        cache: crate::CacheStats { hits: 9, misses: 2, entries: 1, bytes: 300, flushes: 1, flushed: 2, evictions: 0 },
     };
     let g0 = GroupStats {
         all_requests: 7,
@@ -85,6 +87,27 @@ hsys_io_threads_died_total 0
 # HELP hsys_access_log_dropped_lines_total Access-log lines dropped: the log writer fell behind.
 # TYPE hsys_access_log_dropped_lines_total counter
 hsys_access_log_dropped_lines_total 9
+# HELP hsys_cache_hits_total Requests answered from the response cache.
+# TYPE hsys_cache_hits_total counter
+hsys_cache_hits_total 9
+# HELP hsys_cache_misses_total Requests the cache may answer that it did not.
+# TYPE hsys_cache_misses_total counter
+hsys_cache_misses_total 2
+# HELP hsys_cache_entries Answers in the response cache.
+# TYPE hsys_cache_entries gauge
+hsys_cache_entries 1
+# HELP hsys_cache_bytes Bytes the response cache holds.
+# TYPE hsys_cache_bytes gauge
+hsys_cache_bytes 300
+# HELP hsys_cache_flushes_total Flushes that removed cached answers.
+# TYPE hsys_cache_flushes_total counter
+hsys_cache_flushes_total 1
+# HELP hsys_cache_flushed_total Cached answers removed by flushes.
+# TYPE hsys_cache_flushed_total counter
+hsys_cache_flushed_total 2
+# HELP hsys_cache_evictions_total Cached answers evicted for room or expired.
+# TYPE hsys_cache_evictions_total counter
+hsys_cache_evictions_total 0
 # HELP hsys_request_duration_seconds Time from the loop pass that completed a request's head to the pass that encoded its answer.
 # TYPE hsys_request_duration_seconds histogram
 hsys_request_duration_seconds_bucket{le="0.0001"} 5
@@ -169,7 +192,7 @@ fn the_exposition_parses() {
     let mut out = String::new();
     render(&s, &groups, &mut out);
     let families = validate(&out).unwrap();
-    assert_eq!(families, 22);
+    assert_eq!(families, 29);
     // Zeroed counters parse too.
     let mut out = String::new();
     render(&Snapshot::default(), &[GroupSeries::default()], &mut out);

@@ -36,6 +36,8 @@ pub(crate) struct WorkerCounters {
     pub request_duration: DurationCells,
     /// Access-log lines dropped because the log's writer fell behind.
     pub access_log_dropped: Counter,
+    /// HTTP/2: connections, streams, resets sent and received, GOAWAYs sent (as [`Http2Stats`]).
+    pub h2: [Counter; 5],
 }
 
 impl WorkerCounters {
@@ -283,6 +285,44 @@ pub struct Snapshot {
     /// Access-log lines dropped: the log's writer fell behind (its queue of buffers was full), or
     /// a write failed (see [`AccessLog`](crate::AccessLog)).
     pub access_log_dropped: u64,
+    /// HTTP/2's own counters (its requests are counted with the others above too).
+    pub http2: Http2Stats,
+    /// The response cache (see [`CachePolicy`](crate::CachePolicy)).
+    pub cache: CacheStats,
+}
+
+/// What HTTP/2 connections did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Http2Stats {
+    /// Connections that spoke HTTP/2 (h2c or ALPN `h2`).
+    pub connections: u64,
+    /// Streams opened by clients (requests, refused ones included).
+    pub streams: u64,
+    /// `RST_STREAM`s sent (stream errors, refused streams, answers that cut a body short).
+    pub resets_sent: u64,
+    /// `RST_STREAM`s received.
+    pub resets_received: u64,
+    /// `GOAWAY`s sent (errors, floods, graceful stops, timeouts).
+    pub goaways_sent: u64,
+}
+
+/// The response cache's counters (http.sys names).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// `GET` and `HEAD` requests the cache may answer that it answered.
+    pub hits: u64,
+    /// `GET` and `HEAD` requests the cache may answer that went to their handler or queue.
+    pub misses: u64,
+    /// Answers stored now.
+    pub entries: u64,
+    /// Bytes they take (answers, keys and a fixed cost per entry), against the size limit.
+    pub bytes: u64,
+    /// Flushes that removed entries (`Server::flush_cache`, a change of the URL prefixes).
+    pub flushes: u64,
+    /// Entries those flushes removed.
+    pub flushed: u64,
+    /// Entries evicted for room or expired (time to live).
+    pub evictions: u64,
 }
 
 /// TLS connections that failed, by reason (each connection counted once).
@@ -330,6 +370,14 @@ impl Snapshot {
             for (sum, c) in [&mut t.not_tls, &mut t.no_certificate, &mut t.too_large, &mut t.protocol, &mut t.timeout]
                 .into_iter()
                 .zip(f)
+            {
+                *sum += c.get();
+            }
+            let h = &mut s.http2;
+            for (sum, c) in
+                [&mut h.connections, &mut h.streams, &mut h.resets_sent, &mut h.resets_received, &mut h.goaways_sent]
+                    .into_iter()
+                    .zip(&w.h2)
             {
                 *sum += c.get();
             }

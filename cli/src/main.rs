@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use hsys::limits as lim;
 mod access_log;
+mod log;
 mod metrics;
+mod restart;
 mod systemd;
 mod tls;
 
@@ -20,6 +22,7 @@ use hsys::{
 /// A high-performance HTTP/1.1 server: answers GET on every URL prefix given with a
 /// `0123456789…` text/plain body, prints its counters, and stops on any key, SIGINT or SIGTERM
 /// (SIGHUP reloads the TLS certificates and reopens the access log).
+/// (SIGHUP reloads the TLS certificates; SIGUSR2 restarts it without failing a request).
 #[derive(Parser, Debug)]
 #[command(name = "hsys", version, about)] // the name, not the package's (hsys-cli)
 struct Args {
@@ -43,10 +46,18 @@ struct Args {
     /// receive/respond model) instead of inline on the I/O threads.
     #[arg(long, value_name = "N", value_parser = at_least_one)]
     queued: Option<usize>,
+    /// Let the server keep the sample's answer (to GET/HEAD) for SECS seconds and serve it from
+    /// its response cache, on the I/O threads (with --queued, repeated requests never reach the
+    /// queue).
+    #[arg(long, value_name = "SECS")]
+    cache_ttl: Option<u32>,
     /// I/O backend: auto (io-uring where the kernel allows it, else epoll), epoll or io-uring
     /// (default: what HSYS_BACKEND names, else auto).
     #[arg(long, value_name = "NAME")]
     backend: Option<hsys::Backend>,
+    /// HTTP/2: h2c by prior knowledge on cleartext ports (beside HTTP/1.1), `h2` by ALPN over TLS
+    #[arg(long, value_name = "on|off", default_value = "on", value_parser = on_off, action = clap::ArgAction::Set)]
+    http2: bool,
     /// Request line plus headers, in bytes (over it: 431).
     #[arg(long, value_name = "BYTES", default_value_t = lim::DEFAULT_MAX_REQUEST_BYTES, help_heading = "Limits")]
     max_request_bytes: usize,
@@ -88,6 +99,10 @@ struct Args {
     metrics: metrics::MetricsArgs,
     #[command(flatten)]
     access_log: access_log::AccessLogArgs,
+    #[command(flatten)]
+    log: log::LogArgs,
+    #[command(flatten)]
+    restart: restart::RestartArgs,
 }
 
 /// A count of 1 or more (clap's own range check would print the range up to `u64::MAX`).
@@ -123,8 +138,16 @@ impl Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    // Socket activation: the socket unit's listeners, taken before any thread starts (the
-    // variables are removed from the environment).
+    if let Err(e) = log::install(&args.log) {
+        eprintln!("hsys: {e}");
+        return ExitCode::from(2);
+    }
+    // Started by a restart (SIGUSR2): where to say this process serves. Taken, as the
+    // listeners below, before any thread starts.
+    let handover = restart::Handover::take();
+    let mut restarter = restart::Restarter::new(&args.restart);
+    // Socket activation: the socket unit's listeners (or a restart's), taken before any thread
+    // starts (the variables are removed from the environment).
     let inherited = match hsys::systemd::listen_fds() {
         Ok(fds) => fds,
         Err(e) => {
@@ -142,7 +165,7 @@ fn main() -> ExitCode {
         .collect();
     let body: &'static [u8] = Box::leak((0..args.body_size).map(|i| b'0' + (i % 10) as u8).collect());
     let queue = args.queued.map(|_| RequestQueue::new(args.queue_length));
-    let answers = Arc::new(Answers::new(body));
+    let answers = Arc::new(Answers::new(body, args.cache_ttl));
     let target = match &queue {
         Some(q) => Target::Queue(q.clone()),
         // The answer never depends on a request body: none is collected, no `100 Continue` is
@@ -199,6 +222,7 @@ fn main() -> ExitCode {
         .limits(args.limits())
         .timeouts(args.timeouts())
         .half_close(true)
+        .http2(args.http2)
         .inherit_listeners(inherited.into_iter().map(|fd| fd.listener));
     for (key, binding) in bindings {
         builder = builder.cert_binding(key, binding);
@@ -251,14 +275,34 @@ fn main() -> ExitCode {
     for prefix in &registered {
         println!("Listening for requests on the following url: {prefix}");
     }
+    let from = if handover.is_some() { "the process restarted" } else { "the service manager" };
     for socket in &inherited_lines {
-        println!("Listening on a socket from the service manager: {socket}");
+        println!("Listening on a socket from {from}: {socket}");
     }
     let mut service = systemd::Service::from_env();
-    service.ready(registered.len(), &server, inherited_lines.len());
+    let pid_file = match args.restart.pid_file.as_deref().map(restart::PidFile::write) {
+        None => None,
+        Some(Ok(f)) => Some(f),
+        Some(Err(e)) => {
+            eprintln!("hsys: --pid-file: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let state = service.ready_state(registered.len(), &server, inherited_lines.len());
+    match handover {
+        // The old process tells systemd, with the new main pid.
+        Some(h) => {
+            service.handed_over();
+            if let Err(e) = h.ready(&state) {
+                eprintln!("hsys: restart: the old process is gone: {e}");
+            }
+        }
+        None => service.notify(&state),
+    }
+    let mut restarted = false;
 
     if let Some(t) = &terminal {
-        t.watch_keys(stop_tx);
+        t.watch_keys(stop_tx.clone());
         println!("Press any key to exit ...");
     } else {
         println!("Send SIGINT or SIGTERM to exit ...");
@@ -295,10 +339,35 @@ fn main() -> ExitCode {
                     None => eprintln!("hsys: SIGHUP: no https:// prefix, no certificates to reload"),
                 }
             }
+            Ok(Event::Restart) => {
+                let listeners = server.listeners().unwrap_or_else(|e| {
+                    eprintln!("hsys: SIGUSR2: {e}");
+                    Vec::new()
+                });
+                let events = stop_tx.clone();
+                restarter.start(listeners, move |outcome| drop(events.send(Event::Restarted(outcome))));
+            }
+            Ok(Event::Restarted(outcome)) => {
+                restarter.finished();
+                match outcome {
+                    restart::Outcome::Ready { pid, state } => {
+                        eprintln!("hsys: restart: process {pid} serves; this one stops accepting and drains");
+                        service.main_pid(pid, &state);
+                        restarted = true;
+                        break;
+                    }
+                    restart::Outcome::Failed(why) => {
+                        eprintln!("hsys: restart failed: {why}; this process goes on serving");
+                    }
+                }
+            }
             Ok(Event::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
-    service.stopping();
+    restarter.abandon();
+    if !restarted {
+        service.stopping();
+    }
     server.shutdown();
     let stopped = server.wait(Duration::from_secs(args.shutdown_timeout) + Duration::from_secs(1));
     if let Some(q) = &queue {
@@ -308,6 +377,9 @@ fn main() -> ExitCode {
         let _ = t.join();
     }
     drop(terminal);
+    if let Some(f) = &pid_file {
+        f.remove_if_ours();
+    }
     println!("Stopped. Requests Received,   Responses Sent{}", if tls_columns { tls::STATS_HEADER } else { "" });
     print_stats(server.stats(), tls_columns, true);
     access_log::report(&server.stats());
@@ -336,13 +408,19 @@ struct Answers {
 }
 
 impl Answers {
-    fn new(body: &[u8]) -> Self {
+    /// `cache_ttl`: the `200`'s time to live in the response cache (`None`: not stored).
+    fn new(body: &[u8], cache_ttl: Option<u32>) -> Self {
         // Constant statuses and headers, all valid: `Prepared::new` cannot refuse them.
         let prepared = |status, headers: &[(&str, &[u8])], body: &[u8]| {
             Arc::new(Prepared::new(status, headers.iter().copied(), body).expect("valid"))
         };
+        let ok = prepared(200, [("Content-Type", &b"text/plain"[..])].as_slice(), body);
+        let ok = match cache_ttl {
+            Some(secs) => Arc::new(Prepared::clone(&ok).cache(hsys::CachePolicy::TimeToLive(secs))),
+            None => ok,
+        };
         Answers {
-            ok: prepared(200, [("Content-Type", &b"text/plain"[..])].as_slice(), body),
+            ok,
             not_allowed: prepared(
                 405,
                 &[("Allow", &b"GET, HEAD"[..]), ("Content-Type", b"text/plain")],
@@ -383,12 +461,17 @@ enum Event {
     Stop,
     /// SIGHUP: read the certificate files again, reopen the access log.
     Reload,
+    /// SIGUSR2: start a new process and hand it the listeners.
+    Restart,
+    /// The restart's new process serves, or could not.
+    Restarted(restart::Outcome),
 }
 
 /// SIGINT/SIGTERM: the first starts a graceful stop, a second exits at once. SIGHUP: reload.
+/// SIGUSR2: restart.
 fn watch_signals(events: mpsc::Sender<Event>, saved: Option<libc::termios>) {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR2};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR2]) else {
         eprintln!("hsys: cannot watch signals; stop with a key or kill -9");
         return;
     };
@@ -397,6 +480,10 @@ fn watch_signals(events: mpsc::Sender<Event>, saved: Option<libc::termios>) {
         for signal in signals.forever() {
             if signal == SIGHUP {
                 let _ = events.send(Event::Reload);
+                continue;
+            }
+            if signal == SIGUSR2 {
+                let _ = events.send(Event::Restart);
                 continue;
             }
             seen += 1;
@@ -522,5 +609,14 @@ mod terminal {
         fn drop(&mut self) {
             restore(&self.saved);
         }
+    }
+}
+
+/// `on` or `off`.
+fn on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("`{s}`: expected on or off")),
     }
 }

@@ -25,7 +25,7 @@ impl Service {
     }
 
     /// Sends `state`; a failure is reported (systemd gone, say) and otherwise ignored.
-    fn notify(&self, state: &str) {
+    pub fn notify(&self, state: &str) {
         if let Some(n) = &self.notifier
             && let Err(e) = n.notify(state)
         {
@@ -33,11 +33,27 @@ impl Service {
         }
     }
 
-    /// Every I/O thread has started: `READY=1`, with a one-line `STATUS=`.
-    pub fn ready(&self, prefixes: usize, server: &Server, inherited: usize) {
+    /// What to say once every I/O thread has started: `READY=1`, with a one-line `STATUS=`
+    /// (sent with [`notify`](Service::notify), or by the old process of a restart).
+    pub fn ready_state(&self, prefixes: usize, server: &Server, inherited: usize) -> String {
         let addrs = server.local_addrs().len();
         let from = if inherited > 0 { format!(" ({inherited} from the socket unit)") } else { String::new() };
-        self.notify(&format!("READY=1\nSTATUS=serving {prefixes} prefixes on {addrs} addresses{from}"));
+        format!("READY=1\nSTATUS=serving {prefixes} prefixes on {addrs} addresses{from}")
+    }
+
+    /// This process was started by a restart: the old one tells systemd it is the main
+    /// process now, so the first `WATCHDOG=1` waits its turn (from a process that is not
+    /// the main one yet, systemd would refuse it).
+    pub fn handed_over(&mut self) {
+        if let Some((pace, _)) = self.watchdog {
+            self.watchdog = Some((pace, Instant::now() + pace));
+        }
+    }
+
+    /// A restart's new process `pid` serves (its `state` line): it is the service's main
+    /// process from now on (`MAINPID=`).
+    pub fn main_pid(&self, pid: u32, state: &str) {
+        self.notify(&format!("MAINPID={pid}\n{state}"));
     }
 
     /// A graceful stop begins.

@@ -322,6 +322,7 @@ fn help_names_every_option_with_its_default() {
         ("--stats <SECS>", "[default: 3]"),
         ("--shutdown-timeout <SECS>", "[default: 15]"),
         ("--queued <N>", ""),
+        ("--cache-ttl <SECS>", ""),
         ("--backend <NAME>", ""),
         ("--max-request-bytes <BYTES>", "[default: 16384]"),
         ("--max-field-length <BYTES>", "[default: 16384]"),
@@ -339,6 +340,9 @@ fn help_names_every_option_with_its_default() {
         ("--host-cert <HOST=CERT_PEM,KEY_PEM>", ""),
         ("--client-ca <PEM>", ""),
         ("--client-cert <MODE>", "[default: required]"),
+        ("--log-level <LEVEL>", "[default: warn]"),
+        ("--pid-file <PATH>", ""),
+        ("--restart-timeout <SECS>", "[default: 30]"),
     ];
     for (option, default) in want {
         // clap puts an option's default at the end of its (possibly wrapped) description.

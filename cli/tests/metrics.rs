@@ -70,6 +70,30 @@ fn deltas_between_two_scrapes_are_the_requests_made() {
 }
 
 #[test]
+fn with_a_cache_ttl_repeated_requests_never_reach_the_queue() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let srv = Running::start(&["--queued", "2", "--cache-ttl", "60", "--metrics", url.as_str()]);
+    let mut m = Client::connect(format!("127.0.0.1:{port}").parse().unwrap());
+    let before = scrape(&mut m);
+    let n = 40;
+    let mut c = Client::connect(srv.addr);
+    let first = c.exchange(&get("/"));
+    for _ in 1..n {
+        let r = c.exchange(&get("/"));
+        assert_eq!((r.status, &r.body), (200, &first.body));
+    }
+    c.send(b"HEAD / HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(c.read(true).header("content-length"), first.header("content-length"));
+    let after = scrape(&mut m);
+    let delta = |s: &str| after.get(s).copied().unwrap_or(f64::NAN) - before.get(s).copied().unwrap_or(f64::NAN);
+    assert_eq!(delta("hsys_queue_arrivals_total{group=\"0\"}"), 1.0, "only the first was queued");
+    assert_eq!(delta("hsys_cache_hits_total"), f64::from(n));
+    assert_eq!(after["hsys_cache_entries"], 1.0);
+    assert_eq!(delta("hsys_group_requests_total{group=\"0\",method=\"GET\"}"), f64::from(n));
+}
+
+#[test]
 fn a_bad_metrics_url_is_refused_at_start() {
     let out = support::bin().args(["http://127.0.0.1:1/", "--metrics", "ftp://x/"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));

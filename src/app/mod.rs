@@ -7,6 +7,7 @@
 //! encodes answers through the `Encode` seam and takes deferred ones through `Answer`. Nothing
 //! here knows a wire format, a socket or an event loop.
 
+pub(crate) mod cache;
 pub(crate) mod handler;
 pub(crate) mod queue;
 pub(crate) mod queued;
@@ -17,6 +18,7 @@ pub mod service; // reachable only with the `internals` feature (`app` is privat
 mod tls_info;
 pub(crate) mod writer;
 
+pub use cache::CachePolicy;
 pub use handler::{Handler, IgnoreBody};
 pub use queue::{QueueStats, RequestQueue};
 pub use queued::QueuedRequest;

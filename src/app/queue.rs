@@ -108,6 +108,11 @@ impl Default for RequestQueue {
 }
 
 impl RequestQueue {
+    /// Whether `self` and `other` are the same queue (clones of one).
+    pub(crate) fn same(&self, other: &RequestQueue) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// A queue holding at most `length` requests (at least 1), with the default timeout.
     pub fn new(length: usize) -> Self {
         RequestQueue::with_timeout(length, DEFAULT_REQUEST_QUEUE_TIMEOUT)
@@ -523,6 +528,7 @@ mod tests {
             handle: None,
             body: None,
             expects_continue: false,
+            cache: None,
         }
     }
 

@@ -49,6 +49,8 @@ pub(crate) struct ReturnPath {
     /// A wake is on its way and the thread has not started draining yet: messages sent
     /// meanwhile ride on it (one `eventfd` write per batch, not per answer).
     pub wake_pending: Arc<AtomicBool>,
+    /// The server's response cache, which answers to queued requests are offered to.
+    pub cache: Option<Arc<dyn super::cache::CacheSink>>,
 }
 
 /// A request taken from a [`RequestQueue`](crate::RequestQueue): owned, `Send`, answered with
@@ -66,6 +68,9 @@ pub struct QueuedRequest {
     pub(crate) expects_continue: bool,
     /// What the request's TLS connection negotiated (shared by its requests); `None`: cleartext.
     pub(crate) tls: Option<Arc<TlsInfo>>,
+    /// Where the request was routed, when its answer may be stored (offered to the cache its
+    /// return path names); `None`: it could not be.
+    pub(crate) cache: Option<super::cache::Routing>,
 }
 
 /// The text of a queued request in two allocations, not one per string: the method, target,
@@ -300,7 +305,9 @@ impl QueuedRequest {
         let discard = self.method() == "HEAD" || !crate::semantics::status_has_body(reply.status());
         // A zero length sends no body: nothing to write, as for `HEAD`.
         let discard = discard || length == Some(0);
-        let pipe = std::sync::Arc::new(crate::pipe::StreamPipe::new(chunked, discard, length));
+        let pipe = std::sync::Arc::new(
+            crate::pipe::StreamPipe::new(chunked, discard, length).with_raw_trailers(self.version == Version::Http2),
+        );
         let source = crate::pipe::StreamSource::new(std::sync::Arc::clone(&pipe));
         if !handle.notify(Message::Reply(reply.streamed(source, length))) {
             return None;
@@ -311,6 +318,11 @@ impl QueuedRequest {
     /// Sends the answer. It leaves in pipeline order with the connection's other answers.
     /// Returns `false` if the client has disconnected (the answer is dropped).
     pub fn respond(mut self, reply: Reply) -> bool {
+        if let (Some(routing), Some(sink)) = (self.cache, self.handle.as_ref().and_then(|h| h.path.cache.as_ref())) {
+            // Stored before it is sent: the client's next request finds it.
+            let host = self.header("host");
+            reply.given(|given| sink.offer(&routing, self.target(), host, self.normalized_path(), given));
+        }
         match self.handle.take() {
             Some(h) => h.send(reply),
             None => false,

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::sync::Arc;
 
+use super::cache::{CachePolicy, Given};
 use super::response::{FileBody, Response, ResponseError, SHARED_BODY_MIN, is_close_request, is_framing_header};
 use crate::pipe::StreamSource;
 use crate::semantics;
@@ -27,6 +28,8 @@ pub struct Prepared {
     pub(crate) length: u64,
     /// A `Connection: close` among the headers: the connection ends after the answer.
     pub(crate) close: bool,
+    /// Whether the server may store the answer (see [`Prepared::cache`]).
+    pub(crate) cache: CachePolicy,
 }
 
 impl Prepared {
@@ -85,12 +88,26 @@ impl Prepared {
         }
         let length = body.len() as u64;
         let body: Arc<[u8]> = if semantics::status_has_body(status) { body.into() } else { Arc::default() };
-        Ok(Prepared { status, headers: head.into_boxed_slice(), body, length, close })
+        Ok(Prepared { status, headers: head.into_boxed_slice(), body, length, close, cache: CachePolicy::NoCache })
     }
 
     /// The status code.
     pub fn status(&self) -> u16 {
         self.status
+    }
+
+    /// This answer with a cache policy: wherever it is sent ([`Response::prepared`],
+    /// [`Reply::prepared`]), the server may store it and serve it again itself (see
+    /// [`CachePolicy`]; [`Response::cache`] and [`Reply::cache`] override it).
+    #[must_use]
+    pub fn cache(mut self, policy: CachePolicy) -> Self {
+        self.cache = policy;
+        self
+    }
+
+    /// The answer's cache policy.
+    pub fn cache_policy(&self) -> CachePolicy {
+        self.cache
     }
 }
 
@@ -126,6 +143,8 @@ pub struct Reply {
     /// An answer encoded once (status, headers and body in it).
     prepared: Option<Arc<Prepared>>,
     close: bool,
+    /// Whether the server may store the answer (`None`: a prepared answer's own policy).
+    cache: Option<CachePolicy>,
 }
 
 impl Reply {
@@ -140,6 +159,7 @@ impl Reply {
             stream_length: None,
             prepared: None,
             close: false,
+            cache: None,
         }
     }
 
@@ -178,6 +198,42 @@ impl Reply {
         self.stream = Some(pipe);
         self.stream_length = length;
         self
+    }
+
+    /// Lets the server store this reply and serve it again itself, from the I/O thread, to later
+    /// requests for the same URL (see [`CachePolicy`]); it overrides a [`Prepared`] answer's own
+    /// policy. A streamed or file reply, or one that closes the connection, is never stored.
+    pub fn cache(mut self, policy: CachePolicy) -> Self {
+        self.cache = Some(policy);
+        self
+    }
+
+    /// The reply's cache policy.
+    pub fn cache_policy(&self) -> CachePolicy {
+        self.cache.or(self.prepared.as_ref().map(|p| p.cache)).unwrap_or_default()
+    }
+
+    /// Calls `store` with the reply as the cache would store it, if it may be stored: whole (not
+    /// a file or stream), not closing the connection, with valid headers and a policy that
+    /// stores.
+    pub(crate) fn given(&self, store: impl FnOnce(&Given<'_>)) {
+        let policy = self.cache_policy();
+        if !policy.stores() || self.close || self.file.is_some() || self.stream.is_some() {
+            return;
+        }
+        match &self.prepared {
+            Some(p) if !p.close => store(&Given::prepared(p, policy)),
+            Some(_) => {}
+            None => {
+                let headers = self.headers.iter().map(|(n, v)| (n.as_str(), v.as_slice()));
+                // Checked as the connection would check it (a misuse is a `500`, not stored).
+                if let Ok(p) = Prepared::new(self.status, headers, &self.body)
+                    && !p.close
+                {
+                    store(&Given::prepared(&p, policy));
+                }
+            }
+        }
     }
 
     /// Closes the connection after this reply.

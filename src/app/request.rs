@@ -22,6 +22,8 @@ pub enum Version {
     Http10,
     /// HTTP/1.1: the connection stays open unless either side says `Connection: close`.
     Http11,
+    /// HTTP/2 (RFC 9113): one stream of a multiplexed connection.
+    Http2,
 }
 
 /// A request head. Every `&str`/`&[u8]` borrows the connection's read buffer: nothing is copied.

@@ -9,6 +9,7 @@
 use std::fs::File;
 use std::sync::Arc;
 
+use super::cache::{Body, CachePolicy, Given};
 use crate::pipe::StreamSource;
 use crate::semantics;
 
@@ -41,6 +42,12 @@ pub trait Encode {
     fn body(&mut self, bytes: &[u8]);
     /// Bytes this answer has put in the output so far.
     fn written(&self) -> usize;
+    /// The header lines (as `name: value\r\n`, given through `header`/`header_lines`) and the
+    /// body bytes this answer has put in the output, when the codec can tell: what the response
+    /// cache stores of an answer given inline. `None` (the default) stores nothing.
+    fn recorded(&self) -> Option<(&[u8], &[u8])> {
+        None
+    }
     /// Throws away everything this answer has put in the output.
     fn discard(&mut self);
 }
@@ -203,6 +210,10 @@ pub struct Response<'a> {
     tail: Option<Tail>,
     /// The first misuse, answered `500` when the response is completed.
     misuse: Option<ResponseError>,
+    /// Whether the server may store this answer and serve it again itself.
+    cache: CachePolicy,
+    /// The answer itself asked to close the connection (never stored: see [`Response::given`]).
+    answer_closes: bool,
 }
 
 impl std::fmt::Debug for Response<'_> {
@@ -221,7 +232,47 @@ impl<'a> Response<'a> {
     /// A response written through `enc`; `head_only` for a `HEAD` request, `close` when the
     /// connection ends after it whatever the handler says.
     pub(crate) fn new(enc: &'a mut dyn Encode, head_only: bool, close: bool) -> Self {
-        Response { enc, status: 200, stage: Stage::Fresh, head_only, close, tail: None, misuse: None }
+        Response {
+            enc,
+            status: 200,
+            stage: Stage::Fresh,
+            head_only,
+            close,
+            tail: None,
+            misuse: None,
+            cache: CachePolicy::NoCache,
+            answer_closes: false,
+        }
+    }
+
+    /// Lets the server store this answer and serve it again itself, from the I/O thread, to later
+    /// requests for the same URL (see [`CachePolicy`] for which requests and answers are
+    /// stored). May be called at any point before the handler returns; it overrides a
+    /// [`Prepared`](crate::Prepared) answer's own policy.
+    pub fn cache(&mut self, policy: CachePolicy) -> &mut Self {
+        self.cache = policy;
+        self
+    }
+
+    /// The answer's cache policy.
+    pub fn cache_policy(&self) -> CachePolicy {
+        self.cache
+    }
+
+    /// The answer as the cache would store it: complete, given whole (its header lines and body
+    /// in the output, or a prepared answer's shared body), with a policy that stores. `None`
+    /// otherwise (a file or stream body, an error answer, a codec that cannot tell).
+    pub(crate) fn given(&self) -> Option<Given<'_>> {
+        if self.stage != Stage::Done || !self.cache.stores() || self.head_only || self.answer_closes {
+            return None;
+        }
+        let (lines, bytes) = self.enc.recorded()?;
+        let body = match &self.tail {
+            None => Body::Bytes(bytes),
+            Some(Tail::Shared(shared)) if bytes.is_empty() => Body::Shared(&shared.body),
+            Some(_) => return None,
+        };
+        Some(Given { status: self.status, lines, body, policy: self.cache })
     }
 
     /// Sets the status code (`200..=999`; `200` unless set). Called after a header or the body,
@@ -252,6 +303,7 @@ impl<'a> Response<'a> {
     pub fn close(&mut self) -> &mut Self {
         if self.stage != Stage::Done {
             self.close = true;
+            self.answer_closes = true;
         }
         self
     }
@@ -271,7 +323,9 @@ impl<'a> Response<'a> {
             return self;
         }
         if is_framing_header(name) {
-            self.close |= is_close_request(name, value);
+            let close = is_close_request(name, value);
+            self.close |= close;
+            self.answer_closes |= close;
             return self;
         }
         self.begin();
@@ -297,6 +351,10 @@ impl<'a> Response<'a> {
         }
         self.status = answer.status;
         self.close |= answer.close;
+        self.answer_closes |= answer.close;
+        if self.cache == CachePolicy::NoCache {
+            self.cache = answer.cache;
+        }
         self.begin();
         self.enc.header_lines(&answer.headers);
         self.close = self.enc.end_head(self.status, BodyLength::Known(answer.length), self.close);
@@ -471,6 +529,8 @@ impl<'a> Response<'a> {
         self.enc.discard();
         self.tail = None;
         self.misuse = None;
+        // An error answer is never stored.
+        self.cache = CachePolicy::NoCache;
         self.stage = Stage::Fresh;
         self.status = status;
         self.close = close;

@@ -75,7 +75,7 @@ impl ResponseWriter {
 
     /// Trailer fields to send after the body (RFC 9112 §7.1.2), with the last chunk when
     /// [`finish`](ResponseWriter::finish) is called. Only a chunked answer (HTTP/1.1, length not
-    /// announced) can carry them; otherwise they are dropped and `Ok(false)` says so. A later
+    /// announced) or an HTTP/2 one (a HEADERS frame after the data) can carry them; otherwise they are dropped and `Ok(false)` says so. A later
     /// call replaces the earlier fields.
     ///
     /// # Errors

@@ -41,6 +41,12 @@ impl CommonHeaders {
     pub fn as_bytes(&self) -> &[u8] {
         &self.block
     }
+
+    /// The `Date` value alone (HTTP/2 sends it as a field).
+    #[inline]
+    pub fn date(&self) -> &[u8] {
+        self.block.get(SERVER_LINE.len()..COMMON_LEN - 2).unwrap_or_default()
+    }
 }
 
 /// Appends `HTTP/1.1 <code> <reason>\r\n`.
@@ -126,13 +132,29 @@ pub struct H1Encoder<'a> {
     hold_close: bool,
     /// A close was asked for and held back.
     close_held: bool,
+    /// Where in `out` the handler's header lines begin and end, and the body begins (what the
+    /// response cache stores of an inline answer: [`Encode::recorded`]); zero until known.
+    lines_at: usize,
+    lines_end: usize,
+    body_at: usize,
 }
 
 impl<'a> H1Encoder<'a> {
     /// An encoder appending to `out`; `keep_alive_10` and `http10` from the request.
     pub fn new(out: &'a mut Vec<u8>, common: &'a CommonHeaders, keep_alive_10: bool, http10: bool) -> Self {
         let start = out.len();
-        H1Encoder { out, common, start, keep_alive_10, http10, hold_close: false, close_held: false }
+        H1Encoder {
+            out,
+            common,
+            start,
+            keep_alive_10,
+            http10,
+            hold_close: false,
+            close_held: false,
+            lines_at: 0,
+            lines_end: 0,
+            body_at: 0,
+        }
     }
 
     /// This answer has answers to later requests behind it (see `hold_close`).
@@ -152,6 +174,7 @@ impl Encode for H1Encoder<'_> {
     fn start(&mut self, status: u16) {
         write_status_line(self.out, status);
         self.out.extend_from_slice(self.common.as_bytes());
+        self.lines_at = self.out.len();
     }
 
     #[inline]
@@ -171,6 +194,7 @@ impl Encode for H1Encoder<'_> {
         let has_body = status_has_body(status);
         // A body of unknown length is chunked, except to HTTP/1.0, which knows no chunks: there
         // the close delimits it.
+        self.lines_end = self.out.len();
         let framed_by_close = length == BodyLength::Unknown && self.http10 && has_body;
         let close = close || framed_by_close;
         self.close_held = close && self.hold_close && !framed_by_close;
@@ -188,6 +212,7 @@ impl Encode for H1Encoder<'_> {
             }
             _ => self.out.extend_from_slice(b"\r\n"),
         }
+        self.body_at = self.out.len();
         close
     }
 
@@ -203,6 +228,14 @@ impl Encode for H1Encoder<'_> {
 
     fn discard(&mut self) {
         self.out.truncate(self.start);
+        (self.lines_at, self.lines_end, self.body_at) = (0, 0, 0);
+    }
+
+    fn recorded(&self) -> Option<(&[u8], &[u8])> {
+        if self.body_at <= self.start {
+            return None; // no head ended yet
+        }
+        Some((self.out.get(self.lines_at..self.lines_end)?, self.out.get(self.body_at..)?))
     }
 }
 

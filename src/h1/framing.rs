@@ -367,7 +367,7 @@ impl Expectation {
 /// Stricter than RFC 3986 where nothing real is lost: an IP-literal must be an IPv6 address (no IPvFuture, no zone),
 /// a port must be 1 to 5 digits up to 65535, a port needs a host, and `,` is refused in a reg-name
 /// (it only appears when an intermediary joined two `Host` lines).
-fn is_valid_host(value: &[u8]) -> bool {
+pub(crate) fn is_valid_host(value: &[u8]) -> bool {
     if value.is_empty() {
         return true;
     }

@@ -38,6 +38,9 @@ struct State {
     writer: Option<Waker>,
     /// Trailer field lines (`name: value\r\n` each) to send after the last chunk.
     trailers: Vec<u8>,
+    /// The body is raw but trailers are kept for the I/O thread, which sends them its own way
+    /// (HTTP/2: a HEADERS frame that ends the stream).
+    raw_trailers: bool,
 }
 
 /// The buffer between a [`ResponseWriter`] and the I/O thread.
@@ -54,6 +57,8 @@ pub(crate) struct Taken {
     /// Nothing more will come: the answer is complete (`aborted`: cut short).
     pub finished: bool,
     pub aborted: bool,
+    /// With the last bytes of a pipe that keeps them raw: the trailer lines (`name: value\r\n`).
+    pub trailers: Vec<u8>,
 }
 
 impl StreamPipe {
@@ -71,6 +76,12 @@ impl StreamPipe {
             state: Mutex::new(State { chunked, discard, remaining: length.filter(|_| !discard), ..State::default() }),
             drained: Condvar::new(),
         }
+    }
+
+    /// Keeps trailers for the I/O thread instead of chunk-encoding them (HTTP/2).
+    pub(crate) fn with_raw_trailers(self, raw: bool) -> Self {
+        self.lock().raw_trailers = raw;
+        self
     }
 
     /// Tells a waiting writer (blocked or async) to look again.
@@ -91,7 +102,8 @@ impl StreamPipe {
         let bytes = std::mem::replace(&mut s.buf, spare);
         let done = s.finished || s.aborted;
         s.io_waiting = bytes.is_empty() && !done;
-        let taken = Taken { bytes, finished: done, aborted: s.aborted };
+        let trailers = if s.finished && s.raw_trailers { std::mem::take(&mut s.trailers) } else { Vec::new() };
+        let taken = Taken { bytes, finished: done, aborted: s.aborted, trailers };
         self.wake_writer(s);
         taken
     }
@@ -195,7 +207,7 @@ impl StreamPipe {
     /// lines). `false` when the answer is not chunked: it has nowhere to put them.
     pub(crate) fn set_trailers(&self, lines: Vec<u8>) -> bool {
         let mut s = self.lock();
-        if !s.chunked || s.discard {
+        if (!s.chunked && !s.raw_trailers) || s.discard {
             return false;
         }
         s.trailers = lines;

@@ -12,10 +12,13 @@ use std::time::Instant;
 use super::worker::Tasks;
 use crate::access_log::line::Facts;
 use crate::access_log::thread::ThreadLog;
+use crate::app::cache::Routing;
 use crate::app::queue::OwedWakes;
 use crate::app::queued::{Handle, RequestText, ReturnPath};
 use crate::app::service::{BodyMode, BodyPlan, Outcome, Sent, Service};
 use crate::app::{BodyKind, Handler, QueuedRequest, Request, Response, TlsInfo};
+use crate::cache::Reader;
+use crate::cache::rules::{self, Ask};
 use crate::group::{Group, GroupCounters, Target, UrlGroups};
 use crate::pipe::BodyPipe;
 use crate::url::{Route, normalize_path, split_target, target_authority};
@@ -52,6 +55,8 @@ pub(super) struct Services<'a, H: ?Sized> {
     pub tasks: &'a Tasks,
     /// This thread's access log, when one is written.
     pub log: Option<&'a RefCell<ThreadLog>>,
+    /// This thread's view of the response cache.
+    pub cache: &'a Reader,
 }
 
 /// The [`Service`] for one connection.
@@ -262,16 +267,7 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
             return Outcome::Answered;
         }
         let Some(table) = self.services.table else {
-            if let Some(service) = self.services.service {
-                return self.serve_alone(service, req, res, seq);
-            }
-            if let Some(h) = self.services.handler {
-                match self.tls {
-                    None => h.handle(req, res),
-                    Some(tls) => h.handle(&Request { tls: Some(tls), ..*req }, res),
-                }
-            }
-            return Outcome::Answered;
+            return self.call_alone(req, res, seq);
         };
         let routing = match self.route(table, req) {
             Ok(routed) => routed,
@@ -296,6 +292,12 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
         if !req.body().is_empty() {
             group.counters.received(self.services.worker, req.body().len());
         }
+        let cached = self.cached(req, routing.index, path);
+        if let Cached::Hit(entry) = cached {
+            serve_hit(entry, req, res);
+            group.counters.sent(self.services.worker, res.written());
+            return Outcome::Answered;
+        }
         let routed = Request { route_path: Some(path), tls: self.tls.map(|t| &**t), ..*req };
         match &group.target {
             Some(Target::Inline(h)) => {
@@ -303,6 +305,7 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
                 if !res.is_done() {
                     res.finish();
                 }
+                self.store(cached, req, path, res);
                 group.counters.sent(self.services.worker, res.written());
                 Outcome::Answered
             }
@@ -323,6 +326,10 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
                     body: body.clone(),
                     expects_continue: expects_continue(req),
                     tls: self.tls.cloned(),
+                    cache: match cached {
+                        Cached::Miss(Ask::Store, routing) => Some(routing),
+                        _ => None,
+                    },
                 };
                 match q.offer(queued, self.services.wakes) {
                     Ok(()) => {
@@ -343,6 +350,7 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
             Some(Target::Service(service)) => {
                 let outcome = self.call_service(service, routing.index, routing.prefix_path, req, res, seq);
                 if outcome == Outcome::Answered {
+                    self.store(cached, req, path, res);
                     group.counters.sent(self.services.worker, res.written());
                 }
                 outcome
@@ -353,6 +361,108 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
             }
         }
     }
+}
+
+/// What the response cache makes of a request.
+#[derive(Clone, Copy)]
+enum Cached<'c> {
+    /// Nothing: it may not be served from the cache nor stored.
+    Pass,
+    /// Served from this entry.
+    Hit(&'c crate::cache::Entry),
+    /// Not in the cache: whether its answer may be stored, and where it was routed.
+    Miss(Ask, Routing),
+}
+
+impl<'a, H: Handler + ?Sized> Dispatch<'a, '_, H> {
+    /// Serves a request of a server without URL groups: its handler or tower service, through
+    /// the cache as a group's would (as group 0).
+    fn call_alone(&mut self, req: &Request<'_>, res: &mut Response<'_>, seq: u32) -> Outcome {
+        let normalized = match self.services.cache.is_on() {
+            true => normalize_path(split_target(req.target()).0).ok(),
+            false => None,
+        };
+        let cached = normalized.as_deref().map_or(Cached::Pass, |path| self.cached(req, 0, path));
+        if let Cached::Hit(entry) = cached {
+            serve_hit(entry, req, res);
+            return Outcome::Answered;
+        }
+        if let Some(service) = self.services.service {
+            let outcome = self.serve_alone(service, req, res, seq);
+            if outcome == Outcome::Answered
+                && let Some(path) = &normalized
+            {
+                self.store(cached, req, path, res);
+            }
+            return outcome;
+        }
+        if let Some(h) = self.services.handler {
+            match self.tls {
+                None => h.handle(req, res),
+                Some(tls) => h.handle(&Request { tls: Some(tls), ..*req }, res),
+            }
+            if let Some(path) = &normalized {
+                self.store(cached, req, path, res);
+            }
+        }
+        Outcome::Answered
+    }
+
+    /// Looks `req` (routed to `group` by `path`) up in the cache when it may be served from it,
+    /// counting a hit or a miss.
+    #[inline]
+    fn cached(&self, req: &Request<'_>, group: usize, path: &str) -> Cached<'a> {
+        let cache = self.services.cache;
+        let ask = if cache.is_on() { rules::ask(req) } else { Ask::Pass };
+        if ask == Ask::Pass {
+            return Cached::Pass;
+        }
+        let host = target_authority(req.target()).map(str::as_bytes).or(req.host()).unwrap_or_default();
+        if let Some(entry) = cache.lookup(self.port, host, path, self.services.now)
+            && entry.group == group
+        {
+            cache.count(true);
+            return Cached::Hit(entry);
+        }
+        cache.count(false);
+        let routing = Routing { port: self.port, local_ip: self.local_ip, group, generation: cache.routes_generation };
+        Cached::Miss(ask, routing)
+    }
+
+    /// Stores the answer in `res` to a request the cache missed, if it may be: its policy
+    /// stores, it was given whole, and it did not close the connection ([`Response::given`]).
+    fn store(&self, cached: Cached<'_>, req: &Request<'_>, path: &str, res: &Response<'_>) {
+        let Cached::Miss(Ask::Store, routing) = cached else { return };
+        if let Some(given) = res.given() {
+            let host = target_authority(req.target()).map(str::as_bytes).or(req.host()).unwrap_or_default();
+            self.services.cache.store().insert(&routing, host, path, &given, self.services.now);
+        }
+    }
+}
+
+/// Answers `req` from a stored answer: `304` when a conditional header it carries is satisfied
+/// by the answer's `ETag` or `Last-Modified`, else the answer (without its body for a `HEAD`);
+/// `Date` and `Connection` are the connection's own, as for any answer.
+#[inline]
+fn serve_hit(entry: &crate::cache::Entry, req: &Request<'_>, res: &mut Response<'_>) {
+    entry.touch();
+    let (mut none_match, mut modified_since) = (None, None);
+    for (name, value) in req.headers() {
+        match name.len() {
+            13 if name.eq_ignore_ascii_case("if-none-match") => none_match = Some(value),
+            17 if name.eq_ignore_ascii_case("if-modified-since") => modified_since = Some(value),
+            _ => {}
+        }
+    }
+    let not_modified = (none_match.is_some() || modified_since.is_some())
+        && crate::cache::conditional::not_modified(
+            none_match,
+            modified_since,
+            entry.etag.as_deref(),
+            entry.last_modified,
+        );
+    // A stored answer was valid when stored: nothing to report.
+    let _ = res.prepared(if not_modified { &entry.not_modified } else { &entry.answer });
 }
 
 #[cfg(not(feature = "tower"))]

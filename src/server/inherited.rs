@@ -19,14 +19,18 @@ use crate::error::Error;
 /// other address is bound as [`bind_listeners`] does. The inherited listeners come after the
 /// bound ones, in the order given, on every thread. An inherited listener speaks TLS if an
 /// address on its port was to ([`ServerBuilder::bind_tls`](super::ServerBuilder::bind_tls)).
+/// Several inherited listeners may be on one address (the `SO_REUSEPORT` listeners of a process
+/// handing over, one per thread of its): every thread accepts from every one of them, whatever
+/// the thread counts, and the address is listed once. Also returns one duplicate of each
+/// inherited listener (for [`Server::listeners`](super::Server::listeners)).
 pub(super) fn listen(
     addrs: &[Listen],
     inherited: &[Arc<TcpListener>],
     threads: usize,
     backlog: i32,
-) -> Result<Bound, Error> {
+) -> Result<(Bound, Vec<TcpListener>), Error> {
     if inherited.is_empty() {
-        return bind_listeners(addrs, threads, backlog);
+        return bind_listeners(addrs, threads, backlog).map(|b| (b, Vec::new()));
     }
     let mut adopted = Vec::with_capacity(inherited.len());
     for l in inherited {
@@ -38,15 +42,19 @@ pub(super) fn listen(
     let ports = covered_ports(addrs.iter().map(|l| l.addr), adopted.iter().map(|(a, _)| *a))?;
     let rest: Vec<Listen> = addrs.iter().filter(|l| !ports.contains(&l.addr.port())).copied().collect();
     let (mut local_addrs, mut per_thread, mut tls) = bind_listeners(&rest, threads, backlog)?;
+    let mut kept = Vec::with_capacity(adopted.len());
     for (addr, l) in adopted {
         let speaks_tls = addrs.iter().any(|w| w.tls && w.addr.port() == addr.port());
         for slot in &mut per_thread {
             slot.push(l.try_clone().map_err(|e| Error::listen(addr, e))?);
         }
-        local_addrs.push(addr);
+        if !local_addrs.contains(&addr) {
+            local_addrs.push(addr);
+        }
         tls.push(speaks_tls);
+        kept.push(l);
     }
-    Ok((local_addrs, per_thread, tls))
+    Ok(((local_addrs, per_thread, tls), kept))
 }
 
 /// The ports the `inherited` listeners (their local addresses) take over from the addresses the
@@ -102,6 +110,7 @@ mod tests {
 
     fn get(addr: SocketAddr) -> String {
         let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
         c.write_all(b"GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
         let mut got = String::new();
         c.read_to_string(&mut got).unwrap();
@@ -137,6 +146,49 @@ mod tests {
             drop(server);
             // Stopped: every duplicate is closed; ours was the only other copy.
             assert!(TcpStream::connect(at).is_err(), "{backend}");
+        }
+    }
+
+    /// A restart's handover: server A's listeners (one `SO_REUSEPORT` socket per thread) go to
+    /// server B, which has another thread count. Connections that arrive while nobody accepts
+    /// (A stopped, B not started) wait in whichever socket's queue the kernel hashed them to,
+    /// and B serves every one: it accepts from all the sockets, not one per thread.
+    #[test]
+    fn a_server_takes_over_every_listener_of_another_with_their_queues() {
+        for backend in [Backend::Epoll, Backend::IoUring] {
+            if backend == Backend::IoUring && !cfg!(feature = "io-uring") {
+                continue;
+            }
+            let answer = |body: &'static [u8]| {
+                move |_: &Request<'_>, res: &mut Response<'_>| {
+                    let _ = res.body(body);
+                }
+            };
+            let a = Server::builder().threads(3).backend(backend).bind("127.0.0.1:0").serve(answer(b"a"));
+            let mut a = match a {
+                Err(e) if backend == Backend::IoUring && e.kind() == ErrorKind::Setup => continue, // no io_uring here
+                s => s.unwrap(),
+            };
+            let at = a.local_addrs()[0];
+            assert!(get(at).ends_with("\r\n\r\na"));
+            let sockets = a.listeners().unwrap();
+            assert_eq!(sockets.len(), 3, "{backend}: one per thread");
+            a.shutdown();
+            assert!(a.wait(std::time::Duration::from_secs(5)).unwrap());
+            assert!(a.listeners().unwrap().is_empty());
+            // Nobody accepts now: these wait in the queues the kernel spreads them over.
+            let waiting: Vec<_> = (0..24).map(|_| std::thread::spawn(move || get(at))).collect();
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let b = Server::builder().threads(2).backend(backend).bind(at).inherit_listeners(sockets);
+            let b = b.serve(answer(b"b")).unwrap();
+            assert_eq!(b.local_addrs(), vec![at], "{backend}: the address once");
+            assert_eq!(b.listeners().unwrap().len(), 3, "{backend}: each inherited socket once");
+            for w in waiting {
+                assert!(w.join().unwrap().ends_with("\r\n\r\nb"), "{backend}");
+            }
+            for _ in 0..50 {
+                assert!(get(at).ends_with("\r\n\r\nb"), "{backend}");
+            }
         }
     }
 

@@ -50,6 +50,7 @@ pub fn check_free(addr: SocketAddr) -> io::Result<()> {
     }
     // An orphan never becomes live again (no process can get its descriptor back), so once
     // classified the probe alone is repeated.
+    tracing::debug!(%addr, "waiting for an orphaned listener (a dead process's ring) to go");
     let deadline = Instant::now() + ORPHAN_WAIT;
     loop {
         std::thread::sleep(Duration::from_millis(5));

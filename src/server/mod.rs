@@ -43,6 +43,7 @@ pub struct ServerBuilder {
     cert_bindings: Vec<(BindingKey, CertBinding)>,
     shutdown_timeout: Duration,
     backlog: i32,
+    http2: bool,
     half_close: bool,
     /// The I/O threads run under `SCHED_BATCH` (see [`ServerBuilder::batch_scheduling`]).
     batch_scheduling: bool,
@@ -55,6 +56,8 @@ pub struct ServerBuilder {
     backend_env_error: Option<String>,
     /// The server's access log.
     access_log: Option<crate::AccessLog>,
+    /// The response cache's bounds.
+    cache: crate::cache::CacheLimits,
 }
 
 /// How the I/O threads wait for and move bytes.
@@ -133,11 +136,13 @@ impl ServerBuilder {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             backlog: DEFAULT_BACKLOG,
             half_close: false,
+            http2: true,
             batch_scheduling: true,
             backend: env.clone().ok().flatten().unwrap_or_default(),
             backend_env_error: env.err(),
             resolve_error: None,
             access_log: None,
+            cache: crate::cache::CacheLimits::default(),
         }
     }
 
@@ -168,6 +173,14 @@ impl ServerBuilder {
     /// Inline answers are unaffected: they are written before the end-of-file is read.
     pub fn half_close(mut self, enabled: bool) -> Self {
         self.half_close = enabled;
+        self
+    }
+
+    /// Whether HTTP/2 is spoken (default `true`): on a cleartext port a connection that opens
+    /// with the HTTP/2 preface (prior knowledge, `curl --http2-prior-knowledge`) speaks h2c,
+    /// beside HTTP/1.1 on the same port; over TLS, ALPN offers `h2` before `http/1.1`.
+    pub fn http2(mut self, enabled: bool) -> Self {
+        self.http2 = enabled;
         self
     }
 
@@ -286,6 +299,13 @@ impl ServerBuilder {
         self
     }
 
+    /// The response cache's bounds (default: 64 MiB, 16,384 entries; a size of `0` turns it
+    /// off). See [`CachePolicy`](crate::CachePolicy).
+    pub fn response_cache(mut self, limits: crate::cache::CacheLimits) -> Self {
+        self.cache = limits;
+        self
+    }
+
     /// Binds every address and starts the I/O threads, each answering every request with
     /// `handler` (inline, on the I/O thread). [`serve_groups`](ServerBuilder::serve_groups) is the
     /// same verb for routing by URL prefix.
@@ -397,9 +417,17 @@ impl ServerBuilder {
         if let Some((kind, message)) = &self.resolve_error {
             return Err(Error::resolve(io::Error::new(*kind, message.clone())));
         }
-        let (local_addrs, per_thread, tls_listeners) =
+        let ((local_addrs, per_thread, tls_listeners), inherited) =
             inherited::listen(&self.addrs, &self.inherited, self.threads, self.backlog)?;
-        let bindings = Arc::new(Bindings::new());
+        // One duplicate of every listening socket, kept for `Server::listeners`: each thread's
+        // own (bound) listeners come before the inherited ones it shares.
+        let own = tls_listeners.len() - inherited.len();
+        let mut handover = Handover { per_thread: Vec::with_capacity(self.threads), inherited };
+        for listeners in &per_thread {
+            let dups = listeners[..own].iter().map(std::net::TcpListener::try_clone).collect::<io::Result<_>>();
+            handover.per_thread.push(dups.map_err(Error::setup)?);
+        }
+        let bindings = Arc::new(Bindings::new().with_http2(self.http2));
         for (key, binding) in self.cert_bindings {
             bindings.set(key, binding);
         }
@@ -419,6 +447,10 @@ impl ServerBuilder {
                     .map_err(Error::setup)?;
             (Some(writer), Some(sink))
         };
+        let cache = Arc::new(crate::cache::Store::new(self.cache, self.threads));
+        if let Some(routes) = &routes {
+            routes.attach_cache(Arc::clone(&cache));
+        }
         let mut polls = Vec::new();
         let mut wakers = Vec::new();
         for _ in 0..self.threads {
@@ -433,6 +465,7 @@ impl ServerBuilder {
             wakers,
             open: AtomicUsize::new(0),
             adopt,
+            handover: Mutex::new(handover),
             running: AtomicUsize::new(0),
             started: AtomicBool::new(false),
             routes: routes.clone(),
@@ -458,9 +491,11 @@ impl ServerBuilder {
                 timeouts: self.timeouts.clone(),
                 shutdown_timeout: self.shutdown_timeout,
                 half_close: self.half_close,
+                http2: self.http2,
                 tls_listeners: tls_listeners.clone(),
                 bindings: Arc::clone(&bindings),
                 log: ThreadLog::new(self.access_log.clone(), sink.clone(), Arc::clone(&counters), index),
+                cache: Arc::clone(&cache),
             })
             .map_err(Error::setup)?;
             let (ready, started_rx) = mpsc::channel();
@@ -476,6 +511,7 @@ impl ServerBuilder {
                 // A panic that gets here is hsys's own; the worker's `Drop` has let go of what it
                 // held while unwinding. The server learns of it (`wait`, `stats`).
                 if catch_unwind(AssertUnwindSafe(|| worker.run(backend, ready))).is_err() {
+                    tracing::error!(thread = index, "an I/O thread panicked (a defect in hsys); the others go on");
                     _running.0.died.fetch_add(1, Ordering::AcqRel);
                     _running.0.wake_all();
                 }
@@ -504,6 +540,10 @@ impl ServerBuilder {
             }
         }
         shared.started.store(true, Ordering::Release);
+        for addr in &local_addrs {
+            tracing::info!(%addr, "listening");
+        }
+        tracing::info!(threads = self.threads, %backend, inherited = self.inherited.len(), "serving");
         Ok(Server {
             shared,
             counters,
@@ -515,6 +555,7 @@ impl ServerBuilder {
             follow_prefixes: false,
             backlog: self.backlog,
             access,
+            cache,
         })
     }
 }
@@ -563,7 +604,10 @@ fn bind_listeners(addrs: &[Listen], threads: usize, backlog: i32) -> Result<Boun
     for &Listen { addr, required, tls: speaks_tls } in addrs {
         let first = match listener::bind(addr, backlog) {
             Ok(l) => l,
-            Err(e) if !required && is_unavailable(&e) => continue,
+            Err(e) if !required && is_unavailable(&e) => {
+                tracing::debug!(%addr, error = %e, "not on this host: skipped");
+                continue;
+            }
             Err(e) => return Err(Error::listen(addr, e)),
         };
         let real = first.local_addr().map_err(|e| Error::listen(addr, e))?;
@@ -611,6 +655,10 @@ pub(crate) struct Shared {
     /// when it sees the routing table change; `None` once the thread has left its loop (a
     /// listener handed to it then is closed at once, so the kernel routes nothing to it).
     adopt: Vec<Mutex<Option<Vec<std::net::TcpListener>>>>,
+    /// Duplicates of the listening sockets, for [`Server::listeners`]; emptied when the stop
+    /// begins (a socket must not outlive its threads' listeners: connections would wait in its
+    /// queue for nobody).
+    handover: Mutex<Handover>,
     /// I/O threads that ended by unwinding (a defect in hsys: every call into the application is
     /// contained). Such a thread has let go of what it held (see `worker::Holds`, `Drop for
     /// Worker`); its connections and listeners are closed.
@@ -634,6 +682,17 @@ impl Shared {
     }
 }
 
+/// One duplicate of every listening socket of a server (see [`Server::listeners`]).
+#[derive(Debug, Default)]
+struct Handover {
+    /// Per I/O thread, the listeners bound for it (its `SO_REUSEPORT` share of each address):
+    /// let go when the thread leaves its loop, so that a socket no thread accepts from leaves
+    /// its port's group, as it would without this copy.
+    per_thread: Vec<Vec<std::net::TcpListener>>,
+    /// The inherited listeners, each once (every thread accepts from a duplicate).
+    inherited: Vec<std::net::TcpListener>,
+}
+
 /// Held by each I/O thread: the last one to end (by return or panic) shuts down the request
 /// queues of the server's URL groups. No thread offers to them any more, and a graceful stop has
 /// by then seen its requests in flight answered (or timed out), so their receivers can be told:
@@ -643,12 +702,12 @@ struct Running(Arc<Shared>);
 impl Drop for Running {
     fn drop(&mut self) {
         let shared = &self.0;
-        if shared.running.fetch_sub(1, Ordering::AcqRel) == 1
-            && shared.started.load(Ordering::Acquire)
-            && let Some(routes) = &shared.routes
-        {
-            for queue in routes.load().queues() {
-                queue.shutdown();
+        if shared.running.fetch_sub(1, Ordering::AcqRel) == 1 && shared.started.load(Ordering::Acquire) {
+            tracing::info!(stopping = shared.is_stopping(), "every I/O thread has ended");
+            if let Some(routes) = &shared.routes {
+                for queue in routes.load().queues() {
+                    queue.shutdown();
+                }
             }
         }
     }
@@ -657,6 +716,8 @@ impl Drop for Running {
 impl Shared {
     fn stop(&self) {
         if !self.stopping.swap(true, Ordering::SeqCst) {
+            tracing::info!("graceful stop begins");
+            *lock(&self.handover) = Handover::default();
             self.wake_all();
         }
     }
@@ -677,6 +738,9 @@ impl Shared {
     pub(crate) fn close_adoption(&self, index: usize) {
         if let Some(inbox) = self.adopt.get(index) {
             drop(lock(inbox).take());
+        }
+        if let Some(own) = lock(&self.handover).per_thread.get_mut(index) {
+            own.clear();
         }
     }
 
@@ -743,6 +807,8 @@ pub struct Server {
     bindings: Arc<Bindings>,
     /// The access logs' writer thread, if any log is written.
     access: Option<Writer>,
+    /// The response cache.
+    cache: Arc<crate::cache::Store>,
 }
 
 /// Stops a server from another thread (a signal handler thread, say).
@@ -792,6 +858,29 @@ impl Server {
         lock(&self.local_addrs).clone()
     }
 
+    /// Duplicates of every socket the server listens on, to hand over to another process (a new
+    /// copy of the program that takes over without refusing a connection, as the `hsys`
+    /// binary's `SIGUSR2` restart does through [`ServerBuilder::inherit_listeners`] in the new
+    /// one): every I/O thread's own listener on each address, and each inherited socket once.
+    /// Pass on every one: the kernel spreads a port's new connections over all its
+    /// `SO_REUSEPORT` listeners, and those waiting in the queue of a socket whose last copy
+    /// closes are reset. Closing the server's own copies (a graceful stop, after the new
+    /// process took them) leaves each socket and its queue to the new owner. Each duplicate is
+    /// close-on-exec, as every descriptor of the server; empty once a stop has begun.
+    ///
+    /// # Errors
+    /// A descriptor could not be duplicated (out of descriptors).
+    pub fn listeners(&self) -> Result<Vec<std::net::TcpListener>, Error> {
+        let handover = lock(&self.shared.handover);
+        handover
+            .per_thread
+            .iter()
+            .flatten()
+            .chain(&handover.inherited)
+            .map(|l| l.try_clone().map_err(Error::setup))
+            .collect()
+    }
+
     /// The backend the I/O threads use: [`Backend::Epoll`] or [`Backend::IoUring`] (the first
     /// thread's, should [`Backend::Auto`] have given them different ones).
     pub fn backend(&self) -> Backend {
@@ -803,7 +892,34 @@ impl Server {
         let mut s = Snapshot::sum(self.counters.iter());
         s.io_threads_died = self.shared.died.load(Ordering::Acquire) as u64;
         s.access_log_dropped += self.access.as_ref().map_or(0, Writer::failed);
+        s.cache = self.cache.stats();
         s
+    }
+
+    /// Removes stored answers from the response cache, as http.sys's `HttpFlushResponseCache`:
+    /// the answer for `url` (`http://host:port/path`), or with `recursive` every answer under it
+    /// (`http://+:8080/docs/` flushes `/docs` and everything below). A host of `+` or `*` stands
+    /// for every host; others compare with the request's `Host` (without its port),
+    /// case-insensitively, as paths do. Returns how many answers went. The I/O threads see the
+    /// change from their next loop pass on.
+    ///
+    /// # Errors
+    /// A `url` that is not `http(s)://host:port/path` ([`InvalidUrl`](crate::ErrorKind::InvalidUrl)).
+    pub fn flush_cache(&self, url: &str, recursive: bool) -> Result<usize, Error> {
+        let prefix = crate::url::UrlPrefix::parse(url).map_err(|e| Error::invalid_url(url, e))?;
+        use crate::cache::store::FlushHost;
+        let host = match prefix.host() {
+            crate::url::Host::Strong | crate::url::Host::Weak => FlushHost::Any,
+            crate::url::Host::Name(name) => FlushHost::Name(name),
+            crate::url::Host::Ip(ip) => FlushHost::Ip(*ip),
+        };
+        // The prefix's path ends in `/`; the URL named one answer unless it did too.
+        let given_path = url.split_once("://").and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]));
+        let dir = given_path.is_some_and(|p| p.ends_with('/'));
+        let path = if dir { prefix.path() } else { prefix.path().strip_suffix('/').unwrap_or(prefix.path()) };
+        let path = if path.is_empty() { "/" } else { path };
+        let port = prefix.port();
+        Ok(self.cache.remove(|e| crate::cache::store::under(e, host, port, path, recursive)))
     }
 
     /// A handle that renders the counters in the Prometheus text exposition format, from any
@@ -811,6 +927,7 @@ impl Server {
     pub fn metrics(&self) -> crate::Metrics {
         let routes = self.routes.as_ref().map(Arc::downgrade);
         crate::Metrics::new(Arc::clone(&self.counters), Arc::downgrade(&self.shared), routes)
+            .with_cache(Arc::clone(&self.cache))
     }
 
     /// Adds a URL prefix to a group of a running server; new requests see it at once. On a port
@@ -845,11 +962,19 @@ impl Server {
                 bind_listeners(&Listen::plain(wanted), self.shared.wakers.len(), self.backlog)?;
             // Handed over before the new table is published: a thread that sees the new
             // generation takes its listeners first, then the table with the prefix in it.
-            for (inbox, listeners) in self.shared.adopt.iter().zip(per_thread) {
+            let mut handover = lock(&self.shared.handover);
+            for (index, (inbox, listeners)) in self.shared.adopt.iter().zip(per_thread).enumerate() {
                 // A thread that has left its loop (its event queue failed) closes its share.
                 if let Some(waiting) = lock(inbox).as_mut() {
+                    if let Some(own) = handover.per_thread.get_mut(index) {
+                        own.extend(listeners.iter().filter_map(|l| l.try_clone().ok()));
+                    }
                     waiting.extend(listeners);
                 }
+            }
+            drop(handover);
+            for addr in &bound {
+                tracing::info!(%addr, url, "listening (a prefix on a new port)");
             }
             local_addrs.extend(bound);
             Ok(())
@@ -902,13 +1027,16 @@ impl Server {
     /// [`ServerBuilder::cert_binding`]): new handshakes use it; connections already open keep
     /// their session.
     pub fn set_cert_binding(&self, key: BindingKey, binding: CertBinding) {
+        tracing::info!(?key, "certificate binding set");
         self.bindings.set(key, binding);
     }
 
     /// Removes the certificate binding for `key` while serving; `false` if there was none. New
     /// handshakes that needed it fail; connections already open keep their session.
     pub fn remove_cert_binding(&self, key: &BindingKey) -> bool {
-        self.bindings.remove(key)
+        let removed = self.bindings.remove(key);
+        tracing::info!(?key, removed, "certificate binding removed");
+        removed
     }
 
     /// Reopens every access-log file at its path (a `SIGHUP` after logrotate renamed them): the

@@ -71,6 +71,8 @@ pub(crate) struct Bindings {
     table: Mutex<Arc<BindingTable>>,
     /// Resumption state shared by every binding without client certificates.
     shared: Resumption,
+    /// ALPN offers `h2` first (the server speaks HTTP/2).
+    http2: bool,
 }
 
 impl Bindings {
@@ -80,7 +82,14 @@ impl Bindings {
             generation: AtomicU64::new(0),
             table: Mutex::new(Arc::new(BindingTable::default())),
             shared: Resumption::new(),
+            http2: false,
         }
+    }
+
+    /// Whether ALPN offers `h2` (before `http/1.1`).
+    pub(crate) fn with_http2(mut self, http2: bool) -> Self {
+        self.http2 = http2;
+        self
     }
 
     /// Binds `key` to `binding`, replacing any binding of the same key. The rustls config is
@@ -88,7 +97,7 @@ impl Bindings {
     /// shared resumption state (sessions survive a replacement); one with client certificates
     /// gets fresh state at each set (sessions verified under the old CA do not resume).
     pub(crate) fn set(&self, key: BindingKey, binding: CertBinding) {
-        let config = server_config(&binding, &self.shared);
+        let config = server_config(&binding, &self.shared, self.http2);
         self.change(|table| {
             table.insert(key.canonical(), config);
             true

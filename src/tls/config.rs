@@ -25,9 +25,9 @@ use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
 
 use crate::error::Error;
 
-/// The ALPN protocols offered, in preference order. Adding `h2` is one line here (first, when
-/// the server speaks it).
+/// The ALPN protocols offered, in preference order: `h2` first when the server speaks HTTP/2.
 const ALPN: &[&[u8]] = &[b"http/1.1"];
+const ALPN_H2: &[&[u8]] = &[b"h2", b"http/1.1"];
 
 /// The protocol versions: TLS 1.3 and 1.2; nothing older.
 const VERSIONS: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
@@ -258,7 +258,7 @@ impl Resumption {
 /// Builds the rustls config for `binding`: the shared settings (see the module doc), its
 /// certificate, its client-certificate verifier, and `shared` resumption state unless the
 /// binding asks for client certificates (then state of its own).
-pub(crate) fn server_config(binding: &CertBinding, shared: &Resumption) -> Arc<ServerConfig> {
+pub(crate) fn server_config(binding: &CertBinding, shared: &Resumption, http2: bool) -> Arc<ServerConfig> {
     let builder = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(VERSIONS)
         // The provider and versions are constants (not input), so this cannot fail unless they
@@ -271,7 +271,7 @@ pub(crate) fn server_config(binding: &CertBinding, shared: &Resumption) -> Arc<S
     };
     let mut config = builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(binding.cert.key.clone())));
     config.ignore_client_order = true;
-    config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+    config.alpn_protocols = if http2 { ALPN_H2 } else { ALPN }.iter().map(|p| p.to_vec()).collect();
     config.max_early_data_size = 0;
     config.send_tls13_tickets = TLS13_TICKETS;
     let own;

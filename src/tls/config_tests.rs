@@ -99,7 +99,7 @@ fn config_builds() {
     {
         let asks = !matches!(client, ClientCertificates::Off);
         let binding = CertBinding::new(cert.clone()).client_certificates(client);
-        let config = server_config(&binding, &shared);
+        let config = server_config(&binding, &shared, false);
         assert!(config.ignore_client_order);
         assert_eq!(config.alpn_protocols, [b"http/1.1".to_vec()]);
         assert_eq!(config.max_early_data_size, 0);

@@ -16,7 +16,7 @@ impl Wake for NoWake {
 /// A handle whose messages land in the returned receiver.
 fn handle() -> (Handle, mpsc::Receiver<Completion>) {
     let (tx, rx) = mpsc::channel();
-    let path = Arc::new(ReturnPath { tx, waker: Arc::new(NoWake), wake_pending: Arc::default() });
+    let path = Arc::new(ReturnPath { tx, waker: Arc::new(NoWake), wake_pending: Arc::default(), cache: None });
     (Handle { path, key: 1, serial: 2, seq: 3, disconnected: Arc::new(AtomicBool::new(false)) }, rx)
 }
 

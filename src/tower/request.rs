@@ -54,6 +54,7 @@ pub(crate) fn to_http(req: &Request<'_>, body: Body, info: RequestInfo) -> Resul
     *out.version_mut() = match req.version() {
         Version::Http10 => http::Version::HTTP_10,
         Version::Http11 => http::Version::HTTP_11,
+        Version::Http2 => http::Version::HTTP_2,
     };
     *out.headers_mut() = headers;
     out.extensions_mut().insert(info);

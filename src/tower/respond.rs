@@ -25,23 +25,31 @@ pub(crate) struct Whole {
     pub headers: HeaderMap,
     /// The body's frames, in order (usually one).
     pub body: Vec<Bytes>,
+    /// The [`CachePolicy`](crate::CachePolicy) the service put in the response's extensions.
+    pub cache: crate::CachePolicy,
 }
 
 impl Whole {
     /// hsys's `500`: the service failed, or its body did.
     pub(crate) fn error() -> Self {
-        Whole { status: 500, headers: HeaderMap::new(), body: vec![Bytes::from_static(b"Internal Server Error")] }
+        Whole {
+            status: 500,
+            headers: HeaderMap::new(),
+            body: vec![Bytes::from_static(b"Internal Server Error")],
+            cache: crate::CachePolicy::NoCache,
+        }
     }
 
     /// A response from its head and gathered body.
     pub(crate) fn new(parts: Parts, body: Vec<Bytes>) -> Self {
-        Whole { status: parts.status.as_u16(), headers: parts.headers, body }
+        let cache = parts.extensions.get::<crate::CachePolicy>().copied().unwrap_or_default();
+        Whole { status: parts.status.as_u16(), headers: parts.headers, body, cache }
     }
 
     /// Writes the answer into `res` (inline, on the I/O thread). A `1xx` status is a misuse
     /// there: the client gets `500`.
     pub(crate) fn write_to(&self, res: &mut Response<'_>) {
-        res.status(self.status);
+        res.status(self.status).cache(self.cache);
         for (name, value) in &self.headers {
             res.header(name.as_str(), value.as_bytes());
         }
@@ -74,7 +82,7 @@ impl Whole {
             Ok([one]) => one.into(),
             Err(many) => many.concat(),
         };
-        head_reply(self.status, &self.headers).body(body)
+        head_reply(self.status, &self.headers).body(body).cache(self.cache)
     }
 }
 

@@ -53,6 +53,13 @@ trait Erased: Send + Sync {
 #[derive(Clone)]
 pub struct ServiceTarget(Arc<dyn Erased>);
 
+impl ServiceTarget {
+    /// Whether `self` and `other` are the same service (clones of one).
+    pub(crate) fn same(&self, other: &ServiceTarget) -> bool {
+        std::ptr::addr_eq(Arc::as_ptr(&self.0), Arc::as_ptr(&other.0))
+    }
+}
+
 impl std::fmt::Debug for ServiceTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ServiceTarget(..)")

@@ -123,7 +123,7 @@ where
     B::Error: Into<BoxError>,
 {
     let (tx, rx) = mpsc::channel::<Completion>();
-    let path = Arc::new(ReturnPath { tx, waker: Arc::new(NoWake), wake_pending: Arc::default() });
+    let path = Arc::new(ReturnPath { tx, waker: Arc::new(NoWake), wake_pending: Arc::default(), cache: None });
     let target = ServiceTarget::new(service);
     let mut rec = Recorder::default();
     let mut tasks = Vec::new();

@@ -155,7 +155,8 @@ impl<H: Handler + ?Sized> Worker<H> {
         }
         if let Some(ring) = &mut self.ring {
             // An accept in the ring holds its listener open: cancel it (a connection it still
-            // hands over is closed at once, as one arriving after the close would be refused).
+            // hands over is served, as those in the backlog are: the socket may live on in a
+            // restart's new process, whose client must not meet a reset).
             for (i, armed) in self.accept_armed.iter_mut().enumerate() {
                 if std::mem::take(armed) {
                     ring.cancel(Op::Accept(i).encode(), Op::Cancel.encode());
@@ -179,7 +180,7 @@ impl<H: Handler + ?Sized> Worker<H> {
         let idle: Vec<usize> = self
             .conns
             .iter()
-            .filter(|(_, c)| !c.is_lingering() && c.is_idle() && (c.h1.served() > 0 || fresh_expired))
+            .filter(|(_, c)| !c.is_lingering() && c.is_idle() && (c.proto.served() > 0 || fresh_expired))
             .map(|(k, _)| k)
             .collect();
         for key in idle {
@@ -197,7 +198,21 @@ impl<H: Handler + ?Sized> Worker<H> {
             Ok(0) => Verdict::Close,
             Ok(_) if self.ring.is_some() => return,
             Ok(_) => self.drive_key(key, Input::Socket, now),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Verdict::Linger,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if c.proto.is_h2() {
+                    // HTTP/2 is told: GOAWAY (written at once, also with the ring: the close follows).
+                    c.proto.close(&mut self.bufs.out);
+                    let counters = self.context.counters();
+                    let sent = super::pipeline::seal_out(c, &mut self.bufs.out, &mut self.bufs.spare)
+                        .and_then(|()| super::pipeline::write_out(c, &mut self.bufs.out, counters, None));
+                    self.bufs.out.clear();
+                    if sent.is_err() {
+                        self.apply(key, Verdict::Close, now);
+                        return;
+                    }
+                }
+                Verdict::Linger
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return, // the next sweep looks again
             Err(_) => Verdict::Close,
         };

@@ -35,7 +35,8 @@ impl<H: Handler + ?Sized> Worker<H> {
                     for done in run.iter().filter(|d| d.serial == conn.serial) {
                         match &done.what {
                             Message::Reply(reply) => {
-                                let completed = conn.h1.complete_counted(done.seq, reply, &ctx.env, &mut self.bufs.out);
+                                let completed =
+                                    conn.proto.complete_counted(done.seq, reply, &ctx.env, &mut self.bufs.out);
                                 super::access::completed(conn, done.seq, &completed, &ctx);
                                 let (n, encoded) = (completed.released, completed.encoded);
                                 // (Fields, not `pipeline::released`: `conn.serial` is borrowed.)
@@ -48,9 +49,9 @@ impl<H: Handler + ?Sized> Worker<H> {
                                 }
                             }
                             Message::Continue => {
-                                conn.h1.send_continue(done.seq, &mut self.bufs.out);
+                                conn.proto.send_continue(done.seq, &mut self.bufs.out);
                             }
-                            Message::Resume => conn.h1.resume_body(),
+                            Message::Resume => conn.proto.resume_body(done.seq, &mut self.bufs.out),
                             // `drive` below takes what the writer added.
                             Message::Stream => {}
                         }

@@ -8,6 +8,7 @@ use mio::net::TcpStream;
 use mio::{Interest, Token};
 
 use super::close::LINGER_MAX_BYTES;
+use super::h2::Proto;
 use super::send_rate::SendWindow;
 use super::tag;
 use super::tls::TlsLayer;
@@ -147,7 +148,8 @@ impl Drop for Holds {
 /// One connection: its socket, protocol state, and the bytes it could not hand on yet.
 pub(super) struct Connection {
     pub(super) stream: TcpStream,
-    pub(super) h1: h1::Conn,
+    /// HTTP/1 or HTTP/2 (chosen at the connection's start).
+    pub(super) proto: Proto,
     /// Input not consumed yet: a partial request, or requests held back while output drains.
     pub(super) inbuf: Vec<u8>,
     /// `inbuf` may hold complete requests (processing stopped at the output high-water mark).
@@ -205,8 +207,8 @@ impl Connection {
         self.inbuf.is_empty()
             && self.outbuf.is_empty()
             && !self.armed.sending()
-            && self.h1.is_between_requests()
-            && !self.h1.has_in_flight()
+            && self.proto.is_between_requests()
+            && !self.proto.has_in_flight()
     }
 
     /// Output is waiting for the client to take it (not for an application still writing).
@@ -234,7 +236,7 @@ impl Connection {
     /// are read while the answer goes out (a service echoing its body would otherwise wait for
     /// bytes never read once its body pipe is full).
     pub(super) fn reads(&self) -> bool {
-        self.h1.wants_input() && (!self.output_held() || self.h1.reads_beside_answer())
+        self.proto.wants_input() && (!self.output_held() || self.proto.reads_beside_answer())
     }
 
     /// Output waits to go out: unsent bytes in `outbuf`, a send in flight, or a file or stream
@@ -258,7 +260,7 @@ impl Connection {
     /// half-close to serve (`ServerBuilder::half_close` is off). The close drops what is held,
     /// as it drops the answers not yet sent.
     pub(super) fn closes_at_held_eof(&self) -> bool {
-        !self.half_close && self.h1.has_in_flight()
+        !self.half_close && self.proto.has_in_flight()
     }
 
     pub(super) fn eof_hint(&mut self) {
@@ -309,7 +311,7 @@ impl<H: Handler + ?Sized> Worker<H> {
         self.next_serial += 1;
         entry.insert(Connection {
             stream,
-            h1: h1::Conn::new(),
+            proto: Proto::H1(h1::Conn::new()),
             inbuf: Vec::new(),
             inbuf_ready: false,
             outbuf: Vec::new(),

@@ -39,8 +39,8 @@ impl<H: Handler + ?Sized> Worker<H> {
         } else {
             c.stall = None;
             // A TLS handshake, from accept, is timed as a request head is (`header_wait`).
-            let phase = if c.tls.as_ref().is_some_and(|t| t.is_handshaking()) { Phase::Head } else { c.h1.phase() };
-            let served = c.h1.served();
+            let phase = if c.tls.as_ref().is_some_and(|t| t.is_handshaking()) { Phase::Head } else { c.proto.phase() };
+            let served = c.proto.served();
             // (A body's deadline restarts with each arrival, but not while a send is in flight:
             // what arrives then is only held back, not read.)
             if phase != c.phase || served != c.phase_served || (phase == Phase::Body && !c.armed.sending()) {
@@ -135,6 +135,7 @@ impl<H: Handler + ?Sized> Worker<H> {
         let ctx = self.context.drive_ctx(self.draining.is_some(), now);
         if c.tls.as_ref().is_some_and(|t| t.is_handshaking()) && !c.waits_for_client() {
             // The handshake did not finish within `header_wait`: closed, with nothing to say.
+            tracing::debug!(reason = "tls handshake timeout", "connection dropped");
             ctx.counters.tls_failed(TlsFailure::Timeout);
             ctx.counters.timed_out.add(1);
             self.apply(key, Verdict::Close, now);
@@ -151,23 +152,26 @@ impl<H: Handler + ?Sized> Worker<H> {
                 && let Some(taken) = window.roll(now_tick)
                 && u128::from(taken) * 1000 < u128::from(self.timeouts.min_send_rate) * window.length().as_millis()
             {
+                tracing::debug!(reason = "client reads below min_send_rate", "connection dropped");
                 ctx.counters.timed_out.add(1);
                 verdict = Verdict::Close;
             }
             self.apply(key, verdict, now);
             return;
         }
-        if c.h1.phase() == Phase::Body
+        if c.proto.phase() == Phase::Body
             && let Some(pipe) = c.holds.body_pipe.take()
         {
             pipe.finish(Some(408));
         }
-        let refused = c.h1.time_out(&ctx.env, &mut self.bufs.out);
+        let phase = c.proto.phase();
+        let refused = c.proto.time_out(&ctx.env, &mut self.bufs.out);
         let answered = refused.responses > 0;
+        tracing::debug!(reason = "timeout", ?phase, answered_408 = answered, "connection timed out");
         account(c, refused, ctx.counters, now);
         super::access::refused(c, &refused, None, &ctx);
         ctx.counters.timed_out.add(1);
-        let verdict = if c.h1.has_in_flight() {
+        let verdict = if c.proto.has_in_flight() && !c.proto.is_h2() {
             // The `408` waits behind answers still owed; the connection ends after them.
             Verdict::Keep
         } else {

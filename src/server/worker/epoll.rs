@@ -51,9 +51,13 @@ impl<H: Handler + ?Sized> Worker<H> {
                     self.add_connection(stream, port, ip, tls)
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if listener::is_transient(&e) => continue,
-                Err(_) => {
+                Err(e) if listener::is_transient(&e) => {
+                    tracing::debug!(error = %e, "a connection failed before accept: skipped");
+                    continue;
+                }
+                Err(e) => {
                     // Out of descriptors or memory (or an unknown failure): back off, never spin.
+                    tracing::warn!(error = %e, "accept failed: accepting pauses for 100 ms");
                     self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
                     return;
                 }

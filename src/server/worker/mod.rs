@@ -31,6 +31,7 @@ mod completions;
 mod connection;
 mod deadline;
 mod epoll;
+mod h2;
 mod pipeline;
 mod receive_rate;
 mod send_rate;
@@ -105,12 +106,16 @@ pub(super) struct Setup<H: ?Sized> {
     pub shutdown_timeout: Duration,
     /// Serve answers owed to a client that half-closed (see `ServerBuilder::half_close`).
     pub half_close: bool,
+    /// HTTP/2 is spoken (see `ServerBuilder::http2`).
+    pub http2: bool,
     /// Per listener (as `listeners`): it was bound for TLS (`ServerBuilder::bind_tls`).
     pub tls_listeners: Vec<bool>,
     /// The server's certificate bindings.
     pub bindings: Arc<Bindings>,
     /// This thread's side of the access log.
     pub log: crate::access_log::thread::ThreadLog,
+    /// The server's response cache.
+    pub cache: Arc<crate::cache::Store>,
 }
 
 /// A graceful stop in progress.
@@ -244,7 +249,20 @@ impl<H: Handler + ?Sized> Worker<H> {
                 service: setup.service,
                 table,
                 tasks: tasks::Tasks::new(Arc::clone(&setup.waker) as Arc<dyn Wake>),
-                return_path: Arc::new(ReturnPath { tx, waker: setup.waker, wake_pending: Arc::default() }),
+                return_path: Arc::new(ReturnPath {
+                    tx,
+                    waker: setup.waker,
+                    wake_pending: Arc::default(),
+                    cache: setup
+                        .cache
+                        .is_on()
+                        .then(|| Arc::clone(&setup.cache) as Arc<dyn crate::app::cache::CacheSink>),
+                }),
+                cache: {
+                    let mut reader = crate::cache::Reader::new(setup.cache, setup.index);
+                    reader.routes_generation = table_generation;
+                    reader
+                },
                 wakes: OwedWakes::default(),
                 common,
                 limits: setup.limits,
@@ -253,6 +271,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                 tls_table,
                 log_on: setup.log.is_on(),
                 log: std::cell::RefCell::new(setup.log),
+                http2: setup.http2,
             },
             bufs: Buffers {
                 scratch: vec![0u8; SCRATCH].into_boxed_slice(),
@@ -313,11 +332,14 @@ impl<H: Handler + ?Sized> Worker<H> {
 
     /// Runs until a graceful stop completes.
     pub(super) fn run(mut self, backend: Backend, ready: mpsc::Sender<io::Result<Backend>>) {
+        let thread = self.context.index;
         match self.start_backend(backend) {
             Ok(b) => {
+                tracing::debug!(thread, backend = %b, listeners = self.listeners.len(), "I/O thread started");
                 let _ = ready.send(Ok(b));
             }
             Err(e) => {
+                tracing::debug!(thread, error = %e, "I/O thread could not start");
                 let _ = ready.send(Err(e));
                 return;
             }
@@ -327,7 +349,8 @@ impl<H: Handler + ?Sized> Worker<H> {
         loop {
             let timeout = self.next_timeout(Instant::now());
             if let Some(ring) = &mut self.ring {
-                if ring.wait(timeout).is_err() {
+                if let Err(e) = ring.wait(timeout) {
+                    tracing::error!(thread, error = %e, "io_uring wait failed: the I/O thread ends");
                     break;
                 }
             } else if let Err(e) = self.poll.poll(&mut events, timeout) {
@@ -335,6 +358,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                     continue;
                 }
                 // The event queue itself failed: nothing more can be served by this thread.
+                tracing::error!(thread, error = %e, "epoll wait failed: the I/O thread ends");
                 break;
             }
             #[cfg(test)]
@@ -358,10 +382,12 @@ impl<H: Handler + ?Sized> Worker<H> {
                 && generation != self.table_generation
             {
                 self.table_generation = generation;
+                self.context.cache.routes_generation = generation;
                 // Listeners first: the table loaded after them has the prefixes they serve.
                 self.adopt_listeners();
                 self.context.table = self.routes.as_ref().map(|r| r.load());
             }
+            self.context.cache.refresh();
             if self.bindings.generation() != self.bindings_generation {
                 // Bindings changed: new handshakes use the new ones; sessions made are kept.
                 (self.bindings_generation, self.context.tls_table) = self.bindings.snapshot();
@@ -390,13 +416,20 @@ impl<H: Handler + ?Sized> Worker<H> {
             self.context.wakes.fire();
             // Access-log lines that have waited long enough go to the writer.
             self.context.log.get_mut().pass_end(now);
+            self.context.cache.store().maintain(now);
             if let Some(d) = self.draining {
                 self.sweep_draining(d, now);
-                if self.conns.is_empty() || now >= d.deadline {
+                if self.conns.is_empty() {
+                    break;
+                }
+                if now >= d.deadline {
+                    let open = self.conns.len();
+                    tracing::warn!(thread, open, "graceful stop timed out: connections left are closed");
                     break;
                 }
             }
         }
+        tracing::debug!(thread, "I/O thread ended");
         // (`Drop for Worker` lets go of the connections left and ends the ring.)
     }
 

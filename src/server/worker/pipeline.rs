@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::connection::Connection;
+use super::h2::Proto;
 use super::tasks::Tasks;
 use super::{Verdict, Worker};
 use crate::app::Handler;
@@ -57,6 +58,10 @@ pub(super) struct Context<H: ?Sized> {
     /// This thread's access-log buffers, and whether a log is written at all.
     pub(super) log: std::cell::RefCell<crate::access_log::thread::ThreadLog>,
     pub(super) log_on: bool,
+    /// HTTP/2 is spoken (h2c by its preface, `h2` by ALPN).
+    pub(super) http2: bool,
+    /// This thread's view of the response cache.
+    pub(super) cache: crate::cache::Reader,
 }
 
 impl<H: ?Sized> Context<H> {
@@ -79,9 +84,11 @@ impl<H: ?Sized> Context<H> {
                 worker: self.index,
                 now,
                 log: self.log_on.then_some(&self.log),
+                cache: &self.cache,
             },
             counters: self.counters(),
             tls_table: &self.tls_table,
+            http2: self.http2,
         }
     }
 }
@@ -94,6 +101,8 @@ pub(super) struct DriveCtx<'a, H: ?Sized> {
     pub(super) counters: &'a WorkerCounters,
     /// The certificate bindings a new TLS connection's session is made from.
     pub(super) tls_table: &'a BindingTable,
+    /// HTTP/2 is spoken.
+    pub(super) http2: bool,
 }
 
 /// The thread's buffers a drive writes into (one set per thread, reused by every connection).
@@ -175,7 +184,7 @@ pub(super) fn drive<H: Handler + ?Sized>(
     match tail_sent {
         Ok(true) => {}
         // Full duplex: the body of the request whose answer is going out is still read.
-        Ok(false) if c.h1.reads_beside_answer() => {}
+        Ok(false) if c.proto.reads_beside_answer() => {}
         Ok(false) => {
             // Answers a finished tail released (TLS: its last records still unsent) wait behind.
             return match seal_out(c, &mut bufs.out, &mut bufs.spare)
@@ -270,6 +279,18 @@ pub(super) fn drive<H: Handler + ?Sized>(
             }
         }
     }
+    if c.proto.is_h2() {
+        // HTTP/2: what waits for window, or was added to streamed answers, goes out now.
+        let n = c.proto.pump(&mut bufs.out);
+        released(c, n, counters, ctx.services.now);
+        if let Proto::H2(h2) = &mut c.proto {
+            if ctx.env.draining {
+                // A graceful stop: GOAWAY with the last stream id; the open streams finish.
+                h2.conn.go_away(&mut bufs.out);
+            }
+            h2.count(counters);
+        }
+    }
     match seal_out(c, &mut bufs.out, &mut bufs.spare)
         .and_then(|()| write_out(c, &mut bufs.out, counters, ring.as_deref_mut()))
     {
@@ -278,7 +299,7 @@ pub(super) fn drive<H: Handler + ?Sized>(
         Err(_) => return Verdict::Close,
     }
     if c.tail.is_none()
-        && let Some(tail) = c.h1.take_tail()
+        && let Some(tail) = c.proto.take_tail()
     {
         // A file or stream answer's head is out: its body next, then whatever waited behind it.
         c.tail = Some(tail);
@@ -295,29 +316,33 @@ pub(super) fn drive<H: Handler + ?Sized>(
         c.eof = true;
     }
     // (Not while answers are still owed to a client that half-closed: they go first.)
-    let half_closed = peer_done && c.half_close && c.inbuf.is_empty() && c.h1.owes_only_answers();
-    if (c.h1.is_finished() || (peer_done && !half_closed))
+    let half_closed = peer_done && c.half_close && c.inbuf.is_empty() && c.proto.owes_only_answers();
+    if (c.proto.is_finished() || (peer_done && !half_closed))
         && let Some(tls) = c.tls.as_deref_mut()
         && tls.close_notify(&mut bufs.out)
     {
         // TLS: the server's last word is `close_notify`, before its FIN (RFC 8446 §6.1), also
         // when the client ended first.
-        match write_out(c, &mut bufs.out, counters, ring) {
+        match write_out(c, &mut bufs.out, counters, ring.as_deref_mut()) {
             Ok(true) => {}
             Ok(false) => return Verdict::Keep,
             Err(_) => return Verdict::Close,
         }
     }
-    if c.h1.is_finished() {
+    if c.proto.is_finished() {
         // A stopping server closed a connection its client did not ask to close: the client's
         // next request may be on its way, so the close lingers too.
-        if (c.h1.wants_linger() || ctx.env.draining) && !c.eof { Verdict::Linger } else { Verdict::Close }
+        if (c.proto.wants_linger() || ctx.env.draining) && !c.eof { Verdict::Linger } else { Verdict::Close }
     } else if half_closed {
         // The client finished sending (a half-close, as `printf … | nc -N` does, or it is gone
         // altogether: a FIN cannot tell). No further request is read, and the answers still owed
         // are sent; a write that fails closes the connection then.
-        c.h1.close();
-        Verdict::Keep
+        c.proto.close(&mut bufs.out);
+        // (HTTP/2 says so with a GOAWAY: written now, never left in the thread's buffer.)
+        match seal_out(c, &mut bufs.out, &mut bufs.spare).and_then(|()| write_out(c, &mut bufs.out, counters, ring)) {
+            Ok(_) => Verdict::Keep,
+            Err(_) => Verdict::Close,
+        }
     } else if peer_done {
         // The client went away in the middle of a request (or with nothing owed): close; a
         // queued request sees `is_disconnected` and a body being read ends `Gone`.
@@ -351,6 +376,7 @@ fn open_tls<H: ?Sized>(
     let Err(reason) = tls.open(cipher, local, ctx.tls_table, plain, work, ctx.counters) else {
         return Ok(());
     };
+    tracing::debug!(?reason, "TLS connection failed: closed");
     ctx.counters.tls_failed(reason);
     let mut alert = Vec::new();
     tls.failure_alert(reason, &mut alert);
@@ -410,7 +436,32 @@ pub(super) fn feed<H: Handler + ?Sized>(
         routed: None,
     };
     let input = input.unwrap_or(&c.inbuf);
-    c.h1.handle_input(input, &ctx.env, &mut dispatch, out)
+    if let Proto::H1(h1) = &c.proto
+        && ctx.http2
+        && h1.served() == 0
+        && h1.is_between_requests()
+    {
+        // A connection's protocol is chosen by its first bytes (the h2c preface) or, over TLS,
+        // by what ALPN agreed.
+        let h2 = match dispatch.tls {
+            Some(tls) => Some(tls.alpn.as_deref() == Some(b"h2")),
+            None => super::h2::is_h2c_preface(input),
+        };
+        match h2 {
+            Some(true) => {
+                c.proto = Proto::H2(Box::default());
+                if let Some(n) = ctx.counters.h2.first() {
+                    n.add(1);
+                }
+            }
+            Some(false) => {}
+            None => return h1::Progress::default(),
+        }
+    }
+    match &mut c.proto {
+        Proto::H1(h1) => h1.handle_input(input, &ctx.env, &mut dispatch, out),
+        Proto::H2(h2) => h2.feed(input, &ctx.env, &mut dispatch, out, ctx.services.now),
+    }
 }
 
 /// Counts what a call into `h1` made of the input (in the pass that began at `now`): requests,
@@ -640,7 +691,7 @@ pub(super) fn send_tail<H: ?Sized>(
         }
     }
     c.tail = None;
-    let n = c.h1.tail_sent(out);
+    let n = c.proto.tail_sent(out);
     released(c, n, ctx.counters, ctx.services.now);
     Ok(true)
 }

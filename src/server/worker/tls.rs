@@ -264,7 +264,7 @@ pub(super) fn send_tail<H: ?Sized>(
         }
         if finished {
             c.tail = None;
-            let n = c.h1.tail_sent(out);
+            let n = c.proto.tail_sent(out);
             super::pipeline::released(c, n, ctx.counters, ctx.services.now);
         }
     }

@@ -77,9 +77,9 @@ impl<H: Handler + ?Sized> Worker<H> {
         if d.result >= 0 {
             // SAFETY: the kernel just created this descriptor for us; nothing else owns it.
             let stream = unsafe { TcpStream::from_raw_fd(d.result) };
-            if self.draining.is_some() && self.listeners.is_empty() {
-                return; // accepted as the listeners closed: dropped (closed) at once
-            }
+            // One accepted as the stop cancelled the accepts is served like those the stop took
+            // from the backlog (its answer says `Connection: close`): closing it would reset a
+            // client that another process holding the socket (a restart's) would have served.
             let (port, ip) = self.listener_addrs.get(i).copied().unwrap_or((0, None));
             let tls = self.speaks_tls(i, port);
             self.add_connection(stream, port, ip, tls);
@@ -87,6 +87,8 @@ impl<H: Handler + ?Sized> Worker<H> {
             && !listener::is_transient(&io::Error::from_raw_os_error(-d.result))
         {
             // Out of descriptors or memory (or an unknown failure): back off, never spin.
+            let e = io::Error::from_raw_os_error(-d.result);
+            tracing::warn!(error = %e, "accept failed: accepting pauses for 100 ms");
             self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
         }
         if !d.more() {
