@@ -2,8 +2,10 @@
 # Fuzzes the parsers of peer bytes: each cargo-fuzz target in fuzz/ (head, chunked, conn: the HTTP/1
 # layer; client_hello: the TLS ClientHello peek; tls_glue: a TLS session fed hostile records;
 # tls_h1: HTTP/1 over a real TLS session, its records in any split, answered as in the clear — slow,
-# three handshakes a run; conditional: the response cache's If-None-Match lists and HTTP-dates;
-# access_line: access-log lines from hostile request bytes) runs for SECONDS (default 30), starting
+# three handshakes a run; hpack_decode: HPACK header blocks in sequence on one decoder;
+# hpack_roundtrip: field lists encoded then decoded, the peer's table size changing; h2_conn: an
+# HTTP/2 connection fed any frames in any split; conditional: the response cache's If-None-Match
+# lists and HTTP-dates; access_line: access-log lines from hostile request bytes) runs for SECONDS (default 30), starting
 # from fuzz/seeds/TARGET and the local corpus in fuzz/corpus/TARGET. The HTTP/1 targets (tls_h1 and
 # access_line too) use fuzz/http.dict.
 # Exits non-zero if any target crashes (a panic, a failed assertion, a sanitizer report, or one
@@ -18,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}
-read -r -a targets <<<"${FUZZ_TARGETS:-head chunked conn client_hello tls_glue tls_h1 h2_conn conditional access_line}"
+read -r -a targets <<<"${FUZZ_TARGETS:-head chunked conn client_hello tls_glue tls_h1 hpack_decode hpack_roundtrip h2_conn conditional access_line}"
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install --quiet cargo-fuzz --locked || cargo install --quiet cargo-fuzz
