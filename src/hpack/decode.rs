@@ -2,10 +2,15 @@
 //! as slices (of the tables or of a reused scratch buffer), the decoded list bounded.
 //!
 //! Robust to any input: no panic, and memory bounded by twice the table's maximum (the dynamic
-//! table's arena) plus the largest field decoded (the scratch, kept across calls).
+//! table's arena) plus the largest field decoded (the scratch: reused across calls, and dropped
+//! after a block that grew it past 16 KiB).
 
 use super::table::{DynamicTable, ENTRY_OVERHEAD};
 use super::{DEFAULT_TABLE_SIZE, DecodeError, Decoded, MAX_INTEGER, MAX_STRING_LEN, huffman};
+
+/// The scratch capacity kept from one block to the next: a block with a larger field grows it for
+/// its own decoding only, so an idle connection holds no more than this after a large block.
+const SCRATCH_KEPT: usize = 16 * 1024;
 
 /// Decodes the header blocks one peer sends on one connection, in order.
 #[derive(Debug)]
@@ -120,22 +125,40 @@ impl Decoder {
                 _ => (4, Indexing::Without),
             };
             let index = read_int(block, &mut pos, prefix)?;
+            if index != 0 && self.table.field(index).is_none() {
+                return Err(DecodeError::BadIndex);
+            }
+            // A name from a table is copied only when the field is added (the insertion may
+            // evict its entry); else it is read in place, so 2 bytes of input referring to a
+            // long name cost no copy of it.
+            let name_in_table = index != 0 && indexing != Indexing::Incremental;
             self.scratch.clear();
             if index == 0 {
                 read_string(block, &mut pos, &mut self.scratch)?;
-            } else {
+            } else if !name_in_table {
                 let (name, _) = self.table.field(index).ok_or(DecodeError::BadIndex)?;
                 self.scratch.extend_from_slice(name);
             }
             let name_len = self.scratch.len();
             read_string(block, &mut pos, &mut self.scratch)?;
+            let never = indexing == Indexing::Never;
             let (name, value) = self.scratch.split_at(name_len);
+            if name_in_table {
+                let (name, _) = self.table.field(index).ok_or(DecodeError::BadIndex)?;
+                if account(name, value) {
+                    emit(name, value, never);
+                }
+                continue;
+            }
             if account(name, value) {
-                emit(name, value, indexing == Indexing::Never);
+                emit(name, value, never);
             }
             if indexing == Indexing::Incremental {
                 self.table.insert(name, value);
             }
+        }
+        if self.scratch.capacity() > SCRATCH_KEPT {
+            self.scratch = Vec::new();
         }
         Ok(out)
     }

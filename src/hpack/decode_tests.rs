@@ -5,7 +5,7 @@
 use super::super::encode::write_int;
 use super::super::testutil::{fields, hex};
 use super::super::{DecodeError, Decoded, MAX_INTEGER, MAX_STRING_LEN};
-use super::{Decoder, read_int};
+use super::{Decoder, SCRATCH_KEPT, read_int};
 
 type Fields = Vec<(Vec<u8>, Vec<u8>)>;
 
@@ -326,6 +326,10 @@ fn a_name_from_an_entry_the_insertion_evicts() {
     // Literal with indexing, name = index 62 (the entry it evicts).
     assert_eq!(decode(&mut d, &[0x7e, 0x01, b'2']).unwrap().0, fields(&[("abc", "2")]));
     assert_eq!(d.entries(), fields(&[("abc", "2")]));
+    // Without indexing and never indexed, the name is read from the table in place.
+    assert_eq!(decode(&mut d, &[0x0f, 0x2f, 0x01, b'3']).unwrap(), (fields(&[("abc", "3")]), vec![false]));
+    assert_eq!(decode(&mut d, &[0x1f, 0x2f, 0x01, b'4']).unwrap(), (fields(&[("abc", "4")]), vec![true]));
+    assert_eq!(d.entries(), fields(&[("abc", "2")]));
 }
 
 #[test]
@@ -342,4 +346,23 @@ fn garbage_never_panics() {
             d = Decoder::new(4096);
         }
     }
+}
+
+#[test]
+fn the_scratch_is_reused_and_not_kept_large() {
+    let mut d = Decoder::new(4096);
+    let block = [&[0x00, 0x03][..], b"x-a", &[0x05], b"hello"].concat();
+    decode(&mut d, &block).unwrap();
+    let warm = d.scratch.capacity();
+    assert!(warm > 0);
+    for _ in 0..10 {
+        decode(&mut d, &block).unwrap();
+        assert_eq!(d.scratch.capacity(), warm);
+    }
+    let mut big = vec![0x00, 0x03, b'x', b'-', b'b'];
+    big.extend(int(100_000, 7, 0));
+    big.resize(big.len() + 100_000, b'v');
+    let (got, _) = decode(&mut d, &big).unwrap();
+    assert_eq!(got[0].1.len(), 100_000);
+    assert!(d.scratch.capacity() <= SCRATCH_KEPT);
 }
