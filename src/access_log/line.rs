@@ -164,7 +164,8 @@ fn ncsa_line(out: &mut Vec<u8>, stamp: &Stamp, f: &Facts<'_>) {
         ncsa_value(out, f.target);
         if !f.version.is_empty() {
             out.push(b' ');
-            ncsa_value(out, f.version);
+            // (NCSA's request line is HTTP/1's: HTTP/2 is written as its version `HTTP/2.0`.)
+            ncsa_value(out, if f.version == b"HTTP/2" { b"HTTP/2.0" } else { f.version });
         }
     }
     out.extend_from_slice(b"\" ");

@@ -154,7 +154,11 @@ impl ThreadLog {
                 *end = u32::try_from(text.len()).unwrap_or(u32::MAX - 1);
             }
         }
-        let version: &'static [u8] = if f.version == b"HTTP/1.0" { b"HTTP/1.0" } else { b"HTTP/1.1" };
+        let version: &'static [u8] = match f.version {
+            b"HTTP/1.0" => b"HTTP/1.0",
+            b"HTTP/2" => b"HTTP/2",
+            _ => b"HTTP/1.1",
+        };
         let pending = Pending {
             serial,
             log: log.clone(),

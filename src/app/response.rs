@@ -48,6 +48,10 @@ pub trait Encode {
     fn recorded(&self) -> Option<(&[u8], &[u8])> {
         None
     }
+    /// Asks the codec to keep what [`recorded`](Encode::recorded) returns, before the answer
+    /// is begun (a codec that frames its output, HTTP/2, keeps a copy only when asked: the
+    /// cache may store the answer). The default does nothing.
+    fn record(&mut self) {}
     /// Throws away everything this answer has put in the output.
     fn discard(&mut self);
 }
@@ -257,6 +261,12 @@ impl<'a> Response<'a> {
     /// The answer's cache policy.
     pub fn cache_policy(&self) -> CachePolicy {
         self.cache
+    }
+
+    /// The cache may store this answer: the codec keeps what it would store
+    /// ([`Encode::record`]). Called before the answer is begun.
+    pub(crate) fn record(&mut self) {
+        self.enc.record();
     }
 
     /// The answer as the cache would store it: complete, given whole (its header lines and body

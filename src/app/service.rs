@@ -85,6 +85,10 @@ pub trait Service {
     /// deferred answer comes).
     fn called(&mut self, _req: &Request<'_>, _seq: u32, _sent: Option<Sent>) {}
 
+    /// Deferred request `seq` was answered by the codec itself (HTTP/2: its streamed body grew
+    /// past its limit, `413`): `sent` completes the line `called` began. For an access log.
+    fn answered(&mut self, _seq: u32, _sent: Sent) {}
+
     /// The body of streamed request `seq` ended: `None` when whole, `Some(status)` when it failed
     /// (`400` malformed, `413` too large, `408` too slow); the connection has answered that status.
     fn body_end(&mut self, _seq: u32, _error: Option<u16>) {}

@@ -240,7 +240,11 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
         let facts = Facts {
             method: req.method().as_bytes(),
             target: req.target().as_bytes(),
-            version: if req.version() == crate::app::Version::Http10 { b"HTTP/1.0" } else { b"HTTP/1.1" },
+            version: match req.version() {
+                crate::app::Version::Http10 => b"HTTP/1.0",
+                crate::app::Version::Http2 => b"HTTP/2",
+                _ => b"HTTP/1.1",
+            },
             user_agent: req.header("user-agent"),
             referer: req.header("referer"),
             host: req.host(),
@@ -256,6 +260,13 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
         match sent {
             Some(_) => cell.borrow_mut().line(group, &facts, now),
             None => cell.borrow_mut().defer(self.key, self.serial, seq, group, &facts, now),
+        }
+    }
+
+    /// Completes the line of deferred request `seq`, which the codec answered itself.
+    fn answered(&mut self, seq: u32, sent: Sent) {
+        if let Some(cell) = self.services.log {
+            cell.borrow_mut().answered(self.key, self.serial, seq, sent.status, sent.bytes, self.services.now);
         }
     }
 
@@ -293,6 +304,9 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
             group.counters.received(self.services.worker, req.body().len());
         }
         let cached = self.cached(req, routing.index, path);
+        if let Cached::Miss(Ask::Store, _) = cached {
+            res.record();
+        }
         if let Cached::Hit(entry) = cached {
             serve_hit(entry, req, res);
             group.counters.sent(self.services.worker, res.written());
@@ -383,6 +397,9 @@ impl<'a, H: Handler + ?Sized> Dispatch<'a, '_, H> {
             false => None,
         };
         let cached = normalized.as_deref().map_or(Cached::Pass, |path| self.cached(req, 0, path));
+        if let Cached::Miss(Ask::Store, _) = cached {
+            res.record();
+        }
         if let Cached::Hit(entry) = cached {
             serve_hit(entry, req, res);
             return Outcome::Answered;
@@ -531,6 +548,7 @@ impl<H: Handler + ?Sized> Dispatch<'_, '_, H> {
             handle: &mut handle,
             spawn: &mut |task| tasks.spawn(key, serial, task),
             http11: req.version() == crate::app::Version::Http11,
+            http2: req.version() == crate::app::Version::Http2,
             head_only: req.is_head(),
         };
         let outcome = service.serve(request, call);

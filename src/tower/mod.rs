@@ -23,7 +23,8 @@
 //! - An error from the service, or from a body gathered whole, is a `500`; from a body being
 //!   streamed, a cut answer (the connection closes).
 //! - Trailers a streamed body yields go out as chunked trailers (`ResponseWriter::set_trailers`);
-//!   with a `Content-Length` answer they are dropped.
+//!   with a `Content-Length` answer they are dropped. Over HTTP/2 they go out as the HEADERS
+//!   frame that ends the stream, whatever the framing. (A body gathered whole drops its trailers.)
 //! - Not supported yet: `1xx` responses and upgrades (a `101` is a misuse: `500`).
 //!
 //! Request extensions: a [`RequestInfo`] (peer and local address, the URL group, the matched

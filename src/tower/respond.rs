@@ -102,13 +102,15 @@ pub(crate) struct Responder {
     handle: Option<Handle>,
     /// The request was HTTP/1.1 (a body of unknown length goes chunked).
     http11: bool,
+    /// The request was HTTP/2 (trailers go out as the HEADERS frame that ends the stream).
+    http2: bool,
     /// The request was `HEAD` (the body is not sent).
     head_only: bool,
 }
 
 impl Responder {
-    pub(crate) fn new(handle: Handle, http11: bool, head_only: bool) -> Self {
-        Responder { handle: Some(handle), http11, head_only }
+    pub(crate) fn new(handle: Handle, http11: bool, http2: bool, head_only: bool) -> Self {
+        Responder { handle: Some(handle), http11, http2, head_only }
     }
 
     /// Sends a whole answer: to `HEAD`, with the `Content-Length` the service gave (see
@@ -140,7 +142,7 @@ impl Responder {
         let handle = self.handle.take()?;
         // The same facts as `QueuedRequest::respond_streaming` decide the framing.
         let discard = self.head_only || !semantics::status_has_body(reply.status()) || length == Some(0);
-        let pipe = std::sync::Arc::new(StreamPipe::new(self.http11, discard, length));
+        let pipe = std::sync::Arc::new(StreamPipe::new(self.http11, discard, length).with_raw_trailers(self.http2));
         let source = StreamSource::new(std::sync::Arc::clone(&pipe));
         if !handle.notify(Message::Reply(reply.streamed(source, length))) {
             return None;
@@ -186,7 +188,8 @@ pub(crate) async fn gather<B: HttpBody<Data = Bytes>>(body: B) -> Option<Vec<Byt
 /// Streams `body` after its head (`parts`): `Content-Length` when its size hint is exact, else
 /// chunked (HTTP/1.1) or until the close (HTTP/1.0). A body that fails cuts the answer (the
 /// connection closes); trailers it yields go out after the last chunk when the answer is chunked
-/// (with a `Content-Length` there is nowhere to put them: dropped).
+/// (with a `Content-Length` there is nowhere to put them: dropped), and over HTTP/2 always, as
+/// the HEADERS frame that ends the stream.
 pub(crate) async fn stream<B: HttpBody<Data = Bytes>>(parts: Parts, body: B, responder: Responder) {
     let length = body.size_hint().exact();
     let reply = head_reply(parts.status.as_u16(), &parts.headers);
@@ -199,8 +202,8 @@ pub(crate) async fn stream<B: HttpBody<Data = Bytes>>(parts: Parts, body: B, res
             Some(Ok(frame)) => match frame.into_data() {
                 Ok(data) => data,
                 Err(frame) => {
-                    // Trailers go out after the last chunk (a chunked answer only; a field that
-                    // may not trail is refused, and then none are sent).
+                    // Trailers go out after the last chunk (a chunked answer only) or as HTTP/2's
+                    // trailing HEADERS; a field that may not trail is refused, and then none are.
                     if let Ok(trailers) = frame.into_trailers() {
                         let _ = writer.set_trailers(trailers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())));
                     }

@@ -31,6 +31,8 @@ pub(crate) struct Call<'c, 'r> {
     pub spawn: &'c mut dyn FnMut(Task),
     /// The request is HTTP/1.1.
     pub http11: bool,
+    /// The request is HTTP/2 (a streamed body's trailers go out as a trailing HEADERS frame).
+    pub http2: bool,
     /// The request is `HEAD`.
     pub head_only: bool,
 }
@@ -153,7 +155,7 @@ where
                 return Outcome::Answered;
             }
         };
-        let responder = Responder::new((call.handle)(), call.http11, call.head_only);
+        let responder = Responder::new((call.handle)(), call.http11, call.http2, call.head_only);
         (call.spawn)(Box::pin(finish(first, future, responder)));
         Outcome::Deferred
     }

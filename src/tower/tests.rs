@@ -137,8 +137,14 @@ where
             disconnected: Arc::new(AtomicBool::new(false)),
         };
         let req = to_http(&head("GET", "/", &[]), Body::empty(), info()).unwrap();
-        let call =
-            Call { res: &mut res, handle: &mut handle, spawn: &mut |t| tasks.push(t), http11: true, head_only: false };
+        let call = Call {
+            res: &mut res,
+            handle: &mut handle,
+            spawn: &mut |t| tasks.push(t),
+            http11: true,
+            http2: false,
+            head_only: false,
+        };
         target.serve(req, call)
     };
     let spawned = tasks.len();

@@ -107,6 +107,8 @@ pub struct Conn {
     head: OwnedHead,
     /// An answer's fields, staged until its head ends (reused).
     stage: Vec<u8>,
+    /// What the response cache would store of an answer (its lines and body), when asked (reused).
+    record: Vec<u8>,
     /// A header block split over CONTINUATION frames, and whose.
     block: Vec<u8>,
     block_of: Option<BlockStart>,
@@ -160,6 +162,7 @@ impl Conn {
             hpack: Encoder::new(),
             head: OwnedHead::default(),
             stage: Vec::new(),
+            record: Vec::new(),
             block: Vec::new(),
             block_of: None,
             peer_window: frame::DEFAULT_WINDOW,

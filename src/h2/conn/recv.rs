@@ -267,7 +267,9 @@ impl Conn {
                 s.body = BodyIn::Discard;
                 s.head_only = self.head.is_head();
                 self.streams.push(s);
-                progress.responses += self.answer_error(id, 431, env, out);
+                let head = std::mem::take(&mut self.head);
+                progress.responses += self.answer_error(id, 431, Some((&head, BodyKind::Empty)), env, service, out);
+                self.head = head;
                 return Ok(());
             }
             Verdict::Ok => {}
@@ -303,8 +305,8 @@ impl Conn {
             if let Some(s) = self.stream_mut(id) {
                 s.body = BodyIn::Discard;
             }
+            progress.responses += self.answer_error(id, 413, Some((&head, body)), env, service, out);
             self.head = head;
-            progress.responses += self.answer_error(id, 413, env, out);
             return Ok(());
         }
         match mode {
@@ -465,13 +467,21 @@ impl Conn {
         if over {
             // Grew past its limit: `413` in place of the answer (or the stream ends).
             progress.too_large += 1;
+            let mut was = BodyIn::Discard;
             if let Some(s) = self.stream_mut(id) {
                 if matches!(s.body, BodyIn::Streamed) {
                     service.body_end(id, Some(413));
                 }
-                s.body = BodyIn::Discard;
+                was = std::mem::replace(&mut s.body, BodyIn::Discard);
             }
-            progress.responses += self.answer_error(id, 413, env, out);
+            // Collected: the service never had the request. Streamed: its line is deferred.
+            let head = match &was {
+                BodyIn::Collect(c) => {
+                    Some((&c.head, c.head.content_length.map_or(BodyKind::Chunked, BodyKind::Length)))
+                }
+                _ => None,
+            };
+            progress.responses += self.answer_error(id, 413, head, env, service, out);
             return Ok(());
         }
         let waited_too_long = matches!(&s.body, BodyIn::Collect(c) if !c.keep)

@@ -10,7 +10,7 @@ use super::stream::{BodyIn, Send};
 use super::{Conn, OUT_HIGH_WATER};
 use crate::app::reply::Answer;
 use crate::app::response::{BodyLength, Encode, Tail};
-use crate::app::service::{Outcome, Service};
+use crate::app::service::{Outcome, Sent, Service};
 use crate::app::{BodyKind, Response};
 use crate::h1::Env;
 use crate::h1::encode::CommonHeaders;
@@ -56,6 +56,13 @@ struct H2Encoder<'a> {
     room: i64,
     max_frame: usize,
     done: Encoded,
+    /// What the response cache would store of this answer, kept only when asked for
+    /// ([`Encode::record`]): its header lines (`name: value\r\n`, as given) up to
+    /// `record_lines`, then its body bytes (the connection's buffer, reused).
+    record: Option<&'a mut Vec<u8>>,
+    record_lines: usize,
+    /// The buffer `record` takes when asked to.
+    record_buf: Option<&'a mut Vec<u8>>,
 }
 
 impl<'a> H2Encoder<'a> {
@@ -104,15 +111,33 @@ impl Encode for H2Encoder<'_> {
     fn start(&mut self, status: u16) {
         self.stage.clear();
         self.status = status;
+        if let Some(r) = self.record.as_deref_mut() {
+            r.clear();
+        }
     }
 
     fn header(&mut self, name: &str, value: &[u8]) {
-        if !is_connection_specific(name.as_bytes()) && !self.done.headed {
+        if self.done.headed {
+            return;
+        }
+        if let Some(r) = self.record.as_deref_mut() {
+            r.extend_from_slice(name.as_bytes());
+            r.extend_from_slice(b": ");
+            r.extend_from_slice(value);
+            r.extend_from_slice(b"\r\n");
+        }
+        if !is_connection_specific(name.as_bytes()) {
             self.stage_field(name.as_bytes(), value);
         }
     }
 
     fn header_lines(&mut self, lines: &[u8]) {
+        if self.done.headed {
+            return;
+        }
+        if let Some(r) = self.record.as_deref_mut() {
+            r.extend_from_slice(lines);
+        }
         for line in lines.split(|&b| b == b'\n') {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if let Some(colon) = line.iter().position(|&b| b == b':') {
@@ -164,6 +189,7 @@ impl Encode for H2Encoder<'_> {
             self.hpack.field(b"content-length", digits.get(at..).unwrap_or_default(), false, self.out);
         }
         self.stage.clear();
+        self.record_lines = self.record.as_deref().map_or(0, Vec::len);
         finish_headers(self.out, at, self.max_frame, if end { flag::END_STREAM } else { 0 }, self.stream);
         self.body_at = self.out.len();
         self.done.headed = true;
@@ -179,6 +205,9 @@ impl Encode for H2Encoder<'_> {
         if self.done.ended || self.done.broken {
             return;
         }
+        if let Some(r) = self.record.as_deref_mut() {
+            r.extend_from_slice(bytes);
+        }
         let end = match &mut self.remaining {
             Some(left) => {
                 *left = left.saturating_sub(bytes.len() as u64);
@@ -193,7 +222,23 @@ impl Encode for H2Encoder<'_> {
         self.out.len() - self.start + self.done.overflow.len()
     }
 
+    fn record(&mut self) {
+        if let Some(r) = self.record_buf.take() {
+            r.clear();
+            self.record = Some(r);
+        }
+    }
+
+    fn recorded(&self) -> Option<(&[u8], &[u8])> {
+        let r = self.record.as_deref()?;
+        if !self.done.headed || self.done.broken {
+            return None;
+        }
+        Some((r.get(..self.record_lines)?, r.get(self.record_lines..)?))
+    }
+
     fn discard(&mut self) {
+        self.record = None;
         if !self.done.headed {
             self.out.truncate(self.start);
             self.stage.clear();
@@ -237,15 +282,15 @@ fn split_headers(out: &mut Vec<u8>, at: usize, max_frame: usize, flags: u8, stre
 
 impl Conn {
     /// Runs `f` with an encoder for stream `id`'s answer; then files what it left in the stream.
-    /// Returns 1 when an answer was made.
+    /// Returns the answer when one was made (its status and bytes, for the access log).
     fn encode_with(
         &mut self,
         id: u32,
         env: &Env<'_>,
         out: &mut Vec<u8>,
         f: impl FnOnce(&mut Response<'_>) -> bool,
-    ) -> u32 {
-        let Some(i) = self.streams.iter().position(|s| s.id == id && s.send == Send::Awaiting) else { return 0 };
+    ) -> Option<Sent> {
+        let i = self.streams.iter().position(|s| s.id == id && s.send == Send::Awaiting)?;
         let (head_only, stream_room) = self.streams.get(i).map_or((false, 0), |s| (s.head_only, s.send_window));
         let mut enc = H2Encoder {
             start: out.len(),
@@ -261,17 +306,22 @@ impl Conn {
             room: self.send_window.min(stream_room),
             max_frame: self.peer_max_frame,
             done: Encoded::default(),
+            record: None,
+            record_lines: 0,
+            record_buf: Some(&mut self.record),
         };
         let mut res = Response::new(&mut enc, head_only, false);
         let answered = f(&mut res);
         let tail = res.take_tail();
+        let sent =
+            Sent { status: res.status_code(), bytes: res.written() as u64 + tail.as_ref().map_or(0, Tail::known_len) };
         drop(res);
         let done = std::mem::take(&mut enc.done);
         if !answered {
-            return 0;
+            return None;
         }
         self.send_window -= done.sent;
-        let Some(s) = self.streams.get_mut(i) else { return 1 };
+        let Some(s) = self.streams.get_mut(i) else { return Some(sent) };
         s.send_window -= done.sent;
         if done.broken {
             frame::write_rst(out, id, Reason::Internal);
@@ -286,10 +336,11 @@ impl Conn {
             s.tail = tail;
             s.ends = true;
         }
-        1
+        Some(sent)
     }
 
-    /// Calls the service for stream `id` (its head, and its body when collected). Returns 1 when
+    /// Calls the service for stream `id` (its head, and its body when collected), then tells it
+    /// the call is done (`Service::called`, with the answer when given at once). Returns 1 when
     /// it answered at once.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn call<S: Service + ?Sized>(
@@ -302,7 +353,7 @@ impl Conn {
         service: &mut S,
         out: &mut Vec<u8>,
     ) -> u32 {
-        let made = self.encode_with(id, env, out, |res| {
+        let sent = self.encode_with(id, env, out, |res| {
             let outcome = head
                 .with_request(body, body_bytes, |req| catch_unwind(AssertUnwindSafe(|| service.call(req, res, id))));
             match outcome {
@@ -319,31 +370,50 @@ impl Conn {
                 }
             }
         });
+        head.with_request(body, body_bytes, |req| service.called(req, id, sent));
         self.reap(out);
-        made
+        u32::from(sent.is_some())
     }
 
     /// hsys's own answer `status` on stream `id` (`413`, `431`), in place of the application's.
-    pub(super) fn answer_error(&mut self, id: u32, status: u16, env: &Env<'_>, out: &mut Vec<u8>) -> u32 {
-        let made = self.encode_with(id, env, out, |res| {
+    /// The service hears of it: as a request it was never handed (`Service::called`, with
+    /// `head`: the stream's request as far as it was decoded) or, without `head`, as the answer
+    /// to its deferred request (`Service::answered`). Returns 1 when an answer was made.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn answer_error<S: Service + ?Sized>(
+        &mut self,
+        id: u32,
+        status: u16,
+        head: Option<(&OwnedHead, BodyKind)>,
+        env: &Env<'_>,
+        service: &mut S,
+        out: &mut Vec<u8>,
+    ) -> u32 {
+        let sent = self.encode_with(id, env, out, |res| {
             res.replace_with_error(status);
             true
         });
+        match (sent, head) {
+            (Some(_), Some((head, body))) => head.with_request(body, b"", |req| service.called(req, id, sent)),
+            (Some(sent), None) => service.answered(id, sent),
+            (None, _) => {}
+        }
         self.reap(out);
-        made
+        u32::from(sent.is_some())
     }
 
     /// Delivers the deferred answer for stream `seq` and sends what the windows allow. Returns
-    /// the answers made (0 for a stream reset or gone meanwhile) and the bytes encoded.
+    /// the answers made (0 for a stream reset or gone meanwhile), the bytes encoded, and the
+    /// answer (for the access log).
     pub fn complete<A: Answer + ?Sized>(
         &mut self,
         seq: u32,
         reply: &A,
         env: &Env<'_>,
         out: &mut Vec<u8>,
-    ) -> (u32, usize) {
+    ) -> (u32, usize, Option<Sent>) {
         let before = out.len();
-        let made = self.encode_with(seq, env, out, |res| {
+        let sent = self.encode_with(seq, env, out, |res| {
             reply.write_to(res);
             if !res.is_done() {
                 res.finish();
@@ -351,7 +421,7 @@ impl Conn {
             true
         });
         let encoded = out.len() - before;
-        (made + self.pump(out), encoded)
+        (u32::from(sent.is_some()) + self.pump(out), encoded, sent)
     }
 
     /// The application started reading stream `seq`'s body: a client waiting for `100 Continue`

@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::app::Handler;
 use crate::app::reply::Answer;
 use crate::app::response::Tail;
-use crate::app::service::{BodyPlan, Outcome, Service};
+use crate::app::service::{BodyPlan, Outcome, Sent, Service};
 use crate::app::{Request, Response};
 use crate::h1::{self, Env, Phase, Progress};
 use crate::h2;
@@ -95,6 +95,14 @@ impl<H: Handler + ?Sized> Service for PerStream<'_, '_, '_, H> {
 
     fn body_end(&mut self, seq: u32, error: Option<u16>) {
         self.with(seq, |d| d.body_end(seq, error));
+    }
+
+    fn called(&mut self, req: &Request<'_>, seq: u32, sent: Option<Sent>) {
+        self.dispatch.called(req, seq, sent);
+    }
+
+    fn answered(&mut self, seq: u32, sent: Sent) {
+        self.dispatch.answered(seq, sent);
     }
 }
 
@@ -267,10 +275,9 @@ impl Proto {
         match self {
             Proto::H1(c) => c.complete_counted(seq, reply, env, out),
             Proto::H2(s) => {
-                let (released, encoded) = s.conn.complete(seq, reply, env, out);
+                let (released, encoded, sent) = s.conn.complete(seq, reply, env, out);
                 s.prune();
-                // (HTTP/2 answers have no access-log line yet: `sent` stays `None`.)
-                crate::h1::Completed { released, encoded, sent: None }
+                crate::h1::Completed { released, encoded, sent }
             }
         }
     }

@@ -1,11 +1,12 @@
 //! Byte tables for the HTTP/2 connection: frames in, frames out, no socket.
 
 mod cases;
+mod records;
 
 use std::time::Instant;
 
 use super::Conn;
-use crate::app::service::{BodyMode, BodyPlan, Outcome, Service};
+use crate::app::service::{BodyMode, BodyPlan, Outcome, Sent, Service};
 use crate::app::{Request, Response};
 use crate::h1::date::DATE_LEN;
 use crate::h1::encode::CommonHeaders;
@@ -112,6 +113,12 @@ pub(super) struct Svc {
     pub streamed: Vec<u8>,
     pub ended: Vec<(u32, Option<u16>)>,
     pub room: bool,
+    /// `Service::called`: the stream, its path, the answer when given at once.
+    pub called: Vec<(u32, String, Option<Sent>)>,
+    /// `Service::answered`.
+    pub answered: Vec<(u32, Sent)>,
+    /// What the cache would store of `/cache`'s answer: its lines and body.
+    pub given: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Service for Svc {
@@ -119,6 +126,15 @@ impl Service for Svc {
         self.calls.push(seq);
         if req.path().starts_with("/defer") || req.path().starts_with("/stream") {
             return Outcome::Deferred;
+        }
+        if req.path() == "/cache" {
+            res.record();
+            let _ = res.cache(crate::CachePolicy::TimeToLive(60)).header("X-A", "1").body(&[b'c'; 100]);
+            self.given = res.given().map(|g| match g.body {
+                crate::app::cache::Body::Bytes(b) => (g.lines.to_vec(), b.to_vec()),
+                crate::app::cache::Body::Shared(b) => (g.lines.to_vec(), b.to_vec()),
+            });
+            return Outcome::Answered;
         }
         if req.method() == "POST" {
             let _ = res.body(req.body().len().to_string().as_bytes());
@@ -143,6 +159,14 @@ impl Service for Svc {
 
     fn body_end(&mut self, seq: u32, error: Option<u16>) {
         self.ended.push((seq, error));
+    }
+
+    fn called(&mut self, req: &Request<'_>, seq: u32, sent: Option<Sent>) {
+        self.called.push((seq, req.path().to_owned(), sent));
+    }
+
+    fn answered(&mut self, seq: u32, sent: Sent) {
+        self.answered.push((seq, sent));
     }
 }
 
@@ -184,6 +208,16 @@ impl Harness {
     }
 
     pub fn complete(&mut self, seq: u32, reply: &crate::app::Reply, out: &mut Vec<u8>) -> (u32, usize) {
+        let (made, encoded, _) = self.complete_sent(seq, reply, out);
+        (made, encoded)
+    }
+
+    pub fn complete_sent(
+        &mut self,
+        seq: u32,
+        reply: &crate::app::Reply,
+        out: &mut Vec<u8>,
+    ) -> (u32, usize, Option<Sent>) {
         let env = Env { common: &self.common, limits: &self.limits, draining: false };
         self.conn.complete(seq, reply, &env, out)
     }

@@ -1,0 +1,309 @@
+//! HTTP/2 answers through the server's services over real sockets with a real client (the `h2`
+//! crate): one access-log line per answer (inline, queued, cache hit, and the refusals the codec
+//! makes: `404`, `413`, `431`), answers stored by the response cache over HTTP/2 and served from it
+//! over both protocols, and a tower service's trailers as a trailing HEADERS frame.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use h2::client::SendRequest;
+use hsys::{
+    AccessLog, CacheLimits, CachePolicy, Limits, LogFormat, Reply, Request, RequestQueue, Response, Server, Target,
+    UrlGroups,
+};
+use support::{STEP, free_port, read_for};
+
+type Got = (u16, http::HeaderMap, Vec<u8>, Option<http::HeaderMap>);
+
+/// Sends one request (with `headers` and `body`, if any) and reads the whole answer.
+async fn fetch(
+    client: &SendRequest<Bytes>,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: Option<Vec<u8>>,
+) -> Result<Got, h2::Error> {
+    let mut client = client.clone().ready().await?;
+    let mut req = http::Request::builder().method(method).uri(uri);
+    for (n, v) in headers {
+        req = req.header(*n, *v);
+    }
+    let req = req.body(()).expect("request");
+    let (resp, mut send) = client.send_request(req, body.is_none())?;
+    if let Some(body) = body {
+        send.reserve_capacity(body.len());
+        let n = std::future::poll_fn(|cx| send.poll_capacity(cx)).await.expect("capacity")?;
+        assert!(n >= body.len(), "a small body goes in one frame");
+        send.send_data(Bytes::from(body), true)?;
+    }
+    let resp = resp.await?;
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let mut body = resp.into_body();
+    let mut got = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk?;
+        got.extend_from_slice(&chunk);
+        let _ = body.flow_control().release_capacity(chunk.len());
+    }
+    let trailers = body.trailers().await?;
+    Ok((status, headers, got, trailers))
+}
+
+/// An h2c connection (prior knowledge) to `addr`.
+async fn connect(addr: SocketAddr) -> SendRequest<Bytes> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (client, conn) = h2::client::handshake(tcp).await.expect("h2 handshake");
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hsys-h2-services-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A W3C file's lines, each as its fields by name (the `#Fields:` directive in force).
+fn w3c_lines(path: &Path) -> Vec<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut fields: Vec<String> = Vec::new();
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        if let Some(list) = line.strip_prefix("#Fields: ") {
+            fields = list.split(' ').map(str::to_owned).collect();
+        } else if !line.starts_with('#') {
+            let values: Vec<&str> = line.split(' ').collect();
+            assert_eq!(values.len(), fields.len(), "{line:?} against {fields:?}");
+            lines.push(fields.iter().cloned().zip(values.into_iter().map(str::to_owned)).collect());
+        }
+    }
+    lines
+}
+
+/// A request and the status it is answered: status, method, path, headers, body.
+type Case<'a> = (u16, &'a str, &'a str, Vec<(&'a str, &'a str)>, Option<Vec<u8>>);
+
+#[test]
+fn every_h2_answer_has_one_access_log_line() {
+    let dir = temp_dir("log");
+    let (log, ncsa_log) = (dir.join("access.log"), dir.join("ncsa.log"));
+    let port = free_port();
+    let queue = RequestQueue::new(100);
+    let q = queue.clone();
+    let app = std::thread::spawn(move || {
+        while let Some(mut req) = q.receive() {
+            let Ok(body) = req.read_body_to_end(1 << 20) else { continue };
+            req.respond(Reply::new(200).body(format!("{}", body.len()).into_bytes()));
+        }
+    });
+    let mut groups = UrlGroups::new();
+    let site = groups.create_group(Target::inline(|req: &Request<'_>, res: &mut Response<'_>| {
+        let _ = res.cache(CachePolicy::TimeToLive(60)).body(req.path().as_bytes());
+    }));
+    groups.add_url(site, &format!("http://+:{port}/site/")).unwrap();
+    let queued = groups.create_group(Target::Queue(queue.clone()));
+    groups.add_url(queued, &format!("http://+:{port}/q/")).unwrap();
+    let ncsa = groups.create_group(Target::inline(|_: &Request<'_>, res: &mut Response<'_>| {
+        let _ = res.body(b"n");
+    }));
+    groups.add_url(ncsa, &format!("http://+:{port}/n/")).unwrap();
+    groups.set_access_log(ncsa, Some(AccessLog::new(&ncsa_log).format(LogFormat::Ncsa))).unwrap();
+    let mut server = Server::builder()
+        .threads(1)
+        .limits(Limits::default().max_body_size(Some(10)).max_field_length(1000))
+        .response_cache(CacheLimits::default())
+        .access_log(AccessLog::new(&log))
+        .serve_groups(groups)
+        .expect("serve_groups");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let url = |path: &str| format!("http://t.example:{port}{path}");
+    let big = "x".repeat(2000);
+    let cases: Vec<Case<'_>> = vec![
+        (200, "GET", "/site/a", vec![("user-agent", "test agent/1.0")], None),
+        (200, "GET", "/site/a", vec![], None), // a cache hit
+        (200, "POST", "/q/p", vec![("content-length", "5")], Some(b"hello".to_vec())),
+        (404, "GET", "/nowhere", vec![], None),
+        (431, "GET", "/site/big", vec![("x-big", &big)], None),
+        (413, "POST", "/site/declared", vec![("content-length", "100")], None),
+        (413, "POST", "/site/grown", vec![], Some(vec![b'g'; 20])),
+        (413, "POST", "/q/grown", vec![], Some(vec![b'g'; 20])),
+        (200, "GET", "/n/y", vec![], None),
+    ];
+    rt().block_on(async {
+        let c = connect(addr).await;
+        for (status, method, path, headers, body) in &cases {
+            // A declared length with no body yet: the answer comes before it.
+            let body = if *path == "/site/declared" { Some(vec![b'd'; 1]) } else { body.clone() };
+            let got = fetch(&c, method, &url(path), headers, body).await.expect(path);
+            assert_eq!(got.0, *status, "{path}: {:?}", String::from_utf8_lossy(&got.2));
+        }
+    });
+    server.shutdown();
+    assert!(server.wait(STEP).unwrap());
+    queue.shutdown();
+    app.join().unwrap();
+
+    let lines = w3c_lines(&log);
+    let server_cases: Vec<_> = cases.iter().filter(|c| !c.2.starts_with("/n/")).collect();
+    assert_eq!(lines.len(), server_cases.len(), "one line per answer: {lines:?}");
+    for ((status, method, path, _, body), l) in server_cases.iter().zip(&lines) {
+        assert_eq!(l["cs-uri-stem"], *path, "in order: {l:?}");
+        assert_eq!((l["cs-method"].as_str(), l["sc-status"].as_str()), (*method, status.to_string().as_str()), "{l:?}");
+        assert_eq!(l["cs-version"], "HTTP/2", "{l:?}");
+        assert_eq!(l["cs-host"], format!("t.example:{port}"), "{l:?}");
+        assert_eq!(l["c-ip"], "127.0.0.1", "{l:?}");
+        let sent: u64 = l["sc-bytes"].parse().unwrap();
+        // At least a HEADERS frame (9 + a status), and the body's DATA frame.
+        assert!(sent > 10, "{l:?}");
+        let received: u64 = l["cs-bytes"].parse().unwrap();
+        assert!(received >= body.as_ref().map_or(0, |b| b.len().min(10)) as u64 && received > 0, "{l:?}");
+    }
+    assert_eq!(lines[0]["cs(User-Agent)"], "test+agent/1.0");
+    // The hit's answer is the miss's, its head shorter: HPACK indexes what it repeats.
+    let bytes = |l: &BTreeMap<String, String>| l["sc-bytes"].parse::<u64>().unwrap();
+    assert!(bytes(&lines[1]) <= bytes(&lines[0]) && bytes(&lines[1]) > 9 + 7, "{lines:?}");
+    assert_eq!(server.stats().cache.hits, 1);
+    assert_eq!(server.stats().responses_sent, cases.len() as u64);
+    let n = std::fs::read_to_string(&ncsa_log).unwrap();
+    assert!(n.contains("\"GET /n/y HTTP/2.0\" 200 "), "{n}");
+    assert_eq!(n.lines().count(), 1, "{n}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A one-group server with the response cache whose inline handler counts its calls.
+fn cache_fixture() -> (Server, SocketAddr, Arc<AtomicUsize>) {
+    let port = free_port();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = Arc::clone(&calls);
+    let mut groups = UrlGroups::new();
+    let g = groups.create_group(Target::inline(move |req: &Request<'_>, res: &mut Response<'_>| {
+        let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+        let body = format!("call {n} {}", req.path());
+        let _ = match req.path() {
+            "/big" => res.cache(CachePolicy::TimeToLive(60)).body(&vec![b'b'; 200 * 1024]),
+            "/no" => res.body(body.as_bytes()),
+            _ => res.cache(CachePolicy::TimeToLive(60)).header("Content-Type", "text/plain").body(body.as_bytes()),
+        };
+    }));
+    groups.add_url(g, &format!("http://+:{port}/")).unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let server =
+        Server::builder().threads(1).bind(addr).response_cache(CacheLimits::default()).serve_groups(groups).unwrap();
+    (server, addr, calls)
+}
+
+/// One HTTP/1.1 `GET` on a connection of its own: the answer's head and body.
+fn h1_get(addr: SocketAddr, path: &str) -> (String, Vec<u8>) {
+    // (The host is the h2 client's `:authority`: the cache keys on it.)
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t:{}\r\nConnection: close\r\n\r\n", addr.port()).as_bytes())
+        .unwrap();
+    let answer = read_for(&mut s, STEP);
+    let end = answer.windows(4).position(|w| w == b"\r\n\r\n").expect("a head") + 4;
+    (String::from_utf8_lossy(&answer[..end]).into_owned(), answer[end..].to_vec())
+}
+
+#[test]
+fn answers_made_over_h2_are_stored_and_serve_both_protocols() {
+    let (server, addr, calls) = cache_fixture();
+    let url = |path: &str| format!("http://t:{}{path}", addr.port());
+    rt().block_on(async {
+        let c = connect(addr).await;
+        // Stored over HTTP/2, then served from the cache over HTTP/2 ...
+        for _ in 0..3 {
+            let got = fetch(&c, "GET", &url("/a"), &[], None).await.unwrap();
+            assert_eq!((got.0, got.2.as_slice()), (200, &b"call 1 /a"[..]));
+            assert_eq!(got.1.get("content-type").map(|v| v.as_bytes()), Some(&b"text/plain"[..]));
+            assert_eq!(got.1.get("content-length").map(|v| v.as_bytes()), Some(&b"9"[..]));
+        }
+        // ... a body larger than the window: stored whole, served whole.
+        for _ in 0..2 {
+            let got = fetch(&c, "GET", &url("/big"), &[], None).await.unwrap();
+            assert!(got.0 == 200 && got.2 == vec![b'b'; 200 * 1024], "{} bytes", got.2.len());
+        }
+        // An answer without a policy is not stored.
+        for n in [3, 4] {
+            let got = fetch(&c, "GET", &url("/no"), &[], None).await.unwrap();
+            assert_eq!(got.2, format!("call {n} /no").into_bytes());
+        }
+    });
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+    // ... and over HTTP/1.1.
+    let (head, body) = h1_get(addr, "/a");
+    assert!(head.starts_with("HTTP/1.1 200 ") && head.contains("\r\nContent-Type: text/plain\r\n"), "{head}");
+    assert_eq!(body, b"call 1 /a");
+    // Stored over HTTP/1.1, served over HTTP/2.
+    let (_, body) = h1_get(addr, "/b");
+    assert_eq!(body, b"call 5 /b");
+    rt().block_on(async {
+        let c = connect(addr).await;
+        let got = fetch(&c, "GET", &url("/b"), &[], None).await.unwrap();
+        assert_eq!((got.0, got.2.as_slice()), (200, &b"call 5 /b"[..]));
+        assert_eq!(got.1.get("content-type").map(|v| v.as_bytes()), Some(&b"text/plain"[..]));
+    });
+    assert_eq!(calls.load(Ordering::SeqCst), 5);
+    let s = server.stats().cache;
+    assert_eq!((s.hits, s.entries), (5, 3), "{s:?}");
+}
+
+#[cfg(feature = "tower")]
+#[test]
+fn a_tower_services_trailers_go_out_as_trailing_headers() {
+    use std::convert::Infallible;
+
+    use http_body::Frame;
+    use http_body_util::StreamBody;
+
+    let app = axum::Router::new().route(
+        "/t",
+        axum::routing::get(|| async {
+            let mut trailers = http::HeaderMap::new();
+            trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+            trailers.insert("x-sum", http::HeaderValue::from_static("abc"));
+            let frames: Vec<Result<Frame<Bytes>, Infallible>> = vec![
+                Ok(Frame::data(Bytes::from_static(b"one "))),
+                Ok(Frame::data(Bytes::from_static(b"two"))),
+                Ok(Frame::trailers(trailers)),
+            ];
+            axum::body::Body::new(StreamBody::new(futures_util::stream::iter(frames)))
+        }),
+    );
+    let port = free_port();
+    let mut groups = UrlGroups::new();
+    let g = groups.create_group(Target::service(app));
+    groups.add_url(g, &format!("http://+:{port}/")).unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let server = Server::builder().threads(1).bind(addr).serve_groups(groups).unwrap();
+    rt().block_on(async {
+        let c = connect(addr).await;
+        for _ in 0..2 {
+            let got = fetch(&c, "GET", &format!("http://t:{port}/t"), &[], None).await.unwrap();
+            assert_eq!((got.0, got.2.as_slice()), (200, &b"one two"[..]));
+            let trailers = got.3.expect("trailers");
+            assert_eq!(trailers.get("grpc-status").map(|v| v.as_bytes()), Some(&b"0"[..]), "{trailers:?}");
+            assert_eq!(trailers.get("x-sum").map(|v| v.as_bytes()), Some(&b"abc"[..]), "{trailers:?}");
+        }
+    });
+    // Over HTTP/1.1 the same service's trailers end the chunked body.
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /t HTTP/1.1\r\nHost: t\r\nTE: trailers\r\nConnection: close\r\n\r\n").unwrap();
+    let answer = read_for(&mut s, STEP);
+    let text = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(text.contains("\r\ngrpc-status: 0\r\n"), "{text}");
+    drop(server);
+}
