@@ -307,3 +307,46 @@ fn a_tower_services_trailers_go_out_as_trailing_headers() {
     assert!(text.contains("\r\ngrpc-status: 0\r\n"), "{text}");
     drop(server);
 }
+
+#[test]
+fn a_stream_reset_before_its_queued_answer_has_no_line() {
+    let dir = temp_dir("reset");
+    let log = dir.join("access.log");
+    let port = free_port();
+    let queue = RequestQueue::new(100);
+    let q = queue.clone();
+    let (answer_now, answer) = std::sync::mpsc::channel::<()>();
+    let app = std::thread::spawn(move || {
+        while let Some(req) = q.receive() {
+            if req.path() == "/q/slow" {
+                let _ = answer.recv_timeout(STEP);
+            }
+            req.respond(Reply::new(200).body(&b"late"[..]));
+        }
+    });
+    let mut groups = UrlGroups::new();
+    let g = groups.create_group(Target::Queue(queue.clone()));
+    groups.add_url(g, &format!("http://+:{port}/q/")).unwrap();
+    let mut server = Server::builder().threads(1).access_log(AccessLog::new(&log)).serve_groups(groups).unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    rt().block_on(async {
+        let c = connect(addr).await;
+        let mut client = c.clone().ready().await.unwrap();
+        let req = http::Request::get(format!("http://t:{port}/q/slow")).body(()).unwrap();
+        let (resp, _) = client.send_request(req, true).unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        drop(resp); // RST_STREAM (CANCEL)
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        answer_now.send(()).unwrap();
+        let got = fetch(&c, "GET", &format!("http://t:{port}/q/fast"), &[], None).await.unwrap();
+        assert_eq!((got.0, got.2.as_slice()), (200, &b"late"[..]));
+    });
+    server.shutdown();
+    assert!(server.wait(STEP).unwrap());
+    queue.shutdown();
+    app.join().unwrap();
+    let lines = w3c_lines(&log);
+    let stems: Vec<_> = lines.iter().map(|l| l["cs-uri-stem"].as_str()).collect();
+    assert_eq!(stems, ["/q/fast"], "{lines:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

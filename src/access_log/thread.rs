@@ -210,6 +210,15 @@ impl ThreadLog {
         self.line(Some(&p.log), &f, now);
     }
 
+    /// The deferred answer to request `seq` of connection `key` came but was not sent (HTTP/2:
+    /// its stream was reset meanwhile): what `defer` kept goes, not left until the connection
+    /// closes (a client resetting streams on a long connection would grow it for ever).
+    pub fn unanswered(&mut self, key: usize, seq: u32) {
+        if !self.pending.is_empty() {
+            self.pending.remove(&(key, seq));
+        }
+    }
+
     /// Connection `key` closed: its deferred requests will not be answered.
     pub fn forget(&mut self, key: usize) {
         if !self.pending.is_empty() {
@@ -294,5 +303,28 @@ impl Drop for ThreadLog {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deferred_request_is_kept_until_answered_unanswered_or_forgotten() {
+        let counters: Arc<[WorkerCounters]> = Arc::from(vec![WorkerCounters::default()]);
+        let mut log = ThreadLog::new(Some(AccessLog::new("/nonexistent/log")), None, counters, 0);
+        let now = Instant::now();
+        let f = Facts { method: b"GET", target: b"/", version: b"HTTP/2", ..Facts::default() };
+        for seq in [1, 3, 5] {
+            log.defer(7, 0, seq, None, &f, now);
+        }
+        log.defer(8, 0, 1, None, &f, now);
+        log.unanswered(7, 3);
+        assert_eq!(log.pending.len(), 3);
+        assert_eq!(log.pending.get(&(7, 1)).map(|p| p.version), Some(&b"HTTP/2"[..]));
+        log.answered(7, 0, 1, 200, 10, now);
+        log.forget(7);
+        assert_eq!(log.pending.keys().collect::<Vec<_>>(), [&(8, 1)]);
     }
 }

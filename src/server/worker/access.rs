@@ -62,10 +62,13 @@ pub(super) fn refused<H: ?Sized>(c: &mut Connection, p: &Progress, input: Option
     }
 }
 
-/// The line of deferred request `seq` of `c`, whose answer was just made (`done`).
+/// The line of deferred request `seq` of `c`, whose answer was just made (`done`); none when it
+/// was not (an HTTP/2 stream reset meanwhile), and what was kept for it goes.
 #[inline]
 pub(super) fn completed<H: ?Sized>(c: &Connection, seq: u32, done: &Completed, ctx: &DriveCtx<'_, H>) {
-    if let (Some(cell), Some(sent)) = (ctx.services.log, done.sent) {
-        cell.borrow_mut().answered(c.key, c.serial, seq, sent.status, sent.bytes, ctx.services.now);
+    let Some(cell) = ctx.services.log else { return };
+    match done.sent {
+        Some(sent) => cell.borrow_mut().answered(c.key, c.serial, seq, sent.status, sent.bytes, ctx.services.now),
+        None => cell.borrow_mut().unanswered(c.key, seq),
     }
 }
