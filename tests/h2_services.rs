@@ -269,20 +269,33 @@ fn a_tower_services_trailers_go_out_as_trailing_headers() {
     use http_body::Frame;
     use http_body_util::StreamBody;
 
-    let app = axum::Router::new().route(
-        "/t",
-        axum::routing::get(|| async {
-            let mut trailers = http::HeaderMap::new();
-            trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
-            trailers.insert("x-sum", http::HeaderValue::from_static("abc"));
-            let frames: Vec<Result<Frame<Bytes>, Infallible>> = vec![
-                Ok(Frame::data(Bytes::from_static(b"one "))),
-                Ok(Frame::data(Bytes::from_static(b"two"))),
-                Ok(Frame::trailers(trailers)),
-            ];
-            axum::body::Body::new(StreamBody::new(futures_util::stream::iter(frames)))
-        }),
-    );
+    let app = axum::Router::new()
+        .route(
+            "/t",
+            axum::routing::get(|| async {
+                let mut trailers = http::HeaderMap::new();
+                trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+                trailers.insert("x-sum", http::HeaderValue::from_static("abc"));
+                let frames: Vec<Result<Frame<Bytes>, Infallible>> = vec![
+                    Ok(Frame::data(Bytes::from_static(b"one "))),
+                    Ok(Frame::data(Bytes::from_static(b"two"))),
+                    Ok(Frame::trailers(trailers)),
+                ];
+                axum::body::Body::new(StreamBody::new(futures_util::stream::iter(frames)))
+            }),
+        )
+        // A body of exact size with trailers: gathered whole, and its trailers still sent.
+        .route(
+            "/whole",
+            axum::routing::get(|| async {
+                use http_body_util::BodyExt;
+                let mut trailers = http::HeaderMap::new();
+                trailers.insert("x-whole", http::HeaderValue::from_static("yes"));
+                let body = http_body_util::Full::new(Bytes::from_static(b"whole body"))
+                    .with_trailers(async move { Some(Ok::<_, Infallible>(trailers)) });
+                axum::body::Body::new(body)
+            }),
+        );
     let port = free_port();
     let mut groups = UrlGroups::new();
     let g = groups.create_group(Target::service(app));
@@ -298,6 +311,11 @@ fn a_tower_services_trailers_go_out_as_trailing_headers() {
             assert_eq!(trailers.get("grpc-status").map(|v| v.as_bytes()), Some(&b"0"[..]), "{trailers:?}");
             assert_eq!(trailers.get("x-sum").map(|v| v.as_bytes()), Some(&b"abc"[..]), "{trailers:?}");
         }
+        let got = fetch(&c, "GET", &format!("http://t:{port}/whole"), &[], None).await.unwrap();
+        assert_eq!((got.0, got.2.as_slice()), (200, &b"whole body"[..]));
+        assert_eq!(got.1.get("content-length").map(|v| v.as_bytes()), Some(&b"10"[..]));
+        let trailers = got.3.expect("the gathered body's trailers");
+        assert_eq!(trailers.get("x-whole").map(|v| v.as_bytes()), Some(&b"yes"[..]), "{trailers:?}");
     });
     // Over HTTP/1.1 the same service's trailers end the chunked body.
     let mut s = TcpStream::connect(addr).unwrap();

@@ -24,7 +24,8 @@
 //!   streamed, a cut answer (the connection closes).
 //! - Trailers a streamed body yields go out as chunked trailers (`ResponseWriter::set_trailers`);
 //!   with a `Content-Length` answer they are dropped. Over HTTP/2 they go out as the HEADERS
-//!   frame that ends the stream, whatever the framing. (A body gathered whole drops its trailers.)
+//!   frame that ends the stream, whatever the framing (a small body gathered whole with trailers
+//!   is then sent through a writer instead of inline).
 //! - Not supported yet: `1xx` responses and upgrades (a `101` is a misuse: `500`).
 //!
 //! Request extensions: a [`RequestInfo`] (peer and local address, the URL group, the matched

@@ -164,25 +164,45 @@ async fn next_frame<B: HttpBody>(body: &mut Pin<&mut B>) -> Option<Result<http_b
     std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await
 }
 
-/// Gathers `body` whole (its exact size is at most [`WHOLE_BODY_MAX`]): its data frames
-/// (trailers are dropped: HTTP/1 sends none with a `Content-Length` body). `None`: it failed.
-pub(crate) async fn gather<B: HttpBody<Data = Bytes>>(body: B) -> Option<Vec<Bytes>> {
+/// Gathers `body` whole (its exact size is at most [`WHOLE_BODY_MAX`]): its data frames and its
+/// trailers if any (HTTP/1 drops them: it sends none with a `Content-Length` body; HTTP/2 sends
+/// them). `None`: it failed.
+pub(crate) async fn gather<B: HttpBody<Data = Bytes>>(body: B) -> Option<(Vec<Bytes>, Option<http::HeaderMap>)> {
     let mut body = std::pin::pin!(body);
     let mut frames = Vec::new();
+    let mut trailers = None;
     while !body.is_end_stream() {
         match next_frame(&mut body).await {
             None => break,
-            Some(Ok(frame)) => {
-                if let Ok(data) = frame.into_data()
-                    && !data.is_empty()
-                {
-                    frames.push(data);
-                }
-            }
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) if !data.is_empty() => frames.push(data),
+                Ok(_) => {}
+                Err(frame) => trailers = frame.into_trailers().ok().or(trailers),
+            },
             Some(Err(_)) => return None,
         }
     }
-    Some(frames)
+    Some((frames, trailers))
+}
+
+/// Sends a body gathered whole with its `trailers` (HTTP/2: the HEADERS that end the stream)
+/// through a writer, as [`stream`] does (a field that may not trail is refused, and then none are).
+pub(crate) async fn stream_gathered(
+    parts: Parts,
+    frames: Vec<Bytes>,
+    trailers: &http::HeaderMap,
+    responder: Responder,
+) {
+    let length = frames.iter().map(|f| f.len() as u64).sum();
+    let reply = head_reply(parts.status.as_u16(), &parts.headers);
+    let Some(mut writer) = responder.stream(reply, Some(length)) else { return };
+    for data in &frames {
+        if writer.write_async(data).await.is_err() {
+            return; // the client is gone
+        }
+    }
+    let _ = writer.set_trailers(trailers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())));
+    let _ = writer.finish_async().await;
 }
 
 /// Streams `body` after its head (`parts`): `Content-Length` when its size hint is exact, else

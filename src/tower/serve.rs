@@ -43,6 +43,9 @@ enum Done<B> {
     Whole(Whole),
     /// To stream: its head, and its body not polled yet.
     Stream(Parts, B),
+    /// Gathered whole, with trailers HTTP/2 can send (as the HEADERS that end the stream): sent
+    /// through a writer as a stream is.
+    Trailed(Parts, Vec<Bytes>, http::HeaderMap),
 }
 
 /// A tower service behind one virtual call.
@@ -93,7 +96,7 @@ struct Hosted<S>(S);
 
 /// The service's whole work for one request, in one future (so one allocation): wait until it
 /// is ready, call it, await its response, and gather a small body of exact size.
-async fn answer<S, B>(mut service: S, req: http::Request<Body>) -> Done<B>
+async fn answer<S, B>(mut service: S, req: http::Request<Body>, http2: bool) -> Done<B>
 where
     S: tower_service::Service<http::Request<Body>, Response = http::Response<B>>,
     B: HttpBody<Data = Bytes>,
@@ -107,7 +110,8 @@ where
         return Done::Stream(parts, body);
     }
     match respond::gather(body).await {
-        Some(frames) => Done::Whole(Whole::new(parts, frames)),
+        Some((frames, Some(trailers))) if http2 => Done::Trailed(parts, frames, trailers),
+        Some((frames, _)) => Done::Whole(Whole::new(parts, frames)),
         None => Done::Whole(Whole::error()),
     }
 }
@@ -125,6 +129,7 @@ where
     match done {
         Done::Whole(whole) => responder.respond_whole(whole),
         Done::Stream(parts, body) => respond::stream(parts, body, responder).await,
+        Done::Trailed(parts, frames, trailers) => respond::stream_gathered(parts, frames, &trailers, responder).await,
     }
 }
 
@@ -137,7 +142,7 @@ where
     B::Error: Into<BoxError>,
 {
     fn serve(&self, req: http::Request<Body>, call: Call<'_, '_>) -> Outcome {
-        let mut future = Box::pin(answer(self.0.clone(), req));
+        let mut future = Box::pin(answer(self.0.clone(), req, call.http2));
         // The first poll, inline: a waker that does nothing (the task's own replaces it, below,
         // if the future is not done).
         let polled = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut Context::from_waker(Waker::noop()))));
