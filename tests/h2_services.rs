@@ -37,11 +37,14 @@ async fn fetch(
     }
     let req = req.body(()).expect("request");
     let (resp, mut send) = client.send_request(req, body.is_none())?;
-    if let Some(body) = body {
+    // (An empty body: the stream stays open, nothing sent on it. The answer may come before the
+    // body is sent, the stream then reset: what is not sent is let go.)
+    if let Some(body) = body.filter(|b| !b.is_empty()) {
         send.reserve_capacity(body.len());
-        let n = std::future::poll_fn(|cx| send.poll_capacity(cx)).await.expect("capacity")?;
-        assert!(n >= body.len(), "a small body goes in one frame");
-        send.send_data(Bytes::from(body), true)?;
+        if let Some(Ok(n)) = std::future::poll_fn(|cx| send.poll_capacity(cx)).await {
+            assert!(n >= body.len(), "a small body goes in one frame");
+            let _ = send.send_data(Bytes::from(body), true);
+        }
     }
     let resp = resp.await?;
     let status = resp.status().as_u16();
@@ -147,8 +150,8 @@ fn every_h2_answer_has_one_access_log_line() {
     rt().block_on(async {
         let c = connect(addr).await;
         for (status, method, path, headers, body) in &cases {
-            // A declared length with no body yet: the answer comes before it.
-            let body = if *path == "/site/declared" { Some(vec![b'd'; 1]) } else { body.clone() };
+            // A declared length with no body yet (the stream open): the answer comes before it.
+            let body = if *path == "/site/declared" { Some(Vec::new()) } else { body.clone() };
             let got = fetch(&c, method, &url(path), headers, body).await.expect(path);
             assert_eq!(got.0, *status, "{path}: {:?}", String::from_utf8_lossy(&got.2));
         }
