@@ -224,6 +224,9 @@ impl Encode for H2Encoder<'_> {
 
     fn record(&mut self) {
         if let Some(r) = self.record_buf.take() {
+            if r.capacity() == 0 {
+                *r = super::spare::bytes();
+            }
             r.clear();
             self.record = Some(r);
         }
@@ -291,6 +294,7 @@ impl Conn {
         f: impl FnOnce(&mut Response<'_>) -> bool,
     ) -> Option<Sent> {
         let i = self.streams.iter().position(|s| s.id == id && s.send == Send::Awaiting)?;
+        self.stage_room();
         let (head_only, stream_room) = self.streams.get(i).map_or((false, 0), |s| (s.head_only, s.send_window));
         let mut enc = H2Encoder {
             start: out.len(),
@@ -463,7 +467,9 @@ impl Conn {
             }
             self.turn = self.turn.wrapping_add(1);
         }
-        self.reap(out)
+        let reaped = self.reap(out);
+        self.settle();
+        reaped
     }
 
     /// Sends stream `i`'s waiting body bytes as far as the windows and `OUT_HIGH_WATER` allow.

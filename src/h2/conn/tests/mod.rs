@@ -2,6 +2,7 @@
 
 mod cases;
 mod records;
+mod spare;
 
 use std::time::Instant;
 

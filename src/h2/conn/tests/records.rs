@@ -76,3 +76,14 @@ fn an_answer_asked_to_be_recorded_is_recorded_as_given_whatever_the_window() {
     let (lines, body) = h.svc.given.take().expect("recorded");
     assert_eq!((lines.as_slice(), body.as_slice()), (&b"X-A: 1\r\n"[..], &[b'c'; 100][..]));
 }
+
+#[test]
+fn the_record_buffer_goes_back_when_the_connection_is_idle() {
+    let mut h = Harness::new();
+    let mut c = Client::new();
+    let mut input = Client::preface();
+    input.extend(c.get(1, "/cache"));
+    assert_eq!(answer_frames(h.feed(&input)).len(), 2);
+    assert!(h.svc.given.is_some());
+    assert!(h.conn.holds_no_spare(), "the copy kept for the cache is not held by an idle connection");
+}
