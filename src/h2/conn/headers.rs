@@ -68,6 +68,25 @@ fn pos(n: usize) -> u32 {
 }
 
 impl OwnedHead {
+    /// Whether the head has no vector (given back to the thread's pool: see `spare`).
+    pub(super) fn is_bare(&self) -> bool {
+        self.text.capacity() == 0 && self.fields.capacity() == 0
+    }
+
+    /// Takes the head's two vectors out, leaving it empty and bare.
+    pub(super) fn take_vecs(&mut self) -> (Vec<u8>, Vec<[u32; 3]>) {
+        self.clear();
+        (std::mem::take(&mut self.text), std::mem::take(&mut self.fields))
+    }
+
+    /// Puts (empty) vectors back into a bare head.
+    pub(super) fn put_vecs(&mut self, mut text: Vec<u8>, mut fields: Vec<[u32; 3]>) {
+        text.clear();
+        fields.clear();
+        self.text = text;
+        self.fields = fields;
+    }
+
     fn clear(&mut self) {
         self.text.clear();
         self.fields.clear();

@@ -15,6 +15,7 @@
 
 mod recv;
 mod send;
+mod spare;
 mod stream;
 #[cfg(test)]
 mod tests;

@@ -232,6 +232,7 @@ impl Conn {
         let trailers = existing.is_some() || !self.is_idle(id);
         // Decoded first, whatever becomes of it: the decoder's table must follow the client's.
         let max_list = Self::max_list(env);
+        self.head_room();
         let verdict = self
             .head
             .decode(&mut self.decoder, block, trailers, env.limits, max_list)
@@ -266,6 +267,7 @@ impl Conn {
                 s.recv_open = !at.end_stream;
                 s.body = BodyIn::Discard;
                 s.head_only = self.head.is_head();
+                self.stream_room();
                 self.streams.push(s);
                 progress.responses += self.answer_error(id, 431, env, out);
                 return Ok(());
@@ -295,6 +297,7 @@ impl Conn {
         };
         s.max_size = plan.and_then(|p| p.max_size);
         let mode = plan.map(|p| p.mode);
+        self.stream_room();
         self.streams.push(s);
         if let BodyKind::Length(n) = body
             && plan.and_then(|p| p.max_size).is_some_and(|max| n > max)

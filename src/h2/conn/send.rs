@@ -246,6 +246,7 @@ impl Conn {
         f: impl FnOnce(&mut Response<'_>) -> bool,
     ) -> u32 {
         let Some(i) = self.streams.iter().position(|s| s.id == id && s.send == Send::Awaiting) else { return 0 };
+        self.stage_room();
         let (head_only, stream_room) = self.streams.get(i).map_or((false, 0), |s| (s.head_only, s.send_window));
         let mut enc = H2Encoder {
             start: out.len(),
@@ -393,7 +394,9 @@ impl Conn {
             }
             self.turn = self.turn.wrapping_add(1);
         }
-        self.reap(out)
+        let reaped = self.reap(out);
+        self.settle();
+        reaped
     }
 
     /// Sends stream `i`'s waiting body bytes as far as the windows and `OUT_HIGH_WATER` allow.

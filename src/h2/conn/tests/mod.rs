@@ -1,6 +1,7 @@
 //! Byte tables for the HTTP/2 connection: frames in, frames out, no socket.
 
 mod cases;
+mod spare;
 
 use std::time::Instant;
 
