@@ -262,6 +262,8 @@ pub struct FileState {
     size: u64,
     /// Lines were written into the open file (a new file takes at least one, whatever its size).
     has_lines: bool,
+    /// The log's path named a directory when the file was opened.
+    dir: bool,
 }
 
 /// Whether a log's path names a directory (an existing one, or a path ending in `/`).
@@ -269,13 +271,13 @@ fn is_dir(path: &Path) -> bool {
     path.as_os_str().as_bytes().ends_with(b"/") || path.is_dir()
 }
 
-/// The period (hour or day since 1970) of Unix second `secs` for `config`'s roll; 0 when its
-/// files are not named by time.
-pub fn period(config: &LogConfig, secs: u64) -> u64 {
+/// The period (hour or day since 1970) of Unix second `secs` for `config`'s roll (`dir`: its
+/// path names a directory); 0 when its files are not named by time.
+pub fn period(config: &LogConfig, dir: bool, secs: u64) -> u64 {
     match config.roll {
         Roll::Hourly => secs / 3600,
         Roll::Daily => secs / 86_400,
-        Roll::Never if is_dir(&config.path) => secs / 86_400,
+        Roll::Never if dir => secs / 86_400,
         Roll::Never | Roll::Size(_) => 0,
     }
 }
@@ -311,10 +313,12 @@ impl FileState {
     /// directives at its top. Rolling by size, the first file from the current number that is
     /// not full.
     pub fn open(&mut self, config: &LogConfig, secs: u64, stamp: &Stamp) -> io::Result<()> {
-        if is_dir(&config.path) {
+        // (Asked once per file, not per write: it costs a `statx`.)
+        self.dir = is_dir(&config.path);
+        if self.dir {
             std::fs::create_dir_all(&config.path)?;
         }
-        self.period = period(config, secs);
+        self.period = period(config, self.dir, secs);
         self.n = self.n.max(1);
         let mut path = file_name(config, secs, self.n);
         if let Roll::Size(max) = config.roll {
@@ -356,7 +360,7 @@ impl FileState {
             }
             return Ok(());
         }
-        if self.file.is_none() || period(config, secs) != self.period {
+        if self.file.is_none() || period(config, self.dir, secs) != self.period {
             self.close();
             self.open(config, secs, stamp)?;
         }
@@ -387,7 +391,7 @@ impl FileState {
     /// Writes `bytes` (whole lines) at Unix second `secs`, moving on to the next file first when
     /// the period changed, or (by size) at the last whole line that fits.
     pub fn write(&mut self, config: &LogConfig, mut bytes: &[u8], secs: u64, stamp: &Stamp) -> io::Result<()> {
-        if self.file.is_none() || period(config, secs) != self.period {
+        if self.file.is_none() || period(config, self.dir, secs) != self.period {
             self.close();
             self.open(config, secs, stamp)?;
         }
