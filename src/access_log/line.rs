@@ -238,12 +238,19 @@ fn hex(out: &mut Vec<u8>, prefix: u8, b: u8) {
 fn ip(out: &mut Vec<u8>, ip: Option<IpAddr>) {
     match ip.map(|ip| ip.to_canonical()) {
         Some(IpAddr::V4(v4)) => {
+            // Formatted on the stack, then copied once (a line has two addresses).
+            let mut text = [0u8; 15];
+            let mut len = 0;
             for (i, octet) in v4.octets().into_iter().enumerate() {
                 if i > 0 {
-                    out.push(b'.');
+                    text[len] = b'.';
+                    len += 1;
                 }
-                decimal(out, u64::from(octet));
+                let [a, b, c, n] = OCTETS[usize::from(octet)];
+                text[len..len + 3].copy_from_slice(&[a, b, c]);
+                len += usize::from(n);
             }
+            out.extend_from_slice(&text[..len]);
         }
         // (`Display` for an address formats on the stack: nothing is allocated.)
         Some(ip) => {
@@ -252,6 +259,24 @@ fn ip(out: &mut Vec<u8>, ip: Option<IpAddr>) {
         None => out.push(b'-'),
     }
 }
+
+/// Each byte's decimal text (up to 3 digits, then unused bytes), and its length.
+const OCTETS: [[u8; 4]; 256] = {
+    let mut table = [[0u8; 4]; 256];
+    let mut n = 0;
+    while n < 256 {
+        let (h, t, o) = ((n / 100) as u8, (n / 10 % 10) as u8, (n % 10) as u8);
+        table[n] = if n >= 100 {
+            [b'0' + h, b'0' + t, b'0' + o, 3]
+        } else if n >= 10 {
+            [b'0' + t, b'0' + o, 0, 2]
+        } else {
+            [b'0' + o, 0, 0, 1]
+        };
+        n += 1;
+    }
+    table
+};
 
 /// `00` to `99`, two digits each.
 const PAIRS: &[u8; 200] =

@@ -4,7 +4,7 @@
 //! were dropped.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +20,9 @@ use super::{AccessLog, LogConfig, LogFormat, Roll};
 /// are dropped (and counted). With buffers handed at [`FLUSH_AT`](super::thread::FLUSH_AT),
 /// about 3 MiB of lines.
 pub const QUEUE: usize = 48;
+/// Buffers the writer takes from the queue at once (those already waiting), and writes with one
+/// `writev` per log.
+const GATHER: usize = 16;
 /// How often the writer looks for a reopen request and unreported drops when no lines come.
 const TICK: Duration = Duration::from_millis(100);
 /// Empty buffers kept for the I/O threads to reuse (no allocation once warm).
@@ -147,6 +150,7 @@ fn run(rx: &Receiver<Batch>, shared: &WriterShared, mut logs: Vec<AccessLog>) {
     let mut seen = shared.reopen.load(Ordering::Acquire);
     let mut stamp = Stamp::default();
     let mut scratch = Vec::new();
+    let mut gathered: Vec<Batch> = Vec::with_capacity(GATHER);
     loop {
         let got = rx.recv_timeout(TICK);
         let secs = now_secs();
@@ -162,16 +166,26 @@ fn run(rx: &Receiver<Batch>, shared: &WriterShared, mut logs: Vec<AccessLog>) {
             }
         }
         match got {
-            Ok(batch) => {
-                if !logs.iter().any(|l| l.same(&batch.log)) {
-                    logs.push(batch.log.clone());
+            Ok(first) => {
+                // Every buffer already waiting is taken too (up to [`GATHER`]): one wake-up and
+                // one `writev` per log for them all, not one `write` per buffer.
+                gathered.push(first);
+                while gathered.len() < GATHER {
+                    match rx.try_recv() {
+                        Ok(batch) => gathered.push(batch),
+                        Err(_) => break,
+                    }
                 }
-                report_drops(&batch.log, secs, &stamp, &mut scratch);
-                let written = lock(&batch.log.0.file).write(batch.log.config(), &batch.bytes, secs, &stamp);
-                if written.is_err() {
-                    shared.failed.fetch_add(u64::from(batch.lines), Ordering::Relaxed);
+                let mut rest = &gathered[..];
+                while let Some(head) = rest.first() {
+                    let same = rest.iter().take_while(|b| b.log.same(&head.log)).count();
+                    let (group, after) = rest.split_at(same);
+                    write_group(group, &mut logs, shared, secs, &stamp, &mut scratch);
+                    rest = after;
                 }
-                shared.give_buffer(batch.bytes);
+                for batch in gathered.drain(..) {
+                    shared.give_buffer(batch.bytes);
+                }
             }
             Err(RecvTimeoutError::Timeout) => {
                 for log in &logs {
@@ -186,6 +200,32 @@ fn run(rx: &Receiver<Batch>, shared: &WriterShared, mut logs: Vec<AccessLog>) {
                 return;
             }
         }
+    }
+}
+
+/// Writes consecutive buffers of one log (`group`, not empty) into its file in one go.
+fn write_group(
+    group: &[Batch],
+    logs: &mut Vec<AccessLog>,
+    shared: &WriterShared,
+    secs: u64,
+    stamp: &Stamp,
+    scratch: &mut Vec<u8>,
+) {
+    let Some(head) = group.first() else { return };
+    let log = &head.log;
+    if !logs.iter().any(|l| l.same(log)) {
+        logs.push(log.clone());
+    }
+    report_drops(log, secs, stamp, scratch);
+    let mut parts = [&[][..]; GATHER];
+    for (part, batch) in parts.iter_mut().zip(group) {
+        *part = &batch.bytes;
+    }
+    let parts = parts.get(..group.len()).unwrap_or_default();
+    if lock(&log.0.file).write_all_of(log.config(), parts, secs, stamp).is_err() {
+        let lines: u64 = group.iter().map(|b| u64::from(b.lines)).sum();
+        shared.failed.fetch_add(lines, Ordering::Relaxed);
     }
 }
 
@@ -222,6 +262,8 @@ pub struct FileState {
     size: u64,
     /// Lines were written into the open file (a new file takes at least one, whatever its size).
     has_lines: bool,
+    /// The log's path named a directory when the file was opened.
+    dir: bool,
 }
 
 /// Whether a log's path names a directory (an existing one, or a path ending in `/`).
@@ -229,13 +271,13 @@ fn is_dir(path: &Path) -> bool {
     path.as_os_str().as_bytes().ends_with(b"/") || path.is_dir()
 }
 
-/// The period (hour or day since 1970) of Unix second `secs` for `config`'s roll; 0 when its
-/// files are not named by time.
-pub fn period(config: &LogConfig, secs: u64) -> u64 {
+/// The period (hour or day since 1970) of Unix second `secs` for `config`'s roll (`dir`: its
+/// path names a directory); 0 when its files are not named by time.
+pub fn period(config: &LogConfig, dir: bool, secs: u64) -> u64 {
     match config.roll {
         Roll::Hourly => secs / 3600,
         Roll::Daily => secs / 86_400,
-        Roll::Never if is_dir(&config.path) => secs / 86_400,
+        Roll::Never if dir => secs / 86_400,
         Roll::Never | Roll::Size(_) => 0,
     }
 }
@@ -271,10 +313,12 @@ impl FileState {
     /// directives at its top. Rolling by size, the first file from the current number that is
     /// not full.
     pub fn open(&mut self, config: &LogConfig, secs: u64, stamp: &Stamp) -> io::Result<()> {
-        if is_dir(&config.path) {
+        // (Asked once per file, not per write: it costs a `statx`.)
+        self.dir = is_dir(&config.path);
+        if self.dir {
             std::fs::create_dir_all(&config.path)?;
         }
-        self.period = period(config, secs);
+        self.period = period(config, self.dir, secs);
         self.n = self.n.max(1);
         let mut path = file_name(config, secs, self.n);
         if let Roll::Size(max) = config.roll {
@@ -306,10 +350,48 @@ impl FileState {
         self.file.as_mut().map_or(Ok(()), Write::flush)
     }
 
+    /// Writes `parts` (each whole lines), in order, at Unix second `secs`: with one `writev`
+    /// (and as many more as a short write needs) when the file does not roll by size, else
+    /// part by part through [`write`](FileState::write).
+    pub fn write_all_of(&mut self, config: &LogConfig, parts: &[&[u8]], secs: u64, stamp: &Stamp) -> io::Result<()> {
+        if matches!(config.roll, Roll::Size(_)) || parts.len() < 2 {
+            for part in parts {
+                self.write(config, part, secs, stamp)?;
+            }
+            return Ok(());
+        }
+        if self.file.is_none() || period(config, self.dir, secs) != self.period {
+            self.close();
+            self.open(config, secs, stamp)?;
+        }
+        let Some(file) = &mut self.file else { return Err(io::ErrorKind::NotConnected.into()) };
+        let mut slices = [IoSlice::new(&[]); GATHER];
+        let n = parts.len().min(GATHER);
+        for (slice, part) in slices.iter_mut().zip(parts) {
+            *slice = IoSlice::new(part);
+        }
+        let total: usize = parts.iter().take(n).map(|p| p.len()).sum();
+        let mut left = slices.get_mut(..n).unwrap_or_default();
+        while !left.is_empty() {
+            match file.write_vectored(left) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(written) => IoSlice::advance_slices(&mut left, written),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.size += total as u64;
+        self.has_lines = true;
+        for part in parts.get(n..).unwrap_or_default() {
+            self.write(config, part, secs, stamp)?;
+        }
+        Ok(())
+    }
+
     /// Writes `bytes` (whole lines) at Unix second `secs`, moving on to the next file first when
     /// the period changed, or (by size) at the last whole line that fits.
     pub fn write(&mut self, config: &LogConfig, mut bytes: &[u8], secs: u64, stamp: &Stamp) -> io::Result<()> {
-        if self.file.is_none() || period(config, secs) != self.period {
+        if self.file.is_none() || period(config, self.dir, secs) != self.period {
             self.close();
             self.open(config, secs, stamp)?;
         }
