@@ -36,6 +36,10 @@ pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4";
 /// - the response cache (see [`CacheStats`](crate::CacheStats)): `hsys_cache_hits_total`,
 ///   `hsys_cache_misses_total`, `hsys_cache_entries`, `hsys_cache_bytes`,
 ///   `hsys_cache_flushes_total`, `hsys_cache_flushed_total`, `hsys_cache_evictions_total`;
+/// - HTTP/2 (see [`Http2Stats`](crate::Http2Stats); its requests are in the server-wide counts
+///   too): `hsys_http2_connections_total`, `hsys_http2_streams_total`,
+///   `hsys_http2_resets_sent_total`, `hsys_http2_resets_received_total`,
+///   `hsys_http2_goaways_sent_total`;
 /// - per URL group, labelled `group="<index>"` (groups are numbered from 0 in the order they
 ///   were created): `hsys_group_requests_total{method="GET"|"HEAD"|"other"}`,
 ///   `hsys_group_received_bytes_total`, `hsys_group_sent_bytes_total`, `hsys_group_connections`,
@@ -210,6 +214,16 @@ pub(crate) fn render(s: &Snapshot, groups: &[GroupSeries], out: &mut String) {
         ("hsys_cache_evictions_total", COUNTER, "Cached answers evicted for room or expired.", c.evictions),
     ] {
         single(out, name, kind, help, value);
+    }
+    let h = &s.http2;
+    for (name, help, value) in [
+        ("hsys_http2_connections_total", "Connections that spoke HTTP/2 (h2c or ALPN h2).", h.connections),
+        ("hsys_http2_streams_total", "HTTP/2 streams opened by clients.", h.streams),
+        ("hsys_http2_resets_sent_total", "HTTP/2 RST_STREAM frames sent.", h.resets_sent),
+        ("hsys_http2_resets_received_total", "HTTP/2 RST_STREAM frames received.", h.resets_received),
+        ("hsys_http2_goaways_sent_total", "HTTP/2 GOAWAY frames sent.", h.goaways_sent),
+    ] {
+        single(out, name, COUNTER, help, value);
     }
     let name = "hsys_request_duration_seconds";
     family(

@@ -25,7 +25,7 @@ fn known() -> (Snapshot, Vec<GroupSeries>) {
         io_threads_died: 0,
         access_log_dropped: 9,
         request_duration: RequestDurations { buckets, sum: Duration::from_micros(20_004_500) },
-        http2: Default::default(),
+        http2: crate::Http2Stats { connections: 3, streams: 8, resets_sent: 1, resets_received: 2, goaways_sent: 1 },
         cache: crate::CacheStats { hits: 9, misses: 2, entries: 1, bytes: 300, flushes: 1, flushed: 2, evictions: 0 },
     };
     let g0 = GroupStats {
@@ -108,6 +108,21 @@ hsys_cache_flushed_total 2
 # HELP hsys_cache_evictions_total Cached answers evicted for room or expired.
 # TYPE hsys_cache_evictions_total counter
 hsys_cache_evictions_total 0
+# HELP hsys_http2_connections_total Connections that spoke HTTP/2 (h2c or ALPN h2).
+# TYPE hsys_http2_connections_total counter
+hsys_http2_connections_total 3
+# HELP hsys_http2_streams_total HTTP/2 streams opened by clients.
+# TYPE hsys_http2_streams_total counter
+hsys_http2_streams_total 8
+# HELP hsys_http2_resets_sent_total HTTP/2 RST_STREAM frames sent.
+# TYPE hsys_http2_resets_sent_total counter
+hsys_http2_resets_sent_total 1
+# HELP hsys_http2_resets_received_total HTTP/2 RST_STREAM frames received.
+# TYPE hsys_http2_resets_received_total counter
+hsys_http2_resets_received_total 2
+# HELP hsys_http2_goaways_sent_total HTTP/2 GOAWAY frames sent.
+# TYPE hsys_http2_goaways_sent_total counter
+hsys_http2_goaways_sent_total 1
 # HELP hsys_request_duration_seconds Time from the loop pass that completed a request's head to the pass that encoded its answer.
 # TYPE hsys_request_duration_seconds histogram
 hsys_request_duration_seconds_bucket{le="0.0001"} 5
@@ -192,7 +207,7 @@ fn the_exposition_parses() {
     let mut out = String::new();
     render(&s, &groups, &mut out);
     let families = validate(&out).unwrap();
-    assert_eq!(families, 29);
+    assert_eq!(families, 34);
     // Zeroed counters parse too.
     let mut out = String::new();
     render(&Snapshot::default(), &[GroupSeries::default()], &mut out);

@@ -1,6 +1,7 @@
 //! The binary over HTTP/2: `curl --http2-prior-knowledge` (h2c) and `curl --http2` (TLS, ALPN),
-//! `--http2 off`, and h2spec (all its cases, on h2c, over TLS and `--strict`) when it is on
-//! `PATH` (`.ci/run` installs it; skipped with a note otherwise).
+//! `nghttp` (nghttp2's client: many streams on one connection, uploads, h2c and TLS),
+//! `--http2 off`, and h2spec (all its cases, on h2c, over TLS and `--strict`). `.ci/run` installs
+//! h2spec and nghttp; elsewhere a test whose tool is missing is skipped with a note.
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
@@ -80,8 +81,7 @@ fn with_http2_off_tls_offers_only_http1() {
 
 #[test]
 fn h2spec_passes_on_h2c_and_over_tls() {
-    if Command::new("h2spec").arg("--version").output().is_err() {
-        println!("h2spec is not on PATH: skipped (scripts/install-h2spec.sh installs it)");
+    if !support::have_tool("h2spec", "scripts/install-h2spec.sh") {
         return;
     }
     let (_server, addr, tls) = start_both(&[]);
@@ -95,4 +95,44 @@ fn h2spec_passes_on_h2c_and_over_tls() {
         assert!(out.status.success(), "h2spec {args:?}: {last}\n{text}");
         assert!(last.contains(" 0 failed"), "{last}");
     }
+}
+
+/// `nghttp -n -s` (statistics, bodies discarded) with `args`: the (status, size, path) rows.
+fn nghttp(args: &[&str]) -> Vec<(u16, usize, String)> {
+    let out = Command::new("nghttp").args(["-n", "-s", "-t", "10"]).args(args).output().expect("nghttp runs");
+    assert!(out.status.success(), "nghttp {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    // Rows after the "id  responseEnd requestStart  process code size request path" header.
+    let rows = text.lines().skip_while(|l| !l.starts_with("id ")).skip(1);
+    rows.filter_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let [.., code, size, path] = f.as_slice() else { return None };
+        Some((code.parse().ok()?, size.parse().ok()?, path.to_string()))
+    })
+    .collect()
+}
+
+#[test]
+fn nghttp_multiplexes_streams_on_h2c_and_over_tls() {
+    if !support::have_tool("nghttp", "nghttp2-client") {
+        return;
+    }
+    let (server, addr, tls) = start_both(&[]);
+    let paths: Vec<String> = (0..20).map(|i| format!("/s{i}")).collect();
+    for base in [format!("http://{addr}"), format!("https://localhost:{tls}")] {
+        let urls: Vec<String> = paths.iter().map(|p| format!("{base}{p}")).collect();
+        let args: Vec<&str> = urls.iter().map(String::as_str).collect();
+        let mut rows = nghttp(&args);
+        rows.sort_by(|a, b| a.2.cmp(&b.2));
+        let mut want: Vec<(u16, usize, String)> = paths.iter().map(|p| (200, 512, p.clone())).collect();
+        want.sort_by(|a, b| a.2.cmp(&b.2));
+        assert_eq!(rows, want, "{base}");
+    }
+    // An upload: the sample refuses POST with its 405, after reading the body's frames.
+    let dir = std::env::temp_dir().join(format!("hsys-nghttp-{}", std::process::id()));
+    std::fs::write(&dir, digits(100_000)).unwrap();
+    let rows = nghttp(&["-d", dir.to_str().unwrap(), &format!("http://{addr}/up")]);
+    std::fs::remove_file(&dir).unwrap();
+    assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), [405]);
+    drop(server);
 }

@@ -99,3 +99,30 @@ fn a_bad_metrics_url_is_refused_at_start() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--metrics"));
 }
+
+#[test]
+fn http2_requests_move_the_http2_families_by_exactly_the_streams_made() {
+    if !support::have_tool("nghttp", "nghttp2-client") {
+        return;
+    }
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let srv = Running::start(&["--metrics", url.as_str()]);
+    let mut m = Client::connect(format!("127.0.0.1:{port}").parse().unwrap());
+    let before = scrape(&mut m);
+    // One nghttp, one h2c connection (prior knowledge), n streams on it.
+    let n = 7;
+    let urls: Vec<String> = (0..n).map(|i| format!("http://{}/{i}", srv.addr)).collect();
+    let out =
+        std::process::Command::new("nghttp").args(["-n", "-s", "-t", "10"]).args(&urls).output().expect("nghttp runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(text.lines().filter(|l| l.contains(" 200  512 /")).count(), n, "{text}");
+    let after = scrape(&mut m);
+    let delta = |s: &str| after.get(s).copied().unwrap_or(f64::NAN) - before.get(s).copied().unwrap_or(f64::NAN);
+    assert_eq!(delta("hsys_http2_connections_total"), 1.0);
+    assert_eq!(delta("hsys_http2_streams_total"), n as f64);
+    assert_eq!(delta("hsys_http2_resets_received_total"), 0.0);
+    assert_eq!(delta("hsys_group_requests_total{group=\"0\",method=\"GET\"}"), n as f64);
+    // The server-wide count includes the scrape, made over HTTP/1.1.
+    assert_eq!(delta("hsys_requests_received_total"), n as f64 + 1.0);
+}

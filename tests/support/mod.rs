@@ -329,3 +329,15 @@ pub fn read_for(s: &mut TcpStream, wait: Duration) -> Vec<u8> {
     }
     got
 }
+
+/// Whether the external client `tool` runs (`tool --version`). Where it does not, a test that
+/// needs it is skipped with a note, except under CI (`CI` set), where `.ci/run` installs it and
+/// its absence is a failure.
+pub fn have_tool(tool: &str, installed_by: &str) -> bool {
+    if Command::new(tool).arg("--version").output().is_ok() {
+        return true;
+    }
+    assert!(std::env::var_os("CI").is_none(), "{tool} is not on PATH under CI ({installed_by} installs it)");
+    println!("{tool} is not on PATH: skipped ({installed_by} installs it)");
+    false
+}
