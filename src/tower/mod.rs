@@ -9,7 +9,8 @@
 //! - **The fast path.** The service's future is polled once, at once, inline. If it is done and
 //!   its response body has an exact size of at most 64 KiB that is all in hand (a `String`,
 //!   `Full<Bytes>`, axum's `Json`…), the answer is written straight into the connection's
-//!   output, as an inline handler's is: no thread hop, no task, one allocation for the future.
+//!   output, as an inline handler's is: no thread hop, no task; the future's box is the block the
+//!   thread's previous future left (`pool`), not a fresh allocation.
 //! - **Otherwise** the future becomes a task of the I/O thread's own executor (woken through the
 //!   thread's waker from any thread; no cross-thread hop when woken from the thread itself,
 //!   by the request body arriving or the client taking a streamed answer). Its answer returns
@@ -32,6 +33,7 @@
 //! prefix's path, the TLS details).
 
 mod body;
+mod pool;
 mod request;
 mod respond;
 mod serve;

@@ -24,7 +24,7 @@ pub(crate) struct Whole {
     pub status: u16,
     pub headers: HeaderMap,
     /// The body's frames, in order (usually one).
-    pub body: Vec<Bytes>,
+    pub body: Frames,
     /// The [`CachePolicy`](crate::CachePolicy) the service put in the response's extensions.
     pub cache: crate::CachePolicy,
 }
@@ -35,13 +35,13 @@ impl Whole {
         Whole {
             status: 500,
             headers: HeaderMap::new(),
-            body: vec![Bytes::from_static(b"Internal Server Error")],
+            body: Frames::one(Bytes::from_static(b"Internal Server Error")),
             cache: crate::CachePolicy::NoCache,
         }
     }
 
     /// A response from its head and gathered body.
-    pub(crate) fn new(parts: Parts, body: Vec<Bytes>) -> Self {
+    pub(crate) fn new(parts: Parts, body: Frames) -> Self {
         let cache = parts.extensions.get::<crate::CachePolicy>().copied().unwrap_or_default();
         Whole { status: parts.status.as_u16(), headers: parts.headers, body, cache }
     }
@@ -59,10 +59,9 @@ impl Whole {
             let _ = res.head_length(len);
             return;
         }
-        let _ = match self.body.as_slice() {
-            [] => res.body(b""),
-            [one] => res.body(one),
-            many => res.body(&many.concat()),
+        let _ = match self.body.rest.is_empty() {
+            true => res.body(&self.body.first),
+            false => res.body(&self.body.concat()),
         };
     }
 
@@ -78,11 +77,52 @@ impl Whole {
 
     /// The answer as a [`Reply`] (for the return path).
     pub(crate) fn into_reply(self) -> Reply {
-        let body: Vec<u8> = match <[Bytes; 1]>::try_from(self.body) {
-            Ok([one]) => one.into(),
-            Err(many) => many.concat(),
+        let body: Vec<u8> = match self.body.rest.is_empty() {
+            true => self.body.first.into(),
+            false => self.body.concat(),
         };
         head_reply(self.status, &self.headers).body(body).cache(self.cache)
+    }
+}
+
+/// A whole body's frames: the first one apart, so that a body of one frame (the usual) needs no
+/// `Vec`.
+#[derive(Debug, Default)]
+pub(crate) struct Frames {
+    /// The first frame (empty: no frame at all).
+    first: Bytes,
+    /// The frames after it.
+    rest: Vec<Bytes>,
+}
+
+impl Frames {
+    fn one(frame: Bytes) -> Self {
+        Frames { first: frame, rest: Vec::new() }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.first.is_empty()
+    }
+
+    /// Adds a frame (not empty) after the others.
+    fn push(&mut self, frame: Bytes) {
+        match self.is_empty() {
+            true => self.first = frame,
+            false => self.rest.push(frame),
+        }
+    }
+
+    /// The frames in order.
+    fn iter(&self) -> impl Iterator<Item = &Bytes> {
+        std::iter::once(&self.first).filter(|f| !f.is_empty()).chain(self.rest.iter())
+    }
+
+    /// All the frames in one buffer.
+    fn concat(&self) -> Vec<u8> {
+        let mut all = Vec::with_capacity(self.first.len() + self.rest.iter().map(Bytes::len).sum::<usize>());
+        all.extend_from_slice(&self.first);
+        self.rest.iter().for_each(|frame| all.extend_from_slice(frame));
+        all
     }
 }
 
@@ -167,9 +207,9 @@ async fn next_frame<B: HttpBody>(body: &mut Pin<&mut B>) -> Option<Result<http_b
 /// Gathers `body` whole (its exact size is at most [`WHOLE_BODY_MAX`]): its data frames and its
 /// trailers if any (HTTP/1 drops them: it sends none with a `Content-Length` body; HTTP/2 sends
 /// them). `None`: it failed.
-pub(crate) async fn gather<B: HttpBody<Data = Bytes>>(body: B) -> Option<(Vec<Bytes>, Option<http::HeaderMap>)> {
+pub(crate) async fn gather<B: HttpBody<Data = Bytes>>(body: B) -> Option<(Frames, Option<http::HeaderMap>)> {
     let mut body = std::pin::pin!(body);
-    let mut frames = Vec::new();
+    let mut frames = Frames::default();
     let mut trailers = None;
     while !body.is_end_stream() {
         match next_frame(&mut body).await {
@@ -187,16 +227,11 @@ pub(crate) async fn gather<B: HttpBody<Data = Bytes>>(body: B) -> Option<(Vec<By
 
 /// Sends a body gathered whole with its `trailers` (HTTP/2: the HEADERS that end the stream)
 /// through a writer, as [`stream`] does (a field that may not trail is refused, and then none are).
-pub(crate) async fn stream_gathered(
-    parts: Parts,
-    frames: Vec<Bytes>,
-    trailers: &http::HeaderMap,
-    responder: Responder,
-) {
+pub(crate) async fn stream_gathered(parts: Parts, frames: Frames, trailers: &http::HeaderMap, responder: Responder) {
     let length = frames.iter().map(|f| f.len() as u64).sum();
     let reply = head_reply(parts.status.as_u16(), &parts.headers);
     let Some(mut writer) = responder.stream(reply, Some(length)) else { return };
-    for data in &frames {
+    for data in frames.iter() {
         if writer.write_async(data).await.is_err() {
             return; // the client is gone
         }

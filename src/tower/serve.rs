@@ -45,7 +45,7 @@ enum Done<B> {
     Stream(Parts, B),
     /// Gathered whole, with trailers HTTP/2 can send (as the HEADERS that end the stream): sent
     /// through a writer as a stream is.
-    Trailed(Parts, Vec<Bytes>, http::HeaderMap),
+    Trailed(Parts, respond::Frames, http::HeaderMap),
 }
 
 /// A tower service behind one virtual call.
@@ -94,7 +94,7 @@ impl ServiceTarget {
 /// A service with its concrete type.
 struct Hosted<S>(S);
 
-/// The service's whole work for one request, in one future (so one allocation): wait until it
+/// The service's whole work for one request, in one future (so one block, pooled): wait until it
 /// is ready, call it, await its response, and gather a small body of exact size.
 async fn answer<S, B>(mut service: S, req: http::Request<Body>, http2: bool) -> Done<B>
 where
@@ -117,15 +117,17 @@ where
 }
 
 /// A deferred answer's task: the rest of the service's work, then the answer sent.
-async fn finish<B, F>(first: Option<Done<B>>, future: Pin<Box<F>>, responder: Responder)
+async fn finish<B, F>(first: Option<Done<B>>, mut future: Pin<Box<F>>, responder: Responder)
 where
     B: HttpBody<Data = Bytes> + Send,
-    F: Future<Output = Done<B>> + Send + ?Sized,
+    F: Future<Output = Done<B>> + Send,
 {
     let done = match first {
         Some(done) => done,
-        None => future.await,
+        None => future.as_mut().await,
     };
+    // (Done: its block serves the thread's next request.)
+    super::pool::recycle(future);
     match done {
         Done::Whole(whole) => responder.respond_whole(whole),
         Done::Stream(parts, body) => respond::stream(parts, body, responder).await,
@@ -142,13 +144,16 @@ where
     B::Error: Into<BoxError>,
 {
     fn serve(&self, req: http::Request<Body>, call: Call<'_, '_>) -> Outcome {
-        let mut future = Box::pin(answer(self.0.clone(), req, call.http2));
+        // (In the block a previous request's future left on this thread: no `malloc`.)
+        let mut future = super::pool::boxed(answer(self.0.clone(), req, call.http2));
         // The first poll, inline: a waker that does nothing (the task's own replaces it, below,
         // if the future is not done).
         let polled = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut Context::from_waker(Waker::noop()))));
         let first = match polled {
             Ok(Poll::Ready(Done::Whole(whole))) => {
                 whole.write_to(call.res);
+                drop(whole);
+                super::pool::recycle(future);
                 return Outcome::Answered;
             }
             Ok(Poll::Ready(done)) => Some(done),

@@ -287,3 +287,80 @@ fn a_failing_service_or_body_is_a_500() {
     let (outcome, rec, ..) = serve(Now(|| http::Response::new(Broken)));
     assert_eq!((outcome, rec.status), (Outcome::Answered, 500));
 }
+
+#[test]
+fn the_target_and_header_values_are_one_copy_sliced() {
+    // Heads of every size class: up to 32, 128 and 512 bytes in one block, more in a `Vec`.
+    for size in [1, 10, 40, 200, 600, 3000] {
+        let values: Vec<Vec<u8>> = (0..4u8).map(|i| vec![b'a' + i; size]).collect();
+        let headers: Vec<httparse::Header<'_>> =
+            values.iter().map(|v| httparse::Header { name: "X-V", value: v }).collect();
+        let req = to_http(&head("GET", "/p?q=1", &headers), Body::empty(), info()).unwrap();
+        assert_eq!((req.uri().path(), req.uri().query()), ("/p", Some("q=1")), "{size}");
+        let got: Vec<&[u8]> = req.headers().get_all("x-v").iter().map(|v| v.as_bytes()).collect();
+        assert_eq!(got, values.iter().map(|v| &v[..]).collect::<Vec<_>>(), "{size}");
+        // One buffer: each value starts where the one before ended.
+        for pair in got.windows(2) {
+            assert_eq!(pair[0].as_ptr().wrapping_add(pair[0].len()), pair[1].as_ptr(), "{size}");
+        }
+    }
+    // What `http` refuses in a value still refuses the head; a root target and no headers.
+    let bad = [httparse::Header { name: "X-A", value: b"a\x7fb" }];
+    assert!(to_http(&head("GET", "/", &bad), Body::empty(), info()).is_err());
+    let req = to_http(&head("GET", "/", &[]), Body::empty(), info()).unwrap();
+    assert_eq!((req.uri(), req.headers().len()), (&http::Uri::from_static("/"), 0));
+}
+
+/// A body of several frames (one empty) with an exact size.
+struct Frames3(std::collections::VecDeque<Bytes>);
+
+impl http_body::Body for Frames3 {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        Poll::Ready(self.0.pop_front().map(|b| Ok(http_body::Frame::data(b))))
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.0.iter().map(|b| b.len() as u64).sum())
+    }
+}
+
+#[test]
+fn a_whole_body_of_many_frames_is_written_in_order() {
+    let (outcome, rec, ..) = serve(Now(|| {
+        http::Response::new(Frames3([&b"ab"[..], b"", b"cd", b"e"].map(Bytes::from_static).into_iter().collect()))
+    }));
+    assert_eq!((outcome, &rec.body[..]), (Outcome::Answered, &b"abcde"[..]));
+    assert_eq!(rec.length, Some(BodyLength::Known(5)));
+}
+
+/// Counts its drops.
+struct Counted(Arc<std::sync::atomic::AtomicUsize>, #[allow(dead_code)] [u64; 16]);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn a_recycled_box_is_dropped_and_its_block_reused_for_the_same_layout() {
+    let drops = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let first = super::pool::boxed(Counted(Arc::clone(&drops), [1; 16]));
+    let at = std::ptr::from_ref::<Counted>(&first).addr();
+    super::pool::recycle(first);
+    assert_eq!(drops.load(std::sync::atomic::Ordering::Relaxed), 1, "the value dropped");
+    // Another layout does not take it; the same layout does.
+    let other = super::pool::boxed([7u8; 3]);
+    assert_eq!(*other, [7; 3]);
+    let again = super::pool::boxed(Counted(Arc::clone(&drops), [2; 16]));
+    assert_eq!(std::ptr::from_ref::<Counted>(&again).addr(), at, "the same block");
+    assert_eq!(again.1, [2; 16]);
+    drop(again);
+    assert_eq!(drops.load(std::sync::atomic::Ordering::Relaxed), 2, "a pooled box drops as a box");
+}
