@@ -341,3 +341,19 @@ pub fn have_tool(tool: &str, installed_by: &str) -> bool {
     println!("{tool} is not on PATH: skipped ({installed_by} installs it)");
     false
 }
+
+/// Waits up to `bound` for `child` to exit; kills it and fails the test if it does not.
+pub fn exit_within(child: &mut Child, bound: Duration, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + bound;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running after {bound:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
