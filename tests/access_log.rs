@@ -5,10 +5,9 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -16,37 +15,7 @@ use std::time::{Duration, Instant};
 use hsys::{
     AccessLog, Limits, LogField, LogFormat, Reply, Request, RequestQueue, Response, Server, Target, Timeouts, UrlGroups,
 };
-use support::{Client, STEP, free_port, read_for};
-
-/// A directory of its own under the system's temporary one.
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hsys-access-log-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// A W3C file's lines, each as its fields by name (the `#Fields:` directive in force).
-fn w3c_lines(path: &Path) -> Vec<BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut fields: Vec<String> = Vec::new();
-    let mut lines = Vec::new();
-    let mut directives = 0;
-    for line in text.lines() {
-        if let Some(list) = line.strip_prefix("#Fields: ") {
-            fields = list.split(' ').map(str::to_owned).collect();
-            directives += 1;
-        } else if line.starts_with('#') {
-            continue;
-        } else {
-            let values: Vec<&str> = line.split(' ').collect();
-            assert_eq!(values.len(), fields.len(), "{line:?} against {fields:?}");
-            lines.push(fields.iter().cloned().zip(values.into_iter().map(str::to_owned)).collect());
-        }
-    }
-    assert!(directives > 0 || text.is_empty(), "no #Fields directive in {text}");
-    lines
-}
+use support::{Client, STEP, free_port, read_for, temp_dir, w3c_lines};
 
 /// Lines of a file that are not directives or remarks.
 fn count_lines(path: &Path) -> u64 {

@@ -2,6 +2,8 @@
 //! HTTP/1.1 on the same port, and `h2` by ALPN over TLS; inline handlers, queued requests with
 //! bodies both ways, streamed, prepared, file and tower answers, many concurrent streams.
 
+#[path = "h2_common/mod.rs"]
+mod h2_common;
 #[path = "support/mod.rs"]
 mod support;
 #[path = "tls_common/mod.rs"]
@@ -13,10 +15,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use h2::client::SendRequest;
+use h2_common::{Got, connect, read_answer, rt};
 use hsys::{Prepared, Reply, Request, RequestQueue, Response, Server, Version};
 use support::{digits, free_port};
-
-type Got = (u16, http::HeaderMap, Vec<u8>, Option<http::HeaderMap>);
 
 /// Sends one request (`body`, and `trailers` after it if any) and reads the whole answer.
 async fn fetch(
@@ -43,32 +44,7 @@ async fn fetch(
     if let Some(t) = trailers {
         send.send_trailers(t)?;
     }
-    let resp = resp.await?;
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let mut body = resp.into_body();
-    let mut got = Vec::new();
-    while let Some(chunk) = body.data().await {
-        let chunk = chunk?;
-        got.extend_from_slice(&chunk);
-        let _ = body.flow_control().release_capacity(chunk.len());
-    }
-    let trailers = body.trailers().await?;
-    Ok((status, headers, got, trailers))
-}
-
-/// An h2c connection (prior knowledge) to `addr`.
-async fn connect(addr: SocketAddr) -> SendRequest<Bytes> {
-    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let (client, conn) = h2::client::handshake(tcp).await.expect("h2 handshake");
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    client
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
+    read_answer(resp).await
 }
 
 fn inline(req: &Request<'_>, res: &mut Response<'_>) {

@@ -3,24 +3,24 @@
 //! makes: `404`, `413`, `431`), answers stored by the response cache over HTTP/2 and served from it
 //! over both protocols, and a tower service's trailers as a trailing HEADERS frame.
 
+#[path = "h2_common/mod.rs"]
+mod h2_common;
 mod support;
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use h2::client::SendRequest;
+use h2_common::{Got, connect, read_answer, rt};
 use hsys::{
     AccessLog, CacheLimits, CachePolicy, Limits, LogFormat, Reply, Request, RequestQueue, Response, Server, Target,
     UrlGroups,
 };
-use support::{STEP, free_port, read_for};
-
-type Got = (u16, http::HeaderMap, Vec<u8>, Option<http::HeaderMap>);
+use support::{STEP, free_port, read_for, temp_dir, w3c_lines};
 
 /// Sends one request (with `headers` and `body`, if any) and reads the whole answer.
 async fn fetch(
@@ -46,56 +46,7 @@ async fn fetch(
             let _ = send.send_data(Bytes::from(body), true);
         }
     }
-    let resp = resp.await?;
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let mut body = resp.into_body();
-    let mut got = Vec::new();
-    while let Some(chunk) = body.data().await {
-        let chunk = chunk?;
-        got.extend_from_slice(&chunk);
-        let _ = body.flow_control().release_capacity(chunk.len());
-    }
-    let trailers = body.trailers().await?;
-    Ok((status, headers, got, trailers))
-}
-
-/// An h2c connection (prior knowledge) to `addr`.
-async fn connect(addr: SocketAddr) -> SendRequest<Bytes> {
-    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let (client, conn) = h2::client::handshake(tcp).await.expect("h2 handshake");
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    client
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hsys-h2-services-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// A W3C file's lines, each as its fields by name (the `#Fields:` directive in force).
-fn w3c_lines(path: &Path) -> Vec<BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut fields: Vec<String> = Vec::new();
-    let mut lines = Vec::new();
-    for line in text.lines() {
-        if let Some(list) = line.strip_prefix("#Fields: ") {
-            fields = list.split(' ').map(str::to_owned).collect();
-        } else if !line.starts_with('#') {
-            let values: Vec<&str> = line.split(' ').collect();
-            assert_eq!(values.len(), fields.len(), "{line:?} against {fields:?}");
-            lines.push(fields.iter().cloned().zip(values.into_iter().map(str::to_owned)).collect());
-        }
-    }
-    lines
+    read_answer(resp).await
 }
 
 /// A request and the status it is answered: status, method, path, headers, body.

@@ -357,3 +357,34 @@ pub fn exit_within(child: &mut Child, bound: Duration, what: &str) -> std::proce
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A fresh directory of its own under the system's temporary one (`name` tells the test).
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().ok();
+    let stem = exe.as_deref().and_then(|p| p.file_stem()).and_then(|s| s.to_str()).unwrap_or("test");
+    let dir = std::env::temp_dir().join(format!("hsys-{stem}-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A W3C log file's lines, each as its fields by name (the `#Fields:` directive in force); a
+/// non-empty file without a `#Fields:` directive fails the test.
+pub fn w3c_lines(path: &std::path::Path) -> Vec<std::collections::BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut fields: Vec<String> = Vec::new();
+    let mut lines = Vec::new();
+    let mut directives = 0;
+    for line in text.lines() {
+        if let Some(list) = line.strip_prefix("#Fields: ") {
+            fields = list.split(' ').map(str::to_owned).collect();
+            directives += 1;
+        } else if !line.starts_with('#') {
+            let values: Vec<&str> = line.split(' ').collect();
+            assert_eq!(values.len(), fields.len(), "{line:?} against {fields:?}");
+            lines.push(fields.iter().cloned().zip(values.into_iter().map(str::to_owned)).collect());
+        }
+    }
+    assert!(directives > 0 || text.is_empty(), "no #Fields directive in {text}");
+    lines
+}
