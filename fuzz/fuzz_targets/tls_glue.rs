@@ -18,15 +18,16 @@
 //! - no plaintext comes out before the handshake ends (hsys never accepts 0-RTT data).
 #![no_main]
 
+mod tls_fixture;
 use std::io::Write;
 use std::sync::{Arc, OnceLock};
 
 use hsys::tls::session::{MAX_HANDSHAKE_HELD, TlsConn};
 use libfuzzer_sys::fuzz_target;
-use rustls::crypto::{CryptoProvider, aws_lc_rs};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig};
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore};
+use tls_fixture::{provider, server_config};
 
 /// Read sizes after the mode byte.
 const READS: usize = 4;
@@ -49,32 +50,6 @@ const MAX_BUFFERED: usize = 4 * MAX_HANDSHAKE_HELD + 1024;
 
 /// The most records one read may produce (a server flight with its certificate chain, tickets).
 const MAX_PENDING: usize = 64 * 1024;
-
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(aws_lc_rs::default_provider())
-}
-
-/// The server's config over the test fixtures: `localhost.pem`, ALPN `http/1.1`, tickets.
-fn server_config() -> Arc<ServerConfig> {
-    static CONFIG: OnceLock<Arc<ServerConfig>> = OnceLock::new();
-    let config = CONFIG.get_or_init(|| {
-        let certs = CertificateDer::pem_slice_iter(include_bytes!("../../tests/fixtures/tls/localhost.pem"))
-            .collect::<Result<Vec<_>, _>>()
-            .expect("fixture");
-        let key =
-            PrivateKeyDer::from_pem_slice(include_bytes!("../../tests/fixtures/tls/localhost.key")).expect("fixture");
-        let mut config = ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .expect("certificate");
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        config.ticketer = aws_lc_rs::Ticketer::new().expect("ticketer");
-        Arc::new(config)
-    });
-    Arc::clone(config)
-}
 
 /// A client config trusting the fixtures' CA.
 fn client_config() -> Arc<ClientConfig> {

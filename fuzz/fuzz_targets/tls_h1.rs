@@ -28,6 +28,7 @@
 #![no_main]
 
 mod common;
+mod tls_fixture;
 
 use std::io::{ErrorKind, Read, Write};
 use std::sync::{Arc, OnceLock};
@@ -38,43 +39,16 @@ use hsys::h1::conn::CONTINUE;
 use hsys::tls::session::TlsConn;
 use libfuzzer_sys::fuzz_target;
 use rustls::client::Resumption;
-use rustls::crypto::{CryptoProvider, aws_lc_rs};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig};
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore};
+use tls_fixture::{provider, server_config};
 
 /// Inputs at most this long are also fed byte by byte.
 const TRICKLE_MAX: usize = 1024;
 
 /// The most round trips a handshake takes (TLS 1.2 takes two, TLS 1.3 two with the tickets).
 const HANDSHAKE_ROUNDS: usize = 4;
-
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(aws_lc_rs::default_provider())
-}
-
-/// The server's config over the test fixtures: `localhost.pem`, ALPN `http/1.1`, tickets (as
-/// `tls_glue`'s).
-fn server_config() -> Arc<ServerConfig> {
-    static CONFIG: OnceLock<Arc<ServerConfig>> = OnceLock::new();
-    let config = CONFIG.get_or_init(|| {
-        let certs = CertificateDer::pem_slice_iter(include_bytes!("../../tests/fixtures/tls/localhost.pem"))
-            .collect::<Result<Vec<_>, _>>()
-            .expect("fixture");
-        let key =
-            PrivateKeyDer::from_pem_slice(include_bytes!("../../tests/fixtures/tls/localhost.key")).expect("fixture");
-        let mut config = ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .expect("certificate");
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        config.ticketer = aws_lc_rs::Ticketer::new().expect("ticketer");
-        Arc::new(config)
-    });
-    Arc::clone(config)
-}
 
 /// A client config trusting the fixtures' CA, offering TLS 1.2 only or TLS 1.3 only. It never
 /// resumes, so every run does the same full handshake whatever ran before it.
