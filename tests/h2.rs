@@ -9,7 +9,6 @@ mod support;
 #[path = "tls_common/mod.rs"]
 mod tls_common;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -197,6 +196,7 @@ fn queued_requests_bodies_streams_prepared_and_files() {
 fn a_tower_service_over_h2() {
     use axum::routing::{get, post};
     use hsys::{Target, UrlGroups};
+    use std::net::SocketAddr;
     let app = axum::Router::new()
         .route("/hi", get(|| async { "hi from axum" }))
         .route("/echo", post(|body: Bytes| async move { body }));
