@@ -4,13 +4,13 @@
 //! (or by the inserting application thread), at most as often as a rebuild's cost allows.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::entry::{Entry, Table};
+use super::hash::KeyHasher;
 use super::rules;
 use crate::app::cache::{CacheSink, Given, Routing};
 use crate::stats::CacheStats;
@@ -125,7 +125,7 @@ impl Master {
 pub struct Store {
     limits: CacheLimits,
     /// Keys the hash of every entry (random per store: a client cannot aim at one bucket).
-    hasher: RandomState,
+    hasher: KeyHasher,
     master: Mutex<Master>,
     /// The table the I/O threads read, and its generation (moved after each publish).
     published: Mutex<Arc<Table>>,
@@ -150,7 +150,7 @@ impl Store {
     pub fn new(limits: CacheLimits, threads: usize) -> Self {
         Store {
             limits,
-            hasher: RandomState::new(),
+            hasher: KeyHasher::new(),
             master: Mutex::default(),
             published: Mutex::default(),
             generation: AtomicU64::new(0),
@@ -174,7 +174,7 @@ impl Store {
     /// The hash an entry for `host` and `path` on `port` has.
     #[inline]
     pub fn hash(&self, port: u16, host: &[u8], path: &str) -> u64 {
-        self.hasher.hash_one((port, host, path))
+        self.hasher.hash(port, host, path.as_bytes())
     }
 
     fn lock(&self) -> MutexGuard<'_, Master> {
