@@ -307,8 +307,8 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
         if let Cached::Miss(Ask::Store, _) = cached {
             res.record();
         }
-        if let Cached::Hit(entry) = cached {
-            serve_hit(entry, req, res);
+        if let Cached::Hit(entry, conditional) = cached {
+            serve_hit(entry, conditional, req, res);
             group.counters.sent(self.services.worker, res.written());
             return Outcome::Answered;
         }
@@ -382,8 +382,8 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
 enum Cached<'c> {
     /// Nothing: it may not be served from the cache nor stored.
     Pass,
-    /// Served from this entry.
-    Hit(&'c crate::cache::Entry),
+    /// Served from this entry; whether the request carries a conditional header.
+    Hit(&'c crate::cache::Entry, bool),
     /// Not in the cache: whether its answer may be stored, and where it was routed.
     Miss(Ask, Routing),
 }
@@ -400,8 +400,8 @@ impl<'a, H: Handler + ?Sized> Dispatch<'a, '_, H> {
         if let Cached::Miss(Ask::Store, _) = cached {
             res.record();
         }
-        if let Cached::Hit(entry) = cached {
-            serve_hit(entry, req, res);
+        if let Cached::Hit(entry, conditional) = cached {
+            serve_hit(entry, conditional, req, res);
             return Outcome::Answered;
         }
         if let Some(service) = self.services.service {
@@ -430,7 +430,7 @@ impl<'a, H: Handler + ?Sized> Dispatch<'a, '_, H> {
     #[inline]
     fn cached(&self, req: &Request<'_>, group: usize, path: &str) -> Cached<'a> {
         let cache = self.services.cache;
-        let ask = if cache.is_on() { rules::ask(req) } else { Ask::Pass };
+        let (ask, conditional) = if cache.is_on() { rules::examine(req) } else { (Ask::Pass, false) };
         if ask == Ask::Pass {
             return Cached::Pass;
         }
@@ -439,7 +439,7 @@ impl<'a, H: Handler + ?Sized> Dispatch<'a, '_, H> {
             && entry.group == group
         {
             cache.count(true);
-            return Cached::Hit(entry);
+            return Cached::Hit(entry, conditional);
         }
         cache.count(false);
         let routing = Routing { port: self.port, local_ip: self.local_ip, group, generation: cache.routes_generation };
@@ -458,11 +458,17 @@ impl<'a, H: Handler + ?Sized> Dispatch<'a, '_, H> {
 }
 
 /// Answers `req` from a stored answer: `304` when a conditional header it carries is satisfied
-/// by the answer's `ETag` or `Last-Modified`, else the answer (without its body for a `HEAD`);
-/// `Date` and `Connection` are the connection's own, as for any answer.
+/// by the answer's `ETag` or `Last-Modified` (looked for only when `conditional`: the request
+/// carries one), else the answer (without its body for a `HEAD`); `Date` and `Connection` are
+/// the connection's own, as for any answer.
 #[inline]
-fn serve_hit(entry: &crate::cache::Entry, req: &Request<'_>, res: &mut Response<'_>) {
+fn serve_hit(entry: &crate::cache::Entry, conditional: bool, req: &Request<'_>, res: &mut Response<'_>) {
     entry.touch();
+    if !conditional {
+        // A stored answer was valid when stored: nothing to report.
+        let _ = res.prepared(&entry.answer);
+        return;
+    }
     let (mut none_match, mut modified_since) = (None, None);
     for (name, value) in req.headers() {
         match name.len() {
