@@ -142,15 +142,21 @@ impl Entry {
     }
 }
 
-/// Whether `a` and `b` (of the same length) are equal: a key's host and path are short, and a
-/// call of `memcmp` for each cost more than comparing them in two overlapping words.
+/// Whether `a` and `b` are equal: a key's host and path are short, and a call of `memcmp` for
+/// each cost more than comparing them in two overlapping words. (Also the routing memo's.)
 #[inline(always)]
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     let word = |s: &[u8], last: bool| {
         let chunk = if last { s.last_chunk::<8>() } else { s.first_chunk::<8>() };
         chunk.map_or(0, |c| u64::from_ne_bytes(*c))
     };
+    let half = |s: &[u8], last: bool| {
+        let chunk = if last { s.last_chunk::<4>() } else { s.first_chunk::<4>() };
+        chunk.map_or(0, |c| u32::from_ne_bytes(*c))
+    };
     match a.len() {
+        1 if b.len() == 1 => a.first() == b.first(),
+        4..=7 if b.len() == a.len() => half(a, false) == half(b, false) && half(a, true) == half(b, true),
         8..=16 if b.len() == a.len() => word(a, false) == word(b, false) && word(a, true) == word(b, true),
         _ => a == b,
     }

@@ -23,6 +23,8 @@ use crate::group::{Group, GroupCounters, Target, UrlGroups};
 use crate::pipe::BodyPipe;
 use crate::url::{Route, normalize_path, split_target, target_authority};
 
+use super::route_memo::RouteMemo;
+
 /// A tower service that serves every request of a server without URL groups
 /// (`ServerBuilder::serve_service`).
 #[cfg(feature = "tower")]
@@ -57,6 +59,8 @@ pub(super) struct Services<'a, H: ?Sized> {
     pub log: Option<&'a RefCell<ThreadLog>>,
     /// This thread's view of the response cache.
     pub cache: &'a Reader,
+    /// This thread's last routing decision.
+    pub memo: &'a RouteMemo,
 }
 
 /// The [`Service`] for one connection.
@@ -87,13 +91,14 @@ pub(super) struct Dispatch<'a, 's, H: ?Sized> {
 }
 
 /// Where a request was routed: its group, the normalised path it was routed by, and the path of
-/// the prefix that claimed it.
+/// the prefix that claimed it (`None` when the thread's memo routed it: only a tower service
+/// needs it, and asks the namespace then).
 struct Routed<'t, 'r> {
     index: usize,
     group: &'t Group,
     path: Cow<'r, str>,
     #[cfg_attr(not(feature = "tower"), allow(dead_code))] // only tower requests carry it
-    prefix_path: &'t std::sync::Arc<str>,
+    prefix_path: Option<&'t std::sync::Arc<str>>,
 }
 
 /// How an inline handler takes a body, asked of the application under containment: `None` when
@@ -141,8 +146,29 @@ impl<H: Handler + ?Sized> Dispatch<'_, '_, H> {
         Some(peer)
     }
 
-    /// The group `req` routes to (http.sys precedence) and the normalised path it was routed by.
+    /// The group `req` routes to (http.sys precedence) and the normalised path it was routed by:
+    /// the thread's memo's when it routed the same request last.
+    #[inline]
     fn route<'t, 'r>(&self, table: &'t UrlGroups, req: &Request<'r>) -> Result<Routed<'t, 'r>, Refusal> {
+        let target = req.target();
+        let host = target_authority(target).map(str::as_bytes).or(req.host());
+        let memo = self.services.memo;
+        if let Some((index, path)) = memo.get(self.port, &self.local_ip, host.unwrap_or_default(), target)
+            && let Some(group) = table.groups.get(index)
+        {
+            return Ok(Routed { index, group, path: Cow::Borrowed(path), prefix_path: None });
+        }
+        let routed = self.route_afresh(table, req)?;
+        if let Cow::Borrowed(path) = routed.path
+            && target != "*"
+        {
+            memo.set(self.port, &self.local_ip, host.unwrap_or_default(), target, routed.index, path);
+        }
+        Ok(routed)
+    }
+
+    /// [`route`](Self::route) without the memo.
+    fn route_afresh<'t, 'r>(&self, table: &'t UrlGroups, req: &Request<'r>) -> Result<Routed<'t, 'r>, Refusal> {
         let path = if req.target() == "*" && req.method() == "OPTIONS" {
             // The asterisk form asks about the server, not a resource: routed by host as `/`.
             Cow::Borrowed("/")
@@ -157,7 +183,7 @@ impl<H: Handler + ?Sized> Dispatch<'_, '_, H> {
             Route::NoPath => return Err(Refusal::NoPath),
         };
         let group = table.groups.get(index).ok_or(Refusal::NoTarget)?;
-        Ok(Routed { index, group, path, prefix_path })
+        Ok(Routed { index, group, path, prefix_path: Some(prefix_path) })
     }
 }
 
@@ -362,7 +388,17 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
             }
             #[cfg(feature = "tower")]
             Some(Target::Service(service)) => {
-                let outcome = self.call_service(service, routing.index, routing.prefix_path, req, res, seq);
+                // Routed by the memo: the prefix is asked of the namespace (a tower request's cost
+                // dwarfs it).
+                let prefix = match routing.prefix_path {
+                    Some(p) => Some(p),
+                    None => self.route_afresh(table, req).ok().and_then(|r| r.prefix_path),
+                };
+                let Some(prefix) = prefix else {
+                    Refusal::NoTarget.answer(res);
+                    return Outcome::Answered;
+                };
+                let outcome = self.call_service(service, routing.index, prefix, req, res, seq);
                 if outcome == Outcome::Answered {
                     self.store(cached, req, path, res);
                     group.counters.sent(self.services.worker, res.written());
