@@ -76,13 +76,8 @@ impl Entry {
             CachePolicy::TimeToLive(secs) => Some(now + std::time::Duration::from_secs(u64::from(secs))),
             _ => None,
         };
-        let prepared = |status, headers: Box<[u8]>, body, length| Prepared {
-            status,
-            headers,
-            body,
-            length,
-            close: false,
-            cache: CachePolicy::NoCache,
+        let prepared = |status, lines: &[u8], body, length| {
+            Prepared::assemble(status, lines, body, length, false, CachePolicy::NoCache)
         };
         Entry {
             hash,
@@ -91,8 +86,8 @@ impl Entry {
             host_len: host.len(),
             local_ip: routing.local_ip,
             group: routing.group,
-            answer: prepared(answer.status, answer.lines.into(), body, length),
-            not_modified: prepared(304, nm_lines.into(), Arc::default(), 0),
+            answer: prepared(answer.status, answer.lines, body, length),
+            not_modified: prepared(304, &nm_lines, Arc::default(), 0),
             etag,
             last_modified,
             expires,
