@@ -224,7 +224,13 @@ impl Encode for H1Encoder<'_> {
         if self.keep_alive_10 {
             return false;
         }
-        write_status_line(self.out, status);
+        const OK: &[u8] = b"HTTP/1.1 200 OK\r\n";
+        self.out.reserve(OK.len() + COMMON_LEN + head.len());
+        if status == 200 {
+            self.out.extend_from_slice(OK); // a copy of constant size, without a call
+        } else {
+            write_status_line(self.out, status);
+        }
         self.out.extend_from_slice(self.common.as_bytes());
         self.lines_at = self.out.len();
         self.lines_end = self.lines_at + lines_len;
