@@ -338,10 +338,24 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
             group.counters.sent(self.services.worker, res.written());
             return Outcome::Answered;
         }
-        let routed = Request { route_path: Some(path), tls: self.tls.map(|t| &**t), ..*req };
+        // The handler's view: `req` itself when it says all (cleartext, and the path it was
+        // routed by is its whole target, which `normalized_path` then gives), else a copy that
+        // carries the path and the TLS facts.
+        let copy;
+        let target = req.target();
+        let routed = if self.tls.is_none()
+            && req.route_path.is_none()
+            && path.len() == target.len()
+            && std::ptr::eq(path.as_ptr(), target.as_ptr())
+        {
+            req
+        } else {
+            copy = Request { route_path: Some(path), tls: self.tls.map(|t| &**t), ..*req };
+            &copy
+        };
         match &group.target {
             Some(Target::Inline(h)) => {
-                h.handle(&routed, res);
+                h.handle(routed, res);
                 if !res.is_done() {
                     res.finish();
                 }
