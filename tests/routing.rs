@@ -131,6 +131,33 @@ fn live_registration_takes_effect_without_restart() {
 }
 
 #[test]
+fn a_repeated_target_follows_a_live_change_of_its_route() {
+    // Each I/O thread remembers the request it routed last; a new table must not answer from it.
+    let port = free_port();
+    let mut g = UrlGroups::new();
+    let a = g.create_group(answer("A"));
+    g.add_url(a, &format!("http://+:{port}/a/")).unwrap();
+    let (server, addr) = start(g, port);
+    let mut cl = Client::connect(addr);
+    for _ in 0..3 {
+        assert_eq!(cl.exchange(&req("/a/b/c", "h")).body, b"A");
+    }
+    let b = server.create_group(answer("B")).unwrap();
+    server.add_url(b, &format!("http://+:{port}/a/b/")).unwrap();
+    for _ in 0..3 {
+        let r = cl.exchange(&req("/a/b/c", "h"));
+        assert_eq!((r.body.as_slice(), r.header("X-Path")), (&b"B"[..], Some("/a/b/c")));
+    }
+    assert!(server.remove_url(&format!("http://+:{port}/a/b/")).unwrap());
+    assert_eq!(cl.exchange(&req("/a/b/c", "h")).body, b"A");
+    // The same target under another host, and a target that normalises, route as ever.
+    assert_eq!(cl.exchange(&req("/a/b/c", "other")).body, b"A");
+    assert_eq!(cl.exchange(&req("/x/../a/b/c", "h")).body, b"A");
+    assert_eq!(cl.exchange(&req("/x/../a/b/c", "h")).status, 200);
+    assert_eq!(cl.exchange(&req("/a/../b/c", "h")).status, 404);
+}
+
+#[test]
 fn a_prefix_on_a_new_port_makes_the_server_listen_there() {
     let (p1, p2) = (free_port(), free_port());
     let mut g = UrlGroups::new();

@@ -103,7 +103,7 @@ impl Body<'_> {
 impl<'a> Given<'a> {
     /// A prepared answer with `policy`.
     pub fn prepared(p: &'a Prepared, policy: CachePolicy) -> Self {
-        Given { status: p.status, lines: &p.headers, body: Body::Shared(&p.body), policy }
+        Given { status: p.status, lines: p.headers(), body: Body::Shared(&p.body), policy }
     }
 }
 

@@ -19,8 +19,12 @@ use crate::semantics;
 #[derive(Clone, Debug)]
 pub struct Prepared {
     pub(crate) status: u16,
-    /// The handler's header lines, validated, as `name: value\r\n`.
-    pub(crate) headers: Box<[u8]>,
+    /// The handler's header lines, validated, as `name: value\r\n` (the first `lines_len`
+    /// bytes), then the `Content-Length: n\r\n` line when the status announces a length, then
+    /// the blank line: the rest of an HTTP/1 head after `Server` and `Date` when no `Connection`
+    /// is owed, copied whole ([`Encode::prepared_head`](super::response::Encode::prepared_head)).
+    pub(crate) head: Box<[u8]>,
+    pub(crate) lines_len: usize,
     /// The body (empty for 1xx, 204 and 304, which carry none); shared, not copied, by the
     /// connections that send a large one (see [`Response::prepared`]).
     pub(crate) body: Arc<[u8]>,
@@ -88,7 +92,34 @@ impl Prepared {
         }
         let length = body.len() as u64;
         let body: Arc<[u8]> = if semantics::status_has_body(status) { body.into() } else { Arc::default() };
-        Ok(Prepared { status, headers: head.into_boxed_slice(), body, length, close, cache: CachePolicy::NoCache })
+        Ok(Prepared::assemble(status, &head, body, length, close, CachePolicy::NoCache))
+    }
+
+    /// A prepared answer of header lines already checked and laid out (`name: value\r\n`).
+    pub(crate) fn assemble(
+        status: u16,
+        lines: &[u8],
+        body: Arc<[u8]>,
+        length: u64,
+        close: bool,
+        cache: CachePolicy,
+    ) -> Self {
+        let mut head = Vec::with_capacity(lines.len() + 40);
+        head.extend_from_slice(lines);
+        // As HTTP/1's `end_head` frames a known length (a `Prepared` status is 200 or more).
+        if status != 204 && !(status == 304 && length == 0) {
+            head.extend_from_slice(b"Content-Length: ");
+            head.extend_from_slice(length.to_string().as_bytes());
+            head.extend_from_slice(b"\r\n");
+        }
+        head.extend_from_slice(b"\r\n");
+        Prepared { status, head: head.into_boxed_slice(), lines_len: lines.len(), body, length, close, cache }
+    }
+
+    /// The header lines, as `name: value\r\n`.
+    #[inline]
+    pub(crate) fn headers(&self) -> &[u8] {
+        self.head.get(..self.lines_len).unwrap_or_default()
     }
 
     /// The status code.
@@ -263,7 +294,7 @@ impl Answer for Reply {
         let body = self.prepared.as_ref().map_or(self.body.len(), |p| {
             // A large body is not copied into the answer's buffer (it follows as a tail).
             let copied = if p.body.len() < SHARED_BODY_MIN { p.body.len() } else { 0 };
-            p.headers.len() + 24 + copied
+            p.head.len() + copied
         });
         160 + headers + body
     }

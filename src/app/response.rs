@@ -38,6 +38,14 @@ pub trait Encode {
     /// Ends the head. `close`: the connection ends after this answer. Returns whether it does in
     /// the end (a codec may have to close to delimit a body of unknown length).
     fn end_head(&mut self, status: u16, length: BodyLength, close: bool) -> bool;
+    /// Begins and ends a [`Prepared`](crate::Prepared) answer's head at once, from `head` (its
+    /// header lines — the first `lines_len` bytes — then its `Content-Length` line and the blank
+    /// line, in HTTP/1's form), when the codec can take it as it is: `true` if it did (the
+    /// connection stays open), `false` (the default) to be given it the long way, `start`,
+    /// `header_lines`, `end_head`.
+    fn prepared_head(&mut self, _status: u16, _head: &[u8], _lines_len: usize) -> bool {
+        false
+    }
     /// Body bytes, after the head.
     fn body(&mut self, bytes: &[u8]);
     /// Bytes this answer has put in the output so far.
@@ -365,9 +373,13 @@ impl<'a> Response<'a> {
         if self.cache == CachePolicy::NoCache {
             self.cache = answer.cache;
         }
-        self.begin();
-        self.enc.header_lines(&answer.headers);
-        self.close = self.enc.end_head(self.status, BodyLength::Known(answer.length), self.close);
+        if !self.close && self.enc.prepared_head(self.status, &answer.head, answer.lines_len) {
+            self.stage = Stage::Headers;
+        } else {
+            self.begin();
+            self.enc.header_lines(answer.headers());
+            self.close = self.enc.end_head(self.status, BodyLength::Known(answer.length), self.close);
+        }
         if !self.head_only {
             if answer.body.len() < SHARED_BODY_MIN {
                 self.enc.body(&answer.body);

@@ -11,11 +11,13 @@
 //! - `rules.rs`: what may be served and stored (http.sys's rules).
 //! - `conditional.rs`: `If-None-Match` and `If-Modified-Since` against a stored answer (`304`).
 //! - `entry.rs`: a stored answer, and the read-only table the I/O threads look up.
+//! - `hash.rs`: the table's keyed hash (seeded folded multiplies).
 //! - `store.rs`: the shared store (one lock; CLOCK eviction under size and entry limits; TTL
 //!   expiry; flushes), its publishing, and each thread's `Reader`.
 
 pub mod conditional;
 pub(crate) mod entry;
+mod hash;
 pub(crate) mod rules;
 pub(crate) mod store;
 

@@ -20,19 +20,29 @@ pub enum Ask {
     Store,
 }
 
+/// [`examine`]'s verdict alone.
+#[cfg(test)]
+pub fn ask(req: &Request<'_>) -> Ask {
+    examine(req).0
+}
+
 /// What the cache may do with `req` (http.sys's rules): a `GET` (or, to be served, a `HEAD`)
 /// without a body, of HTTP/1.0 or later, without a query string, `Authorization`, `Range`,
-/// `If-Range`, `Translate: f`, or an `Expect` other than `100-continue`.
-pub fn ask(req: &Request<'_>) -> Ask {
+/// `If-Range`, `Translate: f`, or an `Expect` other than `100-continue`; and whether `req`
+/// carries `If-None-Match` or `If-Modified-Since` (so a hit looks for them only then): one pass
+/// over the headers for both.
+#[inline]
+pub fn examine(req: &Request<'_>) -> (Ask, bool) {
     let ask = match req.method() {
         "GET" => Ask::Store,
         "HEAD" => Ask::Serve,
-        _ => return Ask::Pass,
+        _ => return (Ask::Pass, false),
     };
     // (Every version a codec hands on is 1.0 or later: HTTP/0.9 is refused when parsed.)
     if req.body_kind() != BodyKind::Empty || req.target().contains('?') {
-        return Ask::Pass;
+        return (Ask::Pass, false);
     }
+    let mut conditional = false;
     for (name, value) in req.headers() {
         // By length first: most names are none of these.
         let refused = match name.len() {
@@ -40,14 +50,21 @@ pub fn ask(req: &Request<'_>) -> Ask {
             6 => name.eq_ignore_ascii_case("expect") && !value.trim_ascii().eq_ignore_ascii_case(b"100-continue"),
             8 => name.eq_ignore_ascii_case("if-range"),
             9 => name.eq_ignore_ascii_case("translate") && value.trim_ascii().eq_ignore_ascii_case(b"f"),
-            13 => name.eq_ignore_ascii_case("authorization"),
+            13 => {
+                conditional |= name.eq_ignore_ascii_case("if-none-match");
+                name.eq_ignore_ascii_case("authorization")
+            }
+            17 => {
+                conditional |= name.eq_ignore_ascii_case("if-modified-since");
+                false
+            }
             _ => false,
         };
         if refused {
-            return Ask::Pass;
+            return (Ask::Pass, false);
         }
     }
-    ask
+    (ask, conditional)
 }
 
 /// Why an answer given for a request the cache may store is not stored (`None` from

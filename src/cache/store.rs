@@ -3,14 +3,15 @@
 //! hit takes no lock. Inserts go into the store at once and are published at the end of a pass
 //! (or by the inserting application thread), at most as often as a rebuild's cost allows.
 
+use std::cell::Cell;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::entry::{Entry, Table};
+use super::hash::KeyHasher;
 use super::rules;
 use crate::app::cache::{CacheSink, Given, Routing};
 use crate::stats::CacheStats;
@@ -125,7 +126,7 @@ impl Master {
 pub struct Store {
     limits: CacheLimits,
     /// Keys the hash of every entry (random per store: a client cannot aim at one bucket).
-    hasher: RandomState,
+    hasher: KeyHasher,
     master: Mutex<Master>,
     /// The table the I/O threads read, and its generation (moved after each publish).
     published: Mutex<Arc<Table>>,
@@ -150,7 +151,7 @@ impl Store {
     pub fn new(limits: CacheLimits, threads: usize) -> Self {
         Store {
             limits,
-            hasher: RandomState::new(),
+            hasher: KeyHasher::new(),
             master: Mutex::default(),
             published: Mutex::default(),
             generation: AtomicU64::new(0),
@@ -174,7 +175,7 @@ impl Store {
     /// The hash an entry for `host` and `path` on `port` has.
     #[inline]
     pub fn hash(&self, port: u16, host: &[u8], path: &str) -> u64 {
-        self.hasher.hash_one((port, host, path))
+        self.hasher.hash(port, host, path.as_bytes())
     }
 
     fn lock(&self) -> MutexGuard<'_, Master> {
@@ -378,13 +379,16 @@ pub struct Reader {
     /// The generation of the routing table this thread routes by.
     pub routes_generation: u64,
     worker: usize,
+    /// The slot of the entry this thread found last (`usize::MAX`: none), compared first: a
+    /// client repeating a URL (pipelined, or polling) is served without hashing its key.
+    last: Cell<usize>,
 }
 
 impl Reader {
     /// I/O thread `worker`'s view of `store`.
     pub fn new(store: Arc<Store>, worker: usize) -> Self {
         let (generation, table) = store.load();
-        Reader { store, table, generation, routes_generation: 0, worker }
+        Reader { store, table, generation, routes_generation: 0, worker, last: Cell::new(usize::MAX) }
     }
 
     /// Takes the published table if it changed (once per loop pass).
@@ -392,6 +396,7 @@ impl Reader {
     pub fn refresh(&mut self) {
         if self.store.generation.load(Ordering::Acquire) != self.generation {
             (self.generation, self.table) = self.store.load();
+            self.last.set(usize::MAX);
         }
     }
 
@@ -412,8 +417,15 @@ impl Reader {
         if self.table.is_empty() {
             return None;
         }
-        let hash = self.store.hash(port, host, path);
-        self.table.get(hash, port, host, path).filter(|e| e.is_fresh(now))
+        let entry = match self.table.at(self.last.get()) {
+            Some(e) if e.answers(port, host, path) => e,
+            _ => {
+                let (slot, e) = self.table.get(self.store.hash(port, host, path), port, host, path)?;
+                self.last.set(slot);
+                e
+            }
+        };
+        Some(entry).filter(|e| e.is_fresh(now))
     }
 
     /// Counts a request the cache could answer: served from it (`hit`) or not.

@@ -69,6 +69,21 @@ fn what_requests_the_cache_may_serve_and_store() {
     }
 }
 
+#[test]
+fn a_conditional_request_is_told_apart_in_the_same_pass() {
+    let cases: &[(&str, bool)] = &[
+        ("GET /a HTTP/1.1\r\nHost: h\r\n\r\n", false),
+        ("GET /a HTTP/1.1\r\nIf-None-Match: \"x\"\r\n\r\n", true),
+        ("HEAD /a HTTP/1.1\r\nif-modified-since: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n", true),
+        ("GET /a HTTP/1.1\r\nIf-Unmodified-S: x\r\nX-None-Match-Xyz: y\r\n\r\n", false),
+        // Refused: nothing to serve, conditional or not.
+        ("GET /a HTTP/1.1\r\nIf-None-Match: \"x\"\r\nRange: bytes=0-1\r\n\r\n", false),
+    ];
+    for (head, want) in cases {
+        assert_eq!(with_request(head, |r| super::rules::examine(r).1), *want, "{head:?}");
+    }
+}
+
 fn given<'a>(status: u16, lines: &'a [u8], body: &'a [u8], policy: CachePolicy) -> Given<'a> {
     Given { status, lines, body: Body::Bytes(body), policy }
 }
@@ -177,7 +192,7 @@ fn stored_answers_are_found_by_port_host_and_path_once_published() {
     let e = reader.lookup(80, b"h", "/a", now).expect("found");
     assert_eq!(&*e.answer.body, b"one");
     assert_eq!(e.etag.as_deref(), Some(&b"\"1\""[..]));
-    assert_eq!(&*e.not_modified.headers, b"ETag: \"1\"\r\n");
+    assert_eq!(e.not_modified.headers(), b"ETag: \"1\"\r\n");
     for (port, host, path) in
         [(81, &b"h"[..], "/a"), (80, b"H", "/a"), (80, b"h", "/A"), (80, b"h", "/a/"), (80, b"", "h/a")]
     {

@@ -216,6 +216,29 @@ impl Encode for H1Encoder<'_> {
         close
     }
 
+    /// Taken when no `Connection` line is owed (the answer keeps the connection, and the
+    /// request is not HTTP/1.0 keep-alive): the status line, the `Server` + `Date` block and
+    /// the prepared rest, three copies.
+    #[inline]
+    fn prepared_head(&mut self, status: u16, head: &[u8], lines_len: usize) -> bool {
+        if self.keep_alive_10 {
+            return false;
+        }
+        const OK: &[u8] = b"HTTP/1.1 200 OK\r\n";
+        self.out.reserve(OK.len() + COMMON_LEN + head.len());
+        if status == 200 {
+            self.out.extend_from_slice(OK); // a copy of constant size, without a call
+        } else {
+            write_status_line(self.out, status);
+        }
+        self.out.extend_from_slice(self.common.as_bytes());
+        self.lines_at = self.out.len();
+        self.lines_end = self.lines_at + lines_len;
+        self.out.extend_from_slice(head);
+        self.body_at = self.out.len();
+        self.close_held = false;
+        true
+    }
     #[inline]
     fn body(&mut self, bytes: &[u8]) {
         self.out.extend_from_slice(bytes);
@@ -382,6 +405,23 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// A prepared answer's head copied whole (no `Connection` owed) records the same header
+    /// lines and body as one given the long way (what the cache stores of it).
+    #[test]
+    fn a_prepared_head_copied_whole_records_its_lines_and_body() {
+        let c = common();
+        let prepared = Prepared::new(200, [("Content-Type", &b"text/plain"[..]), ("X-A", b"1")], b"hello").unwrap();
+        for keep_alive_10 in [false, true] {
+            let mut out = b"earlier answer".to_vec();
+            let mut enc = H1Encoder::new(&mut out, &c, keep_alive_10, keep_alive_10);
+            let mut res = Response::new(&mut enc, false, false);
+            res.prepared(&prepared).unwrap();
+            drop(res);
+            let (lines, body) = enc.recorded().unwrap();
+            assert_eq!((lines, body), (&b"Content-Type: text/plain\r\nX-A: 1\r\n"[..], &b"hello"[..]));
         }
     }
 

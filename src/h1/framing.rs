@@ -380,13 +380,11 @@ pub(crate) fn is_valid_host(value: &[u8]) -> bool {
             _ => return false,
         }
     } else {
-        // The last `:` from the end, a short walk past the port: with two or more, the name
-        // before it holds a `:`, which no reg-name does, as the port after the first would.
-        let end = value.iter().rposition(|&b| b == b':').unwrap_or(value.len());
-        match value.split_at_checked(end) {
-            Some((name, rest)) => (is_reg_name(name), rest),
-            None => return false,
-        }
+        // The port first, in one walk back from the end over at most five digits to its `:`
+        // (digits, check and value at once); found no `:` there, the whole value is the name
+        // (a `:` further back is then in the name, which no reg-name holds).
+        let (name, port_ok) = split_port(value);
+        return port_ok && is_reg_name(name);
     };
     host_ok
         && match rest {
@@ -394,6 +392,26 @@ pub(crate) fn is_valid_host(value: &[u8]) -> bool {
             [b':', port @ ..] => is_port(port),
             _ => false,
         }
+}
+
+/// `value` as `name ":" port` when it ends with a `:` and at most five digits, with whether the
+/// port is 1 to 5 digits up to 65535; else `value` whole as the name (and `true`).
+#[inline]
+fn split_port(value: &[u8]) -> (&[u8], bool) {
+    let (mut port, mut scale) = (0u32, 1u32);
+    let mut rest = value;
+    while let Some((&b, before)) = rest.split_last() {
+        if b == b':' {
+            return (before, scale > 1 && port <= u32::from(u16::MAX));
+        }
+        if !b.is_ascii_digit() || scale > 10_000 {
+            break; // not a port: a sixth digit, or a byte of the name
+        }
+        port += u32::from(b - b'0') * scale;
+        scale *= 10;
+        rest = before;
+    }
+    (value, true)
 }
 
 /// Whether the authority of an absolute-form target is `uri-host [ ":" port ]` as a `Host` value
@@ -613,6 +631,9 @@ mod tests {
             b"my_host-1~x",
             b"a%20b",
             b"sub!$&'()*+;=delims",
+            b"80",
+            b"1234567",
+            b"h:00080",
         ];
         for value in valid {
             let f = request_framing(1, "/", &headers(&[("Host", value)]));
@@ -631,6 +652,9 @@ mod tests {
             b"example.com:",
             b"example.com:65536",
             b"example.com:123456",
+            b"example.com:99999",
+            b"example.com:000000",
+            b"h:1234567",
             b"example.com:80:80",
             b"a:b:80",
             b"a%3a:80:80",

@@ -23,6 +23,8 @@ use crate::group::{Group, GroupCounters, Target, UrlGroups};
 use crate::pipe::BodyPipe;
 use crate::url::{Route, normalize_path, split_target, target_authority};
 
+use super::route_memo::RouteMemo;
+
 /// A tower service that serves every request of a server without URL groups
 /// (`ServerBuilder::serve_service`).
 #[cfg(feature = "tower")]
@@ -57,6 +59,8 @@ pub(super) struct Services<'a, H: ?Sized> {
     pub log: Option<&'a RefCell<ThreadLog>>,
     /// This thread's view of the response cache.
     pub cache: &'a Reader,
+    /// This thread's last routing decision.
+    pub memo: &'a RouteMemo,
 }
 
 /// The [`Service`] for one connection.
@@ -87,13 +91,14 @@ pub(super) struct Dispatch<'a, 's, H: ?Sized> {
 }
 
 /// Where a request was routed: its group, the normalised path it was routed by, and the path of
-/// the prefix that claimed it.
+/// the prefix that claimed it (`None` when the thread's memo routed it: only a tower service
+/// needs it, and asks the namespace then).
 struct Routed<'t, 'r> {
     index: usize,
     group: &'t Group,
     path: Cow<'r, str>,
     #[cfg_attr(not(feature = "tower"), allow(dead_code))] // only tower requests carry it
-    prefix_path: &'t std::sync::Arc<str>,
+    prefix_path: Option<&'t std::sync::Arc<str>>,
 }
 
 /// How an inline handler takes a body, asked of the application under containment: `None` when
@@ -141,8 +146,29 @@ impl<H: Handler + ?Sized> Dispatch<'_, '_, H> {
         Some(peer)
     }
 
-    /// The group `req` routes to (http.sys precedence) and the normalised path it was routed by.
+    /// The group `req` routes to (http.sys precedence) and the normalised path it was routed by:
+    /// the thread's memo's when it routed the same request last.
+    #[inline]
     fn route<'t, 'r>(&self, table: &'t UrlGroups, req: &Request<'r>) -> Result<Routed<'t, 'r>, Refusal> {
+        let target = req.target();
+        let host = target_authority(target).map(str::as_bytes).or(req.host());
+        let memo = self.services.memo;
+        if let Some((index, path)) = memo.get(self.port, &self.local_ip, host.unwrap_or_default(), target)
+            && let Some(group) = table.groups.get(index)
+        {
+            return Ok(Routed { index, group, path: Cow::Borrowed(path), prefix_path: None });
+        }
+        let routed = self.route_afresh(table, req)?;
+        if let Cow::Borrowed(path) = routed.path
+            && target != "*"
+        {
+            memo.set(self.port, &self.local_ip, host.unwrap_or_default(), target, routed.index, path);
+        }
+        Ok(routed)
+    }
+
+    /// [`route`](Self::route) without the memo.
+    fn route_afresh<'t, 'r>(&self, table: &'t UrlGroups, req: &Request<'r>) -> Result<Routed<'t, 'r>, Refusal> {
         let path = if req.target() == "*" && req.method() == "OPTIONS" {
             // The asterisk form asks about the server, not a resource: routed by host as `/`.
             Cow::Borrowed("/")
@@ -157,7 +183,7 @@ impl<H: Handler + ?Sized> Dispatch<'_, '_, H> {
             Route::NoPath => return Err(Refusal::NoPath),
         };
         let group = table.groups.get(index).ok_or(Refusal::NoTarget)?;
-        Ok(Routed { index, group, path, prefix_path })
+        Ok(Routed { index, group, path, prefix_path: Some(prefix_path) })
     }
 }
 
@@ -307,15 +333,29 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
         if let Cached::Miss(Ask::Store, _) = cached {
             res.record();
         }
-        if let Cached::Hit(entry) = cached {
-            serve_hit(entry, req, res);
+        if let Cached::Hit(entry, conditional) = cached {
+            serve_hit(entry, conditional, req, res);
             group.counters.sent(self.services.worker, res.written());
             return Outcome::Answered;
         }
-        let routed = Request { route_path: Some(path), tls: self.tls.map(|t| &**t), ..*req };
+        // The handler's view: `req` itself when it says all (cleartext, and the path it was
+        // routed by is its whole target, which `normalized_path` then gives), else a copy that
+        // carries the path and the TLS facts.
+        let copy;
+        let target = req.target();
+        let routed = if self.tls.is_none()
+            && req.route_path.is_none()
+            && path.len() == target.len()
+            && std::ptr::eq(path.as_ptr(), target.as_ptr())
+        {
+            req
+        } else {
+            copy = Request { route_path: Some(path), tls: self.tls.map(|t| &**t), ..*req };
+            &copy
+        };
         match &group.target {
             Some(Target::Inline(h)) => {
-                h.handle(&routed, res);
+                h.handle(routed, res);
                 if !res.is_done() {
                     res.finish();
                 }
@@ -362,7 +402,17 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
             }
             #[cfg(feature = "tower")]
             Some(Target::Service(service)) => {
-                let outcome = self.call_service(service, routing.index, routing.prefix_path, req, res, seq);
+                // Routed by the memo: the prefix is asked of the namespace (a tower request's cost
+                // dwarfs it).
+                let prefix = match routing.prefix_path {
+                    Some(p) => Some(p),
+                    None => self.route_afresh(table, req).ok().and_then(|r| r.prefix_path),
+                };
+                let Some(prefix) = prefix else {
+                    Refusal::NoTarget.answer(res);
+                    return Outcome::Answered;
+                };
+                let outcome = self.call_service(service, routing.index, prefix, req, res, seq);
                 if outcome == Outcome::Answered {
                     self.store(cached, req, path, res);
                     group.counters.sent(self.services.worker, res.written());
@@ -382,8 +432,8 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
 enum Cached<'c> {
     /// Nothing: it may not be served from the cache nor stored.
     Pass,
-    /// Served from this entry.
-    Hit(&'c crate::cache::Entry),
+    /// Served from this entry; whether the request carries a conditional header.
+    Hit(&'c crate::cache::Entry, bool),
     /// Not in the cache: whether its answer may be stored, and where it was routed.
     Miss(Ask, Routing),
 }
@@ -400,8 +450,8 @@ impl<'a, H: Handler + ?Sized> Dispatch<'a, '_, H> {
         if let Cached::Miss(Ask::Store, _) = cached {
             res.record();
         }
-        if let Cached::Hit(entry) = cached {
-            serve_hit(entry, req, res);
+        if let Cached::Hit(entry, conditional) = cached {
+            serve_hit(entry, conditional, req, res);
             return Outcome::Answered;
         }
         if let Some(service) = self.services.service {
@@ -430,7 +480,7 @@ impl<'a, H: Handler + ?Sized> Dispatch<'a, '_, H> {
     #[inline]
     fn cached(&self, req: &Request<'_>, group: usize, path: &str) -> Cached<'a> {
         let cache = self.services.cache;
-        let ask = if cache.is_on() { rules::ask(req) } else { Ask::Pass };
+        let (ask, conditional) = if cache.is_on() { rules::examine(req) } else { (Ask::Pass, false) };
         if ask == Ask::Pass {
             return Cached::Pass;
         }
@@ -439,7 +489,7 @@ impl<'a, H: Handler + ?Sized> Dispatch<'a, '_, H> {
             && entry.group == group
         {
             cache.count(true);
-            return Cached::Hit(entry);
+            return Cached::Hit(entry, conditional);
         }
         cache.count(false);
         let routing = Routing { port: self.port, local_ip: self.local_ip, group, generation: cache.routes_generation };
@@ -458,11 +508,17 @@ impl<'a, H: Handler + ?Sized> Dispatch<'a, '_, H> {
 }
 
 /// Answers `req` from a stored answer: `304` when a conditional header it carries is satisfied
-/// by the answer's `ETag` or `Last-Modified`, else the answer (without its body for a `HEAD`);
-/// `Date` and `Connection` are the connection's own, as for any answer.
+/// by the answer's `ETag` or `Last-Modified` (looked for only when `conditional`: the request
+/// carries one), else the answer (without its body for a `HEAD`); `Date` and `Connection` are
+/// the connection's own, as for any answer.
 #[inline]
-fn serve_hit(entry: &crate::cache::Entry, req: &Request<'_>, res: &mut Response<'_>) {
+fn serve_hit(entry: &crate::cache::Entry, conditional: bool, req: &Request<'_>, res: &mut Response<'_>) {
     entry.touch();
+    if !conditional {
+        // A stored answer was valid when stored: nothing to report.
+        let _ = res.prepared(&entry.answer);
+        return;
+    }
     let (mut none_match, mut modified_since) = (None, None);
     for (name, value) in req.headers() {
         match name.len() {

@@ -9,6 +9,7 @@ mod ring;
 #[cfg(not(feature = "io-uring"))]
 #[path = "ring_off.rs"]
 mod ring;
+mod route_memo;
 mod running;
 mod timer;
 mod worker;

@@ -272,6 +272,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                 log_on: setup.log.is_on(),
                 log: std::cell::RefCell::new(setup.log),
                 http2: setup.http2,
+                memo: Default::default(),
             },
             bufs: Buffers {
                 scratch: vec![0u8; SCRATCH].into_boxed_slice(),
@@ -386,6 +387,7 @@ impl<H: Handler + ?Sized> Worker<H> {
                 // Listeners first: the table loaded after them has the prefixes they serve.
                 self.adopt_listeners();
                 self.context.table = self.routes.as_ref().map(|r| r.load());
+                self.context.memo.clear();
             }
             self.context.cache.refresh();
             if self.bindings.generation() != self.bindings_generation {

@@ -62,6 +62,8 @@ pub(super) struct Context<H: ?Sized> {
     pub(super) http2: bool,
     /// This thread's view of the response cache.
     pub(super) cache: crate::cache::Reader,
+    /// This thread's last routing decision (cleared when `table` is replaced).
+    pub(super) memo: crate::server::route_memo::RouteMemo,
 }
 
 impl<H: ?Sized> Context<H> {
@@ -85,6 +87,7 @@ impl<H: ?Sized> Context<H> {
                 now,
                 log: self.log_on.then_some(&self.log),
                 cache: &self.cache,
+                memo: &self.memo,
             },
             counters: self.counters(),
             tls_table: &self.tls_table,
