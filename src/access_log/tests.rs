@@ -261,3 +261,21 @@ fn kept_texts_follow_the_addresses_and_port() {
         assert_eq!(String::from_utf8(out).unwrap(), want);
     }
 }
+
+#[test]
+fn long_values_and_repeated_fields_are_written_whole() {
+    // (Lines without a value to escape are written into room reserved once: values of every
+    // length around the word copies and the reserve's bound, and a list naming fields again.)
+    let mut stamp = Stamp::default();
+    stamp.update(T);
+    for len in [0, 1, 3, 4, 7, 8, 15, 16, 17, 31, 200, 500, 4000] {
+        let ua = vec![b'u'; len];
+        let fields = [LogField::UserAgent, LogField::ClientIp, LogField::UserAgent, LogField::Status, LogField::UserAgent];
+        let c = config(LogFormat::W3c, &fields);
+        let f = Facts { user_agent: Some(&ua), ..facts() };
+        let mut out = Vec::new();
+        line::write_line(&mut out, &c, &stamp, &f);
+        let v = if len == 0 { "-".to_string() } else { "u".repeat(len) };
+        assert_eq!(String::from_utf8(out).unwrap(), format!("{v} 10.0.0.7 {v} 200 {v}\n"), "{len}");
+    }
+}
