@@ -250,8 +250,8 @@ fn w3c_plain(out: &mut Vec<u8>, config: &LogConfig, stamp: &Stamp, texts: &mut T
     // number at most 20 bytes, a stamp 10); every source read is within its own slice or array.
     // `set_len` covers only bytes written.
     unsafe {
-        for field in &config.fields {
-            p = match field {
+        let mut one = |p: *mut u8, field: LogField| -> *mut u8 {
+            let p = match field {
                 LogField::Date => put_array(p, &stamp.date),
                 LogField::Time => put_array(p, &stamp.time),
                 LogField::ServerIp => put_ip(p, server, f.server),
@@ -270,7 +270,17 @@ fn w3c_plain(out: &mut Vec<u8>, config: &LogConfig, stamp: &Stamp, texts: &mut T
                 LogField::TimeTaken => put_decimal(p, f.taken_ms),
             };
             p.write(b' ');
-            p = p.add(1);
+            p.add(1)
+        };
+        if config.fields == LogField::ALL {
+            // The default list, in straight line: no jump per field.
+            for field in LogField::ALL {
+                p = one(p, field);
+            }
+        } else {
+            for field in &config.fields {
+                p = one(p, *field);
+            }
         }
         if config.fields.is_empty() {
             p.write(b'\n');

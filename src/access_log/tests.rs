@@ -270,7 +270,8 @@ fn long_values_and_repeated_fields_are_written_whole() {
     stamp.update(T);
     for len in [0, 1, 3, 4, 7, 8, 15, 16, 17, 31, 200, 500, 4000] {
         let ua = vec![b'u'; len];
-        let fields = [LogField::UserAgent, LogField::ClientIp, LogField::UserAgent, LogField::Status, LogField::UserAgent];
+        let fields =
+            [LogField::UserAgent, LogField::ClientIp, LogField::UserAgent, LogField::Status, LogField::UserAgent];
         let c = config(LogFormat::W3c, &fields);
         let f = Facts { user_agent: Some(&ua), ..facts() };
         let mut out = Vec::new();
