@@ -208,3 +208,75 @@ fn time_rolls_move_to_the_next_period() {
     assert_eq!(std::fs::read_to_string(dir.join("u_ex26120510.log")).unwrap(), "three\n");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn w3c_values_are_escaped_wherever_the_byte_is() {
+    // (The check for bytes to escape takes eight at a time: each byte, at each place, in values
+    // of every length around a word, beside bytes above 0x7f that must not be taken for one.)
+    let c = config(LogFormat::W3c, &[LogField::UserAgent]);
+    let mut stamp = Stamp::default();
+    stamp.update(T);
+    for len in 1..=17 {
+        for at in 0..len {
+            for b in 0..=255u8 {
+                let mut v = vec![0xA1u8; len];
+                v[at] = b;
+                let f = Facts { user_agent: Some(&v), ..facts() };
+                let mut out = Vec::new();
+                line::write_line(&mut out, &c, &stamp, &f);
+                let mut want = vec![0xA1u8; at];
+                match b {
+                    b' ' => want.push(b'+'),
+                    b if b < b' ' || b == 0x7f => want.extend_from_slice(format!("%{b:02X}").as_bytes()),
+                    b => want.push(b),
+                }
+                want.extend_from_slice(&vec![0xA1u8; len - at - 1]);
+                want.push(b'\n');
+                assert_eq!(out, want, "{len} {at} {b}");
+            }
+        }
+    }
+}
+
+#[test]
+fn kept_texts_follow_the_addresses_and_port() {
+    // (A thread keeps the addresses' and port's texts from line to line: each line still says its own.)
+    let c = config(LogFormat::W3c, &[LogField::ClientIp, LogField::ServerIp, LogField::ServerPort]);
+    let mut stamp = Stamp::default();
+    stamp.update(T);
+    let mut texts = line::Texts::default();
+    let v6: IpAddr = "2001:db8::ffff:1.2.3.4".parse().unwrap();
+    let mapped: IpAddr = "::ffff:10.1.2.3".parse().unwrap();
+    let cases: [(Option<IpAddr>, Option<IpAddr>, u16, &str); 5] = [
+        (Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7))), None, 80, "10.0.0.7 - 80\n"),
+        (Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7))), None, 80, "10.0.0.7 - 80\n"),
+        (Some(v6), Some(mapped), 65_535, "2001:db8::ffff:102:304 10.1.2.3 65535\n"),
+        (None, Some(IpAddr::V6(Ipv6Addr::LOCALHOST)), 0, "- ::1 0\n"),
+        (Some(IpAddr::V4(Ipv4Addr::new(255, 255, 255, 255))), None, 8080, "255.255.255.255 - 8080\n"),
+    ];
+    for (client, server, port, want) in cases {
+        let f = Facts { client, server, port, ..facts() };
+        let mut out = Vec::new();
+        line::write_line_with(&mut out, &c, &stamp, &mut texts, &f);
+        assert_eq!(String::from_utf8(out).unwrap(), want);
+    }
+}
+
+#[test]
+fn long_values_and_repeated_fields_are_written_whole() {
+    // (Lines without a value to escape are written into room reserved once: values of every
+    // length around the word copies and the reserve's bound, and a list naming fields again.)
+    let mut stamp = Stamp::default();
+    stamp.update(T);
+    for len in [0, 1, 3, 4, 7, 8, 15, 16, 17, 31, 200, 500, 4000] {
+        let ua = vec![b'u'; len];
+        let fields =
+            [LogField::UserAgent, LogField::ClientIp, LogField::UserAgent, LogField::Status, LogField::UserAgent];
+        let c = config(LogFormat::W3c, &fields);
+        let f = Facts { user_agent: Some(&ua), ..facts() };
+        let mut out = Vec::new();
+        line::write_line(&mut out, &c, &stamp, &f);
+        let v = if len == 0 { "-".to_string() } else { "u".repeat(len) };
+        assert_eq!(String::from_utf8(out).unwrap(), format!("{v} 10.0.0.7 {v} 200 {v}\n"), "{len}");
+    }
+}

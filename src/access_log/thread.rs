@@ -11,7 +11,7 @@ use std::sync::mpsc::TrySendError;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::AccessLog;
-use super::line::{self, Facts, Stamp};
+use super::line::{self, Facts, Stamp, Texts};
 use super::writer::{BUF_CAP, Batch, Sink};
 use crate::stats::WorkerCounters;
 
@@ -66,6 +66,10 @@ pub struct ThreadLog {
     sink: Option<Sink>,
     bufs: Vec<Buf>,
     stamp: Stamp,
+    /// The addresses' and port's texts of the last line.
+    texts: Texts,
+    /// The last pass a line was written in, and its Unix second.
+    last: Option<(Instant, u64)>,
     /// The wall clock at a pass: that pass's instant, and the Unix time then in nanoseconds
     /// (set once a second by the loop, which reads the wall clock then).
     wall: (Instant, u64),
@@ -87,6 +91,8 @@ impl ThreadLog {
             sink,
             bufs: Vec::new(),
             stamp: Stamp::default(),
+            texts: Texts::default(),
+            last: None,
             wall: (now, wall),
             due: None,
             pending: HashMap::new(),
@@ -103,6 +109,7 @@ impl ThreadLog {
     /// The wall clock is `wall` at the pass that began at `now` (the loop reads it once a second).
     pub fn set_wall(&mut self, now: Instant, wall: SystemTime) {
         self.wall = (now, wall.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64));
+        self.last = None;
     }
 
     /// Unix seconds at the pass that began at `now`, from the last wall-clock reading.
@@ -129,10 +136,14 @@ impl ThreadLog {
                 self.bufs.len() - 1
             }
         };
-        let secs = self.secs(now);
-        self.stamp.update(secs);
+        // (The second is worked out once per pass, not per line.)
+        if self.last.is_none_or(|(pass, _)| pass != now) {
+            let secs = self.secs(now);
+            self.stamp.update(secs);
+            self.last = Some((now, secs));
+        }
         let Some(buf) = self.bufs.get_mut(i) else { return };
-        line::write_line(&mut buf.bytes, buf.log.config(), &self.stamp, f);
+        line::write_line_with(&mut buf.bytes, buf.log.config(), &self.stamp, &mut self.texts, f);
         buf.lines += 1;
         if buf.bytes.len() >= FLUSH_AT {
             self.hand(i);

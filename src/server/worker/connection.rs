@@ -196,7 +196,8 @@ pub(super) struct Connection {
     pub(super) armed: Armed,
     /// The TLS layer of a connection on a TLS port (boxed: a cleartext connection pays a word).
     pub(super) tls: Option<Box<TlsLayer>>,
-    /// The client's address, once a request asked for it (a tower service's `RequestInfo`).
+    /// The client's address, once a request asked for it (a tower service's `RequestInfo`, the
+    /// access log), or as `accept4` said it when an access log is written (epoll).
     pub(super) peer: Option<Box<std::net::SocketAddr>>,
 }
 
@@ -292,7 +293,16 @@ impl<H: Handler + ?Sized> Worker<H> {
             || self.context.table.as_ref().is_some_and(|t| t.is_tls_port(port))
     }
 
-    pub(super) fn add_connection(&mut self, mut stream: TcpStream, port: u16, local_ip: Option<IpAddr>, tls: bool) {
+    /// Serves a connection accepted from a listener on `port` (`local_ip`: the listener's, unless a
+    /// wildcard); `peer`, the client's address when the accept said it (kept for the access log).
+    pub(super) fn add_connection(
+        &mut self,
+        mut stream: TcpStream,
+        port: u16,
+        local_ip: Option<IpAddr>,
+        tls: bool,
+        peer: Option<std::net::SocketAddr>,
+    ) {
         // TCP_NODELAY came from the listener (see `listener::bind`).
         let entry = self.conns.vacant_entry();
         let key = entry.key();
@@ -337,7 +347,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             stall: None,
             armed: Armed::default(),
             tls: tls.then(TlsLayer::new),
-            peer: None,
+            peer: peer.filter(|_| self.context.log_on).map(Box::new),
         });
         self.context.counters().connection_opened();
         // The first request may already be waiting; registration reports it as an event anyway.

@@ -45,10 +45,11 @@ impl<H: Handler + ?Sized> Worker<H> {
                 self.shared.release_place();
             }
             match accepted {
-                Ok((stream, _)) => {
+                Ok((stream, peer)) => {
                     let (port, ip) = self.listener_addrs.get(i).copied().unwrap_or((0, None));
                     let tls = self.speaks_tls(i, port);
-                    self.add_connection(stream, port, ip, tls)
+                    // (`accept4` said who the client is: the access log need not ask, `getpeername`.)
+                    self.add_connection(stream, port, ip, tls, Some(peer))
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if listener::is_transient(&e) => {

@@ -82,7 +82,7 @@ impl<H: Handler + ?Sized> Worker<H> {
             // client that another process holding the socket (a restart's) would have served.
             let (port, ip) = self.listener_addrs.get(i).copied().unwrap_or((0, None));
             let tls = self.speaks_tls(i, port);
-            self.add_connection(stream, port, ip, tls);
+            self.add_connection(stream, port, ip, tls, None);
         } else if !matches!(-d.result, libc::ECANCELED | libc::EINTR | libc::EAGAIN)
             && !listener::is_transient(&io::Error::from_raw_os_error(-d.result))
         {
