@@ -6,7 +6,7 @@ mod support;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use hsys::{ErrorKind, Reply, Request, RequestQueue, Response, Server, Target, UrlGroups};
+use hsys::{ErrorKind, GroupId, Reply, Request, RequestQueue, Response, Server, Target, UrlGroups};
 use support::{Client, free_port, get};
 
 fn answer(text: &'static str) -> Target {
@@ -19,6 +19,17 @@ fn start(groups: UrlGroups, port: u16) -> (Server, SocketAddr) {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let server = Server::builder().threads(2).bind(addr).serve_groups(groups).expect("serve_groups");
     (server, addr)
+}
+
+/// A server with one group answering "A" on `http://+:PORT/a/`, a client connected to it, the
+/// port and the group.
+fn serve_a() -> (Server, Client, u16, GroupId) {
+    let port = free_port();
+    let mut g = UrlGroups::new();
+    let a = g.create_group(answer("A"));
+    g.add_url(a, &format!("http://+:{port}/a/")).unwrap();
+    let (server, addr) = start(g, port);
+    (server, Client::connect(addr), port, a)
 }
 
 fn req(path: &str, host: &str) -> Vec<u8> {
@@ -108,12 +119,7 @@ fn paths_are_matched_decoded_and_normalised_but_an_encoded_slash_splits_no_segme
 
 #[test]
 fn live_registration_takes_effect_without_restart() {
-    let port = free_port();
-    let mut g = UrlGroups::new();
-    let a = g.create_group(answer("A"));
-    g.add_url(a, &format!("http://+:{port}/a/")).unwrap();
-    let (server, addr) = start(g, port);
-    let mut cl = Client::connect(addr);
+    let (server, mut cl, port, a) = serve_a();
     assert_eq!(cl.exchange(&req("/b/", "h")).status, 404);
     let b = server.create_group(answer("B")).unwrap();
     server.add_url(b, &format!("http://+:{port}/b/")).unwrap();
@@ -133,12 +139,7 @@ fn live_registration_takes_effect_without_restart() {
 #[test]
 fn a_repeated_target_follows_a_live_change_of_its_route() {
     // Each I/O thread remembers the request it routed last; a new table must not answer from it.
-    let port = free_port();
-    let mut g = UrlGroups::new();
-    let a = g.create_group(answer("A"));
-    g.add_url(a, &format!("http://+:{port}/a/")).unwrap();
-    let (server, addr) = start(g, port);
-    let mut cl = Client::connect(addr);
+    let (server, mut cl, port, _) = serve_a();
     for _ in 0..3 {
         assert_eq!(cl.exchange(&req("/a/b/c", "h")).body, b"A");
     }
