@@ -135,7 +135,7 @@ impl Default for IpText {
 
 impl IpText {
     /// The text of `ip`, formatted only when it is not the last one's.
-    #[inline]
+    #[inline(always)]
     fn of(&mut self, ip: Option<IpAddr>) -> &[u8] {
         if self.ip != Some(ip) {
             self.set(ip);
@@ -159,7 +159,7 @@ impl Texts {
 }
 
 /// The text of `port`, kept in `cache` (formatted only when it is not the last one's).
-#[inline]
+#[inline(always)]
 fn texts_port(cache: &mut Option<(u16, [u8; 5], u8)>, port: u16) -> &[u8] {
     if cache.is_none_or(|(p, _, _)| p != port) {
         let mut digits = [0u8; 20];
@@ -250,34 +250,47 @@ fn w3c_plain(out: &mut Vec<u8>, config: &LogConfig, stamp: &Stamp, texts: &mut T
     // number at most 20 bytes, a stamp 10); every source read is within its own slice or array.
     // `set_len` covers only bytes written.
     unsafe {
-        let mut one = |p: *mut u8, field: LogField| -> *mut u8 {
-            let p = match field {
-                LogField::Date => put_array(p, &stamp.date),
-                LogField::Time => put_array(p, &stamp.time),
-                LogField::ServerIp => put_ip(p, server, f.server),
-                LogField::Method => put_value(p, f.method),
-                LogField::UriStem => put_value(p, stem),
-                LogField::UriQuery => put_value(p, query.unwrap_or_default()),
-                LogField::ServerPort => put(p, texts_port(port, f.port)),
-                LogField::ClientIp => put_ip(p, client, f.client),
-                LogField::Version => put_value(p, f.version),
-                LogField::UserAgent => put_value(p, ua),
-                LogField::Referer => put_value(p, referer),
-                LogField::Host => put_value(p, host),
-                LogField::Status => put_decimal(p, u64::from(f.status)),
-                LogField::BytesSent => put_decimal(p, f.sent),
-                LogField::BytesReceived => put_decimal(p, f.received),
-                LogField::TimeTaken => put_decimal(p, f.taken_ms),
-            };
-            p.write(b' ');
-            p.add(1)
-        };
         if config.fields == LogField::ALL {
-            // The default list, in straight line: no jump per field.
-            for field in LogField::ALL {
-                p = one(p, field);
-            }
+            // The default list, in straight line: no call and no jump per field.
+            p = spaced(put_array(p, &stamp.date));
+            p = spaced(put_array(p, &stamp.time));
+            p = spaced(put_ip(p, server, f.server));
+            p = spaced(put_value(p, f.method));
+            p = spaced(put_value(p, stem));
+            p = spaced(put_value(p, query.unwrap_or_default()));
+            p = spaced(put(p, texts_port(port, f.port)));
+            p = spaced(put_ip(p, client, f.client));
+            p = spaced(put_value(p, f.version));
+            p = spaced(put_value(p, ua));
+            p = spaced(put_value(p, referer));
+            p = spaced(put_value(p, host));
+            p = spaced(put_decimal(p, u64::from(f.status)));
+            p = spaced(put_decimal(p, f.sent));
+            p = spaced(put_decimal(p, f.received));
+            p = spaced(put_decimal(p, f.taken_ms));
         } else {
+            let mut one = |p: *mut u8, field: LogField| -> *mut u8 {
+                let p = match field {
+                    LogField::Date => put_array(p, &stamp.date),
+                    LogField::Time => put_array(p, &stamp.time),
+                    LogField::ServerIp => put_ip(p, server, f.server),
+                    LogField::Method => put_value(p, f.method),
+                    LogField::UriStem => put_value(p, stem),
+                    LogField::UriQuery => put_value(p, query.unwrap_or_default()),
+                    LogField::ServerPort => put(p, texts_port(port, f.port)),
+                    LogField::ClientIp => put_ip(p, client, f.client),
+                    LogField::Version => put_value(p, f.version),
+                    LogField::UserAgent => put_value(p, ua),
+                    LogField::Referer => put_value(p, referer),
+                    LogField::Host => put_value(p, host),
+                    LogField::Status => put_decimal(p, u64::from(f.status)),
+                    LogField::BytesSent => put_decimal(p, f.sent),
+                    LogField::BytesReceived => put_decimal(p, f.received),
+                    LogField::TimeTaken => put_decimal(p, f.taken_ms),
+                };
+                p.write(b' ');
+                p.add(1)
+            };
             for field in &config.fields {
                 p = one(p, *field);
             }
@@ -291,6 +304,19 @@ fn w3c_plain(out: &mut Vec<u8>, config: &LogConfig, stamp: &Stamp, texts: &mut T
         out.set_len(start + p.offset_from_unsigned(base));
     }
     true
+}
+
+/// Writes the space after a field at `p`; the place after it.
+///
+/// # Safety
+/// `p` has room for one byte.
+#[inline(always)]
+unsafe fn spaced(p: *mut u8) -> *mut u8 {
+    // SAFETY: the caller's room.
+    unsafe {
+        p.write(b' ');
+        p.add(1)
+    }
 }
 
 /// Writes `src` at `p`; the place after it.

@@ -263,6 +263,15 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
             BodyKind::Length(n) => n,
             _ => req.body().len() as u64,
         };
+        // The two headers a line names, in one pass (a name's length is looked at first).
+        let (mut user_agent, mut referer) = (None, None);
+        for h in req.headers {
+            match h.name.len() {
+                10 if h.name.eq_ignore_ascii_case("user-agent") => user_agent = Some(h.value),
+                7 if h.name.eq_ignore_ascii_case("referer") => referer = Some(h.value),
+                _ => {}
+            }
+        }
         let facts = Facts {
             method: req.method().as_bytes(),
             target: req.target().as_bytes(),
@@ -271,8 +280,8 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
                 crate::app::Version::Http2 => b"HTTP/2",
                 _ => b"HTTP/1.1",
             },
-            user_agent: req.header("user-agent"),
-            referer: req.header("referer"),
+            user_agent,
+            referer,
             host: req.host(),
             status: sent.map_or(0, |s| s.status),
             sent: sent.map_or(0, |s| s.bytes),
