@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use rustls::ServerConfig;
 
@@ -69,8 +69,10 @@ pub(crate) struct Bindings {
     /// The current table. Writers replace it whole; readers clone the `Arc` (only when the
     /// generation moved), so the lock is held for a pointer copy.
     table: Mutex<Arc<BindingTable>>,
-    /// Resumption state shared by every binding without client certificates.
-    shared: Resumption,
+    /// Resumption state shared by every binding without client certificates: made with the first
+    /// binding (its ticket key seeds aws-lc's random source, about 0.1 s of CPU that a server
+    /// without TLS never spends).
+    shared: OnceLock<Resumption>,
     /// ALPN offers `h2` first (the server speaks HTTP/2).
     http2: bool,
 }
@@ -81,7 +83,7 @@ impl Bindings {
         Bindings {
             generation: AtomicU64::new(0),
             table: Mutex::new(Arc::new(BindingTable::default())),
-            shared: Resumption::new(),
+            shared: OnceLock::new(),
             http2: false,
         }
     }
@@ -97,7 +99,7 @@ impl Bindings {
     /// shared resumption state (sessions survive a replacement); one with client certificates
     /// gets fresh state at each set (sessions verified under the old CA do not resume).
     pub(crate) fn set(&self, key: BindingKey, binding: CertBinding) {
-        let config = server_config(&binding, &self.shared, self.http2);
+        let config = server_config(&binding, self.shared.get_or_init(Resumption::new), self.http2);
         self.change(|table| {
             table.insert(key.canonical(), config);
             true
