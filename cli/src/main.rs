@@ -19,10 +19,10 @@ use hsys::{
     UrlGroups,
 };
 
-/// A high-performance HTTP/1.1 server: answers GET on every URL prefix given with a
+/// A high-performance HTTP/1.1 and HTTP/2 server: answers GET on every URL prefix given with a
 /// `0123456789…` text/plain body, prints its counters, and stops on any key, SIGINT or SIGTERM
-/// (SIGHUP reloads the TLS certificates and reopens the access log).
-/// (SIGHUP reloads the TLS certificates; SIGUSR2 restarts it without failing a request).
+/// (SIGHUP reloads the TLS certificates and reopens the access log; SIGUSR2 restarts it without
+/// failing a request).
 #[derive(Parser, Debug)]
 #[command(name = "hsys", version, about)] // the name, not the package's (hsys-cli)
 struct Args {
