@@ -128,9 +128,7 @@ impl ThreadLog {
     /// `group`'s log, or the server's.
     pub fn line(&mut self, group: Option<&AccessLog>, f: &Facts<'_>, now: Instant) {
         let Some(log) = group.or(self.server.as_ref()) else { return };
-        // (Most threads write one log: its buffer is the first.)
-        let first = self.bufs.first().is_some_and(|b| b.log.same(log));
-        let i = match if first { Some(0) } else { self.bufs.iter().position(|b| b.log.same(log)) } {
+        let i = match self.bufs.iter().position(|b| b.log.same(log)) {
             Some(i) => i,
             None => {
                 let bytes = self.fresh_buffer();

@@ -96,6 +96,20 @@ impl<'a> Request<'a> {
         self.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value)
     }
 
+    /// The first `User-Agent` and `Referer` values (what an access-log line names), found in one
+    /// pass over the headers, a name's length looked at first.
+    pub(crate) fn user_agent_and_referer(&self) -> (Option<&'a [u8]>, Option<&'a [u8]>) {
+        let (mut user_agent, mut referer) = (None, None);
+        for h in self.headers {
+            match h.name.len() {
+                10 if user_agent.is_none() && h.name.eq_ignore_ascii_case("user-agent") => user_agent = Some(h.value),
+                7 if referer.is_none() && h.name.eq_ignore_ascii_case("referer") => referer = Some(h.value),
+                _ => {}
+            }
+        }
+        (user_agent, referer)
+    }
+
     /// How the request's body is framed.
     #[inline]
     pub fn body_kind(&self) -> BodyKind {

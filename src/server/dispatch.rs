@@ -263,15 +263,7 @@ impl<H: Handler + ?Sized> Service for Dispatch<'_, '_, H> {
             BodyKind::Length(n) => n,
             _ => req.body().len() as u64,
         };
-        // The two headers a line names, in one pass (a name's length is looked at first).
-        let (mut user_agent, mut referer) = (None, None);
-        for h in req.headers {
-            match h.name.len() {
-                10 if h.name.eq_ignore_ascii_case("user-agent") => user_agent = Some(h.value),
-                7 if h.name.eq_ignore_ascii_case("referer") => referer = Some(h.value),
-                _ => {}
-            }
-        }
+        let (user_agent, referer) = req.user_agent_and_referer();
         let facts = Facts {
             method: req.method().as_bytes(),
             target: req.target().as_bytes(),

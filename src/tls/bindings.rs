@@ -70,7 +70,7 @@ pub(crate) struct Bindings {
     /// generation moved), so the lock is held for a pointer copy.
     table: Mutex<Arc<BindingTable>>,
     /// Resumption state shared by every binding without client certificates: made with the first
-    /// binding (its ticket key seeds aws-lc's random source, about 0.1 s of CPU that a server
+    /// binding (its ticket key seeds aws-lc's random source, 20 to 30 ms of CPU that a server
     /// without TLS never spends).
     shared: OnceLock<Resumption>,
     /// ALPN offers `h2` first (the server speaks HTTP/2).
