@@ -83,7 +83,8 @@ fn start(exe: &Path, dir: &Path, extra: &[&str]) -> (i32, SocketAddr) {
     become_subreaper();
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let child = Command::new(exe)
+    let mut command = Command::new(exe);
+    command
         .arg(format!("http://127.0.0.1:{port}/a/"))
         .arg(format!("http://127.0.0.1:{port}/b/"))
         .args(["--threads", "2", "--stats", "0", "--log-level", "info", "--pid-file"])
@@ -91,9 +92,19 @@ fn start(exe: &Path, dir: &Path, extra: &[&str]) -> (i32, SocketAddr) {
         .args(extra)
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(dir.join("out.txt")).unwrap())
-        .stderr(std::fs::File::create(dir.join("err.txt")).unwrap())
-        .spawn()
-        .unwrap();
+        .stderr(std::fs::File::create(dir.join("err.txt")).unwrap());
+    // A copy of the binary just written may still be open for writing in a process another
+    // test forked meanwhile (until that one execs): `ETXTBSY` for a moment, so try again.
+    let mut tries = 0;
+    let child = loop {
+        match command.spawn() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            spawned => break spawned.unwrap(),
+        }
+    };
     let pid = pid_in(&dir.join("hsys.pid"), None);
     assert_eq!(pid as u32, child.id());
     (pid, addr)

@@ -145,7 +145,8 @@ impl<H: Handler + ?Sized> Worker<H> {
         }
     }
 
-    /// Starts a graceful stop: accepts what the backlog holds, then closes the listeners.
+    /// Starts a graceful stop: accepts what the backlog holds, then closes the listeners (once
+    /// the ring has given back its accepts on them, see [`Worker::accepts_ended`]).
     pub(super) fn begin_drain(&mut self, now: Instant) {
         self.draining = Some(Draining { started: now, deadline: now + self.shutdown_timeout });
         // Connections already in the backlog were accepted by the kernel: serve them too.
@@ -156,13 +157,42 @@ impl<H: Handler + ?Sized> Worker<H> {
         if let Some(ring) = &mut self.ring {
             // An accept in the ring holds its listener open: cancel it (a connection it still
             // hands over is served, as those in the backlog are: the socket may live on in a
-            // restart's new process, whose client must not meet a reset).
-            for (i, armed) in self.accept_armed.iter_mut().enumerate() {
-                if std::mem::take(armed) {
+            // restart's new process, whose client must not meet a reset). It stays marked armed
+            // until its last completion.
+            for (i, armed) in self.accept_armed.iter().enumerate() {
+                if *armed {
                     ring.cancel(Op::Accept(i).encode(), Op::Cancel.encode());
                 }
             }
         }
+        if !self.accepting_in_ring() {
+            self.close_listeners();
+        }
+    }
+
+    /// Whether an accept of this thread's is still in the ring (armed, or cancelled and not yet
+    /// given back).
+    pub(super) fn accepting_in_ring(&self) -> bool {
+        self.accept_armed.contains(&true)
+    }
+
+    /// During a graceful stop, the ring has given back the last of its accepts: what the backlog
+    /// holds now is accepted and served, and the listeners close.
+    ///
+    /// The ring's accepts wait on a listener as exclusive waiters (`EPOLLEXCLUSIVE`): the
+    /// kernel wakes one of them per connection. One being cancelled can take that wakeup and
+    /// accept nothing, and the connection then waits in the backlog, unseen by the other
+    /// waiters (a restart's new process) until another connection comes. Each thread accepts
+    /// once more after its own accepts are gone, so no connection is left waiting that way.
+    pub(super) fn accepts_ended(&mut self, now: Instant) {
+        for i in 0..self.listeners.len() {
+            self.accept_paused_until = None;
+            self.accept(i, now);
+        }
+        self.close_listeners();
+    }
+
+    fn close_listeners(&mut self) {
         for mut l in self.listeners.drain(..) {
             let _ = self.poll.registry().deregister(&mut l);
         }

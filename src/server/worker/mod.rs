@@ -421,7 +421,8 @@ impl<H: Handler + ?Sized> Worker<H> {
             self.context.cache.store().maintain(now);
             if let Some(d) = self.draining {
                 self.sweep_draining(d, now);
-                if self.conns.is_empty() {
+                // (An accept still in the ring may yet hand over a connection to serve.)
+                if self.conns.is_empty() && !self.accepting_in_ring() {
                     break;
                 }
                 if now >= d.deadline {

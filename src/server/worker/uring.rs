@@ -92,7 +92,13 @@ impl<H: Handler + ?Sized> Worker<H> {
             self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
         }
         if !d.more() {
-            self.arm_accepts();
+            if self.draining.is_some() {
+                if !self.accepting_in_ring() {
+                    self.accepts_ended(now);
+                }
+            } else {
+                self.arm_accepts();
+            }
         }
     }
 
