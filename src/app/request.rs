@@ -101,9 +101,10 @@ impl<'a> Request<'a> {
     pub(crate) fn user_agent_and_referer(&self) -> (Option<&'a [u8]>, Option<&'a [u8]>) {
         let (mut user_agent, mut referer) = (None, None);
         for h in self.headers {
-            match h.name.len() {
-                10 if user_agent.is_none() && h.name.eq_ignore_ascii_case("user-agent") => user_agent = Some(h.value),
-                7 if referer.is_none() && h.name.eq_ignore_ascii_case("referer") => referer = Some(h.value),
+            let name = h.name.as_bytes();
+            match name.len() {
+                10 if user_agent.is_none() && is_name(name, b"user-agent") => user_agent = Some(h.value),
+                7 if referer.is_none() && is_name(name, b"referer") => referer = Some(h.value),
                 _ => {}
             }
         }
@@ -152,4 +153,61 @@ pub(crate) fn split_query(target: &str) -> (&str, Option<&str>) {
 /// for one of these (with `Allow`) and `501 Not Implemented` for any other (RFC 9110 §15.6.2).
 pub fn is_standard_method(method: &str) -> bool {
     matches!(method, "GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "CONNECT" | "OPTIONS" | "TRACE" | "PATCH")
+}
+
+/// Whether header name `name` is `lower` (lowercase letters and `-`, 4 to 16 bytes) in any
+/// case, a word at a time: setting bit 5 of every byte maps `A`–`Z` onto `a`–`z` and leaves `-`
+/// as it is (0x0d would become `-` too, but a header name is a token, and no token has it).
+#[inline(always)]
+fn is_name(name: &[u8], lower: &[u8]) -> bool {
+    let n = lower.len();
+    if name.len() != n {
+        return false;
+    }
+    let word = |s: &[u8], i: usize| s.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()).map(u64::from_ne_bytes);
+    let half = |s: &[u8], i: usize| s.get(i..i + 4).and_then(|w| <[u8; 4]>::try_from(w).ok()).map(u32::from_ne_bytes);
+    const BIT5: u64 = u64::from_ne_bytes([0x20; 8]);
+    match n {
+        8..=16 => {
+            let fold = |i| word(name, i).map(|w| w | BIT5) == word(lower, i);
+            fold(0) && fold(n - 8)
+        }
+        4..=7 => {
+            let fold = |i| half(name, i).map(|w| w | BIT5 as u32) == half(lower, i);
+            fold(0) && fold(n - 4)
+        }
+        _ => name.eq_ignore_ascii_case(lower),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_name;
+
+    #[test]
+    fn a_header_name_matches_in_any_case_and_nothing_else_does() {
+        let table: &[(&[u8], &[u8], bool)] = &[
+            (b"user-agent", b"user-agent", true),
+            (b"User-Agent", b"user-agent", true),
+            (b"USER-AGENT", b"user-agent", true),
+            (b"user-agenT", b"user-agent", true),
+            (b"user_agent", b"user-agent", false),
+            (b"user-agenu", b"user-agent", false),
+            (b"uesr-agent", b"user-agent", false),
+            (b"user-agents", b"user-agent", false),
+            (b"\xf5ser-agent", b"user-agent", false),
+            (b"Referer", b"referer", true),
+            (b"REFERER", b"referer", true),
+            (b"referex", b"referer", false),
+            (b"xeferer", b"referer", false),
+            (b"refe^er", b"referer", false),
+            (b"referrer", b"referer", false),
+            (b"ref", b"ref", true),
+            (b"REF", b"ref", true),
+            (b"rex", b"ref", false),
+        ];
+        for &(name, lower, is) in table {
+            assert_eq!(is_name(name, lower), is, "{:?} as {:?}", String::from_utf8_lossy(name), lower);
+        }
+    }
 }
