@@ -150,10 +150,7 @@ impl<H: Handler + ?Sized> Worker<H> {
     pub(super) fn begin_drain(&mut self, now: Instant) {
         self.draining = Some(Draining { started: now, deadline: now + self.shutdown_timeout });
         // Connections already in the backlog were accepted by the kernel: serve them too.
-        for i in 0..self.listeners.len() {
-            self.accept_paused_until = None;
-            self.accept(i, now);
-        }
+        self.accept_backlogs(now);
         if let Some(ring) = &mut self.ring {
             // An accept in the ring holds its listener open: cancel it (a connection it still
             // hands over is served, as those in the backlog are: the socket may live on in a
@@ -185,11 +182,17 @@ impl<H: Handler + ?Sized> Worker<H> {
     /// waiters (a restart's new process) until another connection comes. Each thread accepts
     /// once more after its own accepts are gone, so no connection is left waiting that way.
     pub(super) fn accepts_ended(&mut self, now: Instant) {
+        self.accept_backlogs(now);
+        self.close_listeners();
+    }
+
+    /// During a graceful stop: accepts all that every listener's backlog holds (a pause after a
+    /// failed accept does not hold this back).
+    fn accept_backlogs(&mut self, now: Instant) {
         for i in 0..self.listeners.len() {
             self.accept_paused_until = None;
             self.accept(i, now);
         }
-        self.close_listeners();
     }
 
     fn close_listeners(&mut self) {

@@ -92,12 +92,10 @@ impl<H: Handler + ?Sized> Worker<H> {
             self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
         }
         if !d.more() {
-            if self.draining.is_some() {
-                if !self.accepting_in_ring() {
-                    self.accepts_ended(now);
-                }
-            } else {
+            if self.draining.is_none() {
                 self.arm_accepts();
+            } else if !self.accepting_in_ring() {
+                self.accepts_ended(now);
             }
         }
     }
